@@ -1,0 +1,191 @@
+//! One place builds the AWS configuration and clients for both agents.
+//!
+//! It follows the standard credential chain (environment, profiles, SSO, assume-role,
+//! credential_process, container and instance roles) and the standard `AWS_ENDPOINT_URL`;
+//! the flags `--profile`, `--region` and `--endpoint-url` override them. Missing region or
+//! credentials are reported in one sentence before any real call is made.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region as SdkRegion, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+
+use crate::error::{aws, Error, Result};
+use crate::ident::{AccountId, Arn, Region};
+
+/// Connection flags both agents accept.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AwsArgs {
+    /// Named profile from the shared AWS config files (default: `AWS_PROFILE`, then `default`)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region (default: `AWS_REGION`, then the profile's region)
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<Region>,
+    /// Send every AWS call to this endpoint, e.g. a local emulator (default: `AWS_ENDPOINT_URL`)
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+/// Retries survive throttling and brief outages; a snapshot copy is not retried forever.
+const MAX_ATTEMPTS: u32 = 6;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Who is calling: from `sts:GetCallerIdentity`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: AccountId,
+    pub arn: Arn,
+}
+
+impl Caller {
+    /// The principal a key policy names for this caller: an assumed-role session maps to its
+    /// role (`arn:aws:sts::A:assumed-role/R/S` → `arn:aws:iam::A:role/R`), as KMS does.
+    pub fn principal(&self) -> String {
+        principal_of(&self.arn)
+    }
+}
+
+pub fn principal_of(arn: &Arn) -> String {
+    if arn.service == "sts" {
+        if let Some(rest) = arn.resource.strip_prefix("assumed-role/") {
+            let role = rest.split('/').next().unwrap_or(rest);
+            let account = arn.account.as_ref().map(AccountId::as_str).unwrap_or_default();
+            return format!("arn:{}:iam::{account}:role/{role}", arn.partition);
+        }
+    }
+    arn.as_str().to_owned()
+}
+
+/// The clients one agent run uses, all from the same configuration.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub rds: aws_sdk_rds::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub region: Region,
+    pub partition: String,
+}
+
+impl Aws {
+    /// Loads the configuration and checks that a region and credentials are there.
+    pub async fn connect(args: &AwsArgs) -> Result<Self> {
+        let config = load_config(args).await;
+        let region = region_of(&config)?;
+        check_credentials(&config, args).await?;
+        Ok(Self {
+            rds: aws_sdk_rds::Client::new(&config),
+            kms: aws_sdk_kms::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+            partition: partition_of(&region).to_owned(),
+            region,
+        })
+    }
+
+    /// The caller's account and ARN.
+    pub async fn caller(&self) -> Result<Caller> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| aws("sts:GetCallerIdentity")(e.into_service_error()))?;
+        let account = out.account().unwrap_or_default().parse()?;
+        let arn = out.arn().unwrap_or_default().parse()?;
+        Ok(Caller { account, arn })
+    }
+}
+
+async fn load_config(args: &AwsArgs) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(READ_TIMEOUT)
+                .build(),
+        );
+    if let Some(profile) = &args.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &args.region {
+        loader = loader.region(SdkRegion::new(region.as_str().to_owned()));
+    }
+    if let Some(url) = &args.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+fn region_of(config: &SdkConfig) -> Result<Region> {
+    let Some(region) = config.region() else {
+        return Err(Error::Config {
+            message: "no AWS region is set".into(),
+            hint: "pass `--region us-east-1` (or your region), set `AWS_REGION`, or set `region` in your profile".into(),
+        });
+    };
+    Ok(region.as_ref().parse()?)
+}
+
+async fn check_credentials(config: &SdkConfig, args: &AwsArgs) -> Result<()> {
+    let missing = |detail: String| Error::Config {
+        message: format!("no usable AWS credentials: {detail}"),
+        hint: match &args.profile {
+            Some(p) => format!("check profile `{p}` in ~/.aws/config (for SSO run `aws sso login --profile {p}`)"),
+            None => "set `AWS_PROFILE` or pass `--profile`, or export `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`".into(),
+        },
+    };
+    let provider = config
+        .credentials_provider()
+        .ok_or_else(|| missing("no credential provider is configured".into()))?;
+    provider
+        .provide_credentials()
+        .await
+        .map(|_| ())
+        .map_err(|e| missing(first_line(&e)))
+}
+
+fn first_line(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    if let Some(source) = err.source() {
+        text = format!("{text}: {source}");
+    }
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+/// The partition a region belongs to.
+pub fn partition_of(region: &Region) -> &'static str {
+    let name = region.as_str();
+    if name.starts_with("cn-") {
+        "aws-cn"
+    } else if name.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assumed_role_maps_to_role() {
+        let arn: Arn = "arn:aws:sts::111111111111:assumed-role/Admin/alice".parse().unwrap();
+        assert_eq!(principal_of(&arn), "arn:aws:iam::111111111111:role/Admin");
+        let user: Arn = "arn:aws:iam::111111111111:user/bob".parse().unwrap();
+        assert_eq!(principal_of(&user), "arn:aws:iam::111111111111:user/bob");
+    }
+
+    #[test]
+    fn partitions() {
+        assert_eq!(partition_of(&"cn-north-1".parse().unwrap()), "aws-cn");
+        assert_eq!(partition_of(&"us-gov-west-1".parse().unwrap()), "aws-us-gov");
+        assert_eq!(partition_of(&"eu-west-1".parse().unwrap()), "aws");
+    }
+}

@@ -1,0 +1,192 @@
+//! The library's error type, its operator hints and the process exit codes.
+//!
+//! Every failure the agents can report is one [`Error`]: a short lowercase message that names
+//! what failed, plus an optional hint that says what to do next. The binaries print the
+//! message, a blank line and `hint: …`, then exit with [`Error::exit_code`].
+
+use std::fmt;
+
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::ident::IdentError;
+
+/// Stable process exit codes (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    Ok = 0,
+    /// A finding of high severity (`audit`) or an unspecified failure.
+    Failure = 1,
+    /// The command line or a local input is wrong; no AWS call was made.
+    Usage = 2,
+    /// A check against AWS refused to go on (manifest mismatch, lockout risk, not shareable).
+    Refused = 3,
+    /// AWS answered with an error, or could not be reached.
+    Aws = 4,
+    /// A wait ran past `--wait-timeout`, or a resource reached a terminal failure status.
+    Timeout = 5,
+    /// Interrupted by a signal; re-run the same command to resume.
+    Interrupted = 130,
+}
+
+/// Everything that can go wrong, each with the operator's next step where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Ident(#[from] IdentError),
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("{message}")]
+    Config { message: String, hint: String },
+    #[error("{message}")]
+    Refused {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("{action}: {code}: {message}")]
+    Aws {
+        action: String,
+        code: String,
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("{resource} is `{status}`, a status it will not leave by itself")]
+    TerminalStatus { resource: String, status: String },
+    #[error("gave up waiting for {resource} to become `{goal}` after {waited}; last status `{status}`")]
+    WaitTimeout {
+        resource: String,
+        goal: String,
+        status: String,
+        waited: String,
+    },
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::Usage {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn refused(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::Refused {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn io(path: impl fmt::Display, err: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_string(),
+            message: err.to_string(),
+        }
+    }
+
+    /// What the operator should do next, printed after the message.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Usage { hint, .. } | Self::Refused { hint, .. } | Self::Aws { hint, .. } => {
+                hint.clone()
+            }
+            Self::Config { hint, .. } => Some(hint.clone()),
+            Self::TerminalStatus { .. } => Some(
+                "look at the resource's events in the RDS console (or `aws rds describe-events`); \
+                 fix the cause, remove the failed resource, then re-run the same command"
+                    .into(),
+            ),
+            Self::WaitTimeout { .. } => Some(
+                "nothing was undone: re-run the same command (optionally with a longer \
+                 `--wait-timeout`) and it resumes the wait"
+                    .into(),
+            ),
+            Self::Interrupted => Some("re-run the same command: it resumes where it stopped".into()),
+            Self::Ident(_) | Self::Io { .. } => None,
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Ident(_) | Self::Usage { .. } | Self::Config { .. } | Self::Io { .. } => {
+                ExitCode::Usage
+            }
+            Self::Refused { .. } => ExitCode::Refused,
+            Self::Aws { .. } => ExitCode::Aws,
+            Self::TerminalStatus { .. } | Self::WaitTimeout { .. } => ExitCode::Timeout,
+            Self::Interrupted => ExitCode::Interrupted,
+        }
+    }
+
+    /// The AWS error code, when this is an AWS error.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            Self::Aws { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Turns an SDK error into [`Error::Aws`], naming the action and adding a hint for the
+/// failures an operator can fix (permissions, credentials, endpoint).
+pub fn aws<E>(action: impl Into<String>) -> impl FnOnce(E) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    let action = action.into();
+    move |err| {
+        let code = err.code().unwrap_or("Unreachable").to_owned();
+        let message = match err.message() {
+            Some(m) => m.to_owned(),
+            None => chain(&err),
+        };
+        let hint = hint_for(&code, &action);
+        Error::Aws {
+            action,
+            code,
+            message,
+            hint,
+        }
+    }
+}
+
+/// The error and its sources on one line, for transport failures that carry no AWS code.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn hint_for(code: &str, action: &str) -> Option<String> {
+    let hint = match code {
+        "AccessDenied" | "AccessDeniedException" | "AccessDeniedFault" | "UnauthorizedOperation" => {
+            format!("the caller lacks permission for {action}: attach the operator policy from `policies/` to the identity running this command")
+        }
+        "ExpiredToken" | "ExpiredTokenException" | "InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch" => {
+            "the credentials were refused: refresh them (`aws sso login`, or new keys) and check `--profile`".into()
+        }
+        "Unreachable" => {
+            "AWS could not be reached: check the network, `--region` and `--endpoint-url` / `AWS_ENDPOINT_URL`".into()
+        }
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
+            "AWS kept throttling after all retries: wait a minute and re-run the same command; it resumes".into()
+        }
+        "KMSKeyNotAccessibleFault" | "KMSKeyNotAccessible" => {
+            "RDS could not use the KMS key: check the key is enabled and its policy lets this account use it through RDS (`src-agent policy` prints the required statements)".into()
+        }
+        _ => return None,
+    };
+    Some(hint)
+}

@@ -1,0 +1,15 @@
+//! The library behind `src-agent` and `tgt-agent`: everything both sides of a handoff share.
+//!
+//! - [`ident`]: account ids, RDS identifiers and ARNs, validated once.
+//! - [`aws`]: the AWS configuration and clients, the caller's identity.
+//! - [`wait`]: polling RDS resources to a goal status, with a deadline.
+//! - [`progress`]: progress events and their rendering.
+//! - [`error`]: the error type, operator hints, exit codes.
+
+pub mod aws;
+pub mod error;
+pub mod ident;
+pub mod progress;
+pub mod wait;
+
+pub use error::{Error, ExitCode, Result};
