@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod error;
 pub mod ident;
+pub mod policy;
 pub mod progress;
 pub mod wait;
 

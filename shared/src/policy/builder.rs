@@ -1,0 +1,261 @@
+//! Builds the key policies the toolkit writes, and checks them for lockout before use.
+//!
+//! One builder serves both keys: the source's migration key (administration and RDS use in
+//! the source account, plus what the target account needs to copy the shared snapshot) and
+//! the target's own key (administration and use through RDS and Secrets Manager, no peer).
+//! Each statement's Sid says what it is for; `policies/README.md` explains them at length.
+
+use std::collections::BTreeMap;
+
+use super::eval::{evaluate, Request};
+use super::model::{ConditionValues, Conditions, Effect, OneOrMany, PolicyDocument, Principal, Statement};
+use crate::error::{Error, Result};
+use crate::ident::{AccountId, Arn, Region};
+
+pub const SID_ADMIN: &str = "AdministerKeyFromOwnAccount";
+pub const SID_OWN_USE: &str = "UseKeyThroughAwsServicesInOwnAccount";
+pub const SID_OWN_GRANTS: &str = "GrantKeyToAwsResourcesInOwnAccount";
+pub const SID_TARGET_USE: &str = "TargetAccountReadsSharedSnapshotThroughRds";
+pub const SID_TARGET_GRANTS: &str = "TargetAccountGrantsKeyToRdsCopiesOnly";
+
+/// What a key administrator may do when `--key-admin` narrows administration to named
+/// principals (the AWS console's key-administrator list). With the default, the account root
+/// gets `kms:*`, which hands the decision to the account's IAM policies (AWS's default).
+pub const ADMIN_ACTIONS: &[&str] = &[
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:RotateKeyOnDemand",
+];
+
+/// Use of the key by AWS services in the key's own account.
+pub const OWN_USE_ACTIONS: &[&str] = &[
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+];
+
+/// What RDS in the target account needs to copy a snapshot encrypted with this key under a
+/// key of the target's own: read from this key, never encrypt new data with it.
+pub const TARGET_USE_ACTIONS: &[&str] = &["kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom"];
+
+/// Grants, which RDS creates for the resources it encrypts.
+pub const GRANT_ACTIONS: &[&str] = &["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"];
+
+/// The account that may use the key to copy the shared snapshot.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub account: AccountId,
+    /// Narrows the peer from the whole account to one principal of it.
+    pub principal: Option<Arn>,
+}
+
+/// Everything a key policy is built from.
+#[derive(Debug, Clone)]
+pub struct KeyPolicySpec {
+    pub partition: String,
+    pub region: Region,
+    pub key_account: AccountId,
+    /// Administrators; empty means the account root (delegating to IAM).
+    pub admins: Vec<Arn>,
+    /// Services allowed to use the key in its own account (`rds`, `secretsmanager`).
+    pub services: Vec<&'static str>,
+    pub peer: Option<Peer>,
+    /// Adds `aws:PrincipalOrgID` to the peer's statements.
+    pub org_id: Option<String>,
+}
+
+impl KeyPolicySpec {
+    /// The migration key in the source account.
+    pub fn source(partition: &str, region: Region, source: AccountId, peer: Peer) -> Self {
+        Self {
+            partition: partition.to_owned(),
+            region,
+            key_account: source,
+            admins: Vec::new(),
+            services: vec!["rds"],
+            peer: Some(peer),
+            org_id: None,
+        }
+    }
+
+    /// The target's own key, which also encrypts the master secret.
+    pub fn target_own(partition: &str, region: Region, account: AccountId) -> Self {
+        Self {
+            partition: partition.to_owned(),
+            region,
+            key_account: account,
+            admins: Vec::new(),
+            services: vec!["rds", "secretsmanager"],
+            peer: None,
+            org_id: None,
+        }
+    }
+
+    fn root(&self, account: &AccountId) -> String {
+        format!("arn:{}:iam::{account}:root", self.partition)
+    }
+
+    fn via(&self, service: &str) -> String {
+        format!("{service}.{}.amazonaws.com", self.region)
+    }
+
+    /// The key policy, statements in a fixed order.
+    pub fn build(&self) -> PolicyDocument {
+        let mut statements = vec![self.admin_statement(), self.own_use_statement(), self.own_grants_statement()];
+        if let Some(peer) = &self.peer {
+            statements.extend(self.peer_statements(peer));
+        }
+        PolicyDocument::new("rds-handoff-key-policy", statements)
+    }
+
+    /// Only the peer's statements (to add them to an existing key's policy).
+    pub fn peer_statements(&self, peer: &Peer) -> Vec<Statement> {
+        let principal = match &peer.principal {
+            Some(arn) => arn.to_string(),
+            None => self.root(&peer.account),
+        };
+        let mut conditions = string_equals(&[
+            ("kms:ViaService", vec![self.via("rds")]),
+            ("kms:CallerAccount", vec![peer.account.to_string()]),
+        ]);
+        if let Some(org) = &self.org_id {
+            if let Some(map) = conditions.get_mut("StringEquals") {
+                map.insert("aws:PrincipalOrgID".into(), org.as_str().into());
+            }
+        }
+        let mut grant_conditions = conditions.clone();
+        grant_conditions.insert("Bool".into(), BTreeMap::from([("kms:GrantIsForAWSResource".into(), "true".into())]));
+        vec![
+            allow(SID_TARGET_USE, vec![principal.clone()], TARGET_USE_ACTIONS, Some(conditions)),
+            allow(SID_TARGET_GRANTS, vec![principal], GRANT_ACTIONS, Some(grant_conditions)),
+        ]
+    }
+
+    fn admin_statement(&self) -> Statement {
+        if self.admins.is_empty() {
+            return allow(SID_ADMIN, vec![self.root(&self.key_account)], &["kms:*"], None);
+        }
+        let admins = self.admins.iter().map(ToString::to_string).collect();
+        allow(SID_ADMIN, admins, ADMIN_ACTIONS, None)
+    }
+
+    fn own_conditions(&self) -> Conditions {
+        string_equals(&[
+            ("kms:ViaService", self.services.iter().map(|s| self.via(s)).collect()),
+            ("kms:CallerAccount", vec![self.key_account.to_string()]),
+        ])
+    }
+
+    fn own_use_statement(&self) -> Statement {
+        let root = self.root(&self.key_account);
+        allow(SID_OWN_USE, vec![root], OWN_USE_ACTIONS, Some(self.own_conditions()))
+    }
+
+    fn own_grants_statement(&self) -> Statement {
+        let mut conditions = self.own_conditions();
+        conditions.insert("Bool".into(), BTreeMap::from([("kms:GrantIsForAWSResource".into(), "true".into())]));
+        allow(SID_OWN_GRANTS, vec![self.root(&self.key_account)], GRANT_ACTIONS, Some(conditions))
+    }
+}
+
+fn allow(sid: &str, principals: Vec<String>, actions: &[&str], condition: Option<Conditions>) -> Statement {
+    Statement {
+        sid: Some(sid.to_owned()),
+        effect: Effect::Allow,
+        principal: Some(Principal::aws(principals)),
+        not_principal: None,
+        action: Some(OneOrMany::from_vec(actions.iter().map(|a| (*a).to_owned()).collect())),
+        not_action: None,
+        resource: Some("*".into()),
+        not_resource: None,
+        condition,
+    }
+}
+
+fn string_equals(pairs: &[(&str, Vec<String>)]) -> Conditions {
+    let map = pairs
+        .iter()
+        .map(|(key, values)| {
+            let values = match OneOrMany::from_vec(values.clone()) {
+                OneOrMany::One(one) => ConditionValues::from(one.as_str()),
+                OneOrMany::Many(many) => ConditionValues::Many(
+                    many.into_iter().map(super::model::ConditionValue::Text).collect(),
+                ),
+            };
+            ((*key).to_owned(), values)
+        })
+        .collect();
+    BTreeMap::from([("StringEquals".to_owned(), map)])
+}
+
+/// KMS's lockout safety check, done locally before CreateKey or PutKeyPolicy: the policy must
+/// let the calling principal call `kms:PutKeyPolicy` again. The toolkit never sets
+/// `BypassPolicyLockoutSafetyCheck`.
+pub fn check_lockout(policy: &PolicyDocument, caller_principal: &str) -> Result<()> {
+    let decision = evaluate(policy, &Request::new(caller_principal, "kms:PutKeyPolicy"));
+    if decision.allowed {
+        return Ok(());
+    }
+    Err(Error::refused(
+        format!(
+            "the key policy would lock you out: it does not let `{caller_principal}` call `kms:PutKeyPolicy`, \
+             so KMS would refuse it (MalformedPolicyDocumentException) or nobody could change it later"
+        ),
+        format!("add yourself as an administrator with `--key-admin {caller_principal}`, or run as a principal the policy already administers"),
+    ))
+}
+
+/// Adds the peer's statements to an existing policy without dropping any statement; a
+/// statement with the same Sid is replaced (it is ours, written by an earlier run).
+pub fn merge_peer(existing: PolicyDocument, additions: Vec<Statement>) -> PolicyDocument {
+    let mut statements = existing.clone().into_statements();
+    for addition in additions {
+        match statements.iter_mut().find(|s| s.sid.is_some() && s.sid == addition.sid) {
+            Some(slot) => *slot = addition,
+            None => statements.push(addition),
+        }
+    }
+    PolicyDocument {
+        statement: super::model::Statements::Many(statements),
+        ..existing
+    }
+}
+
+/// Removes every statement that names a principal of `account` (revoking a peer).
+pub fn remove_account(existing: PolicyDocument, account: &AccountId) -> PolicyDocument {
+    let statements = existing
+        .clone()
+        .into_statements()
+        .into_iter()
+        .filter(|s| {
+            !s.principal.as_ref().is_some_and(|p| {
+                p.entries()
+                    .iter()
+                    .any(|(_, v)| *v == account.as_str() || super::eval::account_of(v) == Some(account.as_str()))
+            })
+        })
+        .collect();
+    PolicyDocument {
+        statement: super::model::Statements::Many(statements),
+        ..existing
+    }
+}
+
+/// Whether the policy already holds statements with the peer's Sids naming `principal`.
+pub fn has_peer(policy: &PolicyDocument, wanted: &[Statement]) -> bool {
+    wanted.iter().all(|w| policy.statements().iter().any(|s| s == w))
+}
