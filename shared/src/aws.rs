@@ -12,7 +12,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region as SdkRegion, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 
-use crate::error::{aws, Error, Result};
+use crate::error::{sdk, Error, Result};
 use crate::ident::{AccountId, Arn, Region};
 
 /// Connection flags both agents accept.
@@ -94,7 +94,7 @@ impl Aws {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| aws("sts:GetCallerIdentity")(e.into_service_error()))?;
+            .map_err(sdk("sts:GetCallerIdentity"))?;
         let account = out.account().unwrap_or_default().parse()?;
         let arn = out.arn().unwrap_or_default().parse()?;
         Ok(Caller { account, arn })

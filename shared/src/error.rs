@@ -136,7 +136,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Turns an SDK error into [`Error::Aws`], naming the action and adding a hint for the
 /// failures an operator can fix (permissions, credentials, endpoint).
-pub fn aws<E>(action: impl Into<String>) -> impl FnOnce(E) -> Error
+pub fn sdk<E>(action: impl Into<String>) -> impl FnOnce(E) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error,
 {

@@ -7,10 +7,17 @@
 //! - [`error`]: the error type, operator hints, exit codes.
 
 pub mod aws;
+pub mod cli;
 pub mod error;
+pub mod export;
 pub mod ident;
+pub mod kms;
+pub mod manifest;
+pub mod names;
 pub mod policy;
 pub mod progress;
+pub mod rds;
+pub mod review;
 pub mod wait;
 
 pub use error::{Error, ExitCode, Result};

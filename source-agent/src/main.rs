@@ -1,1 +1,50 @@
-fn main() {}
+//! `src-agent`: the source-account side of an rds-handoff.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use rds_handoff::cli::{run, GlobalArgs};
+use rds_handoff::export::ExportArgs;
+use rds_handoff::review::{AuditArgs, PolicyArgs};
+
+/// Hand an RDS instance or Aurora cluster to another AWS account (source side).
+///
+/// Run by the source account's admin. `export` does the whole job, in this order:
+///   1. checks the caller, the database and that it can be shared;
+///   2. makes (or reuses) a customer managed KMS key whose policy lets the target account
+///      use it only through RDS (see `src-agent policy`);
+///   3. snapshots the database and copies the snapshot under that key;
+///   4. shares the copy with the target account;
+///   5. writes a manifest for `tgt-agent import` and prints the command to run next.
+///
+/// Every step is safe to repeat: re-run the same command after any failure and it resumes.
+#[derive(Debug, Parser)]
+#[command(name = "src-agent", version, verbatim_doc_comment)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Snapshot, encrypt under a shareable key, share with the target, write the manifest
+    Export(ExportArgs),
+    /// Print the key policy export would write (no AWS call with --source-account)
+    Policy(PolicyArgs),
+    /// Check a live key's policy; exits 1 on a high-severity finding
+    Audit(AuditArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let global = cli.global.clone();
+    run(&cli.global, |printer| async move {
+        match cli.command {
+            Command::Export(args) => commands::export::run(&args, &global, &printer).await,
+            Command::Policy(args) => commands::policy::run(&args, &global, &printer).await,
+            Command::Audit(args) => rds_handoff::review::run_audit(&args, &global.aws, &printer).await,
+        }
+    })
+}

@@ -1,0 +1,491 @@
+//! `src-agent export`: key, snapshot, encrypted copy, share, manifest.
+//!
+//! Each step first looks for its own result (deterministic names from [`crate::names`], the
+//! key's alias or tag), so a run killed anywhere and started again with the same arguments
+//! continues where it stopped and never makes a second key, snapshot or copy. The source
+//! database is only ever read and snapshotted.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::aws::{Aws, Caller};
+use crate::error::{Error, Result};
+use crate::ident::{AccountId, Arn, DbClusterId, DbInstanceId, RdsIdKind};
+use crate::kms::{ensure_key, KeyChoice};
+use crate::manifest::{DbKind, Manifest, SharedSnapshot, SourceSide, TargetSide, SCHEMA_VERSION};
+use crate::names::ExportNames;
+use crate::policy::{KeyPolicySpec, Peer};
+use crate::progress::{Event, Progress};
+use crate::rds::{self, DbInfo};
+use crate::wait::{parse_duration, WaitPolicy};
+
+pub const TAG_DB: &str = "rds-handoff:db";
+pub const TAG_TARGET: &str = "rds-handoff:target-account";
+pub const TAG_ROLE: &str = "rds-handoff:role";
+
+/// What the operator typed for `export`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("database").required(true).args(["db_instance", "db_cluster"])))]
+pub struct ExportArgs {
+    /// The DB instance to hand off
+    #[arg(long, value_name = "ID")]
+    pub db_instance: Option<DbInstanceId>,
+    /// The Aurora DB cluster to hand off
+    #[arg(long, value_name = "ID")]
+    pub db_cluster: Option<DbClusterId>,
+    /// The account that will import the database
+    #[arg(long, value_name = "ACCOUNT")]
+    pub target_account: AccountId,
+    /// Narrow the key's grant from the whole target account to this principal of it
+    #[arg(long, value_name = "ARN")]
+    pub target_principal: Option<Arn>,
+    /// Use this existing key (id, ARN or alias) instead of making one
+    #[arg(long, value_name = "KEY", conflicts_with = "key_alias")]
+    pub key: Option<String>,
+    /// Alias of the key to make or reuse [default: alias/rds-handoff/<db-id>]
+    #[arg(long, value_name = "ALIAS")]
+    pub key_alias: Option<String>,
+    /// Administer the new key through this principal instead of the account root (repeatable)
+    #[arg(long = "key-admin", value_name = "ARN")]
+    pub key_admins: Vec<Arn>,
+    /// Also require the target principal to be in this AWS Organization
+    #[arg(long, value_name = "ORG_ID")]
+    pub org_id: Option<String>,
+    /// Start from this existing snapshot (manual or automated) instead of taking a new one
+    #[arg(long, value_name = "ID")]
+    pub from_snapshot: Option<String>,
+    /// Where to write the manifest [default: ./<db-id>.handoff.json]
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+    /// Check everything and print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Give up waiting for a snapshot after this long (e.g. 90m, 4h)
+    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = parse_duration)]
+    pub wait_timeout: Duration,
+    /// Keep the intermediate snapshot this run took (it is deleted by default)
+    #[arg(long)]
+    pub keep_intermediate: bool,
+    /// Unencrypted cluster: encrypt it at the source through a temporary restored cluster
+    #[arg(long, conflicts_with = "allow_unencrypted_share")]
+    pub encrypt_at_source: bool,
+    /// Unencrypted cluster: share it unencrypted; the target encrypts it on restore
+    #[arg(long)]
+    pub allow_unencrypted_share: bool,
+}
+
+/// The validated plan of one export.
+#[derive(Debug, Clone)]
+pub struct ExportPlan {
+    pub kind: DbKind,
+    pub db: String,
+    pub target: AccountId,
+    pub target_principal: Option<Arn>,
+    pub key: KeyChoice,
+    pub key_admins: Vec<Arn>,
+    pub org_id: Option<String>,
+    pub from_snapshot: Option<String>,
+    pub manifest_path: PathBuf,
+    pub dry_run: bool,
+    pub wait: WaitPolicy,
+    pub keep_intermediate: bool,
+    pub encrypt_at_source: bool,
+    pub allow_unencrypted_share: bool,
+    pub names: ExportNames,
+}
+
+impl ExportArgs {
+    /// Checks what can be checked without AWS.
+    pub fn resolve(&self) -> Result<ExportPlan> {
+        let (kind, db, snapshot_kind) = match (&self.db_instance, &self.db_cluster) {
+            (Some(id), None) => (DbKind::Instance, id.to_string(), RdsIdKind::Snapshot),
+            (None, Some(id)) => (DbKind::Cluster, id.to_string(), RdsIdKind::ClusterSnapshot),
+            _ => return Err(Error::usage("give exactly one of `--db-instance` and `--db-cluster`")),
+        };
+        if let Some(principal) = &self.target_principal {
+            if principal.account.as_ref() != Some(&self.target_account) {
+                return Err(Error::usage(format!(
+                    "`--target-principal {principal}` is not in the target account `{}`",
+                    self.target_account
+                )));
+            }
+        }
+        let key = match (&self.key, &self.key_alias) {
+            (Some(key), _) => KeyChoice::Given(key.clone()),
+            (None, Some(alias)) => KeyChoice::Alias(check_alias(alias)?),
+            (None, None) => KeyChoice::Alias(format!("alias/rds-handoff/{db}")),
+        };
+        if let Some(org) = &self.org_id {
+            if !org.starts_with("o-") || org.len() < 12 {
+                return Err(Error::usage(format!("`--org-id {org}` is not an organization id like `o-a1b2c3d4e5`")));
+            }
+        }
+        let from_snapshot = match &self.from_snapshot {
+            Some(id) if !id.starts_with("rds:") => Some(crate::ident::check_rds_id(snapshot_kind, id)?),
+            other => other.clone(),
+        };
+        Ok(ExportPlan {
+            names: ExportNames::new(snapshot_kind, &db, self.target_account.as_str()),
+            manifest_path: self.manifest.clone().unwrap_or_else(|| PathBuf::from(format!("{db}.handoff.json"))),
+            kind,
+            db,
+            target: self.target_account.clone(),
+            target_principal: self.target_principal.clone(),
+            key,
+            key_admins: self.key_admins.clone(),
+            org_id: self.org_id.clone(),
+            from_snapshot,
+            dry_run: self.dry_run,
+            wait: WaitPolicy::new(self.wait_timeout),
+            keep_intermediate: self.keep_intermediate,
+            encrypt_at_source: self.encrypt_at_source,
+            allow_unencrypted_share: self.allow_unencrypted_share,
+        })
+    }
+}
+
+/// A KMS alias the toolkit may create: `alias/…`, not in the reserved `alias/aws/` space.
+pub fn check_alias(alias: &str) -> Result<String> {
+    let valid_chars = alias.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b));
+    if !alias.starts_with("alias/") || alias.starts_with("alias/aws/") || alias.len() > 256 || !valid_chars {
+        return Err(Error::usage(format!(
+            "invalid key alias `{alias}`: it must start with `alias/`, not `alias/aws/`, and use letters, digits, `/`, `_` and `-`"
+        )));
+    }
+    Ok(alias.to_owned())
+}
+
+/// What an export produced.
+#[derive(Debug, Clone)]
+pub struct ExportReport {
+    pub manifest_path: PathBuf,
+    pub manifest: Option<Manifest>,
+    /// The export had already finished; nothing was changed.
+    pub already_done: bool,
+    pub next_command: String,
+}
+
+/// Runs an export (or, with `dry_run`, only its checks and plan).
+pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<ExportReport> {
+    let caller = aws.caller().await?;
+    progress.event(&Event::step("identity", caller.arn.as_str(), &format!("account {} in {}", caller.account, aws.region)));
+    if caller.account == plan.target {
+        return Err(Error::refused(
+            format!("the target account `{}` is the account running the export", plan.target),
+            "to encrypt a database within one account use `src-agent encrypt`; for a handoff pass the other account's id",
+        ));
+    }
+    let db = rds::describe_db(aws, plan.kind, &plan.db).await?.ok_or_else(|| {
+        Error::refused(
+            format!("{} `{}` not found in account `{}` region `{}`", plan.kind.name(), plan.db, caller.account, aws.region),
+            "check the identifier and `--region` (or `--profile`)",
+        )
+    })?;
+    if let Some(report) = finished(aws, plan).await? {
+        return Ok(report);
+    }
+    let shared = rds::describe_snapshot(aws, plan.kind, &plan.names.shared).await?;
+    if shared.is_none() {
+        preflight(aws, plan, &db).await?;
+    }
+    if plan.dry_run {
+        print_plan(plan, &db, progress);
+        return Ok(ExportReport {
+            manifest_path: plan.manifest_path.clone(),
+            manifest: None,
+            already_done: false,
+            next_command: next_command(plan, aws),
+        });
+    }
+    let tags = base_tags(plan);
+    let key = ensure_key(aws, &plan.key, &key_spec(plan, aws, &caller), &caller, &tags, progress).await?;
+    let snapshot = match shared {
+        Some(_) => rds::wait_snapshot(aws, plan.kind, &plan.names.shared, "shared copy", plan.wait, progress).await?,
+        None => make_shared_copy(aws, plan, &db, &key.arn, &tags, progress).await?,
+    };
+    share(aws, plan, progress).await?;
+    cleanup(aws, plan, progress).await?;
+    let manifest = Manifest {
+        schema: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        created_at: now(),
+        source: SourceSide {
+            account: caller.account.clone(),
+            region: aws.region.clone(),
+            partition: aws.partition.clone(),
+        },
+        target: TargetSide {
+            account: plan.target.clone(),
+            principal: plan.target_principal.clone(),
+        },
+        database: db.database.clone(),
+        snapshot: SharedSnapshot {
+            arn: snapshot.arn.parse()?,
+            encrypted: snapshot.encrypted,
+            kms_key_arn: if snapshot.encrypted { Some(key.arn.parse()?) } else { None },
+        },
+    };
+    manifest.write(&plan.manifest_path)?;
+    progress.event(&Event::step("manifest", &plan.manifest_path.display().to_string(), "written"));
+    Ok(ExportReport {
+        manifest_path: plan.manifest_path.clone(),
+        manifest: Some(manifest),
+        already_done: false,
+        next_command: next_command(plan, aws),
+    })
+}
+
+pub fn now() -> String {
+    let format = time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::now_utc().format(&format).unwrap_or_default()
+}
+
+fn base_tags(plan: &ExportPlan) -> BTreeMap<String, String> {
+    BTreeMap::from([(TAG_DB.into(), plan.db.clone()), (TAG_TARGET.into(), plan.target.to_string())])
+}
+
+fn with_role(tags: &BTreeMap<String, String>, role: &str) -> BTreeMap<String, String> {
+    let mut tags = tags.clone();
+    tags.insert(TAG_ROLE.into(), role.into());
+    tags
+}
+
+fn key_spec(plan: &ExportPlan, aws: &Aws, caller: &Caller) -> KeyPolicySpec {
+    let peer = Peer {
+        account: plan.target.clone(),
+        principal: plan.target_principal.clone(),
+    };
+    let mut spec = KeyPolicySpec::source(&aws.partition, aws.region.clone(), caller.account.clone(), peer);
+    spec.admins = plan.key_admins.clone();
+    spec.org_id = plan.org_id.clone();
+    spec
+}
+
+/// A finished export: the manifest exists, names this run's snapshot, and AWS agrees.
+async fn finished(aws: &Aws, plan: &ExportPlan) -> Result<Option<ExportReport>> {
+    let Ok(manifest) = Manifest::read(&plan.manifest_path) else {
+        return Ok(None);
+    };
+    let ours = manifest.database.identifier == plan.db
+        && manifest.target.account == plan.target
+        && manifest.snapshot.arn.resource.ends_with(&format!(":{}", plan.names.shared));
+    if !ours {
+        return Err(Error::refused(
+            format!("`{}` already holds a manifest for another export", plan.manifest_path.display()),
+            "pass `--manifest` with another path, or move that file away",
+        ));
+    }
+    let snapshot = rds::describe_snapshot(aws, plan.kind, &plan.names.shared).await?;
+    let shared = rds::shared_with(aws, plan.kind, &plan.names.shared).await.unwrap_or_default();
+    if snapshot.is_none_or(|s| s.status != "available") || !shared.contains(&plan.target.to_string()) {
+        return Ok(None);
+    }
+    Ok(Some(ExportReport {
+        manifest_path: plan.manifest_path.clone(),
+        manifest: Some(manifest),
+        already_done: true,
+        next_command: next_command(plan, aws),
+    }))
+}
+
+/// Everything that must hold before anything is created.
+async fn preflight(aws: &Aws, plan: &ExportPlan, db: &DbInfo) -> Result<()> {
+    if plan.from_snapshot.is_none() && db.status != "available" {
+        return Err(Error::refused(
+            format!("{} `{}` is `{}`; it must be `available` to be snapshotted", plan.kind.name(), plan.db, db.status),
+            "wait until it is available (start it if it is stopped), or pass `--from-snapshot` with an existing snapshot",
+        ));
+    }
+    if let Some(group) = &db.database.option_group {
+        let options = rds::unshareable_options(aws, group).await?;
+        if !options.is_empty() {
+            return Err(Error::refused(
+                format!("option group `{group}` has persistent or permanent options ({}): AWS does not share such snapshots", options.join(", ")),
+                "move the database to an option group without them (e.g. without TDE) before exporting",
+            ));
+        }
+    }
+    let encrypted = match &plan.from_snapshot {
+        Some(id) => {
+            rds::describe_snapshot(aws, plan.kind, id)
+                .await?
+                .ok_or_else(|| Error::refused(format!("snapshot `{id}` not found"), "check `--from-snapshot`"))?
+                .encrypted
+        }
+        None => db.encrypted,
+    };
+    if plan.kind == DbKind::Cluster && !encrypted && !plan.encrypt_at_source && !plan.allow_unencrypted_share {
+        return Err(Error::refused(
+            format!(
+                "DB cluster `{}` is not encrypted, and AWS cannot copy an unencrypted cluster snapshot under a KMS key \
+                 (CopyDBClusterSnapshot rejects KmsKeyId there): only a restore can encrypt it",
+                plan.db
+            ),
+            "re-run with `--encrypt-at-source` (restore a temporary encrypted cluster here and share its snapshot; the source \
+             cluster is not touched) or `--allow-unencrypted-share` (share it unencrypted; the target encrypts it on restore)",
+        ));
+    }
+    if let Some((used, max)) = rds::snapshot_quota(aws, plan.kind).await? {
+        let needed = if plan.from_snapshot.is_some() { 1 } else { 2 };
+        if used + needed > max {
+            return Err(Error::refused(
+                format!("the region has {used} of {max} manual snapshots; this export needs {needed} more"),
+                "delete manual snapshots you no longer need, or ask AWS for a higher quota",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn print_plan(plan: &ExportPlan, db: &DbInfo, progress: &dyn Progress) {
+    let kind = plan.kind.name();
+    let step = |stage: &str, resource: &str, status: &str| progress.event(&Event::plan(stage, resource, status));
+    step("use or create key", &plan.key.describe(), "policy from `src-agent policy`");
+    match &plan.from_snapshot {
+        Some(id) => step("start from snapshot", id, ""),
+        None => step("snapshot", &plan.names.intermediate, &format!("of {kind} {}", plan.db)),
+    }
+    let source = plan.from_snapshot.as_deref().unwrap_or(&plan.names.intermediate);
+    if plan.kind == DbKind::Cluster && !db.encrypted && plan.encrypt_at_source {
+        step("restore temporary cluster", &plan.names.temp_cluster, "encrypted under the key");
+        step("snapshot temporary cluster", &plan.names.shared, "encrypted");
+        step("delete temporary cluster", &plan.names.temp_cluster, "");
+    } else {
+        let how = if plan.kind == DbKind::Cluster && !db.encrypted { "unencrypted" } else { "under the key" };
+        step("copy", &plan.names.shared, &format!("from {source}, {how}"));
+    }
+    step("share", &plan.names.shared, &format!("with account {}", plan.target));
+    if plan.from_snapshot.is_none() && !plan.keep_intermediate {
+        step("delete intermediate", &plan.names.intermediate, "");
+    }
+    step("write manifest", &plan.manifest_path.display().to_string(), "");
+}
+
+/// Snapshot, then copy (or encrypt through a temporary cluster) into the shared name.
+async fn make_shared_copy(
+    aws: &Aws,
+    plan: &ExportPlan,
+    db: &DbInfo,
+    key_arn: &str,
+    tags: &BTreeMap<String, String>,
+    progress: &dyn Progress,
+) -> Result<rds::Snap> {
+    let source = match &plan.from_snapshot {
+        Some(id) => id.clone(),
+        None => {
+            let id = &plan.names.intermediate;
+            if rds::describe_snapshot(aws, plan.kind, id).await?.is_none() {
+                rds::create_snapshot(aws, plan.kind, &plan.db, id, &with_role(tags, "intermediate")).await?;
+                progress.event(&Event::step("snapshot", id, "started"));
+            }
+            id.clone()
+        }
+    };
+    let source_snap = rds::wait_snapshot(aws, plan.kind, &source, "snapshot", plan.wait, progress).await?;
+    let shared_tags = with_role(tags, "shared-copy");
+    if plan.kind == DbKind::Cluster && !source_snap.encrypted && plan.encrypt_at_source {
+        return encrypt_at_source(aws, plan, db, &source, key_arn, &shared_tags, progress).await;
+    }
+    let key = (plan.kind == DbKind::Instance || source_snap.encrypted).then_some(key_arn);
+    rds::copy_snapshot(aws, plan.kind, &source, &plan.names.shared, key, &shared_tags).await?;
+    progress.event(&Event::step("copy", &plan.names.shared, if key.is_some() { "started under the key" } else { "started, unencrypted" }));
+    rds::wait_snapshot(aws, plan.kind, &plan.names.shared, "copy", plan.wait, progress).await
+}
+
+/// Restores a temporary cluster under the key, snapshots it into the shared name, removes it.
+async fn encrypt_at_source(
+    aws: &Aws,
+    plan: &ExportPlan,
+    db: &DbInfo,
+    source: &str,
+    key_arn: &str,
+    tags: &BTreeMap<String, String>,
+    progress: &dyn Progress,
+) -> Result<rds::Snap> {
+    let temp = &plan.names.temp_cluster;
+    if rds::describe_db(aws, DbKind::Cluster, temp).await?.is_none() {
+        aws.rds
+            .restore_db_cluster_from_snapshot()
+            .db_cluster_identifier(temp)
+            .snapshot_identifier(source)
+            .engine(&db.database.engine)
+            .kms_key_id(key_arn)
+            .set_db_subnet_group_name(db.subnet_group.clone())
+            .set_vpc_security_group_ids(Some(db.security_groups.clone()))
+            .set_tags(Some(rds::tag_list(&with_role(tags, "temporary-cluster"))))
+            .send()
+            .await
+            .map_err(crate::error::sdk("rds:RestoreDBClusterFromSnapshot"))?;
+        progress.event(&Event::step("temporary cluster", temp, "restoring under the key"));
+    }
+    rds::wait_db(aws, DbKind::Cluster, temp, "temporary cluster", plan.wait, progress).await?;
+    rds::create_snapshot(aws, DbKind::Cluster, temp, &plan.names.shared, tags).await?;
+    let snap = rds::wait_snapshot(aws, DbKind::Cluster, &plan.names.shared, "encrypted snapshot", plan.wait, progress).await?;
+    delete_temp_cluster(aws, plan, progress).await?;
+    Ok(snap)
+}
+
+async fn delete_temp_cluster(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<()> {
+    let temp = &plan.names.temp_cluster;
+    let Some(found) = rds::describe_db(aws, DbKind::Cluster, temp).await? else {
+        return Ok(());
+    };
+    // Only ever delete a cluster this toolkit made for this export.
+    if found.database.tags.get(TAG_ROLE).map(String::as_str) != Some("temporary-cluster") || found.status == "deleting" {
+        return Ok(());
+    }
+    aws.rds
+        .delete_db_cluster()
+        .db_cluster_identifier(temp)
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .map_err(crate::error::sdk("rds:DeleteDBCluster"))?;
+    progress.event(&Event::step("temporary cluster", temp, "deleted"));
+    Ok(())
+}
+
+async fn share(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<()> {
+    let id = &plan.names.shared;
+    let target = plan.target.to_string();
+    if !rds::shared_with(aws, plan.kind, id).await?.contains(&target) {
+        rds::set_shared(aws, plan.kind, id, std::slice::from_ref(&target), &[]).await?;
+    }
+    let now_shared = rds::shared_with(aws, plan.kind, id).await?;
+    if !now_shared.contains(&target) {
+        return Err(Error::refused(
+            format!("snapshot `{id}` is still not shared with `{target}` after ModifyDBSnapshotAttribute"),
+            "check the snapshot's sharing in the RDS console, then re-run",
+        ));
+    }
+    progress.event(&Event::step("share", id, &format!("shared with {}", now_shared.join(", "))));
+    Ok(())
+}
+
+/// Deletes what this run made and no longer needs; never a snapshot it did not take.
+async fn cleanup(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<()> {
+    if plan.kind == DbKind::Cluster && plan.encrypt_at_source {
+        delete_temp_cluster(aws, plan, progress).await?;
+    }
+    if plan.keep_intermediate || plan.from_snapshot.is_some() {
+        return Ok(());
+    }
+    let id = &plan.names.intermediate;
+    let Some(snap) = rds::describe_snapshot(aws, plan.kind, id).await? else {
+        return Ok(());
+    };
+    if snap.tags.get(TAG_ROLE).map(String::as_str) == Some("intermediate") {
+        rds::delete_snapshot(aws, plan.kind, id).await?;
+        progress.event(&Event::step("cleanup", id, "intermediate snapshot deleted"));
+    }
+    Ok(())
+}
+
+fn next_command(plan: &ExportPlan, aws: &Aws) -> String {
+    format!(
+        "tgt-agent import {} --region {} --db-subnet-group <SUBNET_GROUP> --vpc-security-group-ids <SG_ID>",
+        plan.manifest_path.display(),
+        aws.region
+    )
+}

@@ -1,0 +1,209 @@
+//! The customer managed keys the agents make or reuse.
+//!
+//! A key is found by its alias first, then (if a run died between CreateKey and CreateAlias)
+//! by the `rds-handoff:alias` tag the toolkit puts on every key it makes, so a re-run never
+//! creates a second key. Every policy goes through the local lockout check before KMS sees it.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_kms::types::{KeyState, Tag};
+
+use crate::aws::{Aws, Caller};
+use crate::error::{sdk, Error, Result};
+use crate::policy::builder::{check_lockout, has_peer, merge_peer};
+use crate::policy::{KeyPolicySpec, PolicyDocument};
+use crate::progress::{Event, Progress};
+
+pub const ALIAS_TAG: &str = "rds-handoff:alias";
+
+/// A key in use.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub arn: String,
+    pub id: String,
+}
+
+/// Which key to use: one the operator named, or the toolkit's own under an alias.
+#[derive(Debug, Clone)]
+pub enum KeyChoice {
+    Given(String),
+    Alias(String),
+}
+
+impl KeyChoice {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Given(key) => format!("key {key}"),
+            Self::Alias(alias) => alias.clone(),
+        }
+    }
+}
+
+/// Makes sure the key exists and its policy holds the statements of `spec`'s peer.
+pub async fn ensure_key(
+    aws: &Aws,
+    choice: &KeyChoice,
+    spec: &KeyPolicySpec,
+    caller: &Caller,
+    tags: &BTreeMap<String, String>,
+    progress: &dyn Progress,
+) -> Result<Key> {
+    let key = match choice {
+        KeyChoice::Given(id) => describe(aws, id).await?.ok_or_else(|| {
+            Error::refused(format!("KMS key `{id}` not found in this account and region"), "check `--key` and `--region`")
+        })?,
+        KeyChoice::Alias(alias) => match describe(aws, alias).await? {
+            Some(key) => key,
+            None => match find_tagged(aws, alias).await? {
+                Some(key) => {
+                    progress.event(&Event::step("key", alias, "found untagged alias, adding it"));
+                    create_alias(aws, alias, &key.id).await?;
+                    key
+                }
+                None => return create(aws, alias, spec, caller, tags, progress).await,
+            },
+        },
+    };
+    add_peer(aws, &key, spec, caller, progress).await?;
+    progress.event(&Event::step("key", &key.arn, "ready"));
+    Ok(key)
+}
+
+async fn create(
+    aws: &Aws,
+    alias: &str,
+    spec: &KeyPolicySpec,
+    caller: &Caller,
+    tags: &BTreeMap<String, String>,
+    progress: &dyn Progress,
+) -> Result<Key> {
+    let policy = spec.build();
+    check_lockout(&policy, &caller.principal())?;
+    let mut tags = tags.clone();
+    tags.insert(ALIAS_TAG.into(), alias.into());
+    let kms_tags = tags
+        .iter()
+        .filter_map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build().ok())
+        .collect();
+    let out = aws
+        .kms
+        .create_key()
+        .description(format!("rds-handoff {alias}"))
+        .policy(policy.to_json())
+        .set_tags(Some(kms_tags))
+        .send()
+        .await
+        .map_err(sdk("kms:CreateKey"))?;
+    let meta = out.key_metadata().ok_or_else(|| missing("kms:CreateKey"))?;
+    let key = Key {
+        arn: meta.arn().unwrap_or_default().to_owned(),
+        id: meta.key_id().to_owned(),
+    };
+    progress.event(&Event::step("key", &key.arn, "created"));
+    create_alias(aws, alias, &key.id).await?;
+    Ok(key)
+}
+
+fn missing(action: &str) -> Error {
+    Error::Aws {
+        action: action.into(),
+        code: "EmptyResponse".into(),
+        message: "the response had no key metadata".into(),
+        hint: None,
+    }
+}
+
+async fn create_alias(aws: &Aws, alias: &str, key_id: &str) -> Result<()> {
+    aws.kms
+        .create_alias()
+        .alias_name(alias)
+        .target_key_id(key_id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(sdk("kms:CreateAlias"))
+}
+
+/// A usable key by id, ARN or alias; `None` when it does not exist.
+pub async fn describe(aws: &Aws, key: &str) -> Result<Option<Key>> {
+    let out = match aws.kms.describe_key().key_id(key).send().await.map_err(sdk("kms:DescribeKey")) {
+        Ok(out) => out,
+        Err(err) if err.aws_code() == Some("NotFoundException") => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let meta = out.key_metadata().ok_or_else(|| missing("kms:DescribeKey"))?;
+    match meta.key_state() {
+        Some(KeyState::Enabled) | None => {}
+        Some(state) => {
+            return Err(Error::refused(
+                format!("KMS key `{key}` is `{}`, not `Enabled`", state.as_str()),
+                "enable the key (or cancel its deletion), or pass another `--key`",
+            ))
+        }
+    }
+    Ok(Some(Key {
+        arn: meta.arn().unwrap_or_default().to_owned(),
+        id: meta.key_id().to_owned(),
+    }))
+}
+
+async fn find_tagged(aws: &Aws, alias: &str) -> Result<Option<Key>> {
+    let mut pages = aws.kms.list_keys().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("kms:ListKeys"))?;
+        for entry in page.keys() {
+            let Some(id) = entry.key_id() else { continue };
+            let tags = aws.kms.list_resource_tags().key_id(id).send().await.map_err(sdk("kms:ListResourceTags"))?;
+            let ours = tags.tags().iter().any(|t| t.tag_key() == ALIAS_TAG && t.tag_value() == alias);
+            if ours {
+                if let Ok(Some(key)) = describe(aws, id).await {
+                    return Ok(Some(key));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+pub async fn get_policy(aws: &Aws, key: &str) -> Result<PolicyDocument> {
+    let out = aws
+        .kms
+        .get_key_policy()
+        .key_id(key)
+        .policy_name("default")
+        .send()
+        .await
+        .map_err(sdk("kms:GetKeyPolicy"))?;
+    PolicyDocument::parse(out.policy().unwrap_or_default()).map_err(|e| Error::Refused {
+        message: format!("the policy of key `{key}` is not a policy this tool can read: {e}"),
+        hint: None,
+    })
+}
+
+/// Writes a policy after the lockout check.
+pub async fn put_policy(aws: &Aws, key: &Key, policy: &PolicyDocument, caller: &Caller) -> Result<()> {
+    check_lockout(policy, &caller.principal())?;
+    aws.kms
+        .put_key_policy()
+        .key_id(&key.id)
+        .policy_name("default")
+        .policy(policy.to_json())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(sdk("kms:PutKeyPolicy"))
+}
+
+/// Adds the peer's statements to the key's policy if they are missing, keeping the rest.
+async fn add_peer(aws: &Aws, key: &Key, spec: &KeyPolicySpec, caller: &Caller, progress: &dyn Progress) -> Result<()> {
+    let Some(peer) = &spec.peer else { return Ok(()) };
+    let wanted = spec.peer_statements(peer);
+    let current = get_policy(aws, &key.id).await?;
+    if has_peer(&current, &wanted) {
+        return Ok(());
+    }
+    let merged = merge_peer(current, wanted);
+    put_policy(aws, key, &merged, caller).await?;
+    progress.event(&Event::step("key policy", &key.arn, "target statements added"));
+    Ok(())
+}

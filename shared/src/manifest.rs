@@ -1,0 +1,229 @@
+//! The handoff manifest: what the source hands the target, versioned and free of secrets.
+//!
+//! Read strictly: size-limited, UTF-8, a known `schema`, no unknown fields, every account id,
+//! identifier and ARN validated while it is parsed. Written atomically (temp file + rename)
+//! so a killed run never leaves half a manifest.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ident::{AccountId, Arn, Region};
+
+pub const SCHEMA_VERSION: u32 = 1;
+/// Far above any real manifest; refuses to read a huge file into memory.
+pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbKind {
+    Instance,
+    Cluster,
+}
+
+impl DbKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Instance => "DB instance",
+            Self::Cluster => "DB cluster",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub schema: u32,
+    pub tool_version: String,
+    pub created_at: String,
+    pub source: SourceSide,
+    pub target: TargetSide,
+    pub database: Database,
+    pub snapshot: SharedSnapshot,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSide {
+    pub account: AccountId,
+    pub region: Region,
+    pub partition: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSide {
+    pub account: AccountId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Arn>,
+}
+
+/// What the target needs to rebuild the database. Names of per-account things (parameter
+/// and option groups) are for the target to map to its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    pub kind: DbKind,
+    pub identifier: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub port: Option<i32>,
+    pub master_username: String,
+    pub database_name: Option<String>,
+    pub instance_class: Option<String>,
+    pub allocated_storage: Option<i32>,
+    pub storage_type: Option<String>,
+    pub iops: Option<i32>,
+    pub multi_az: bool,
+    pub iam_auth: bool,
+    pub tags: BTreeMap<String, String>,
+    pub parameter_group: Option<String>,
+    pub option_group: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedSnapshot {
+    pub arn: Arn,
+    pub encrypted: bool,
+    pub kms_key_arn: Option<Arn>,
+}
+
+impl Manifest {
+    /// Reads and validates a manifest file; every problem is a usage error naming the file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let shown = path.display();
+        let size = std::fs::metadata(path).map_err(|e| Error::io(&shown, e))?.len();
+        if size > MAX_MANIFEST_BYTES {
+            return Err(Error::usage(format!(
+                "manifest `{shown}` is {size} bytes, larger than any manifest ({MAX_MANIFEST_BYTES} bytes at most)"
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| Error::io(&shown, e))?;
+        Self::parse(&bytes).map_err(|message| Error::Usage {
+            message: format!("manifest `{shown}`: {message}"),
+            hint: Some("use the manifest exactly as `src-agent export` wrote it".into()),
+        })
+    }
+
+    /// Parses manifest bytes; the error says what is wrong.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text ({e})"))?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        match value.get("schema").and_then(serde_json::Value::as_u64) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) => {
+                return Err(format!(
+                    "schema version {v} is not known to this tgt-agent (it reads version {SCHEMA_VERSION}): upgrade rds-handoff"
+                ))
+            }
+            None => return Err("no numeric `schema` field: this is not an rds-handoff manifest".into()),
+        }
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    pub fn to_json(&self) -> String {
+        // INVARIANT: the manifest holds only strings, numbers, bools and maps of strings.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Writes the manifest atomically: a temp file beside it, then a rename.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        write_atomic(path, self.to_json().as_bytes())
+    }
+}
+
+/// Writes a file so that readers see the old content or the new, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let shown = path.display();
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(tmp.display(), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(&shown, e))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn sample() -> Manifest {
+        Manifest {
+            schema: SCHEMA_VERSION,
+            tool_version: "0.1.0".into(),
+            created_at: "2026-11-22T00:00:00Z".into(),
+            source: SourceSide {
+                account: "111111111111".parse().unwrap(),
+                region: "us-east-1".parse().unwrap(),
+                partition: "aws".into(),
+            },
+            target: TargetSide {
+                account: "222222222222".parse().unwrap(),
+                principal: None,
+            },
+            database: Database {
+                kind: DbKind::Instance,
+                identifier: "db1".into(),
+                engine: "mysql".into(),
+                engine_version: "8.0.36".into(),
+                port: Some(3306),
+                master_username: "admin".into(),
+                database_name: None,
+                instance_class: Some("db.t3.micro".into()),
+                allocated_storage: Some(20),
+                storage_type: Some("gp2".into()),
+                iops: None,
+                multi_az: false,
+                iam_auth: false,
+                tags: BTreeMap::from([("team".into(), "data".into())]),
+                parameter_group: Some("default.mysql8.0".into()),
+                option_group: None,
+            },
+            snapshot: SharedSnapshot {
+                arn: "arn:aws:rds:us-east-1:111111111111:snapshot:rh-db1-222222222222".parse().unwrap(),
+                encrypted: true,
+                kms_key_arn: Some("arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab".parse().unwrap()),
+            },
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let manifest = sample();
+        assert_eq!(Manifest::parse(manifest.to_json().as_bytes()).unwrap(), manifest);
+    }
+
+    #[test]
+    fn refusals_name_the_problem() {
+        let good = sample().to_json();
+        let edit = |from: &str, to: &str| good.replacen(from, to, 1);
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (good.as_bytes()[..good.len() / 2].to_vec(), "not valid JSON"),
+            (b"\xff\xfe{}".to_vec(), "not UTF-8"),
+            (edit("\"schema\": 1", "\"schema\": 2").into_bytes(), "schema version 2"),
+            (edit("\"schema\": 1", "\"schema\": \"1\"").into_bytes(), "no numeric `schema`"),
+            (edit("\"engine\":", "\"engin\":").into_bytes(), "unknown field `engin`"),
+            (edit("\"account\": \"222222222222\"", "\"account\": \"2222\"").into_bytes(), "`2222`"),
+            (edit("\"port\": 3306", "\"port\": \"3306\"").into_bytes(), "invalid type"),
+            (edit("arn:aws:rds:us-east-1:111111111111:snapshot", "arn:aws:rds:us-east-1:11111:snapshot").into_bytes(), "12 digits"),
+        ];
+        for (bytes, expected) in cases {
+            let err = Manifest::parse(&bytes).unwrap_err();
+            assert!(err.contains(expected), "expected {expected:?} in {err:?}");
+        }
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temp_file() {
+        let dir = std::env::temp_dir().join(format!("rh-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db1.handoff.json");
+        sample().write(&path).unwrap();
+        assert_eq!(Manifest::read(&path).unwrap(), sample());
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,460 @@
+//! RDS calls for DB instances and Aurora clusters behind one vocabulary.
+//!
+//! An instance and a cluster differ in every API name (`CreateDBSnapshot` vs
+//! `CreateDBClusterSnapshot`, …) but not in what the agents do with them. This module holds
+//! the differences, so the export and import flows are written once. Lookups return `None`
+//! for "not found" and an error for everything else.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_rds::types::Tag;
+
+use crate::aws::Aws;
+use crate::error::{sdk, Error, Result};
+use crate::manifest::{Database, DbKind};
+use crate::progress::Progress;
+use crate::wait::{wait_for, Goal, WaitPolicy};
+
+/// A database as the agents see it.
+#[derive(Debug, Clone)]
+pub struct DbInfo {
+    pub arn: String,
+    pub status: String,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub endpoint: Option<String>,
+    pub subnet_group: Option<String>,
+    pub security_groups: Vec<String>,
+    pub publicly_accessible: Option<bool>,
+    pub availability_zone: Option<String>,
+    /// The writer instance of a cluster.
+    pub members: Vec<String>,
+    pub database: Database,
+}
+
+/// A snapshot as the agents see it.
+#[derive(Debug, Clone)]
+pub struct Snap {
+    pub id: String,
+    pub arn: String,
+    pub status: String,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub snapshot_type: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .collect()
+}
+
+fn not_found(err: &Error, codes: &[&str]) -> bool {
+    err.aws_code().is_some_and(|c| codes.contains(&c))
+}
+
+const DB_NOT_FOUND: &[&str] = &["DBInstanceNotFound", "DBInstanceNotFoundFault", "DBClusterNotFoundFault", "DBClusterNotFound"];
+const SNAP_NOT_FOUND: &[&str] = &["DBSnapshotNotFound", "DBSnapshotNotFoundFault", "DBClusterSnapshotNotFoundFault", "DBClusterSnapshotNotFound"];
+
+/// Turns "not found" into `None`.
+fn optional<T>(result: Result<T>, codes: &[&str]) -> Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if not_found(&err, codes) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+pub async fn describe_db(aws: &Aws, kind: DbKind, id: &str) -> Result<Option<DbInfo>> {
+    match kind {
+        DbKind::Instance => optional(describe_instance(aws, id).await, DB_NOT_FOUND),
+        DbKind::Cluster => optional(describe_cluster(aws, id).await, DB_NOT_FOUND),
+    }
+}
+
+async fn describe_instance(aws: &Aws, id: &str) -> Result<DbInfo> {
+    let out = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .map_err(sdk("rds:DescribeDBInstances"))?;
+    let db = out.db_instances().first().ok_or_else(|| Error::Aws {
+        action: "rds:DescribeDBInstances".into(),
+        code: "DBInstanceNotFound".into(),
+        message: format!("DB instance `{id}` not found"),
+        hint: None,
+    })?;
+    let endpoint = db.endpoint();
+    Ok(DbInfo {
+        arn: db.db_instance_arn().unwrap_or_default().to_owned(),
+        status: db.db_instance_status().unwrap_or_default().to_owned(),
+        encrypted: db.storage_encrypted().unwrap_or(false),
+        kms_key_id: db.kms_key_id().map(str::to_owned),
+        endpoint: endpoint.and_then(|e| e.address()).map(str::to_owned),
+        subnet_group: db.db_subnet_group().and_then(|g| g.db_subnet_group_name()).map(str::to_owned),
+        security_groups: db.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id()).map(str::to_owned).collect(),
+        publicly_accessible: db.publicly_accessible(),
+        availability_zone: db.availability_zone().map(str::to_owned),
+        members: Vec::new(),
+        database: Database {
+            kind: DbKind::Instance,
+            identifier: id.to_owned(),
+            engine: db.engine().unwrap_or_default().to_owned(),
+            engine_version: db.engine_version().unwrap_or_default().to_owned(),
+            port: endpoint.and_then(|e| e.port()).or(db.db_instance_port().filter(|p| *p > 0)),
+            master_username: db.master_username().unwrap_or_default().to_owned(),
+            database_name: db.db_name().map(str::to_owned),
+            instance_class: db.db_instance_class().map(str::to_owned),
+            allocated_storage: db.allocated_storage(),
+            storage_type: db.storage_type().map(str::to_owned),
+            iops: db.iops(),
+            multi_az: db.multi_az().unwrap_or(false),
+            iam_auth: db.iam_database_authentication_enabled().unwrap_or(false),
+            tags: tag_map(db.tag_list()),
+            parameter_group: db.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).map(str::to_owned),
+            option_group: db.option_group_memberships().first().and_then(|g| g.option_group_name()).map(str::to_owned),
+        },
+    })
+}
+
+async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
+    let out = aws
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await
+        .map_err(sdk("rds:DescribeDBClusters"))?;
+    let db = out.db_clusters().first().ok_or_else(|| Error::Aws {
+        action: "rds:DescribeDBClusters".into(),
+        code: "DBClusterNotFoundFault".into(),
+        message: format!("DB cluster `{id}` not found"),
+        hint: None,
+    })?;
+    let members: Vec<String> = db
+        .db_cluster_members()
+        .iter()
+        .filter_map(|m| m.db_instance_identifier())
+        .map(str::to_owned)
+        .collect();
+    let writer = db.db_cluster_members().iter().find(|m| m.is_cluster_writer().unwrap_or(false)).and_then(|m| m.db_instance_identifier());
+    let instance_class = match writer {
+        Some(writer) => optional(describe_instance(aws, writer).await, DB_NOT_FOUND)?.and_then(|w| w.database.instance_class),
+        None => None,
+    };
+    Ok(DbInfo {
+        arn: db.db_cluster_arn().unwrap_or_default().to_owned(),
+        status: db.status().unwrap_or_default().to_owned(),
+        encrypted: db.storage_encrypted().unwrap_or(false),
+        kms_key_id: db.kms_key_id().map(str::to_owned),
+        endpoint: db.endpoint().map(str::to_owned),
+        subnet_group: db.db_subnet_group().map(str::to_owned),
+        security_groups: db.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id()).map(str::to_owned).collect(),
+        publicly_accessible: db.publicly_accessible(),
+        availability_zone: db.availability_zones().first().cloned(),
+        members,
+        database: Database {
+            kind: DbKind::Cluster,
+            identifier: id.to_owned(),
+            engine: db.engine().unwrap_or_default().to_owned(),
+            engine_version: db.engine_version().unwrap_or_default().to_owned(),
+            port: db.port(),
+            master_username: db.master_username().unwrap_or_default().to_owned(),
+            database_name: db.database_name().map(str::to_owned),
+            instance_class,
+            allocated_storage: db.allocated_storage().filter(|s| *s > 0),
+            storage_type: db.storage_type().map(str::to_owned),
+            iops: db.iops(),
+            multi_az: db.multi_az().unwrap_or(false),
+            iam_auth: db.iam_database_authentication_enabled().unwrap_or(false),
+            tags: tag_map(db.tag_list()),
+            parameter_group: db.db_cluster_parameter_group().map(str::to_owned),
+            option_group: None,
+        },
+    })
+}
+
+/// A snapshot by identifier or (for one shared with us) by ARN.
+pub async fn describe_snapshot(aws: &Aws, kind: DbKind, id: &str) -> Result<Option<Snap>> {
+    if id.starts_with("arn:") {
+        return describe_shared_snapshot(aws, kind, id).await;
+    }
+    let found = match kind {
+        DbKind::Instance => aws
+            .rds
+            .describe_db_snapshots()
+            .db_snapshot_identifier(id)
+            .send()
+            .await
+            .map_err(sdk("rds:DescribeDBSnapshots"))
+            .map(|o| o.db_snapshots().iter().map(snap_of_instance).next()),
+        DbKind::Cluster => aws
+            .rds
+            .describe_db_cluster_snapshots()
+            .db_cluster_snapshot_identifier(id)
+            .send()
+            .await
+            .map_err(sdk("rds:DescribeDBClusterSnapshots"))
+            .map(|o| o.db_cluster_snapshots().iter().map(snap_of_cluster).next()),
+    };
+    Ok(optional(found, SNAP_NOT_FOUND)?.flatten())
+}
+
+/// A snapshot another account shares with us, found among the shared ones by ARN.
+async fn describe_shared_snapshot(aws: &Aws, kind: DbKind, arn: &str) -> Result<Option<Snap>> {
+    let all: Vec<Snap> = match kind {
+        DbKind::Instance => aws
+            .rds
+            .describe_db_snapshots()
+            .snapshot_type("shared")
+            .include_shared(true)
+            .send()
+            .await
+            .map_err(sdk("rds:DescribeDBSnapshots"))?
+            .db_snapshots()
+            .iter()
+            .map(snap_of_instance)
+            .collect(),
+        DbKind::Cluster => aws
+            .rds
+            .describe_db_cluster_snapshots()
+            .snapshot_type("shared")
+            .include_shared(true)
+            .send()
+            .await
+            .map_err(sdk("rds:DescribeDBClusterSnapshots"))?
+            .db_cluster_snapshots()
+            .iter()
+            .map(snap_of_cluster)
+            .collect(),
+    };
+    Ok(all.into_iter().find(|s| s.arn == arn))
+}
+
+fn snap_of_instance(s: &aws_sdk_rds::types::DbSnapshot) -> Snap {
+    Snap {
+        id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
+        arn: s.db_snapshot_arn().unwrap_or_default().to_owned(),
+        status: s.status().unwrap_or_default().to_owned(),
+        encrypted: s.encrypted().unwrap_or(false),
+        kms_key_id: s.kms_key_id().map(str::to_owned),
+        snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
+        tags: tag_map(s.tag_list()),
+    }
+}
+
+fn snap_of_cluster(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Snap {
+    Snap {
+        id: s.db_cluster_snapshot_identifier().unwrap_or_default().to_owned(),
+        arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_owned(),
+        status: s.status().unwrap_or_default().to_owned(),
+        encrypted: s.storage_encrypted().unwrap_or(false),
+        kms_key_id: s.kms_key_id().map(str::to_owned),
+        snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
+        tags: tag_map(s.tag_list()),
+    }
+}
+
+pub async fn create_snapshot(aws: &Aws, kind: DbKind, db: &str, id: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+    match kind {
+        DbKind::Instance => aws
+            .rds
+            .create_db_snapshot()
+            .db_instance_identifier(db)
+            .db_snapshot_identifier(id)
+            .set_tags(Some(tag_list(tags)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:CreateDBSnapshot")),
+        DbKind::Cluster => aws
+            .rds
+            .create_db_cluster_snapshot()
+            .db_cluster_identifier(db)
+            .db_cluster_snapshot_identifier(id)
+            .set_tags(Some(tag_list(tags)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:CreateDBClusterSnapshot")),
+    }
+}
+
+/// Copies `source` (identifier or shared ARN) to `target`, re-encrypted under `key` if given.
+pub async fn copy_snapshot(
+    aws: &Aws,
+    kind: DbKind,
+    source: &str,
+    target: &str,
+    key: Option<&str>,
+    tags: &BTreeMap<String, String>,
+) -> Result<()> {
+    match kind {
+        DbKind::Instance => aws
+            .rds
+            .copy_db_snapshot()
+            .source_db_snapshot_identifier(source)
+            .target_db_snapshot_identifier(target)
+            .set_kms_key_id(key.map(str::to_owned))
+            .set_tags(Some(tag_list(tags)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:CopyDBSnapshot")),
+        DbKind::Cluster => aws
+            .rds
+            .copy_db_cluster_snapshot()
+            .source_db_cluster_snapshot_identifier(source)
+            .target_db_cluster_snapshot_identifier(target)
+            .set_kms_key_id(key.map(str::to_owned))
+            .set_tags(Some(tag_list(tags)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:CopyDBClusterSnapshot")),
+    }
+}
+
+/// Adds or removes accounts in a snapshot's `restore` attribute.
+pub async fn set_shared(aws: &Aws, kind: DbKind, id: &str, add: &[String], remove: &[String]) -> Result<()> {
+    match kind {
+        DbKind::Instance => aws
+            .rds
+            .modify_db_snapshot_attribute()
+            .db_snapshot_identifier(id)
+            .attribute_name("restore")
+            .set_values_to_add(Some(add.to_vec()).filter(|v| !v.is_empty()))
+            .set_values_to_remove(Some(remove.to_vec()).filter(|v| !v.is_empty()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:ModifyDBSnapshotAttribute")),
+        DbKind::Cluster => aws
+            .rds
+            .modify_db_cluster_snapshot_attribute()
+            .db_cluster_snapshot_identifier(id)
+            .attribute_name("restore")
+            .set_values_to_add(Some(add.to_vec()).filter(|v| !v.is_empty()))
+            .set_values_to_remove(Some(remove.to_vec()).filter(|v| !v.is_empty()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:ModifyDBClusterSnapshotAttribute")),
+    }
+}
+
+/// The accounts in a snapshot's `restore` attribute.
+pub async fn shared_with(aws: &Aws, kind: DbKind, id: &str) -> Result<Vec<String>> {
+    let values = |name: Option<&str>, values: &[String]| (name == Some("restore")).then(|| values.to_vec());
+    let found = match kind {
+        DbKind::Instance => aws
+            .rds
+            .describe_db_snapshot_attributes()
+            .db_snapshot_identifier(id)
+            .send()
+            .await
+            .map_err(sdk("rds:DescribeDBSnapshotAttributes"))?
+            .db_snapshot_attributes_result()
+            .and_then(|r| r.db_snapshot_attributes().iter().find_map(|a| values(a.attribute_name(), a.attribute_values()))),
+        DbKind::Cluster => aws
+            .rds
+            .describe_db_cluster_snapshot_attributes()
+            .db_cluster_snapshot_identifier(id)
+            .send()
+            .await
+            .map_err(sdk("rds:DescribeDBClusterSnapshotAttributes"))?
+            .db_cluster_snapshot_attributes_result()
+            .and_then(|r| r.db_cluster_snapshot_attributes().iter().find_map(|a| values(a.attribute_name(), a.attribute_values()))),
+    };
+    Ok(found.unwrap_or_default())
+}
+
+/// Deletes a snapshot; one already gone is fine.
+pub async fn delete_snapshot(aws: &Aws, kind: DbKind, id: &str) -> Result<()> {
+    let result = match kind {
+        DbKind::Instance => aws
+            .rds
+            .delete_db_snapshot()
+            .db_snapshot_identifier(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:DeleteDBSnapshot")),
+        DbKind::Cluster => aws
+            .rds
+            .delete_db_cluster_snapshot()
+            .db_cluster_snapshot_identifier(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:DeleteDBClusterSnapshot")),
+    };
+    optional(result, SNAP_NOT_FOUND).map(|_| ())
+}
+
+/// Waits until a snapshot (identifier or shared ARN) is `available`.
+pub async fn wait_snapshot(aws: &Aws, kind: DbKind, id: &str, stage: &str, policy: WaitPolicy, progress: &dyn Progress) -> Result<Snap> {
+    let resource = format!("{} snapshot {id}", kind.name());
+    let goal = Goal { stage, resource: &resource, status: "available" };
+    wait_for(&goal, policy, progress, || async {
+        Ok(describe_snapshot(aws, kind, id).await?.map(|s| s.status))
+    })
+    .await?;
+    describe_snapshot(aws, kind, id).await?.ok_or_else(|| Error::TerminalStatus { resource, status: "deleted".into() })
+}
+
+/// Waits until a database is `available`.
+pub async fn wait_db(aws: &Aws, kind: DbKind, id: &str, stage: &str, policy: WaitPolicy, progress: &dyn Progress) -> Result<DbInfo> {
+    let resource = format!("{} {id}", kind.name());
+    let goal = Goal { stage, resource: &resource, status: "available" };
+    wait_for(&goal, policy, progress, || async { Ok(describe_db(aws, kind, id).await?.map(|d| d.status)) }).await?;
+    describe_db(aws, kind, id).await?.ok_or_else(|| Error::TerminalStatus { resource, status: "deleted".into() })
+}
+
+/// Manual snapshots in use and allowed in this region, from `DescribeAccountAttributes`.
+pub async fn snapshot_quota(aws: &Aws, kind: DbKind) -> Result<Option<(i64, i64)>> {
+    let name = match kind {
+        DbKind::Instance => "ManualSnapshots",
+        DbKind::Cluster => "ManualClusterSnapshots",
+    };
+    let out = aws
+        .rds
+        .describe_account_attributes()
+        .send()
+        .await
+        .map_err(sdk("rds:DescribeAccountAttributes"))?;
+    Ok(out
+        .account_quotas()
+        .iter()
+        .find(|q| q.account_quota_name() == Some(name))
+        .map(|q| (q.used().unwrap_or(0), q.max().unwrap_or(i64::MAX))))
+}
+
+/// Options that make a snapshot unshareable: persistent or permanent ones (TDE).
+pub async fn unshareable_options(aws: &Aws, option_group: &str) -> Result<Vec<String>> {
+    if option_group.starts_with("default:") {
+        return Ok(Vec::new());
+    }
+    let out = aws
+        .rds
+        .describe_option_groups()
+        .option_group_name(option_group)
+        .send()
+        .await
+        .map_err(sdk("rds:DescribeOptionGroups"))?;
+    Ok(out
+        .option_groups_list()
+        .iter()
+        .flat_map(|g| g.options())
+        .filter(|o| o.persistent().unwrap_or(false) || o.permanent().unwrap_or(false))
+        .filter_map(|o| o.option_name())
+        .map(str::to_owned)
+        .collect())
+}

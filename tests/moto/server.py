@@ -1,0 +1,23 @@
+"""Starts moto server with rds-handoff's shim loaded, on 127.0.0.1:<port>.
+
+The server exits when its standard input closes, so it never outlives the test process
+that started it, even if that process is killed.
+"""
+
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import shim  # noqa: E402,F401  (patches moto on import)
+from moto.server import main  # noqa: E402
+
+
+def _exit_when_parent_goes():
+    sys.stdin.read()
+    os._exit(0)
+
+
+threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
+main(["-H", "127.0.0.1", "-p", sys.argv[1]])
