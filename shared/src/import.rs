@@ -1,0 +1,622 @@
+//! `tgt-agent import` and `tgt-agent check`: verify the manifest against AWS, re-key the
+//! shared snapshot under the target's own key, restore, set a new master password.
+//!
+//! AWS decides, the manifest proposes: every claim (our account, region, snapshot owner,
+//! share, encryption key) is checked against AWS before anything is created. Each step looks
+//! for its own result first, so a killed import re-run with the same arguments continues and
+//! never makes a second copy, database or secret.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aws::{Aws, Caller};
+use crate::error::{sdk, Error, Result};
+use crate::export::{now, TAG_ROLE};
+use crate::ident::{check_rds_id, RdsIdKind};
+use crate::kms::{ensure_key, Key, KeyChoice};
+use crate::manifest::{write_atomic, DbKind, Manifest};
+use crate::names::bounded;
+use crate::password::generate;
+use crate::policy::KeyPolicySpec;
+use crate::progress::{Event, Progress};
+use crate::rds::{self, DbInfo};
+use crate::wait::{parse_duration, WaitPolicy};
+
+pub const TAG_SOURCE_SNAPSHOT: &str = "rds-handoff:source-snapshot";
+const TAG_PASSWORD_SET: &str = "rds-handoff:password-set";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PasswordMode {
+    /// Generate a new master password and store it in Secrets Manager
+    Rotate,
+    /// Let RDS manage the master password in Secrets Manager
+    RdsManaged,
+}
+
+/// What the operator typed for `import` and `check`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImportArgs {
+    /// The manifest `src-agent export` wrote
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// The DB subnet group (in this account) to restore into
+    #[arg(long, value_name = "NAME")]
+    pub db_subnet_group: String,
+    /// Security groups (in this account) for the database, comma-separated
+    #[arg(long, value_name = "SG[,SG...]", value_delimiter = ',', required = true)]
+    pub vpc_security_group_ids: Vec<String>,
+    /// Name of the restored database [default: the source's name]
+    #[arg(long, value_name = "ID")]
+    pub db_identifier: Option<String>,
+    /// Encrypt with this key of ours [default: make or reuse alias/rds-handoff/imported/<db>]
+    #[arg(long, value_name = "KEY")]
+    pub kms_key: Option<String>,
+    /// Instance class [default: the source's]
+    #[arg(long, value_name = "CLASS")]
+    pub instance_class: Option<String>,
+    /// DB (instance) or DB cluster parameter group in this account
+    #[arg(long, value_name = "NAME")]
+    pub parameter_group: Option<String>,
+    /// Option group in this account (instances)
+    #[arg(long, value_name = "NAME")]
+    pub option_group: Option<String>,
+    /// Restore as Multi-AZ [default: as the source]
+    #[arg(long)]
+    pub multi_az: bool,
+    /// Turn on deletion protection
+    #[arg(long)]
+    pub deletion_protection: bool,
+    /// Name of the secret for the new master password [default: rds-handoff/<db>/master]
+    #[arg(long, value_name = "NAME")]
+    pub secret_name: Option<String>,
+    /// How the new master password is kept
+    #[arg(long, value_enum, default_value = "rotate")]
+    pub password: PasswordMode,
+    /// Verify everything and print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Give up waiting for a copy or restore after this long (e.g. 90m, 4h)
+    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = parse_duration)]
+    pub wait_timeout: Duration,
+}
+
+/// The validated plan of one import.
+#[derive(Debug, Clone)]
+pub struct ImportPlan {
+    pub manifest: Manifest,
+    pub kind: DbKind,
+    pub db: String,
+    pub writer: String,
+    pub copy: String,
+    pub key: KeyChoice,
+    pub secret_name: String,
+    pub report_path: PathBuf,
+    pub args: ImportArgs,
+    pub wait: WaitPolicy,
+}
+
+impl ImportArgs {
+    /// Reads the manifest and checks what can be checked without AWS.
+    pub fn resolve(&self) -> Result<ImportPlan> {
+        let manifest = Manifest::read(&self.manifest)?;
+        let kind = manifest.database.kind;
+        let id_kind = match kind {
+            DbKind::Instance => RdsIdKind::Instance,
+            DbKind::Cluster => RdsIdKind::Cluster,
+        };
+        let db = check_rds_id(id_kind, self.db_identifier.as_deref().unwrap_or(&manifest.database.identifier))?;
+        if let Some(bad) = self.vpc_security_group_ids.iter().find(|sg| !is_security_group_id(sg)) {
+            return Err(Error::usage(format!("`{bad}` is not a security group id like `sg-0123456789abcdef0`")));
+        }
+        if self.db_subnet_group.is_empty() || self.db_subnet_group.len() > 255 {
+            return Err(Error::usage("`--db-subnet-group` must be 1 to 255 characters"));
+        }
+        let snapshot_kind = match kind {
+            DbKind::Instance => RdsIdKind::Snapshot,
+            DbKind::Cluster => RdsIdKind::ClusterSnapshot,
+        };
+        Ok(ImportPlan {
+            kind,
+            writer: writer_name(&db),
+            copy: bounded(snapshot_kind, &db, "imported"),
+            key: match &self.kms_key {
+                Some(key) => KeyChoice::Given(key.clone()),
+                None => KeyChoice::Alias(format!("alias/rds-handoff/imported/{db}")),
+            },
+            secret_name: self.secret_name.clone().unwrap_or_else(|| format!("rds-handoff/{db}/master")),
+            report_path: PathBuf::from(format!("{db}.import.json")),
+            wait: WaitPolicy::new(self.wait_timeout),
+            db,
+            manifest,
+            args: self.clone(),
+        })
+    }
+}
+
+fn is_security_group_id(value: &str) -> bool {
+    value.strip_prefix("sg-").is_some_and(|hex| (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The cluster's writer instance: `<cluster>-writer`, shortened to 63 characters.
+fn writer_name(cluster: &str) -> String {
+    let room = 63 - "-writer".len();
+    format!("{}-writer", cluster[..cluster.len().min(room)].trim_end_matches('-'))
+}
+
+/// What `import.json` records: where everything is, never the password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportReport {
+    pub schema: u32,
+    pub created_at: String,
+    pub kind: DbKind,
+    pub db_identifier: String,
+    pub db_arn: String,
+    pub endpoint: Option<String>,
+    pub port: Option<i32>,
+    pub kms_key_arn: String,
+    pub secret_arn: Option<String>,
+    pub secret_name: Option<String>,
+    pub source_snapshot_arn: String,
+    /// The copy of the shared snapshot made in this account (deleted once restored).
+    pub intermediate_copy: String,
+    #[serde(default)]
+    pub already_done: bool,
+}
+
+/// Verifies the manifest against AWS: the whole of `tgt-agent check`.
+pub async fn verify(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<Caller> {
+    let m = &plan.manifest;
+    let caller = aws.caller().await?;
+    progress.event(&Event::step("identity", caller.arn.as_str(), &format!("account {} in {}", caller.account, aws.region)));
+    let refuse = |message: String, hint: &str| Err(Error::refused(message, hint));
+    if caller.account != m.target.account {
+        return refuse(
+            format!("this manifest hands the database to account `{}`, but you are in account `{}`", m.target.account, caller.account),
+            "run tgt-agent with credentials of the target account (`--profile`), or ask the source admin to export to your account",
+        );
+    }
+    if aws.region != m.source.region {
+        return refuse(
+            format!("the snapshot is in region `{}`, and this run uses `{}`", m.source.region, aws.region),
+            &format!("pass `--region {}`: shared encrypted snapshots are copied within one region", m.source.region),
+        );
+    }
+    let arn = &m.snapshot.arn;
+    let prefix = match plan.kind {
+        DbKind::Instance => "snapshot:",
+        DbKind::Cluster => "cluster-snapshot:",
+    };
+    if arn.account.as_ref() != Some(&m.source.account) || arn.region != m.source.region.as_str() || arn.service != "rds" || !arn.resource.starts_with(prefix) {
+        return refuse(
+            format!("the snapshot ARN `{arn}` is not a {} snapshot of the source account `{}` in `{}`", plan.kind.name(), m.source.account, m.source.region),
+            "the manifest was edited: ask the source admin for the manifest export wrote",
+        );
+    }
+    let Some(snap) = rds::describe_snapshot(aws, plan.kind, arn.as_str()).await? else {
+        return refuse(
+            format!("snapshot `{arn}` is not shared with account `{}` (or no longer exists)", caller.account),
+            "ask the source admin to re-run `src-agent export` (it shares the snapshot again)",
+        );
+    };
+    if snap.encrypted != m.snapshot.encrypted {
+        return refuse(
+            format!("the manifest says the snapshot is {}encrypted, AWS says it is {}encrypted", if m.snapshot.encrypted { "" } else { "not " }, if snap.encrypted { "" } else { "not " }),
+            "the manifest was edited or the snapshot replaced: ask the source admin for a fresh export",
+        );
+    }
+    if snap.encrypted && snap.kms_key_id.as_deref() != m.snapshot.kms_key_arn.as_ref().map(|a| a.as_str()) {
+        return refuse(
+            format!("the snapshot is encrypted with `{}`, not with the manifest's key `{}`", snap.kms_key_id.as_deref().unwrap_or("?"), m.snapshot.kms_key_arn.as_ref().map(|a| a.as_str()).unwrap_or("none")),
+            "the manifest was edited or the snapshot replaced: ask the source admin for a fresh export",
+        );
+    }
+    if snap.status != "available" {
+        return refuse(format!("the shared snapshot is `{}`, not `available`", snap.status), "wait for the source's copy to finish, then re-run");
+    }
+    let groups = aws.rds.describe_db_subnet_groups().db_subnet_group_name(&plan.args.db_subnet_group).send().await;
+    if let Err(err) = groups.map_err(sdk("rds:DescribeDBSubnetGroups")) {
+        return match err.aws_code() {
+            Some("DBSubnetGroupNotFoundFault") => refuse(
+                format!("DB subnet group `{}` does not exist in account `{}` region `{}`", plan.args.db_subnet_group, caller.account, aws.region),
+                "create it (`aws rds create-db-subnet-group`) or pass another `--db-subnet-group`",
+            ),
+            _ => Err(err),
+        };
+    }
+    if let Some(existing) = rds::describe_db(aws, plan.kind, &plan.db).await? {
+        if existing.database.tags.get(TAG_SOURCE_SNAPSHOT) != Some(&arn.to_string()) {
+            return refuse(
+                format!("a {} named `{}` already exists here and was not restored from this manifest", plan.kind.name(), plan.db),
+                "pass `--db-identifier` with a new name",
+            );
+        }
+    }
+    progress.event(&Event::step("verify", arn.as_str(), "manifest matches AWS"));
+    Ok(caller)
+}
+
+/// Runs an import (or, with `dry_run`, only its verification and plan).
+pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<ImportReport> {
+    let caller = verify(aws, plan, progress).await?;
+    if let Some(report) = finished(aws, plan).await? {
+        return Ok(report);
+    }
+    if plan.args.dry_run {
+        print_plan(plan, progress);
+        return Ok(report_of(plan, None, "", None));
+    }
+    let spec = KeyPolicySpec::target_own(&aws.partition, aws.region.clone(), caller.account.clone());
+    let key = ensure_key(aws, &plan.key, &spec, &caller, &tags(plan, "key"), progress).await?;
+    let db = restore(aws, plan, &key, progress).await?;
+    delete_copy(aws, plan, progress).await?;
+    let secret_arn = match plan.args.password {
+        PasswordMode::Rotate => Some(rotate_password(aws, plan, &db, &key, progress).await?),
+        PasswordMode::RdsManaged => {
+            rds_managed_password(aws, plan, &key, progress).await?;
+            None
+        }
+    };
+    let db = rds::wait_db(aws, plan.kind, &plan.db, "password", plan.wait, progress).await?;
+    let report = report_of(plan, Some(&db), &key.arn, secret_arn);
+    write_atomic(&plan.report_path, serde_json::to_string_pretty(&report).unwrap_or_default().as_bytes())?;
+    progress.event(&Event::step("report", &plan.report_path.display().to_string(), "written"));
+    Ok(report)
+}
+
+fn report_of(plan: &ImportPlan, db: Option<&DbInfo>, key_arn: &str, secret_arn: Option<String>) -> ImportReport {
+    ImportReport {
+        schema: 1,
+        created_at: now(),
+        kind: plan.kind,
+        db_identifier: plan.db.clone(),
+        db_arn: db.map(|d| d.arn.clone()).unwrap_or_default(),
+        endpoint: db.and_then(|d| d.endpoint.clone()),
+        port: db.and_then(|d| d.database.port),
+        kms_key_arn: key_arn.to_owned(),
+        secret_name: (plan.args.password == PasswordMode::Rotate).then(|| plan.secret_name.clone()),
+        secret_arn,
+        source_snapshot_arn: plan.manifest.snapshot.arn.to_string(),
+        intermediate_copy: plan.copy.clone(),
+        already_done: false,
+    }
+}
+
+/// A finished import: the report exists for this database and the database is available.
+async fn finished(aws: &Aws, plan: &ImportPlan) -> Result<Option<ImportReport>> {
+    let Ok(text) = std::fs::read_to_string(&plan.report_path) else {
+        return Ok(None);
+    };
+    let Ok(mut report) = serde_json::from_str::<ImportReport>(&text) else {
+        return Ok(None);
+    };
+    if report.source_snapshot_arn != plan.manifest.snapshot.arn.as_str() || report.db_identifier != plan.db {
+        return Ok(None);
+    }
+    let available = rds::describe_db(aws, plan.kind, &plan.db).await?.is_some_and(|d| d.status == "available");
+    report.already_done = available;
+    Ok(available.then_some(report))
+}
+
+fn tags(plan: &ImportPlan, role: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (crate::export::TAG_DB.to_owned(), plan.db.clone()),
+        (TAG_SOURCE_SNAPSHOT.to_owned(), plan.manifest.snapshot.arn.to_string()),
+        (TAG_ROLE.to_owned(), role.to_owned()),
+    ])
+}
+
+/// The manifest's tags plus the toolkit's, for the restored database.
+fn db_tags(plan: &ImportPlan) -> BTreeMap<String, String> {
+    let mut all: BTreeMap<String, String> = plan
+        .manifest
+        .database
+        .tags
+        .iter()
+        .filter(|(k, _)| !k.starts_with("aws:"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    all.extend(tags(plan, "restored-database"));
+    all
+}
+
+fn print_plan(plan: &ImportPlan, progress: &dyn Progress) {
+    let step = |stage: &str, resource: &str, status: &str| progress.event(&Event::plan(stage, resource, status));
+    step("use or create key", &plan.key.describe(), "the target's own key");
+    let copy_needed = plan.kind == DbKind::Instance || plan.manifest.snapshot.encrypted;
+    if copy_needed {
+        step("copy", &plan.copy, "shared snapshot, under the target key");
+    }
+    step("restore", &plan.db, &format!("into {} with {}", plan.args.db_subnet_group, plan.args.vpc_security_group_ids.join(",")));
+    if plan.kind == DbKind::Cluster {
+        step("create writer instance", &plan.writer, "");
+    }
+    if copy_needed {
+        step("delete intermediate copy", &plan.copy, "");
+    }
+    match plan.args.password {
+        PasswordMode::Rotate => step("set master password", &plan.secret_name, "new password stored in Secrets Manager"),
+        PasswordMode::RdsManaged => step("set master password", &plan.db, "managed by RDS"),
+    }
+    step("write report", &plan.report_path.display().to_string(), "");
+}
+
+/// Copies the shared snapshot under our key (when needed) and restores the database.
+async fn restore(aws: &Aws, plan: &ImportPlan, key: &Key, progress: &dyn Progress) -> Result<DbInfo> {
+    if rds::describe_db(aws, plan.kind, &plan.db).await?.is_none() {
+        let source = restore_source(aws, plan, key, progress).await?;
+        match plan.kind {
+            DbKind::Instance => restore_instance(aws, plan, &source).await?,
+            DbKind::Cluster => restore_cluster(aws, plan, &source, key).await?,
+        }
+        progress.event(&Event::step("restore", &plan.db, "started"));
+    }
+    let db = rds::wait_db(aws, plan.kind, &plan.db, "restore", plan.wait, progress).await?;
+    if plan.kind == DbKind::Cluster {
+        create_writer(aws, plan, progress).await?;
+    }
+    Ok(db)
+}
+
+/// The snapshot to restore from: our re-keyed copy, or (unencrypted cluster share) the
+/// shared snapshot itself, which the restore encrypts with our key.
+async fn restore_source(aws: &Aws, plan: &ImportPlan, key: &Key, progress: &dyn Progress) -> Result<String> {
+    let arn = plan.manifest.snapshot.arn.as_str();
+    if plan.kind == DbKind::Cluster && !plan.manifest.snapshot.encrypted {
+        return Ok(arn.to_owned());
+    }
+    if rds::describe_snapshot(aws, plan.kind, &plan.copy).await?.is_none() {
+        rds::copy_snapshot(aws, plan.kind, arn, &plan.copy, Some(&key.arn), &tags(plan, "intermediate")).await?;
+        progress.event(&Event::step("copy", &plan.copy, "started under the target key"));
+    }
+    let copy = rds::wait_snapshot(aws, plan.kind, &plan.copy, "copy", plan.wait, progress).await?;
+    if copy.kms_key_id.as_deref() != Some(key.arn.as_str()) {
+        return Err(Error::refused(
+            format!("the copy `{}` is encrypted with `{}`, not with our key `{}`", plan.copy, copy.kms_key_id.as_deref().unwrap_or("nothing"), key.arn),
+            format!("delete snapshot `{}` and re-run", plan.copy),
+        ));
+    }
+    Ok(plan.copy.clone())
+}
+
+async fn restore_instance(aws: &Aws, plan: &ImportPlan, source: &str) -> Result<()> {
+    let d = &plan.manifest.database;
+    aws.rds
+        .restore_db_instance_from_db_snapshot()
+        .db_instance_identifier(&plan.db)
+        .db_snapshot_identifier(source)
+        .db_subnet_group_name(&plan.args.db_subnet_group)
+        .set_vpc_security_group_ids(Some(plan.args.vpc_security_group_ids.clone()))
+        .publicly_accessible(false)
+        .set_db_instance_class(plan.args.instance_class.clone().or(d.instance_class.clone()))
+        .set_port(d.port)
+        .set_allocated_storage(d.allocated_storage)
+        .set_storage_type(d.storage_type.clone())
+        .set_iops(d.iops)
+        .multi_az(plan.args.multi_az || d.multi_az)
+        .enable_iam_database_authentication(d.iam_auth)
+        .set_db_parameter_group_name(plan.args.parameter_group.clone())
+        .set_option_group_name(plan.args.option_group.clone())
+        .deletion_protection(plan.args.deletion_protection)
+        .set_tags(Some(rds::tag_list(&db_tags(plan))))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(sdk("rds:RestoreDBInstanceFromDBSnapshot"))
+}
+
+async fn restore_cluster(aws: &Aws, plan: &ImportPlan, source: &str, key: &Key) -> Result<()> {
+    let d = &plan.manifest.database;
+    aws.rds
+        .restore_db_cluster_from_snapshot()
+        .db_cluster_identifier(&plan.db)
+        .snapshot_identifier(source)
+        .engine(&d.engine)
+        .engine_version(&d.engine_version)
+        .kms_key_id(&key.arn)
+        .db_subnet_group_name(&plan.args.db_subnet_group)
+        .set_vpc_security_group_ids(Some(plan.args.vpc_security_group_ids.clone()))
+        .set_port(d.port)
+        .enable_iam_database_authentication(d.iam_auth)
+        .set_db_cluster_parameter_group_name(plan.args.parameter_group.clone())
+        .deletion_protection(plan.args.deletion_protection)
+        .set_tags(Some(rds::tag_list(&db_tags(plan))))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(sdk("rds:RestoreDBClusterFromSnapshot"))
+}
+
+async fn create_writer(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<()> {
+    if rds::describe_db(aws, DbKind::Instance, &plan.writer).await?.is_none() {
+        let class = plan.args.instance_class.clone().or(plan.manifest.database.instance_class.clone()).ok_or_else(|| {
+            Error::usage("the manifest names no instance class for the cluster's writer: pass `--instance-class`")
+        })?;
+        aws.rds
+            .create_db_instance()
+            .db_instance_identifier(&plan.writer)
+            .db_cluster_identifier(&plan.db)
+            .engine(&plan.manifest.database.engine)
+            .db_instance_class(class)
+            .publicly_accessible(false)
+            .set_tags(Some(rds::tag_list(&tags(plan, "writer-instance"))))
+            .send()
+            .await
+            .map_err(sdk("rds:CreateDBInstance"))?;
+        progress.event(&Event::step("writer instance", &plan.writer, "creating"));
+    }
+    rds::wait_db(aws, DbKind::Instance, &plan.writer, "writer instance", plan.wait, progress).await?;
+    Ok(())
+}
+
+/// Deletes our copy of the shared snapshot once the database no longer needs it.
+pub async fn delete_copy(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<()> {
+    let Some(copy) = rds::describe_snapshot(aws, plan.kind, &plan.copy).await? else {
+        return Ok(());
+    };
+    if copy.tags.get(TAG_ROLE).map(String::as_str) == Some("intermediate") {
+        rds::delete_snapshot(aws, plan.kind, &plan.copy).await?;
+        progress.event(&Event::step("cleanup", &plan.copy, "intermediate copy deleted"));
+    }
+    Ok(())
+}
+
+/// The engine name AWS's rotation functions expect.
+fn rotation_engine(engine: &str) -> &str {
+    match engine {
+        "aurora" | "aurora-mysql" => "mysql",
+        "aurora-postgresql" => "postgres",
+        other => other,
+    }
+}
+
+/// Stores a new password in Secrets Manager, then sets it on the database. The secret is
+/// written first so the password is never set without being kept; the tag that marks it
+/// applied is written last, so a re-run after a kill sets a fresh one again.
+async fn rotate_password(aws: &Aws, plan: &ImportPlan, db: &DbInfo, key: &Key, progress: &dyn Progress) -> Result<String> {
+    let name = &plan.secret_name;
+    let existing = describe_secret(aws, name).await?;
+    if let Some((arn, applied)) = &existing {
+        if *applied {
+            progress.event(&Event::step("master password", name, "already set"));
+            return Ok(arn.clone());
+        }
+    }
+    let password = generate(&plan.manifest.database.engine);
+    let id_field = match plan.kind {
+        DbKind::Instance => "dbInstanceIdentifier",
+        DbKind::Cluster => "dbClusterIdentifier",
+    };
+    let d = &plan.manifest.database;
+    let value = serde_json::json!({
+        "engine": rotation_engine(&d.engine),
+        "host": db.endpoint,
+        "port": db.database.port.or(d.port),
+        "username": d.master_username,
+        "password": password.expose(),
+        "dbname": d.database_name,
+        id_field: plan.db,
+    })
+    .to_string();
+    let arn = match existing {
+        Some((arn, _)) => {
+            aws.secrets.put_secret_value().secret_id(&arn).secret_string(value).send().await.map_err(sdk("secretsmanager:PutSecretValue"))?;
+            arn
+        }
+        None => create_secret(aws, plan, key, value).await?,
+    };
+    set_master_password(aws, plan, password.expose()).await?;
+    let applied = aws_sdk_secretsmanager::types::Tag::builder().key(TAG_PASSWORD_SET).value("true").build();
+    aws.secrets.tag_resource().secret_id(&arn).tags(applied).send().await.map_err(sdk("secretsmanager:TagResource"))?;
+    progress.event(&Event::step("master password", name, "new password set and stored"));
+    Ok(arn)
+}
+
+async fn create_secret(aws: &Aws, plan: &ImportPlan, key: &Key, value: String) -> Result<String> {
+    let secret_tags = tags(plan, "master-secret")
+        .into_iter()
+        .map(|(k, v)| aws_sdk_secretsmanager::types::Tag::builder().key(k).value(v).build())
+        .collect();
+    let out = aws
+        .secrets
+        .create_secret()
+        .name(&plan.secret_name)
+        .description(format!("master user of {} {}, set by rds-handoff", plan.kind.name(), plan.db))
+        .kms_key_id(&key.arn)
+        .secret_string(value)
+        .set_tags(Some(secret_tags))
+        .send()
+        .await
+        .map_err(sdk("secretsmanager:CreateSecret"))?;
+    Ok(out.arn().unwrap_or_default().to_owned())
+}
+
+/// `(arn, password applied)` of a secret, or `None`.
+async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<(String, bool)>> {
+    match aws.secrets.describe_secret().secret_id(name).send().await.map_err(sdk("secretsmanager:DescribeSecret")) {
+        Ok(out) => {
+            let applied = out.tags().iter().any(|t| t.key() == Some(TAG_PASSWORD_SET) && t.value() == Some("true"));
+            Ok(Some((out.arn().unwrap_or_default().to_owned(), applied)))
+        }
+        Err(err) if err.aws_code() == Some("ResourceNotFoundException") => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+async fn set_master_password(aws: &Aws, plan: &ImportPlan, password: &str) -> Result<()> {
+    match plan.kind {
+        DbKind::Instance => aws
+            .rds
+            .modify_db_instance()
+            .db_instance_identifier(&plan.db)
+            .master_user_password(password)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:ModifyDBInstance")),
+        DbKind::Cluster => aws
+            .rds
+            .modify_db_cluster()
+            .db_cluster_identifier(&plan.db)
+            .master_user_password(password)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:ModifyDBCluster")),
+    }
+}
+
+async fn rds_managed_password(aws: &Aws, plan: &ImportPlan, key: &Key, progress: &dyn Progress) -> Result<()> {
+    match plan.kind {
+        DbKind::Instance => aws
+            .rds
+            .modify_db_instance()
+            .db_instance_identifier(&plan.db)
+            .manage_master_user_password(true)
+            .master_user_secret_kms_key_id(&key.arn)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:ModifyDBInstance"))?,
+        DbKind::Cluster => aws
+            .rds
+            .modify_db_cluster()
+            .db_cluster_identifier(&plan.db)
+            .manage_master_user_password(true)
+            .master_user_secret_kms_key_id(&key.arn)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:ModifyDBCluster"))?,
+    }
+    progress.event(&Event::step("master password", &plan.db, "managed by RDS"));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_group_ids() {
+        assert!(is_security_group_id("sg-0123456789abcdef0"));
+        assert!(is_security_group_id("sg-12345678"));
+        for bad in ["sg-", "0123", "sg-xyz12345", "sg-0123456789abcdef01"] {
+            assert!(!is_security_group_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn writer_names_fit() {
+        assert_eq!(writer_name("orders"), "orders-writer");
+        let long = "a".repeat(63);
+        assert_eq!(writer_name(&long).len(), 63);
+    }
+}

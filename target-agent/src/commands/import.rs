@@ -1,0 +1,29 @@
+use rds_handoff::aws::Aws;
+use rds_handoff::cli::GlobalArgs;
+use rds_handoff::import::{import, ImportArgs};
+use rds_handoff::progress::Printer;
+use rds_handoff::{ExitCode, Result};
+
+pub async fn run(args: &ImportArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
+    let plan = args.resolve()?;
+    let aws = Aws::connect(&global.aws).await?;
+    let report = import(&aws, &plan, printer).await?;
+    let path = plan.report_path.display().to_string();
+    let text = if plan.args.dry_run {
+        "dry run: nothing was changed".to_owned()
+    } else {
+        let endpoint = report.endpoint.as_deref().unwrap_or("(no endpoint yet)");
+        let port = report.port.map(|p| format!(":{p}")).unwrap_or_default();
+        let secret = report.secret_name.as_deref().unwrap_or("managed by RDS");
+        let head = if report.already_done { "already imported" } else { "imported" };
+        format!("{head}: {} {}\nendpoint: {endpoint}{port}\nmaster secret: {secret}\nreport: {path}", plan.kind.name(), report.db_identifier)
+    };
+    let mut json = serde_json::to_value(&report).unwrap_or_default();
+    if let Some(map) = json.as_object_mut() {
+        map.insert("event".into(), "done".into());
+        map.insert("report".into(), path.into());
+        map.insert("dry_run".into(), plan.args.dry_run.into());
+    }
+    printer.result(&text, &json);
+    Ok(ExitCode::Ok)
+}

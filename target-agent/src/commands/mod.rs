@@ -1,0 +1,4 @@
+//! One module per verb, each a thin adapter from parsed flags to the library.
+
+pub mod check;
+pub mod import;
