@@ -53,7 +53,11 @@ pub fn principal_of(arn: &Arn) -> String {
     if arn.service == "sts" {
         if let Some(rest) = arn.resource.strip_prefix("assumed-role/") {
             let role = rest.split('/').next().unwrap_or(rest);
-            let account = arn.account.as_ref().map(AccountId::as_str).unwrap_or_default();
+            let account = arn
+                .account
+                .as_ref()
+                .map(AccountId::as_str)
+                .unwrap_or_default();
             return format!("arn:{}:iam::{account}:role/{role}", arn.partition);
         }
     }
@@ -133,12 +137,14 @@ fn region_of(config: &SdkConfig) -> Result<Region> {
 }
 
 async fn check_credentials(config: &SdkConfig, args: &AwsArgs) -> Result<()> {
-    let missing = |detail: String| Error::Config {
+    let missing = |detail: String| {
+        Error::Config {
         message: format!("no usable AWS credentials: {detail}"),
         hint: match &args.profile {
             Some(p) => format!("check profile `{p}` in ~/.aws/config (for SSO run `aws sso login --profile {p}`)"),
             None => "set `AWS_PROFILE` or pass `--profile`, or export `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`".into(),
         },
+    }
     };
     let provider = config
         .credentials_provider()
@@ -176,7 +182,9 @@ mod tests {
 
     #[test]
     fn assumed_role_maps_to_role() {
-        let arn: Arn = "arn:aws:sts::111111111111:assumed-role/Admin/alice".parse().unwrap();
+        let arn: Arn = "arn:aws:sts::111111111111:assumed-role/Admin/alice"
+            .parse()
+            .unwrap();
         assert_eq!(principal_of(&arn), "arn:aws:iam::111111111111:role/Admin");
         let user: Arn = "arn:aws:iam::111111111111:user/bob".parse().unwrap();
         assert_eq!(principal_of(&user), "arn:aws:iam::111111111111:user/bob");
@@ -185,7 +193,10 @@ mod tests {
     #[test]
     fn partitions() {
         assert_eq!(partition_of(&"cn-north-1".parse().unwrap()), "aws-cn");
-        assert_eq!(partition_of(&"us-gov-west-1".parse().unwrap()), "aws-us-gov");
+        assert_eq!(
+            partition_of(&"us-gov-west-1".parse().unwrap()),
+            "aws-us-gov"
+        );
         assert_eq!(partition_of(&"eu-west-1".parse().unwrap()), "aws");
     }
 }

@@ -54,7 +54,9 @@ pub enum Error {
     },
     #[error("{resource} is `{status}`, a status it will not leave by itself")]
     TerminalStatus { resource: String, status: String },
-    #[error("gave up waiting for {resource} to become `{goal}` after {waited}; last status `{status}`")]
+    #[error(
+        "gave up waiting for {resource} to become `{goal}` after {waited}; last status `{status}`"
+    )]
     WaitTimeout {
         resource: String,
         goal: String,
@@ -106,7 +108,9 @@ impl Error {
                  `--wait-timeout`) and it resumes the wait"
                     .into(),
             ),
-            Self::Interrupted => Some("re-run the same command: it resumes where it stopped".into()),
+            Self::Interrupted => {
+                Some("re-run the same command: it resumes where it stopped".into())
+            }
             Self::Ident(_) | Self::Io { .. } => None,
         }
     }

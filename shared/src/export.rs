@@ -101,7 +101,11 @@ impl ExportArgs {
         let (kind, db, snapshot_kind) = match (&self.db_instance, &self.db_cluster) {
             (Some(id), None) => (DbKind::Instance, id.to_string(), RdsIdKind::Snapshot),
             (None, Some(id)) => (DbKind::Cluster, id.to_string(), RdsIdKind::ClusterSnapshot),
-            _ => return Err(Error::usage("give exactly one of `--db-instance` and `--db-cluster`")),
+            _ => {
+                return Err(Error::usage(
+                    "give exactly one of `--db-instance` and `--db-cluster`",
+                ))
+            }
         };
         if let Some(principal) = &self.target_principal {
             if principal.account.as_ref() != Some(&self.target_account) {
@@ -118,16 +122,23 @@ impl ExportArgs {
         };
         if let Some(org) = &self.org_id {
             if !org.starts_with("o-") || org.len() < 12 {
-                return Err(Error::usage(format!("`--org-id {org}` is not an organization id like `o-a1b2c3d4e5`")));
+                return Err(Error::usage(format!(
+                    "`--org-id {org}` is not an organization id like `o-a1b2c3d4e5`"
+                )));
             }
         }
         let from_snapshot = match &self.from_snapshot {
-            Some(id) if !id.starts_with("rds:") => Some(crate::ident::check_rds_id(snapshot_kind, id)?),
+            Some(id) if !id.starts_with("rds:") => {
+                Some(crate::ident::check_rds_id(snapshot_kind, id)?)
+            }
             other => other.clone(),
         };
         Ok(ExportPlan {
             names: ExportNames::new(snapshot_kind, &db, self.target_account.as_str()),
-            manifest_path: self.manifest.clone().unwrap_or_else(|| PathBuf::from(format!("{db}.handoff.json"))),
+            manifest_path: self
+                .manifest
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("{db}.handoff.json"))),
             kind,
             db,
             target: self.target_account.clone(),
@@ -147,8 +158,14 @@ impl ExportArgs {
 
 /// A KMS alias the toolkit may create: `alias/…`, not in the reserved `alias/aws/` space.
 pub fn check_alias(alias: &str) -> Result<String> {
-    let valid_chars = alias.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b));
-    if !alias.starts_with("alias/") || alias.starts_with("alias/aws/") || alias.len() > 256 || !valid_chars {
+    let valid_chars = alias
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b));
+    if !alias.starts_with("alias/")
+        || alias.starts_with("alias/aws/")
+        || alias.len() > 256
+        || !valid_chars
+    {
         return Err(Error::usage(format!(
             "invalid key alias `{alias}`: it must start with `alias/`, not `alias/aws/`, and use letters, digits, `/`, `_` and `-`"
         )));
@@ -169,19 +186,31 @@ pub struct ExportReport {
 /// Runs an export (or, with `dry_run`, only its checks and plan).
 pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<ExportReport> {
     let caller = aws.caller().await?;
-    progress.event(&Event::step("identity", caller.arn.as_str(), &format!("account {} in {}", caller.account, aws.region)));
+    progress.event(&Event::step(
+        "identity",
+        caller.arn.as_str(),
+        &format!("account {} in {}", caller.account, aws.region),
+    ));
     if caller.account == plan.target {
         return Err(Error::refused(
             format!("the target account `{}` is the account running the export", plan.target),
             "to encrypt a database within one account use `src-agent encrypt`; for a handoff pass the other account's id",
         ));
     }
-    let db = rds::describe_db(aws, plan.kind, &plan.db).await?.ok_or_else(|| {
-        Error::refused(
-            format!("{} `{}` not found in account `{}` region `{}`", plan.kind.name(), plan.db, caller.account, aws.region),
-            "check the identifier and `--region` (or `--profile`)",
-        )
-    })?;
+    let db = rds::describe_db(aws, plan.kind, &plan.db)
+        .await?
+        .ok_or_else(|| {
+            Error::refused(
+                format!(
+                    "{} `{}` not found in account `{}` region `{}`",
+                    plan.kind.name(),
+                    plan.db,
+                    caller.account,
+                    aws.region
+                ),
+                "check the identifier and `--region` (or `--profile`)",
+            )
+        })?;
     if let Some(report) = finished(aws, plan).await? {
         return Ok(report);
     }
@@ -199,9 +228,27 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
         });
     }
     let tags = base_tags(plan);
-    let key = ensure_key(aws, &plan.key, &key_spec(plan, aws, &caller), &caller, &tags, progress).await?;
+    let key = ensure_key(
+        aws,
+        &plan.key,
+        &key_spec(plan, aws, &caller),
+        &caller,
+        &tags,
+        progress,
+    )
+    .await?;
     let snapshot = match shared {
-        Some(_) => rds::wait_snapshot(aws, plan.kind, &plan.names.shared, "shared copy", plan.wait, progress).await?,
+        Some(_) => {
+            rds::wait_snapshot(
+                aws,
+                plan.kind,
+                &plan.names.shared,
+                "shared copy",
+                plan.wait,
+                progress,
+            )
+            .await?
+        }
         None => make_shared_copy(aws, plan, &db, &key.arn, &tags, progress).await?,
     };
     share(aws, plan, progress).await?;
@@ -223,11 +270,19 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
         snapshot: SharedSnapshot {
             arn: snapshot.arn.parse()?,
             encrypted: snapshot.encrypted,
-            kms_key_arn: if snapshot.encrypted { Some(key.arn.parse()?) } else { None },
+            kms_key_arn: if snapshot.encrypted {
+                Some(key.arn.parse()?)
+            } else {
+                None
+            },
         },
     };
     manifest.write(&plan.manifest_path)?;
-    progress.event(&Event::step("manifest", &plan.manifest_path.display().to_string(), "written"));
+    progress.event(&Event::step(
+        "manifest",
+        &plan.manifest_path.display().to_string(),
+        "written",
+    ));
     Ok(ExportReport {
         manifest_path: plan.manifest_path.clone(),
         manifest: Some(manifest),
@@ -238,11 +293,16 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
 
 pub fn now() -> String {
     let format = time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::now_utc().format(&format).unwrap_or_default()
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default()
 }
 
 fn base_tags(plan: &ExportPlan) -> BTreeMap<String, String> {
-    BTreeMap::from([(TAG_DB.into(), plan.db.clone()), (TAG_TARGET.into(), plan.target.to_string())])
+    BTreeMap::from([
+        (TAG_DB.into(), plan.db.clone()),
+        (TAG_TARGET.into(), plan.target.to_string()),
+    ])
 }
 
 fn with_role(tags: &BTreeMap<String, String>, role: &str) -> BTreeMap<String, String> {
@@ -256,7 +316,12 @@ fn key_spec(plan: &ExportPlan, aws: &Aws, caller: &Caller) -> KeyPolicySpec {
         account: plan.target.clone(),
         principal: plan.target_principal.clone(),
     };
-    let mut spec = KeyPolicySpec::source(&aws.partition, aws.region.clone(), caller.account.clone(), peer);
+    let mut spec = KeyPolicySpec::source(
+        &aws.partition,
+        aws.region.clone(),
+        caller.account.clone(),
+        peer,
+    );
     spec.admins = plan.key_admins.clone();
     spec.org_id = plan.org_id.clone();
     spec
@@ -269,16 +334,27 @@ async fn finished(aws: &Aws, plan: &ExportPlan) -> Result<Option<ExportReport>> 
     };
     let ours = manifest.database.identifier == plan.db
         && manifest.target.account == plan.target
-        && manifest.snapshot.arn.resource.ends_with(&format!(":{}", plan.names.shared));
+        && manifest
+            .snapshot
+            .arn
+            .resource
+            .ends_with(&format!(":{}", plan.names.shared));
     if !ours {
         return Err(Error::refused(
-            format!("`{}` already holds a manifest for another export", plan.manifest_path.display()),
+            format!(
+                "`{}` already holds a manifest for another export",
+                plan.manifest_path.display()
+            ),
             "pass `--manifest` with another path, or move that file away",
         ));
     }
     let snapshot = rds::describe_snapshot(aws, plan.kind, &plan.names.shared).await?;
-    let shared = rds::shared_with(aws, plan.kind, &plan.names.shared).await.unwrap_or_default();
-    if snapshot.is_none_or(|s| s.status != "available") || !shared.contains(&plan.target.to_string()) {
+    let shared = rds::shared_with(aws, plan.kind, &plan.names.shared)
+        .await
+        .unwrap_or_default();
+    if snapshot.is_none_or(|s| s.status != "available")
+        || !shared.contains(&plan.target.to_string())
+    {
         return Ok(None);
     }
     Ok(Some(ExportReport {
@@ -310,12 +386,21 @@ async fn preflight(aws: &Aws, plan: &ExportPlan, db: &DbInfo) -> Result<()> {
         Some(id) => {
             rds::describe_snapshot(aws, plan.kind, id)
                 .await?
-                .ok_or_else(|| Error::refused(format!("snapshot `{id}` not found"), "check `--from-snapshot`"))?
+                .ok_or_else(|| {
+                    Error::refused(
+                        format!("snapshot `{id}` not found"),
+                        "check `--from-snapshot`",
+                    )
+                })?
                 .encrypted
         }
         None => db.encrypted,
     };
-    if plan.kind == DbKind::Cluster && !encrypted && !plan.encrypt_at_source && !plan.allow_unencrypted_share {
+    if plan.kind == DbKind::Cluster
+        && !encrypted
+        && !plan.encrypt_at_source
+        && !plan.allow_unencrypted_share
+    {
         return Err(Error::refused(
             format!(
                 "DB cluster `{}` is not encrypted, and AWS cannot copy an unencrypted cluster snapshot under a KMS key \
@@ -340,26 +425,59 @@ async fn preflight(aws: &Aws, plan: &ExportPlan, db: &DbInfo) -> Result<()> {
 
 fn print_plan(plan: &ExportPlan, db: &DbInfo, progress: &dyn Progress) {
     let kind = plan.kind.name();
-    let step = |stage: &str, resource: &str, status: &str| progress.event(&Event::plan(stage, resource, status));
-    step("use or create key", &plan.key.describe(), "policy from `src-agent policy`");
+    let step = |stage: &str, resource: &str, status: &str| {
+        progress.event(&Event::plan(stage, resource, status))
+    };
+    step(
+        "use or create key",
+        &plan.key.describe(),
+        "policy from `src-agent policy`",
+    );
     match &plan.from_snapshot {
         Some(id) => step("start from snapshot", id, ""),
-        None => step("snapshot", &plan.names.intermediate, &format!("of {kind} {}", plan.db)),
+        None => step(
+            "snapshot",
+            &plan.names.intermediate,
+            &format!("of {kind} {}", plan.db),
+        ),
     }
-    let source = plan.from_snapshot.as_deref().unwrap_or(&plan.names.intermediate);
+    let source = plan
+        .from_snapshot
+        .as_deref()
+        .unwrap_or(&plan.names.intermediate);
     if plan.kind == DbKind::Cluster && !db.encrypted && plan.encrypt_at_source {
-        step("restore temporary cluster", &plan.names.temp_cluster, "encrypted under the key");
-        step("snapshot temporary cluster", &plan.names.shared, "encrypted");
+        step(
+            "restore temporary cluster",
+            &plan.names.temp_cluster,
+            "encrypted under the key",
+        );
+        step(
+            "snapshot temporary cluster",
+            &plan.names.shared,
+            "encrypted",
+        );
         step("delete temporary cluster", &plan.names.temp_cluster, "");
     } else {
-        let how = if plan.kind == DbKind::Cluster && !db.encrypted { "unencrypted" } else { "under the key" };
+        let how = if plan.kind == DbKind::Cluster && !db.encrypted {
+            "unencrypted"
+        } else {
+            "under the key"
+        };
         step("copy", &plan.names.shared, &format!("from {source}, {how}"));
     }
-    step("share", &plan.names.shared, &format!("with account {}", plan.target));
+    step(
+        "share",
+        &plan.names.shared,
+        &format!("with account {}", plan.target),
+    );
     if plan.from_snapshot.is_none() && !plan.keep_intermediate {
         step("delete intermediate", &plan.names.intermediate, "");
     }
-    step("write manifest", &plan.manifest_path.display().to_string(), "");
+    step(
+        "write manifest",
+        &plan.manifest_path.display().to_string(),
+        "",
+    );
 }
 
 /// Snapshot, then copy (or encrypt through a temporary cluster) into the shared name.
@@ -376,21 +494,53 @@ async fn make_shared_copy(
         None => {
             let id = &plan.names.intermediate;
             if rds::describe_snapshot(aws, plan.kind, id).await?.is_none() {
-                rds::create_snapshot(aws, plan.kind, &plan.db, id, &with_role(tags, "intermediate")).await?;
+                rds::create_snapshot(
+                    aws,
+                    plan.kind,
+                    &plan.db,
+                    id,
+                    &with_role(tags, "intermediate"),
+                )
+                .await?;
                 progress.event(&Event::step("snapshot", id, "started"));
             }
             id.clone()
         }
     };
-    let source_snap = rds::wait_snapshot(aws, plan.kind, &source, "snapshot", plan.wait, progress).await?;
+    let source_snap =
+        rds::wait_snapshot(aws, plan.kind, &source, "snapshot", plan.wait, progress).await?;
     let shared_tags = with_role(tags, "shared-copy");
     if plan.kind == DbKind::Cluster && !source_snap.encrypted && plan.encrypt_at_source {
         return encrypt_at_source(aws, plan, db, &source, key_arn, &shared_tags, progress).await;
     }
     let key = (plan.kind == DbKind::Instance || source_snap.encrypted).then_some(key_arn);
-    rds::copy_snapshot(aws, plan.kind, &source, &plan.names.shared, key, &shared_tags).await?;
-    progress.event(&Event::step("copy", &plan.names.shared, if key.is_some() { "started under the key" } else { "started, unencrypted" }));
-    rds::wait_snapshot(aws, plan.kind, &plan.names.shared, "copy", plan.wait, progress).await
+    rds::copy_snapshot(
+        aws,
+        plan.kind,
+        &source,
+        &plan.names.shared,
+        key,
+        &shared_tags,
+    )
+    .await?;
+    progress.event(&Event::step(
+        "copy",
+        &plan.names.shared,
+        if key.is_some() {
+            "started under the key"
+        } else {
+            "started, unencrypted"
+        },
+    ));
+    rds::wait_snapshot(
+        aws,
+        plan.kind,
+        &plan.names.shared,
+        "copy",
+        plan.wait,
+        progress,
+    )
+    .await
 }
 
 /// Restores a temporary cluster under the key, snapshots it into the shared name, removes it.
@@ -404,7 +554,10 @@ async fn encrypt_at_source(
     progress: &dyn Progress,
 ) -> Result<rds::Snap> {
     let temp = &plan.names.temp_cluster;
-    if rds::describe_db(aws, DbKind::Cluster, temp).await?.is_none() {
+    if rds::describe_db(aws, DbKind::Cluster, temp)
+        .await?
+        .is_none()
+    {
         aws.rds
             .restore_db_cluster_from_snapshot()
             .db_cluster_identifier(temp)
@@ -417,11 +570,31 @@ async fn encrypt_at_source(
             .send()
             .await
             .map_err(crate::error::sdk("rds:RestoreDBClusterFromSnapshot"))?;
-        progress.event(&Event::step("temporary cluster", temp, "restoring under the key"));
+        progress.event(&Event::step(
+            "temporary cluster",
+            temp,
+            "restoring under the key",
+        ));
     }
-    rds::wait_db(aws, DbKind::Cluster, temp, "temporary cluster", plan.wait, progress).await?;
+    rds::wait_db(
+        aws,
+        DbKind::Cluster,
+        temp,
+        "temporary cluster",
+        plan.wait,
+        progress,
+    )
+    .await?;
     rds::create_snapshot(aws, DbKind::Cluster, temp, &plan.names.shared, tags).await?;
-    let snap = rds::wait_snapshot(aws, DbKind::Cluster, &plan.names.shared, "encrypted snapshot", plan.wait, progress).await?;
+    let snap = rds::wait_snapshot(
+        aws,
+        DbKind::Cluster,
+        &plan.names.shared,
+        "encrypted snapshot",
+        plan.wait,
+        progress,
+    )
+    .await?;
     delete_temp_cluster(aws, plan, progress).await?;
     Ok(snap)
 }
@@ -432,7 +605,9 @@ async fn delete_temp_cluster(aws: &Aws, plan: &ExportPlan, progress: &dyn Progre
         return Ok(());
     };
     // Only ever delete a cluster this toolkit made for this export.
-    if found.database.tags.get(TAG_ROLE).map(String::as_str) != Some("temporary-cluster") || found.status == "deleting" {
+    if found.database.tags.get(TAG_ROLE).map(String::as_str) != Some("temporary-cluster")
+        || found.status == "deleting"
+    {
         return Ok(());
     }
     aws.rds
@@ -449,7 +624,10 @@ async fn delete_temp_cluster(aws: &Aws, plan: &ExportPlan, progress: &dyn Progre
 async fn share(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<()> {
     let id = &plan.names.shared;
     let target = plan.target.to_string();
-    if !rds::shared_with(aws, plan.kind, id).await?.contains(&target) {
+    if !rds::shared_with(aws, plan.kind, id)
+        .await?
+        .contains(&target)
+    {
         rds::set_shared(aws, plan.kind, id, std::slice::from_ref(&target), &[]).await?;
     }
     let now_shared = rds::shared_with(aws, plan.kind, id).await?;
@@ -459,7 +637,11 @@ async fn share(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<
             "check the snapshot's sharing in the RDS console, then re-run",
         ));
     }
-    progress.event(&Event::step("share", id, &format!("shared with {}", now_shared.join(", "))));
+    progress.event(&Event::step(
+        "share",
+        id,
+        &format!("shared with {}", now_shared.join(", ")),
+    ));
     Ok(())
 }
 

@@ -204,7 +204,9 @@ impl Arn {
         if self.service != service || !self.resource.starts_with(resource_prefix) {
             return Err(IdentError::Arn {
                 value: self.text,
-                rule: format!("expected a `{service}` ARN whose resource starts with `{resource_prefix}`"),
+                rule: format!(
+                    "expected a `{service}` ARN whose resource starts with `{resource_prefix}`"
+                ),
             });
         }
         Ok(self)
@@ -226,20 +228,37 @@ impl FromStr for Arn {
             return Err(fail("it must start with `arn:`"));
         }
         if !PARTITIONS.contains(&partition) {
-            return Err(fail("the partition must be `aws`, `aws-cn` or `aws-us-gov`"));
+            return Err(fail(
+                "the partition must be `aws`, `aws-cn` or `aws-us-gov`",
+            ));
         }
-        if service.is_empty() || !service.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err(fail("the service must be lowercase letters, digits and hyphens"));
+        if service.is_empty()
+            || !service
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(fail(
+                "the service must be lowercase letters, digits and hyphens",
+            ));
         }
         if !region.is_empty() && !is_region(region) {
             return Err(fail("the region is not a region name like `us-east-1`"));
         }
         let account = match account {
             "" => None,
-            a => Some(a.parse().map_err(|_| fail("the account must be 12 digits"))?),
+            a => Some(
+                a.parse()
+                    .map_err(|_| fail("the account must be 12 digits"))?,
+            ),
         };
-        if resource.is_empty() || resource.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(fail("the resource must be non-empty, without spaces or control characters"));
+        if resource.is_empty()
+            || resource
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(fail(
+                "the resource must be non-empty, without spaces or control characters",
+            ));
         }
         Ok(Self {
             text: value.to_owned(),
@@ -304,7 +323,13 @@ mod tests {
     #[test]
     fn account_ids() {
         assert!("111111111111".parse::<AccountId>().is_ok());
-        for bad in ["", "11111111111", "1111111111111", "11111111111a", " 111111111111"] {
+        for bad in [
+            "",
+            "11111111111",
+            "1111111111111",
+            "11111111111a",
+            " 111111111111",
+        ] {
             let err = bad.parse::<AccountId>().unwrap_err().to_string();
             assert!(err.contains("exactly 12 digits"), "{err}");
         }
@@ -328,7 +353,10 @@ mod tests {
         }
         let long = format!("a{}", "b".repeat(63));
         assert!(long.parse::<DbClusterId>().is_err());
-        assert!(long.parse::<DbSnapshotId>().is_ok(), "snapshot ids may be 255 long");
+        assert!(
+            long.parse::<DbSnapshotId>().is_ok(),
+            "snapshot ids may be 255 long"
+        );
         assert!(long.parse::<DbClusterSnapshotId>().is_err());
         assert!("a".repeat(256).parse::<DbSnapshotId>().is_err());
     }
@@ -349,7 +377,10 @@ mod tests {
         assert_eq!(role.region, "");
         for (bad, rule) in [
             ("arn:aws:rds:us-east-1:111111111111", "six"),
-            ("nra:aws:rds:us-east-1:111111111111:db:x", "start with `arn:`"),
+            (
+                "nra:aws:rds:us-east-1:111111111111:db:x",
+                "start with `arn:`",
+            ),
             ("arn:azure:rds:us-east-1:111111111111:db:x", "partition"),
             ("arn:aws:RDS:us-east-1:111111111111:db:x", "service"),
             ("arn:aws:rds:useast:111111111111:db:x", "region"),
@@ -364,7 +395,12 @@ mod tests {
 
     #[test]
     fn regions() {
-        for good in ["us-east-1", "ap-southeast-2", "us-gov-west-1", "eu-central-2"] {
+        for good in [
+            "us-east-1",
+            "ap-southeast-2",
+            "us-gov-west-1",
+            "eu-central-2",
+        ] {
             assert!(is_region(good), "{good}");
         }
         for bad in ["", "us", "us-east", "US-east-1", "us--1", "1-east-1"] {

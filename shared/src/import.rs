@@ -46,7 +46,12 @@ pub struct ImportArgs {
     #[arg(long, value_name = "NAME")]
     pub db_subnet_group: String,
     /// Security groups (in this account) for the database, comma-separated
-    #[arg(long, value_name = "SG[,SG...]", value_delimiter = ',', required = true)]
+    #[arg(
+        long,
+        value_name = "SG[,SG...]",
+        value_delimiter = ',',
+        required = true
+    )]
     pub vpc_security_group_ids: Vec<String>,
     /// Name of the restored database [default: the source's name]
     #[arg(long, value_name = "ID")]
@@ -107,12 +112,25 @@ impl ImportArgs {
             DbKind::Instance => RdsIdKind::Instance,
             DbKind::Cluster => RdsIdKind::Cluster,
         };
-        let db = check_rds_id(id_kind, self.db_identifier.as_deref().unwrap_or(&manifest.database.identifier))?;
-        if let Some(bad) = self.vpc_security_group_ids.iter().find(|sg| !is_security_group_id(sg)) {
-            return Err(Error::usage(format!("`{bad}` is not a security group id like `sg-0123456789abcdef0`")));
+        let db = check_rds_id(
+            id_kind,
+            self.db_identifier
+                .as_deref()
+                .unwrap_or(&manifest.database.identifier),
+        )?;
+        if let Some(bad) = self
+            .vpc_security_group_ids
+            .iter()
+            .find(|sg| !is_security_group_id(sg))
+        {
+            return Err(Error::usage(format!(
+                "`{bad}` is not a security group id like `sg-0123456789abcdef0`"
+            )));
         }
         if self.db_subnet_group.is_empty() || self.db_subnet_group.len() > 255 {
-            return Err(Error::usage("`--db-subnet-group` must be 1 to 255 characters"));
+            return Err(Error::usage(
+                "`--db-subnet-group` must be 1 to 255 characters",
+            ));
         }
         let snapshot_kind = match kind {
             DbKind::Instance => RdsIdKind::Snapshot,
@@ -126,7 +144,10 @@ impl ImportArgs {
                 Some(key) => KeyChoice::Given(key.clone()),
                 None => KeyChoice::Alias(format!("alias/rds-handoff/imported/{db}")),
             },
-            secret_name: self.secret_name.clone().unwrap_or_else(|| format!("rds-handoff/{db}/master")),
+            secret_name: self
+                .secret_name
+                .clone()
+                .unwrap_or_else(|| format!("rds-handoff/{db}/master")),
             report_path: PathBuf::from(format!("{db}.import.json")),
             wait: WaitPolicy::new(self.wait_timeout),
             db,
@@ -137,13 +158,18 @@ impl ImportArgs {
 }
 
 fn is_security_group_id(value: &str) -> bool {
-    value.strip_prefix("sg-").is_some_and(|hex| (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    value.strip_prefix("sg-").is_some_and(|hex| {
+        (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// The cluster's writer instance: `<cluster>-writer`, shortened to 63 characters.
 fn writer_name(cluster: &str) -> String {
     let room = 63 - "-writer".len();
-    format!("{}-writer", cluster[..cluster.len().min(room)].trim_end_matches('-'))
+    format!(
+        "{}-writer",
+        cluster[..cluster.len().min(room)].trim_end_matches('-')
+    )
 }
 
 /// What `import.json` records: where everything is, never the password.
@@ -171,7 +197,11 @@ pub struct ImportReport {
 pub async fn verify(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<Caller> {
     let m = &plan.manifest;
     let caller = aws.caller().await?;
-    progress.event(&Event::step("identity", caller.arn.as_str(), &format!("account {} in {}", caller.account, aws.region)));
+    progress.event(&Event::step(
+        "identity",
+        caller.arn.as_str(),
+        &format!("account {} in {}", caller.account, aws.region),
+    ));
     let refuse = |message: String, hint: &str| Err(Error::refused(message, hint));
     if caller.account != m.target.account {
         return refuse(
@@ -181,8 +211,14 @@ pub async fn verify(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
     }
     if aws.region != m.source.region {
         return refuse(
-            format!("the snapshot is in region `{}`, and this run uses `{}`", m.source.region, aws.region),
-            &format!("pass `--region {}`: shared encrypted snapshots are copied within one region", m.source.region),
+            format!(
+                "the snapshot is in region `{}`, and this run uses `{}`",
+                m.source.region, aws.region
+            ),
+            &format!(
+                "pass `--region {}`: shared encrypted snapshots are copied within one region",
+                m.source.region
+            ),
         );
     }
     let arn = &m.snapshot.arn;
@@ -190,15 +226,27 @@ pub async fn verify(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
         DbKind::Instance => "snapshot:",
         DbKind::Cluster => "cluster-snapshot:",
     };
-    if arn.account.as_ref() != Some(&m.source.account) || arn.region != m.source.region.as_str() || arn.service != "rds" || !arn.resource.starts_with(prefix) {
+    if arn.account.as_ref() != Some(&m.source.account)
+        || arn.region != m.source.region.as_str()
+        || arn.service != "rds"
+        || !arn.resource.starts_with(prefix)
+    {
         return refuse(
-            format!("the snapshot ARN `{arn}` is not a {} snapshot of the source account `{}` in `{}`", plan.kind.name(), m.source.account, m.source.region),
+            format!(
+                "the snapshot ARN `{arn}` is not a {} snapshot of the source account `{}` in `{}`",
+                plan.kind.name(),
+                m.source.account,
+                m.source.region
+            ),
             "the manifest was edited: ask the source admin for the manifest export wrote",
         );
     }
     let Some(snap) = rds::describe_snapshot(aws, plan.kind, arn.as_str()).await? else {
         return refuse(
-            format!("snapshot `{arn}` is not shared with account `{}` (or no longer exists)", caller.account),
+            format!(
+                "snapshot `{arn}` is not shared with account `{}` (or no longer exists)",
+                caller.account
+            ),
             "ask the source admin to re-run `src-agent export` (it shares the snapshot again)",
         );
     };
@@ -208,20 +256,33 @@ pub async fn verify(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
             "the manifest was edited or the snapshot replaced: ask the source admin for a fresh export",
         );
     }
-    if snap.encrypted && snap.kms_key_id.as_deref() != m.snapshot.kms_key_arn.as_ref().map(|a| a.as_str()) {
+    if snap.encrypted
+        && snap.kms_key_id.as_deref() != m.snapshot.kms_key_arn.as_ref().map(|a| a.as_str())
+    {
         return refuse(
             format!("the snapshot is encrypted with `{}`, not with the manifest's key `{}`", snap.kms_key_id.as_deref().unwrap_or("?"), m.snapshot.kms_key_arn.as_ref().map(|a| a.as_str()).unwrap_or("none")),
             "the manifest was edited or the snapshot replaced: ask the source admin for a fresh export",
         );
     }
     if snap.status != "available" {
-        return refuse(format!("the shared snapshot is `{}`, not `available`", snap.status), "wait for the source's copy to finish, then re-run");
+        return refuse(
+            format!("the shared snapshot is `{}`, not `available`", snap.status),
+            "wait for the source's copy to finish, then re-run",
+        );
     }
-    let groups = aws.rds.describe_db_subnet_groups().db_subnet_group_name(&plan.args.db_subnet_group).send().await;
+    let groups = aws
+        .rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(&plan.args.db_subnet_group)
+        .send()
+        .await;
     if let Err(err) = groups.map_err(sdk("rds:DescribeDBSubnetGroups")) {
         return match err.aws_code() {
             Some("DBSubnetGroupNotFoundFault") => refuse(
-                format!("DB subnet group `{}` does not exist in account `{}` region `{}`", plan.args.db_subnet_group, caller.account, aws.region),
+                format!(
+                    "DB subnet group `{}` does not exist in account `{}` region `{}`",
+                    plan.args.db_subnet_group, caller.account, aws.region
+                ),
                 "create it (`aws rds create-db-subnet-group`) or pass another `--db-subnet-group`",
             ),
             _ => Err(err),
@@ -230,7 +291,11 @@ pub async fn verify(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
     if let Some(existing) = rds::describe_db(aws, plan.kind, &plan.db).await? {
         if existing.database.tags.get(TAG_SOURCE_SNAPSHOT) != Some(&arn.to_string()) {
             return refuse(
-                format!("a {} named `{}` already exists here and was not restored from this manifest", plan.kind.name(), plan.db),
+                format!(
+                    "a {} named `{}` already exists here and was not restored from this manifest",
+                    plan.kind.name(),
+                    plan.db
+                ),
                 "pass `--db-identifier` with a new name",
             );
         }
@@ -249,7 +314,8 @@ pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
         print_plan(plan, progress);
         return Ok(report_of(plan, None, "", None));
     }
-    let spec = KeyPolicySpec::target_own(&aws.partition, aws.region.clone(), caller.account.clone());
+    let spec =
+        KeyPolicySpec::target_own(&aws.partition, aws.region.clone(), caller.account.clone());
     let key = ensure_key(aws, &plan.key, &spec, &caller, &tags(plan, "key"), progress).await?;
     let db = restore(aws, plan, &key, progress).await?;
     delete_copy(aws, plan, progress).await?;
@@ -262,12 +328,26 @@ pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
     };
     let db = rds::wait_db(aws, plan.kind, &plan.db, "password", plan.wait, progress).await?;
     let report = report_of(plan, Some(&db), &key.arn, secret_arn);
-    write_atomic(&plan.report_path, serde_json::to_string_pretty(&report).unwrap_or_default().as_bytes())?;
-    progress.event(&Event::step("report", &plan.report_path.display().to_string(), "written"));
+    write_atomic(
+        &plan.report_path,
+        serde_json::to_string_pretty(&report)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    progress.event(&Event::step(
+        "report",
+        &plan.report_path.display().to_string(),
+        "written",
+    ));
     Ok(report)
 }
 
-fn report_of(plan: &ImportPlan, db: Option<&DbInfo>, key_arn: &str, secret_arn: Option<String>) -> ImportReport {
+fn report_of(
+    plan: &ImportPlan,
+    db: Option<&DbInfo>,
+    key_arn: &str,
+    secret_arn: Option<String>,
+) -> ImportReport {
     ImportReport {
         schema: 1,
         created_at: now(),
@@ -293,10 +373,14 @@ async fn finished(aws: &Aws, plan: &ImportPlan) -> Result<Option<ImportReport>> 
     let Ok(mut report) = serde_json::from_str::<ImportReport>(&text) else {
         return Ok(None);
     };
-    if report.source_snapshot_arn != plan.manifest.snapshot.arn.as_str() || report.db_identifier != plan.db {
+    if report.source_snapshot_arn != plan.manifest.snapshot.arn.as_str()
+        || report.db_identifier != plan.db
+    {
         return Ok(None);
     }
-    let available = rds::describe_db(aws, plan.kind, &plan.db).await?.is_some_and(|d| d.status == "available");
+    let available = rds::describe_db(aws, plan.kind, &plan.db)
+        .await?
+        .is_some_and(|d| d.status == "available");
     report.already_done = available;
     Ok(available.then_some(report))
 }
@@ -304,7 +388,10 @@ async fn finished(aws: &Aws, plan: &ImportPlan) -> Result<Option<ImportReport>> 
 fn tags(plan: &ImportPlan, role: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (crate::export::TAG_DB.to_owned(), plan.db.clone()),
-        (TAG_SOURCE_SNAPSHOT.to_owned(), plan.manifest.snapshot.arn.to_string()),
+        (
+            TAG_SOURCE_SNAPSHOT.to_owned(),
+            plan.manifest.snapshot.arn.to_string(),
+        ),
         (TAG_ROLE.to_owned(), role.to_owned()),
     ])
 }
@@ -324,13 +411,27 @@ fn db_tags(plan: &ImportPlan) -> BTreeMap<String, String> {
 }
 
 fn print_plan(plan: &ImportPlan, progress: &dyn Progress) {
-    let step = |stage: &str, resource: &str, status: &str| progress.event(&Event::plan(stage, resource, status));
-    step("use or create key", &plan.key.describe(), "the target's own key");
+    let step = |stage: &str, resource: &str, status: &str| {
+        progress.event(&Event::plan(stage, resource, status))
+    };
+    step(
+        "use or create key",
+        &plan.key.describe(),
+        "the target's own key",
+    );
     let copy_needed = plan.kind == DbKind::Instance || plan.manifest.snapshot.encrypted;
     if copy_needed {
         step("copy", &plan.copy, "shared snapshot, under the target key");
     }
-    step("restore", &plan.db, &format!("into {} with {}", plan.args.db_subnet_group, plan.args.vpc_security_group_ids.join(",")));
+    step(
+        "restore",
+        &plan.db,
+        &format!(
+            "into {} with {}",
+            plan.args.db_subnet_group,
+            plan.args.vpc_security_group_ids.join(",")
+        ),
+    );
     if plan.kind == DbKind::Cluster {
         step("create writer instance", &plan.writer, "");
     }
@@ -338,14 +439,23 @@ fn print_plan(plan: &ImportPlan, progress: &dyn Progress) {
         step("delete intermediate copy", &plan.copy, "");
     }
     match plan.args.password {
-        PasswordMode::Rotate => step("set master password", &plan.secret_name, "new password stored in Secrets Manager"),
+        PasswordMode::Rotate => step(
+            "set master password",
+            &plan.secret_name,
+            "new password stored in Secrets Manager",
+        ),
         PasswordMode::RdsManaged => step("set master password", &plan.db, "managed by RDS"),
     }
     step("write report", &plan.report_path.display().to_string(), "");
 }
 
 /// Copies the shared snapshot under our key (when needed) and restores the database.
-async fn restore(aws: &Aws, plan: &ImportPlan, key: &Key, progress: &dyn Progress) -> Result<DbInfo> {
+async fn restore(
+    aws: &Aws,
+    plan: &ImportPlan,
+    key: &Key,
+    progress: &dyn Progress,
+) -> Result<DbInfo> {
     if rds::describe_db(aws, plan.kind, &plan.db).await?.is_none() {
         let source = restore_source(aws, plan, key, progress).await?;
         match plan.kind {
@@ -363,19 +473,44 @@ async fn restore(aws: &Aws, plan: &ImportPlan, key: &Key, progress: &dyn Progres
 
 /// The snapshot to restore from: our re-keyed copy, or (unencrypted cluster share) the
 /// shared snapshot itself, which the restore encrypts with our key.
-async fn restore_source(aws: &Aws, plan: &ImportPlan, key: &Key, progress: &dyn Progress) -> Result<String> {
+async fn restore_source(
+    aws: &Aws,
+    plan: &ImportPlan,
+    key: &Key,
+    progress: &dyn Progress,
+) -> Result<String> {
     let arn = plan.manifest.snapshot.arn.as_str();
     if plan.kind == DbKind::Cluster && !plan.manifest.snapshot.encrypted {
         return Ok(arn.to_owned());
     }
-    if rds::describe_snapshot(aws, plan.kind, &plan.copy).await?.is_none() {
-        rds::copy_snapshot(aws, plan.kind, arn, &plan.copy, Some(&key.arn), &tags(plan, "intermediate")).await?;
-        progress.event(&Event::step("copy", &plan.copy, "started under the target key"));
+    if rds::describe_snapshot(aws, plan.kind, &plan.copy)
+        .await?
+        .is_none()
+    {
+        rds::copy_snapshot(
+            aws,
+            plan.kind,
+            arn,
+            &plan.copy,
+            Some(&key.arn),
+            &tags(plan, "intermediate"),
+        )
+        .await?;
+        progress.event(&Event::step(
+            "copy",
+            &plan.copy,
+            "started under the target key",
+        ));
     }
     let copy = rds::wait_snapshot(aws, plan.kind, &plan.copy, "copy", plan.wait, progress).await?;
     if copy.kms_key_id.as_deref() != Some(key.arn.as_str()) {
         return Err(Error::refused(
-            format!("the copy `{}` is encrypted with `{}`, not with our key `{}`", plan.copy, copy.kms_key_id.as_deref().unwrap_or("nothing"), key.arn),
+            format!(
+                "the copy `{}` is encrypted with `{}`, not with our key `{}`",
+                plan.copy,
+                copy.kms_key_id.as_deref().unwrap_or("nothing"),
+                key.arn
+            ),
             format!("delete snapshot `{}` and re-run", plan.copy),
         ));
     }
@@ -391,7 +526,12 @@ async fn restore_instance(aws: &Aws, plan: &ImportPlan, source: &str) -> Result<
         .db_subnet_group_name(&plan.args.db_subnet_group)
         .set_vpc_security_group_ids(Some(plan.args.vpc_security_group_ids.clone()))
         .publicly_accessible(false)
-        .set_db_instance_class(plan.args.instance_class.clone().or(d.instance_class.clone()))
+        .set_db_instance_class(
+            plan.args
+                .instance_class
+                .clone()
+                .or(d.instance_class.clone()),
+        )
         .set_port(d.port)
         .set_allocated_storage(d.allocated_storage)
         .set_storage_type(d.storage_type.clone())
@@ -431,7 +571,10 @@ async fn restore_cluster(aws: &Aws, plan: &ImportPlan, source: &str, key: &Key) 
 }
 
 async fn create_writer(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<()> {
-    if rds::describe_db(aws, DbKind::Instance, &plan.writer).await?.is_none() {
+    if rds::describe_db(aws, DbKind::Instance, &plan.writer)
+        .await?
+        .is_none()
+    {
         let class = plan.args.instance_class.clone().or(plan.manifest.database.instance_class.clone()).ok_or_else(|| {
             Error::usage("the manifest names no instance class for the cluster's writer: pass `--instance-class`")
         })?;
@@ -448,7 +591,15 @@ async fn create_writer(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) ->
             .map_err(sdk("rds:CreateDBInstance"))?;
         progress.event(&Event::step("writer instance", &plan.writer, "creating"));
     }
-    rds::wait_db(aws, DbKind::Instance, &plan.writer, "writer instance", plan.wait, progress).await?;
+    rds::wait_db(
+        aws,
+        DbKind::Instance,
+        &plan.writer,
+        "writer instance",
+        plan.wait,
+        progress,
+    )
+    .await?;
     Ok(())
 }
 
@@ -459,7 +610,11 @@ pub async fn delete_copy(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) 
     };
     if copy.tags.get(TAG_ROLE).map(String::as_str) == Some("intermediate") {
         rds::delete_snapshot(aws, plan.kind, &plan.copy).await?;
-        progress.event(&Event::step("cleanup", &plan.copy, "intermediate copy deleted"));
+        progress.event(&Event::step(
+            "cleanup",
+            &plan.copy,
+            "intermediate copy deleted",
+        ));
     }
     Ok(())
 }
@@ -476,7 +631,13 @@ fn rotation_engine(engine: &str) -> &str {
 /// Stores a new password in Secrets Manager, then sets it on the database. The secret is
 /// written first so the password is never set without being kept; the tag that marks it
 /// applied is written last, so a re-run after a kill sets a fresh one again.
-async fn rotate_password(aws: &Aws, plan: &ImportPlan, db: &DbInfo, key: &Key, progress: &dyn Progress) -> Result<String> {
+async fn rotate_password(
+    aws: &Aws,
+    plan: &ImportPlan,
+    db: &DbInfo,
+    key: &Key,
+    progress: &dyn Progress,
+) -> Result<String> {
     let name = &plan.secret_name;
     let existing = describe_secret(aws, name).await?;
     if let Some((arn, applied)) = &existing {
@@ -503,28 +664,56 @@ async fn rotate_password(aws: &Aws, plan: &ImportPlan, db: &DbInfo, key: &Key, p
     .to_string();
     let arn = match existing {
         Some((arn, _)) => {
-            aws.secrets.put_secret_value().secret_id(&arn).secret_string(value).send().await.map_err(sdk("secretsmanager:PutSecretValue"))?;
+            aws.secrets
+                .put_secret_value()
+                .secret_id(&arn)
+                .secret_string(value)
+                .send()
+                .await
+                .map_err(sdk("secretsmanager:PutSecretValue"))?;
             arn
         }
         None => create_secret(aws, plan, key, value).await?,
     };
     set_master_password(aws, plan, password.expose()).await?;
-    let applied = aws_sdk_secretsmanager::types::Tag::builder().key(TAG_PASSWORD_SET).value("true").build();
-    aws.secrets.tag_resource().secret_id(&arn).tags(applied).send().await.map_err(sdk("secretsmanager:TagResource"))?;
-    progress.event(&Event::step("master password", name, "new password set and stored"));
+    let applied = aws_sdk_secretsmanager::types::Tag::builder()
+        .key(TAG_PASSWORD_SET)
+        .value("true")
+        .build();
+    aws.secrets
+        .tag_resource()
+        .secret_id(&arn)
+        .tags(applied)
+        .send()
+        .await
+        .map_err(sdk("secretsmanager:TagResource"))?;
+    progress.event(&Event::step(
+        "master password",
+        name,
+        "new password set and stored",
+    ));
     Ok(arn)
 }
 
 async fn create_secret(aws: &Aws, plan: &ImportPlan, key: &Key, value: String) -> Result<String> {
     let secret_tags = tags(plan, "master-secret")
         .into_iter()
-        .map(|(k, v)| aws_sdk_secretsmanager::types::Tag::builder().key(k).value(v).build())
+        .map(|(k, v)| {
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+        })
         .collect();
     let out = aws
         .secrets
         .create_secret()
         .name(&plan.secret_name)
-        .description(format!("master user of {} {}, set by rds-handoff", plan.kind.name(), plan.db))
+        .description(format!(
+            "master user of {} {}, set by rds-handoff",
+            plan.kind.name(),
+            plan.db
+        ))
         .kms_key_id(&key.arn)
         .secret_string(value)
         .set_tags(Some(secret_tags))
@@ -536,9 +725,19 @@ async fn create_secret(aws: &Aws, plan: &ImportPlan, key: &Key, value: String) -
 
 /// `(arn, password applied)` of a secret, or `None`.
 async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<(String, bool)>> {
-    match aws.secrets.describe_secret().secret_id(name).send().await.map_err(sdk("secretsmanager:DescribeSecret")) {
+    match aws
+        .secrets
+        .describe_secret()
+        .secret_id(name)
+        .send()
+        .await
+        .map_err(sdk("secretsmanager:DescribeSecret"))
+    {
         Ok(out) => {
-            let applied = out.tags().iter().any(|t| t.key() == Some(TAG_PASSWORD_SET) && t.value() == Some("true"));
+            let applied = out
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some(TAG_PASSWORD_SET) && t.value() == Some("true"));
             Ok(Some((out.arn().unwrap_or_default().to_owned(), applied)))
         }
         Err(err) if err.aws_code() == Some("ResourceNotFoundException") => Ok(None),
@@ -571,7 +770,12 @@ async fn set_master_password(aws: &Aws, plan: &ImportPlan, password: &str) -> Re
     }
 }
 
-async fn rds_managed_password(aws: &Aws, plan: &ImportPlan, key: &Key, progress: &dyn Progress) -> Result<()> {
+async fn rds_managed_password(
+    aws: &Aws,
+    plan: &ImportPlan,
+    key: &Key,
+    progress: &dyn Progress,
+) -> Result<()> {
     match plan.kind {
         DbKind::Instance => aws
             .rds

@@ -50,13 +50,20 @@ pub async fn ensure_key(
 ) -> Result<Key> {
     let key = match choice {
         KeyChoice::Given(id) => describe(aws, id).await?.ok_or_else(|| {
-            Error::refused(format!("KMS key `{id}` not found in this account and region"), "check `--key` and `--region`")
+            Error::refused(
+                format!("KMS key `{id}` not found in this account and region"),
+                "check `--key` and `--region`",
+            )
         })?,
         KeyChoice::Alias(alias) => match describe(aws, alias).await? {
             Some(key) => key,
             None => match find_tagged(aws, alias).await? {
                 Some(key) => {
-                    progress.event(&Event::step("key", alias, "found untagged alias, adding it"));
+                    progress.event(&Event::step(
+                        "key",
+                        alias,
+                        "found untagged alias, adding it",
+                    ));
                     create_alias(aws, alias, &key.id).await?;
                     key
                 }
@@ -126,12 +133,21 @@ async fn create_alias(aws: &Aws, alias: &str, key_id: &str) -> Result<()> {
 
 /// A usable key by id, ARN or alias; `None` when it does not exist.
 pub async fn describe(aws: &Aws, key: &str) -> Result<Option<Key>> {
-    let out = match aws.kms.describe_key().key_id(key).send().await.map_err(sdk("kms:DescribeKey")) {
+    let out = match aws
+        .kms
+        .describe_key()
+        .key_id(key)
+        .send()
+        .await
+        .map_err(sdk("kms:DescribeKey"))
+    {
         Ok(out) => out,
         Err(err) if err.aws_code() == Some("NotFoundException") => return Ok(None),
         Err(err) => return Err(err),
     };
-    let meta = out.key_metadata().ok_or_else(|| missing("kms:DescribeKey"))?;
+    let meta = out
+        .key_metadata()
+        .ok_or_else(|| missing("kms:DescribeKey"))?;
     match meta.key_state() {
         Some(KeyState::Enabled) | None => {}
         Some(state) => {
@@ -153,8 +169,17 @@ async fn find_tagged(aws: &Aws, alias: &str) -> Result<Option<Key>> {
         let page = page.map_err(sdk("kms:ListKeys"))?;
         for entry in page.keys() {
             let Some(id) = entry.key_id() else { continue };
-            let tags = aws.kms.list_resource_tags().key_id(id).send().await.map_err(sdk("kms:ListResourceTags"))?;
-            let ours = tags.tags().iter().any(|t| t.tag_key() == ALIAS_TAG && t.tag_value() == alias);
+            let tags = aws
+                .kms
+                .list_resource_tags()
+                .key_id(id)
+                .send()
+                .await
+                .map_err(sdk("kms:ListResourceTags"))?;
+            let ours = tags
+                .tags()
+                .iter()
+                .any(|t| t.tag_key() == ALIAS_TAG && t.tag_value() == alias);
             if ours {
                 if let Ok(Some(key)) = describe(aws, id).await {
                     return Ok(Some(key));
@@ -181,7 +206,12 @@ pub async fn get_policy(aws: &Aws, key: &str) -> Result<PolicyDocument> {
 }
 
 /// Writes a policy after the lockout check.
-pub async fn put_policy(aws: &Aws, key: &Key, policy: &PolicyDocument, caller: &Caller) -> Result<()> {
+pub async fn put_policy(
+    aws: &Aws,
+    key: &Key,
+    policy: &PolicyDocument,
+    caller: &Caller,
+) -> Result<()> {
     check_lockout(policy, &caller.principal())?;
     aws.kms
         .put_key_policy()
@@ -195,8 +225,16 @@ pub async fn put_policy(aws: &Aws, key: &Key, policy: &PolicyDocument, caller: &
 }
 
 /// Adds the peer's statements to the key's policy if they are missing, keeping the rest.
-async fn add_peer(aws: &Aws, key: &Key, spec: &KeyPolicySpec, caller: &Caller, progress: &dyn Progress) -> Result<()> {
-    let Some(peer) = &spec.peer else { return Ok(()) };
+async fn add_peer(
+    aws: &Aws,
+    key: &Key,
+    spec: &KeyPolicySpec,
+    caller: &Caller,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let Some(peer) = &spec.peer else {
+        return Ok(());
+    };
     let wanted = spec.peer_statements(peer);
     let current = get_policy(aws, &key.id).await?;
     if has_peer(&current, &wanted) {
@@ -204,6 +242,10 @@ async fn add_peer(aws: &Aws, key: &Key, spec: &KeyPolicySpec, caller: &Caller, p
     }
     let merged = merge_peer(current, wanted);
     put_policy(aws, key, &merged, caller).await?;
-    progress.event(&Event::step("key policy", &key.arn, "target statements added"));
+    progress.event(&Event::step(
+        "key policy",
+        &key.arn,
+        "target statements added",
+    ));
     Ok(())
 }

@@ -6,6 +6,15 @@
 //! - [`progress`]: progress events and their rendering.
 //! - [`error`]: the error type, operator hints, exit codes.
 
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        reason = "tests fail by panicking"
+    )
+)]
+
 pub mod aws;
 pub mod cli;
 pub mod error;
@@ -15,8 +24,8 @@ pub mod import;
 pub mod kms;
 pub mod manifest;
 pub mod names;
-pub mod policy;
 pub mod password;
+pub mod policy;
 pub mod progress;
 pub mod rds;
 pub mod review;

@@ -95,7 +95,9 @@ impl Manifest {
     /// Reads and validates a manifest file; every problem is a usage error naming the file.
     pub fn read(path: &Path) -> Result<Self> {
         let shown = path.display();
-        let size = std::fs::metadata(path).map_err(|e| Error::io(&shown, e))?.len();
+        let size = std::fs::metadata(path)
+            .map_err(|e| Error::io(&shown, e))?
+            .len();
         if size > MAX_MANIFEST_BYTES {
             return Err(Error::usage(format!(
                 "manifest `{shown}` is {size} bytes, larger than any manifest ({MAX_MANIFEST_BYTES} bytes at most)"
@@ -111,7 +113,8 @@ impl Manifest {
     /// Parses manifest bytes; the error says what is wrong.
     pub fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text ({e})"))?;
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
         match value.get("schema").and_then(serde_json::Value::as_u64) {
             Some(v) if v == u64::from(SCHEMA_VERSION) => {}
             Some(v) => {
@@ -138,8 +141,14 @@ impl Manifest {
 /// Writes a file so that readers see the old content or the new, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let shown = path.display();
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| Error::io(tmp.display(), e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(&shown, e))
@@ -182,9 +191,15 @@ pub(crate) mod tests {
                 option_group: None,
             },
             snapshot: SharedSnapshot {
-                arn: "arn:aws:rds:us-east-1:111111111111:snapshot:rh-db1-222222222222".parse().unwrap(),
+                arn: "arn:aws:rds:us-east-1:111111111111:snapshot:rh-db1-222222222222"
+                    .parse()
+                    .unwrap(),
                 encrypted: true,
-                kms_key_arn: Some("arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab".parse().unwrap()),
+                kms_key_arn: Some(
+                    "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                        .parse()
+                        .unwrap(),
+                ),
             },
         }
     }
@@ -192,7 +207,10 @@ pub(crate) mod tests {
     #[test]
     fn round_trip() {
         let manifest = sample();
-        assert_eq!(Manifest::parse(manifest.to_json().as_bytes()).unwrap(), manifest);
+        assert_eq!(
+            Manifest::parse(manifest.to_json().as_bytes()).unwrap(),
+            manifest
+        );
     }
 
     #[test]
@@ -202,12 +220,34 @@ pub(crate) mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (good.as_bytes()[..good.len() / 2].to_vec(), "not valid JSON"),
             (b"\xff\xfe{}".to_vec(), "not UTF-8"),
-            (edit("\"schema\": 1", "\"schema\": 2").into_bytes(), "schema version 2"),
-            (edit("\"schema\": 1", "\"schema\": \"1\"").into_bytes(), "no numeric `schema`"),
-            (edit("\"engine\":", "\"engin\":").into_bytes(), "unknown field `engin`"),
-            (edit("\"account\": \"222222222222\"", "\"account\": \"2222\"").into_bytes(), "`2222`"),
-            (edit("\"port\": 3306", "\"port\": \"3306\"").into_bytes(), "invalid type"),
-            (edit("arn:aws:rds:us-east-1:111111111111:snapshot", "arn:aws:rds:us-east-1:11111:snapshot").into_bytes(), "12 digits"),
+            (
+                edit("\"schema\": 1", "\"schema\": 2").into_bytes(),
+                "schema version 2",
+            ),
+            (
+                edit("\"schema\": 1", "\"schema\": \"1\"").into_bytes(),
+                "no numeric `schema`",
+            ),
+            (
+                edit("\"engine\":", "\"engin\":").into_bytes(),
+                "unknown field `engin`",
+            ),
+            (
+                edit("\"account\": \"222222222222\"", "\"account\": \"2222\"").into_bytes(),
+                "`2222`",
+            ),
+            (
+                edit("\"port\": 3306", "\"port\": \"3306\"").into_bytes(),
+                "invalid type",
+            ),
+            (
+                edit(
+                    "arn:aws:rds:us-east-1:111111111111:snapshot",
+                    "arn:aws:rds:us-east-1:11111:snapshot",
+                )
+                .into_bytes(),
+                "12 digits",
+            ),
         ];
         for (bytes, expected) in cases {
             let err = Manifest::parse(&bytes).unwrap_err();
@@ -222,7 +262,10 @@ pub(crate) mod tests {
         let path = dir.join("db1.handoff.json");
         sample().write(&path).unwrap();
         assert_eq!(Manifest::read(&path).unwrap(), sample());
-        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -7,7 +7,9 @@ use crate::ident::{check_rds_id, RdsIdKind};
 
 /// FNV-1a: a stable hash (unlike `DefaultHasher`, the same across Rust releases).
 fn stable_hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// `rh-<db>-<suffix>`, shortened to fit `kind`'s limit.
@@ -17,7 +19,9 @@ pub fn bounded(kind: RdsIdKind, db: &str, suffix: &str) -> String {
         return full;
     }
     let hash = format!("{:08x}", stable_hash(&full) as u32);
-    let room = kind.max_len().saturating_sub("rh--".len() + hash.len() + 1 + suffix.len());
+    let room = kind
+        .max_len()
+        .saturating_sub("rh--".len() + hash.len() + 1 + suffix.len());
     let short = db[..room.min(db.len())].trim_end_matches('-');
     format!("rh-{short}-{hash}-{suffix}")
 }
@@ -64,15 +68,26 @@ mod tests {
     fn long_names_fit_and_stay_distinct() {
         let long = format!("a{}", "-b".repeat(31));
         let other = format!("a{}c", "-b".repeat(30));
-        for kind in [RdsIdKind::ClusterSnapshot, RdsIdKind::Snapshot, RdsIdKind::Cluster] {
+        for kind in [
+            RdsIdKind::ClusterSnapshot,
+            RdsIdKind::Snapshot,
+            RdsIdKind::Cluster,
+        ] {
             let a = ExportNames::new(kind, &long, "222222222222");
             let b = ExportNames::new(kind, &other, "222222222222");
             for name in [&a.shared, &a.intermediate, &a.temp_cluster] {
-                assert!(is_valid(RdsIdKind::ClusterSnapshot, name) || kind == RdsIdKind::Snapshot, "{name}");
+                assert!(
+                    is_valid(RdsIdKind::ClusterSnapshot, name) || kind == RdsIdKind::Snapshot,
+                    "{name}"
+                );
                 assert!(is_valid(RdsIdKind::Snapshot, name), "{name}");
             }
             assert_ne!(a.shared, b.shared);
-            assert_eq!(a, ExportNames::new(kind, &long, "222222222222"), "deterministic");
+            assert_eq!(
+                a,
+                ExportNames::new(kind, &long, "222222222222"),
+                "deterministic"
+            );
         }
     }
 }

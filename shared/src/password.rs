@@ -38,11 +38,19 @@ pub fn generate(engine: &str) -> Secret {
     let symbols: Vec<u8> = (b'!'..=b'~')
         .filter(|c| !c.is_ascii_alphanumeric() && !forbidden.as_bytes().contains(c))
         .collect();
-    let classes: [&[u8]; 4] = [b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz", b"0123456789", &symbols];
+    let classes: [&[u8]; 4] = [
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        b"abcdefghijklmnopqrstuvwxyz",
+        b"0123456789",
+        &symbols,
+    ];
     let all: Vec<u8> = classes.concat();
     // ThreadRng is a CSPRNG (ChaCha, seeded and reseeded from the OS).
     let mut rng = rand::rng();
-    let mut bytes: Vec<u8> = classes.iter().filter_map(|class| class.choose(&mut rng).copied()).collect();
+    let mut bytes: Vec<u8> = classes
+        .iter()
+        .filter_map(|class| class.choose(&mut rng).copied())
+        .collect();
     while bytes.len() < length {
         if let Some(c) = all.choose(&mut rng) {
             bytes.push(*c);
@@ -58,7 +66,14 @@ mod tests {
 
     #[test]
     fn passwords_follow_engine_rules() {
-        for engine in ["mysql", "aurora-mysql", "postgres", "aurora-postgresql", "mariadb", "oracle-ee"] {
+        for engine in [
+            "mysql",
+            "aurora-mysql",
+            "postgres",
+            "aurora-postgresql",
+            "mariadb",
+            "oracle-ee",
+        ] {
             for _ in 0..50 {
                 let secret = generate(engine);
                 let pw = secret.expose();

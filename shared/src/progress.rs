@@ -36,7 +36,13 @@ impl Event {
         Self::new("plan", stage, resource, status, Duration::ZERO)
     }
 
-    fn new(event: &'static str, stage: &str, resource: &str, status: &str, elapsed: Duration) -> Self {
+    fn new(
+        event: &'static str,
+        stage: &str,
+        resource: &str,
+        status: &str,
+        elapsed: Duration,
+    ) -> Self {
         Self {
             event,
             stage: stage.to_owned(),
@@ -76,14 +82,15 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(format: OutputFormat) -> Self {
-        let spinner = (format == OutputFormat::Human && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::new_spinner();
-            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
-                bar.set_style(style);
-            }
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
+        let spinner =
+            (format == OutputFormat::Human && std::io::stderr().is_terminal()).then(|| {
+                let bar = ProgressBar::new_spinner();
+                if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+                    bar.set_style(style);
+                }
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            });
         Self {
             format,
             spinner,
@@ -137,7 +144,9 @@ impl Progress for Printer {
                     let _ = writeln!(std::io::stdout().lock(), "{line}");
                 }
             }
-            (OutputFormat::Human, Some(bar)) if event.event == "wait" => bar.set_message(human_line(event)),
+            (OutputFormat::Human, Some(bar)) if event.event == "wait" => {
+                bar.set_message(human_line(event))
+            }
             (OutputFormat::Human, Some(bar)) => bar.println(human_line(event)),
             (OutputFormat::Human, None) => {
                 let _ = writeln!(std::io::stderr().lock(), "{}", human_line(event));
@@ -152,15 +161,28 @@ mod tests {
 
     #[test]
     fn lines_for_people() {
-        let wait = Event::wait("copy snapshot", "DB snapshot s1", "copying", Duration::from_secs(42));
-        assert_eq!(human_line(&wait), "[   42s] copy snapshot: DB snapshot s1 (copying)");
+        let wait = Event::wait(
+            "copy snapshot",
+            "DB snapshot s1",
+            "copying",
+            Duration::from_secs(42),
+        );
+        assert_eq!(
+            human_line(&wait),
+            "[   42s] copy snapshot: DB snapshot s1 (copying)"
+        );
         let plan = Event::plan("create key", "alias/rds-handoff/db1", "");
         assert_eq!(human_line(&plan), "would create key: alias/rds-handoff/db1");
     }
 
     #[test]
     fn json_events_have_stable_fields() {
-        let event = Event::wait("copy snapshot", "DB snapshot s1", "copying", Duration::from_secs(3));
+        let event = Event::wait(
+            "copy snapshot",
+            "DB snapshot s1",
+            "copying",
+            Duration::from_secs(3),
+        );
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(
             json,

@@ -45,12 +45,19 @@ pub struct Snap {
 }
 
 pub fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
         .collect()
 }
 
@@ -58,8 +65,18 @@ fn not_found(err: &Error, codes: &[&str]) -> bool {
     err.aws_code().is_some_and(|c| codes.contains(&c))
 }
 
-const DB_NOT_FOUND: &[&str] = &["DBInstanceNotFound", "DBInstanceNotFoundFault", "DBClusterNotFoundFault", "DBClusterNotFound"];
-const SNAP_NOT_FOUND: &[&str] = &["DBSnapshotNotFound", "DBSnapshotNotFoundFault", "DBClusterSnapshotNotFoundFault", "DBClusterSnapshotNotFound"];
+const DB_NOT_FOUND: &[&str] = &[
+    "DBInstanceNotFound",
+    "DBInstanceNotFoundFault",
+    "DBClusterNotFoundFault",
+    "DBClusterNotFound",
+];
+const SNAP_NOT_FOUND: &[&str] = &[
+    "DBSnapshotNotFound",
+    "DBSnapshotNotFoundFault",
+    "DBClusterSnapshotNotFoundFault",
+    "DBClusterSnapshotNotFound",
+];
 
 /// Turns "not found" into `None`.
 fn optional<T>(result: Result<T>, codes: &[&str]) -> Result<Option<T>> {
@@ -98,8 +115,16 @@ async fn describe_instance(aws: &Aws, id: &str) -> Result<DbInfo> {
         encrypted: db.storage_encrypted().unwrap_or(false),
         kms_key_id: db.kms_key_id().map(str::to_owned),
         endpoint: endpoint.and_then(|e| e.address()).map(str::to_owned),
-        subnet_group: db.db_subnet_group().and_then(|g| g.db_subnet_group_name()).map(str::to_owned),
-        security_groups: db.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id()).map(str::to_owned).collect(),
+        subnet_group: db
+            .db_subnet_group()
+            .and_then(|g| g.db_subnet_group_name())
+            .map(str::to_owned),
+        security_groups: db
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .map(str::to_owned)
+            .collect(),
         publicly_accessible: db.publicly_accessible(),
         availability_zone: db.availability_zone().map(str::to_owned),
         members: Vec::new(),
@@ -108,7 +133,9 @@ async fn describe_instance(aws: &Aws, id: &str) -> Result<DbInfo> {
             identifier: id.to_owned(),
             engine: db.engine().unwrap_or_default().to_owned(),
             engine_version: db.engine_version().unwrap_or_default().to_owned(),
-            port: endpoint.and_then(|e| e.port()).or(db.db_instance_port().filter(|p| *p > 0)),
+            port: endpoint
+                .and_then(|e| e.port())
+                .or(db.db_instance_port().filter(|p| *p > 0)),
             master_username: db.master_username().unwrap_or_default().to_owned(),
             database_name: db.db_name().map(str::to_owned),
             instance_class: db.db_instance_class().map(str::to_owned),
@@ -118,8 +145,16 @@ async fn describe_instance(aws: &Aws, id: &str) -> Result<DbInfo> {
             multi_az: db.multi_az().unwrap_or(false),
             iam_auth: db.iam_database_authentication_enabled().unwrap_or(false),
             tags: tag_map(db.tag_list()),
-            parameter_group: db.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).map(str::to_owned),
-            option_group: db.option_group_memberships().first().and_then(|g| g.option_group_name()).map(str::to_owned),
+            parameter_group: db
+                .db_parameter_groups()
+                .first()
+                .and_then(|g| g.db_parameter_group_name())
+                .map(str::to_owned),
+            option_group: db
+                .option_group_memberships()
+                .first()
+                .and_then(|g| g.option_group_name())
+                .map(str::to_owned),
         },
     })
 }
@@ -144,9 +179,14 @@ async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
         .filter_map(|m| m.db_instance_identifier())
         .map(str::to_owned)
         .collect();
-    let writer = db.db_cluster_members().iter().find(|m| m.is_cluster_writer().unwrap_or(false)).and_then(|m| m.db_instance_identifier());
+    let writer = db
+        .db_cluster_members()
+        .iter()
+        .find(|m| m.is_cluster_writer().unwrap_or(false))
+        .and_then(|m| m.db_instance_identifier());
     let instance_class = match writer {
-        Some(writer) => optional(describe_instance(aws, writer).await, DB_NOT_FOUND)?.and_then(|w| w.database.instance_class),
+        Some(writer) => optional(describe_instance(aws, writer).await, DB_NOT_FOUND)?
+            .and_then(|w| w.database.instance_class),
         None => None,
     };
     Ok(DbInfo {
@@ -156,7 +196,12 @@ async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
         kms_key_id: db.kms_key_id().map(str::to_owned),
         endpoint: db.endpoint().map(str::to_owned),
         subnet_group: db.db_subnet_group().map(str::to_owned),
-        security_groups: db.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id()).map(str::to_owned).collect(),
+        security_groups: db
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .map(str::to_owned)
+            .collect(),
         publicly_accessible: db.publicly_accessible(),
         availability_zone: db.availability_zones().first().cloned(),
         members,
@@ -252,7 +297,10 @@ fn snap_of_instance(s: &aws_sdk_rds::types::DbSnapshot) -> Snap {
 
 fn snap_of_cluster(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Snap {
     Snap {
-        id: s.db_cluster_snapshot_identifier().unwrap_or_default().to_owned(),
+        id: s
+            .db_cluster_snapshot_identifier()
+            .unwrap_or_default()
+            .to_owned(),
         arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_owned(),
         status: s.status().unwrap_or_default().to_owned(),
         encrypted: s.storage_encrypted().unwrap_or(false),
@@ -262,7 +310,13 @@ fn snap_of_cluster(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Snap {
     }
 }
 
-pub async fn create_snapshot(aws: &Aws, kind: DbKind, db: &str, id: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+pub async fn create_snapshot(
+    aws: &Aws,
+    kind: DbKind,
+    db: &str,
+    id: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<()> {
     match kind {
         DbKind::Instance => aws
             .rds
@@ -323,7 +377,13 @@ pub async fn copy_snapshot(
 }
 
 /// Adds or removes accounts in a snapshot's `restore` attribute.
-pub async fn set_shared(aws: &Aws, kind: DbKind, id: &str, add: &[String], remove: &[String]) -> Result<()> {
+pub async fn set_shared(
+    aws: &Aws,
+    kind: DbKind,
+    id: &str,
+    add: &[String],
+    remove: &[String],
+) -> Result<()> {
     match kind {
         DbKind::Instance => aws
             .rds
@@ -352,7 +412,8 @@ pub async fn set_shared(aws: &Aws, kind: DbKind, id: &str, add: &[String], remov
 
 /// The accounts in a snapshot's `restore` attribute.
 pub async fn shared_with(aws: &Aws, kind: DbKind, id: &str) -> Result<Vec<String>> {
-    let values = |name: Option<&str>, values: &[String]| (name == Some("restore")).then(|| values.to_vec());
+    let values =
+        |name: Option<&str>, values: &[String]| (name == Some("restore")).then(|| values.to_vec());
     let found = match kind {
         DbKind::Instance => aws
             .rds
@@ -362,7 +423,11 @@ pub async fn shared_with(aws: &Aws, kind: DbKind, id: &str) -> Result<Vec<String
             .await
             .map_err(sdk("rds:DescribeDBSnapshotAttributes"))?
             .db_snapshot_attributes_result()
-            .and_then(|r| r.db_snapshot_attributes().iter().find_map(|a| values(a.attribute_name(), a.attribute_values()))),
+            .and_then(|r| {
+                r.db_snapshot_attributes()
+                    .iter()
+                    .find_map(|a| values(a.attribute_name(), a.attribute_values()))
+            }),
         DbKind::Cluster => aws
             .rds
             .describe_db_cluster_snapshot_attributes()
@@ -371,7 +436,11 @@ pub async fn shared_with(aws: &Aws, kind: DbKind, id: &str) -> Result<Vec<String
             .await
             .map_err(sdk("rds:DescribeDBClusterSnapshotAttributes"))?
             .db_cluster_snapshot_attributes_result()
-            .and_then(|r| r.db_cluster_snapshot_attributes().iter().find_map(|a| values(a.attribute_name(), a.attribute_values()))),
+            .and_then(|r| {
+                r.db_cluster_snapshot_attributes()
+                    .iter()
+                    .find_map(|a| values(a.attribute_name(), a.attribute_values()))
+            }),
     };
     Ok(found.unwrap_or_default())
 }
@@ -400,22 +469,57 @@ pub async fn delete_snapshot(aws: &Aws, kind: DbKind, id: &str) -> Result<()> {
 }
 
 /// Waits until a snapshot (identifier or shared ARN) is `available`.
-pub async fn wait_snapshot(aws: &Aws, kind: DbKind, id: &str, stage: &str, policy: WaitPolicy, progress: &dyn Progress) -> Result<Snap> {
+pub async fn wait_snapshot(
+    aws: &Aws,
+    kind: DbKind,
+    id: &str,
+    stage: &str,
+    policy: WaitPolicy,
+    progress: &dyn Progress,
+) -> Result<Snap> {
     let resource = format!("{} snapshot {id}", kind.name());
-    let goal = Goal { stage, resource: &resource, status: "available" };
+    let goal = Goal {
+        stage,
+        resource: &resource,
+        status: "available",
+    };
     wait_for(&goal, policy, progress, || async {
         Ok(describe_snapshot(aws, kind, id).await?.map(|s| s.status))
     })
     .await?;
-    describe_snapshot(aws, kind, id).await?.ok_or_else(|| Error::TerminalStatus { resource, status: "deleted".into() })
+    describe_snapshot(aws, kind, id)
+        .await?
+        .ok_or_else(|| Error::TerminalStatus {
+            resource,
+            status: "deleted".into(),
+        })
 }
 
 /// Waits until a database is `available`.
-pub async fn wait_db(aws: &Aws, kind: DbKind, id: &str, stage: &str, policy: WaitPolicy, progress: &dyn Progress) -> Result<DbInfo> {
+pub async fn wait_db(
+    aws: &Aws,
+    kind: DbKind,
+    id: &str,
+    stage: &str,
+    policy: WaitPolicy,
+    progress: &dyn Progress,
+) -> Result<DbInfo> {
     let resource = format!("{} {id}", kind.name());
-    let goal = Goal { stage, resource: &resource, status: "available" };
-    wait_for(&goal, policy, progress, || async { Ok(describe_db(aws, kind, id).await?.map(|d| d.status)) }).await?;
-    describe_db(aws, kind, id).await?.ok_or_else(|| Error::TerminalStatus { resource, status: "deleted".into() })
+    let goal = Goal {
+        stage,
+        resource: &resource,
+        status: "available",
+    };
+    wait_for(&goal, policy, progress, || async {
+        Ok(describe_db(aws, kind, id).await?.map(|d| d.status))
+    })
+    .await?;
+    describe_db(aws, kind, id)
+        .await?
+        .ok_or_else(|| Error::TerminalStatus {
+            resource,
+            status: "deleted".into(),
+        })
 }
 
 /// Manual snapshots in use and allowed in this region, from `DescribeAccountAttributes`.

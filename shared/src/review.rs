@@ -49,7 +49,11 @@ pub async fn policy_text(args: &PolicyArgs, aws_args: &AwsArgs) -> Result<String
         }
         None => {
             let aws = Aws::connect(aws_args).await?;
-            (aws.caller().await?.account, aws.region.clone(), aws.partition.clone())
+            (
+                aws.caller().await?.account,
+                aws.region.clone(),
+                aws.partition.clone(),
+            )
         }
     };
     let peer = Peer {
@@ -89,19 +93,36 @@ pub struct AuditArgs {
 }
 
 /// Audits a live key policy; exits 1 when a finding is of high severity.
-pub async fn run_audit(args: &AuditArgs, aws_args: &AwsArgs, printer: &Printer) -> Result<ExitCode> {
+pub async fn run_audit(
+    args: &AuditArgs,
+    aws_args: &AwsArgs,
+    printer: &Printer,
+) -> Result<ExitCode> {
     let aws = Aws::connect(aws_args).await?;
     let caller = aws.caller().await?;
     let key = kms::describe(&aws, &args.key).await?.ok_or_else(|| {
-        Error::refused(format!("KMS key `{}` not found", args.key), "check `--key`, `--region` and `--profile`")
+        Error::refused(
+            format!("KMS key `{}` not found", args.key),
+            "check `--key`, `--region` and `--profile`",
+        )
     })?;
     let key_arn: Arn = key.arn.parse()?;
-    let account = key_arn.account.clone().unwrap_or_else(|| caller.account.clone());
+    let account = key_arn
+        .account
+        .clone()
+        .unwrap_or_else(|| caller.account.clone());
     let policy = kms::get_policy(&aws, &key.id).await?;
     let findings = audit(&policy, &account, Some(&caller.principal()));
-    printer.result(&audit_text(&key.arn, &findings), &serde_json::json!({"key": key.arn, "findings": findings}));
+    printer.result(
+        &audit_text(&key.arn, &findings),
+        &serde_json::json!({"key": key.arn, "findings": findings}),
+    );
     let high = findings.iter().any(|f| f.severity == Severity::High);
-    Ok(if high { ExitCode::Failure } else { ExitCode::Ok })
+    Ok(if high {
+        ExitCode::Failure
+    } else {
+        ExitCode::Ok
+    })
 }
 
 fn audit_text(key: &str, findings: &[Finding]) -> String {

@@ -53,7 +53,8 @@ impl WaitPolicy {
     /// The delay before poll number `attempt` (1-based), growing by half each time, with
     /// ±20% jitter so many waiting runs do not poll in step.
     fn delay(&self, attempt: u32) -> Duration {
-        let base = self.min_delay.as_secs_f64() * 1.5f64.powi(attempt.saturating_sub(1).min(20) as i32);
+        let base =
+            self.min_delay.as_secs_f64() * 1.5f64.powi(attempt.saturating_sub(1).min(20) as i32);
         let capped = base.min(self.max_delay.as_secs_f64());
         let jitter = rand::rng().random_range(0.8..=1.2);
         Duration::from_secs_f64(capped * jitter)
@@ -105,7 +106,8 @@ where
                 resource: goal.resource.to_owned(),
                 goal: goal.status.to_owned(),
                 status,
-                waited: humantime::format_duration(Duration::from_secs(elapsed.as_secs())).to_string(),
+                waited: humantime::format_duration(Duration::from_secs(elapsed.as_secs()))
+                    .to_string(),
             });
         }
         tokio::time::sleep(delay).await;
@@ -114,7 +116,8 @@ where
 
 /// Parses `--wait-timeout` values such as `90m`, `2h`, `1h30m`.
 pub fn parse_duration(value: &str) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(value).map_err(|e| format!("`{value}` is not a duration like `90m` or `2h`: {e}"))
+    humantime::parse_duration(value)
+        .map_err(|e| format!("`{value}` is not a duration like `90m` or `2h`: {e}"))
 }
 
 #[cfg(test)]
@@ -145,7 +148,11 @@ mod tests {
         let queue = RefCell::new(statuses.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         move || {
             let mut q = queue.borrow_mut();
-            let next = if q.len() > 1 { q.remove(0) } else { q[0].clone() };
+            let next = if q.len() > 1 {
+                q.remove(0)
+            } else {
+                q[0].clone()
+            };
             std::future::ready(Ok(Some(next)))
         }
     }
@@ -156,28 +163,52 @@ mod tests {
         let wall = std::time::Instant::now();
         let start = Instant::now();
         let poll = scripted(&["creating", "creating", "copying", "available"]);
-        wait_for(&goal(), WaitPolicy::new(Duration::from_secs(3600)), &recorder, poll)
-            .await
-            .unwrap();
+        wait_for(
+            &goal(),
+            WaitPolicy::new(Duration::from_secs(3600)),
+            &recorder,
+            poll,
+        )
+        .await
+        .unwrap();
         let events = recorder.0.lock().unwrap();
         let statuses: Vec<_> = events.iter().map(|e| e.status.as_str()).collect();
         assert_eq!(statuses, ["creating", "creating", "copying", "available"]);
         // Three backoff delays of about 2 s, 3 s and 4.5 s (±20%) passed on the paused clock.
         let slept = start.elapsed().as_secs_f64();
         assert!((7.6..=11.4).contains(&slept), "virtual time {slept}");
-        assert!(events.windows(2).all(|w| w[0].elapsed_secs <= w[1].elapsed_secs));
-        assert!(wall.elapsed() < Duration::from_secs(1), "it must not sleep for real");
+        assert!(events
+            .windows(2)
+            .all(|w| w[0].elapsed_secs <= w[1].elapsed_secs));
+        assert!(
+            wall.elapsed() < Duration::from_secs(1),
+            "it must not sleep for real"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn terminal_status_fails_at_once() {
-        for terminal in ["failed", "inaccessible-encryption-credentials", "restore-error", "storage-full", "incompatible-network"] {
+        for terminal in [
+            "failed",
+            "inaccessible-encryption-credentials",
+            "restore-error",
+            "storage-full",
+            "incompatible-network",
+        ] {
             let recorder = Recorder::default();
             let poll = scripted(&["creating", terminal]);
-            let err = wait_for(&goal(), WaitPolicy::new(Duration::from_secs(3600)), &recorder, poll)
-                .await
-                .unwrap_err();
-            assert!(matches!(&err, Error::TerminalStatus { status, .. } if status == terminal), "{err}");
+            let err = wait_for(
+                &goal(),
+                WaitPolicy::new(Duration::from_secs(3600)),
+                &recorder,
+                poll,
+            )
+            .await
+            .unwrap_err();
+            assert!(
+                matches!(&err, Error::TerminalStatus { status, .. } if status == terminal),
+                "{err}"
+            );
             assert_eq!(recorder.0.lock().unwrap().len(), 2);
             assert_eq!(err.exit_code(), crate::error::ExitCode::Timeout);
         }
@@ -186,9 +217,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn vanished_resource_is_terminal() {
         let recorder = Recorder::default();
-        let err = wait_for(&goal(), WaitPolicy::new(Duration::from_secs(60)), &recorder, || {
-            std::future::ready(Ok(None))
-        })
+        let err = wait_for(
+            &goal(),
+            WaitPolicy::new(Duration::from_secs(60)),
+            &recorder,
+            || std::future::ready(Ok(None)),
+        )
         .await
         .unwrap_err();
         assert!(err.to_string().contains("`deleted`"), "{err}");
@@ -199,12 +233,20 @@ mod tests {
         let recorder = Recorder::default();
         let start = Instant::now();
         let poll = scripted(&["copying"]);
-        let err = wait_for(&goal(), WaitPolicy::new(Duration::from_secs(300)), &recorder, poll)
-            .await
-            .unwrap_err();
+        let err = wait_for(
+            &goal(),
+            WaitPolicy::new(Duration::from_secs(300)),
+            &recorder,
+            poll,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, Error::WaitTimeout { .. }), "{err}");
         assert!(err.to_string().contains("last status `copying`"), "{err}");
-        assert!(start.elapsed() <= Duration::from_secs(300), "never waits past the deadline");
+        assert!(
+            start.elapsed() <= Duration::from_secs(300),
+            "never waits past the deadline"
+        );
         let polls = recorder.0.lock().unwrap().len();
         assert!((8..=20).contains(&polls), "{polls} polls in 300 s");
     }

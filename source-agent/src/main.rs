@@ -44,7 +44,9 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Export(args) => commands::export::run(&args, &global, &printer).await,
             Command::Policy(args) => commands::policy::run(&args, &global, &printer).await,
-            Command::Audit(args) => rds_handoff::review::run_audit(&args, &global.aws, &printer).await,
+            Command::Audit(args) => {
+                rds_handoff::review::run_audit(&args, &global.aws, &printer).await
+            }
         }
     })
 }

@@ -1,1 +1,34 @@
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test harness: a failed setup must stop the test with its reason"
+)]
 
+//! The end-to-end harness: a real AWS API emulator (moto server) and the real agents.
+//!
+//! - [`emulator`]: makes the Python venv (inside `target/`, on first use), starts moto server
+//!   with the project's shim on a free loopback port, once per test process.
+//! - [`accounts`]: the source and target accounts, each through `sts:AssumeRole`.
+//! - [`agents`]: runs `src-agent` and `tgt-agent` as an admin would, isolated from the host's
+//!   AWS setup.
+//! - [`fixtures`]: source databases and target networks to hand off between them.
+//!
+//! ## The shim (`moto/shim.py`)
+//! moto 5.2 looks a snapshot ARN owned by another account up in the caller's own account, so a
+//! shared snapshot can never be copied or restored across accounts there. The shim, loaded into
+//! the server at start, resolves such an ARN in its owning account and allows it only when the
+//! caller's account (or `all`) is in the snapshot's `restore` attribute, answering
+//! `DBSnapshotNotFound` / `DBClusterSnapshotNotFoundFault` otherwise, as AWS does. It also marks a
+//! cluster restored with `KmsKeyId` as encrypted (AWS does; moto does not) and answers
+//! `DescribeAccountAttributes` (the snapshot quota), which moto lacks. `tests/shim.rs` tests it
+//! both ways.
+
+pub mod accounts;
+pub mod agents;
+pub mod emulator;
+pub mod fixtures;
+
+pub use accounts::{Account, SOURCE, TARGET, THIRD};
+pub use agents::{Agent, Run, Workdir};
+pub use emulator::Emulator;

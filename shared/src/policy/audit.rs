@@ -48,9 +48,17 @@ const ACCOUNT_KEYS: &[&str] = &[
 ];
 
 /// Audits `policy` of a key in `key_account`; `caller` is who runs the audit, if known.
-pub fn audit(policy: &PolicyDocument, key_account: &AccountId, caller: Option<&str>) -> Vec<Finding> {
+pub fn audit(
+    policy: &PolicyDocument,
+    key_account: &AccountId,
+    caller: Option<&str>,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for statement in policy.statements().iter().filter(|s| s.effect == Effect::Allow) {
+    for statement in policy
+        .statements()
+        .iter()
+        .filter(|s| s.effect == Effect::Allow)
+    {
         wildcard_without_account(statement, &mut findings);
     }
     let foreign = foreign_principals(policy, key_account);
@@ -58,15 +66,16 @@ pub fn audit(policy: &PolicyDocument, key_account: &AccountId, caller: Option<&s
         foreign_checks(policy, principal, &mut findings);
     }
     lockout(policy, key_account, caller, &mut findings);
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     findings
 }
 
 fn wildcard_without_account(statement: &Statement, findings: &mut Vec<Finding>) {
-    let any = statement
-        .principal
-        .as_ref()
-        .is_some_and(|p| p.entries().iter().any(|(kind, v)| *kind == "AWS" && *v == "*"));
+    let any = statement.principal.as_ref().is_some_and(|p| {
+        p.entries()
+            .iter()
+            .any(|(kind, v)| *kind == "AWS" && *v == "*")
+    });
     let pinned = statement.condition.as_ref().is_some_and(|c| {
         c.values()
             .flat_map(|keys| keys.keys())
@@ -118,13 +127,19 @@ fn foreign_checks(policy: &PolicyDocument, principal: &str, findings: &mut Vec<F
     let control: Vec<&str> = CONTROL_ACTIONS
         .iter()
         .copied()
-        .filter(|a| allowed(Request::new(principal, a)) || allowed(Request::new(principal, a).via("rds", "*")))
+        .filter(|a| {
+            allowed(Request::new(principal, a))
+                || allowed(Request::new(principal, a).via("rds", "*"))
+        })
         .collect();
     if !control.is_empty() {
         findings.push(Finding {
             severity: Severity::High,
             check: "foreign-control",
-            message: format!("{who} may administer or disable the key: {}", control.join(", ")),
+            message: format!(
+                "{who} may administer or disable the key: {}",
+                control.join(", ")
+            ),
         });
     }
     if allowed(Request::new(principal, "kms:CreateGrant")) {
@@ -143,7 +158,12 @@ fn foreign_checks(policy: &PolicyDocument, principal: &str, findings: &mut Vec<F
     }
 }
 
-fn lockout(policy: &PolicyDocument, key_account: &AccountId, caller: Option<&str>, findings: &mut Vec<Finding>) {
+fn lockout(
+    policy: &PolicyDocument,
+    key_account: &AccountId,
+    caller: Option<&str>,
+    findings: &mut Vec<Finding>,
+) {
     let mut own: Vec<String> = policy
         .statements()
         .iter()

@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 
 use super::eval::{evaluate, Request};
-use super::model::{ConditionValues, Conditions, Effect, OneOrMany, PolicyDocument, Principal, Statement};
+use super::model::{
+    ConditionValues, Conditions, Effect, OneOrMany, PolicyDocument, Principal, Statement,
+};
 use crate::error::{Error, Result};
 use crate::ident::{AccountId, Arn, Region};
 
@@ -115,7 +117,11 @@ impl KeyPolicySpec {
 
     /// The key policy, statements in a fixed order.
     pub fn build(&self) -> PolicyDocument {
-        let mut statements = vec![self.admin_statement(), self.own_use_statement(), self.own_grants_statement()];
+        let mut statements = vec![
+            self.admin_statement(),
+            self.own_use_statement(),
+            self.own_grants_statement(),
+        ];
         if let Some(peer) = &self.peer {
             statements.extend(self.peer_statements(peer));
         }
@@ -138,16 +144,34 @@ impl KeyPolicySpec {
             }
         }
         let mut grant_conditions = conditions.clone();
-        grant_conditions.insert("Bool".into(), BTreeMap::from([("kms:GrantIsForAWSResource".into(), "true".into())]));
+        grant_conditions.insert(
+            "Bool".into(),
+            BTreeMap::from([("kms:GrantIsForAWSResource".into(), "true".into())]),
+        );
         vec![
-            allow(SID_TARGET_USE, vec![principal.clone()], TARGET_USE_ACTIONS, Some(conditions)),
-            allow(SID_TARGET_GRANTS, vec![principal], GRANT_ACTIONS, Some(grant_conditions)),
+            allow(
+                SID_TARGET_USE,
+                vec![principal.clone()],
+                TARGET_USE_ACTIONS,
+                Some(conditions),
+            ),
+            allow(
+                SID_TARGET_GRANTS,
+                vec![principal],
+                GRANT_ACTIONS,
+                Some(grant_conditions),
+            ),
         ]
     }
 
     fn admin_statement(&self) -> Statement {
         if self.admins.is_empty() {
-            return allow(SID_ADMIN, vec![self.root(&self.key_account)], &["kms:*"], None);
+            return allow(
+                SID_ADMIN,
+                vec![self.root(&self.key_account)],
+                &["kms:*"],
+                None,
+            );
         }
         let admins = self.admins.iter().map(ToString::to_string).collect();
         allow(SID_ADMIN, admins, ADMIN_ACTIONS, None)
@@ -155,30 +179,53 @@ impl KeyPolicySpec {
 
     fn own_conditions(&self) -> Conditions {
         string_equals(&[
-            ("kms:ViaService", self.services.iter().map(|s| self.via(s)).collect()),
+            (
+                "kms:ViaService",
+                self.services.iter().map(|s| self.via(s)).collect(),
+            ),
             ("kms:CallerAccount", vec![self.key_account.to_string()]),
         ])
     }
 
     fn own_use_statement(&self) -> Statement {
         let root = self.root(&self.key_account);
-        allow(SID_OWN_USE, vec![root], OWN_USE_ACTIONS, Some(self.own_conditions()))
+        allow(
+            SID_OWN_USE,
+            vec![root],
+            OWN_USE_ACTIONS,
+            Some(self.own_conditions()),
+        )
     }
 
     fn own_grants_statement(&self) -> Statement {
         let mut conditions = self.own_conditions();
-        conditions.insert("Bool".into(), BTreeMap::from([("kms:GrantIsForAWSResource".into(), "true".into())]));
-        allow(SID_OWN_GRANTS, vec![self.root(&self.key_account)], GRANT_ACTIONS, Some(conditions))
+        conditions.insert(
+            "Bool".into(),
+            BTreeMap::from([("kms:GrantIsForAWSResource".into(), "true".into())]),
+        );
+        allow(
+            SID_OWN_GRANTS,
+            vec![self.root(&self.key_account)],
+            GRANT_ACTIONS,
+            Some(conditions),
+        )
     }
 }
 
-fn allow(sid: &str, principals: Vec<String>, actions: &[&str], condition: Option<Conditions>) -> Statement {
+fn allow(
+    sid: &str,
+    principals: Vec<String>,
+    actions: &[&str],
+    condition: Option<Conditions>,
+) -> Statement {
     Statement {
         sid: Some(sid.to_owned()),
         effect: Effect::Allow,
         principal: Some(Principal::aws(principals)),
         not_principal: None,
-        action: Some(OneOrMany::from_vec(actions.iter().map(|a| (*a).to_owned()).collect())),
+        action: Some(OneOrMany::from_vec(
+            actions.iter().map(|a| (*a).to_owned()).collect(),
+        )),
         not_action: None,
         resource: Some("*".into()),
         not_resource: None,
@@ -193,7 +240,9 @@ fn string_equals(pairs: &[(&str, Vec<String>)]) -> Conditions {
             let values = match OneOrMany::from_vec(values.clone()) {
                 OneOrMany::One(one) => ConditionValues::from(one.as_str()),
                 OneOrMany::Many(many) => ConditionValues::Many(
-                    many.into_iter().map(super::model::ConditionValue::Text).collect(),
+                    many.into_iter()
+                        .map(super::model::ConditionValue::Text)
+                        .collect(),
                 ),
             };
             ((*key).to_owned(), values)
@@ -224,7 +273,10 @@ pub fn check_lockout(policy: &PolicyDocument, caller_principal: &str) -> Result<
 pub fn merge_peer(existing: PolicyDocument, additions: Vec<Statement>) -> PolicyDocument {
     let mut statements = existing.clone().into_statements();
     for addition in additions {
-        match statements.iter_mut().find(|s| s.sid.is_some() && s.sid == addition.sid) {
+        match statements
+            .iter_mut()
+            .find(|s| s.sid.is_some() && s.sid == addition.sid)
+        {
             Some(slot) => *slot = addition,
             None => statements.push(addition),
         }
@@ -243,9 +295,9 @@ pub fn remove_account(existing: PolicyDocument, account: &AccountId) -> PolicyDo
         .into_iter()
         .filter(|s| {
             !s.principal.as_ref().is_some_and(|p| {
-                p.entries()
-                    .iter()
-                    .any(|(_, v)| *v == account.as_str() || super::eval::account_of(v) == Some(account.as_str()))
+                p.entries().iter().any(|(_, v)| {
+                    *v == account.as_str() || super::eval::account_of(v) == Some(account.as_str())
+                })
             })
         })
         .collect();
@@ -257,5 +309,7 @@ pub fn remove_account(existing: PolicyDocument, account: &AccountId) -> PolicyDo
 
 /// Whether the policy already holds statements with the peer's Sids naming `principal`.
 pub fn has_peer(policy: &PolicyDocument, wanted: &[Statement]) -> bool {
-    wanted.iter().all(|w| policy.statements().iter().any(|s| s == w))
+    wanted
+        .iter()
+        .all(|w| policy.statements().iter().any(|s| s == w))
 }

@@ -46,13 +46,17 @@ impl Request {
     }
 
     pub fn with(mut self, key: &str, value: &str) -> Self {
-        self.context.insert(key.to_ascii_lowercase(), vec![value.to_owned()]);
+        self.context
+            .insert(key.to_ascii_lowercase(), vec![value.to_owned()]);
         self
     }
 
     /// The same request made through an AWS service in a region (`kms:ViaService`).
     pub fn via(self, service: &str, region: &str) -> Self {
-        self.with("kms:ViaService", &format!("{service}.{region}.amazonaws.com"))
+        self.with(
+            "kms:ViaService",
+            &format!("{service}.{region}.amazonaws.com"),
+        )
     }
 
     /// A grant request made by an AWS service on behalf of a resource.
@@ -130,10 +134,13 @@ fn statement_matches(statement: &Statement, request: &Request) -> bool {
 
 /// Whether a policy principal block names the requesting principal.
 pub fn principal_matches(principal: &Principal, requester: &str) -> bool {
-    principal.entries().into_iter().any(|(kind, value)| match kind {
-        "AWS" => aws_principal_matches(value, requester),
-        _ => value == requester,
-    })
+    principal
+        .entries()
+        .into_iter()
+        .any(|(kind, value)| match kind {
+            "AWS" => aws_principal_matches(value, requester),
+            _ => value == requester,
+        })
 }
 
 fn aws_principal_matches(value: &str, requester: &str) -> bool {
@@ -152,9 +159,13 @@ fn aws_principal_matches(value: &str, requester: &str) -> bool {
 /// The account of an IAM or STS ARN.
 pub fn account_of(arn: &str) -> Option<&str> {
     let mut parts = arn.split(':');
-    let (Some("arn"), Some(_), Some(service), Some(_), Some(account)) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some("arn"), Some(_), Some(service), Some(_), Some(account)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return None;
     };
     (matches!(service, "iam" | "sts") && account.len() == 12).then_some(account)
@@ -166,7 +177,13 @@ fn any_glob(patterns: &OneOrMany, value: &str, ignore_case: bool) -> bool {
 
 /// IAM wildcards: `*` any run of characters, `?` one character.
 pub fn glob(pattern: &str, value: &str, ignore_case: bool) -> bool {
-    let fold = |s: &str| if ignore_case { s.to_ascii_lowercase() } else { s.to_owned() };
+    let fold = |s: &str| {
+        if ignore_case {
+            s.to_ascii_lowercase()
+        } else {
+            s.to_owned()
+        }
+    };
     let (p, v) = (fold(pattern).into_bytes(), fold(value).into_bytes());
     // Iterative matcher with one backtrack point: linear in practice, no recursion.
     let (mut pi, mut vi, mut star, mut mark) = (0, 0, None, 0);
@@ -267,13 +284,22 @@ mod tests {
     #[test]
     fn root_names_every_principal_of_its_account() {
         let root = Principal::aws(vec!["arn:aws:iam::111111111111:root".into()]);
-        assert!(principal_matches(&root, "arn:aws:iam::111111111111:role/Admin"));
+        assert!(principal_matches(
+            &root,
+            "arn:aws:iam::111111111111:role/Admin"
+        ));
         assert!(principal_matches(&root, "arn:aws:iam::111111111111:root"));
-        assert!(!principal_matches(&root, "arn:aws:iam::222222222222:role/Admin"));
+        assert!(!principal_matches(
+            &root,
+            "arn:aws:iam::222222222222:role/Admin"
+        ));
         let bare = Principal::aws(vec!["111111111111".into()]);
         assert!(principal_matches(&bare, "arn:aws:iam::111111111111:user/u"));
         let role = Principal::aws(vec!["arn:aws:iam::111111111111:role/Admin".into()]);
-        assert!(!principal_matches(&role, "arn:aws:iam::111111111111:role/Other"));
+        assert!(!principal_matches(
+            &role,
+            "arn:aws:iam::111111111111:role/Other"
+        ));
     }
 
     #[test]
@@ -284,14 +310,29 @@ mod tests {
         assert!(condition_holds("StringEqualsIfExists", None, &v("a")));
         assert!(condition_holds("StringNotEquals", None, &v("a")));
         assert!(!condition_holds("StringNotEquals", Some(&v("a")), &v("a")));
-        assert!(condition_holds("StringLike", Some(&v("rds.us-east-1.amazonaws.com")), &v("rds.*.amazonaws.com")));
+        assert!(condition_holds(
+            "StringLike",
+            Some(&v("rds.us-east-1.amazonaws.com")),
+            &v("rds.*.amazonaws.com")
+        ));
         assert!(condition_holds("Bool", Some(&v("true")), &v("true")));
         assert!(!condition_holds("Bool", None, &v("true")));
         assert!(condition_holds("Null", None, &v("true")));
         assert!(!condition_holds("Null", Some(&v("x")), &v("true")));
-        assert!(!condition_holds("NumericLessThan", Some(&v("1")), &v("3")), "unknown operators never match");
+        assert!(
+            !condition_holds("NumericLessThan", Some(&v("1")), &v("3")),
+            "unknown operators never match"
+        );
         let two = vec!["a".to_owned(), "b".to_owned()];
-        assert!(condition_holds("ForAnyValue:StringEquals", Some(&two), &v("a")));
-        assert!(!condition_holds("ForAllValues:StringEquals", Some(&two), &v("a")));
+        assert!(condition_holds(
+            "ForAnyValue:StringEquals",
+            Some(&two),
+            &v("a")
+        ));
+        assert!(!condition_holds(
+            "ForAllValues:StringEquals",
+            Some(&two),
+            &v("a")
+        ));
     }
 }

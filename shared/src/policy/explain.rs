@@ -67,7 +67,11 @@ pub fn explain(policy: &PolicyDocument) -> String {
             Some(conditions) => {
                 for (operator, keys) in conditions {
                     for (key, values) in keys {
-                        let _ = writeln!(text, "   when:  {}", condition_text(operator, key, &values.texts()));
+                        let _ = writeln!(
+                            text,
+                            "   when:  {}",
+                            condition_text(operator, key, &values.texts())
+                        );
                     }
                 }
             }

@@ -18,7 +18,12 @@ fn spec() -> KeyPolicySpec {
         account: TARGET.parse().unwrap(),
         principal: None,
     };
-    KeyPolicySpec::source("aws", "us-east-1".parse().unwrap(), SOURCE.parse().unwrap(), peer)
+    KeyPolicySpec::source(
+        "aws",
+        "us-east-1".parse().unwrap(),
+        SOURCE.parse().unwrap(),
+        peer,
+    )
 }
 
 fn allowed(policy: &PolicyDocument, request: Request) -> bool {
@@ -28,7 +33,12 @@ fn allowed(policy: &PolicyDocument, request: Request) -> bool {
 #[test]
 fn source_admin_administers() {
     let policy = spec().build();
-    for action in ["kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:GetKeyPolicy"] {
+    for action in [
+        "kms:PutKeyPolicy",
+        "kms:ScheduleKeyDeletion",
+        "kms:DisableKey",
+        "kms:GetKeyPolicy",
+    ] {
         assert!(allowed(&policy, Request::new(ADMIN, action)), "{action}");
     }
 }
@@ -37,27 +47,67 @@ fn source_admin_administers() {
 fn target_uses_key_only_through_rds_in_region_as_itself() {
     let policy = spec().build();
     for action in ["kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom"] {
-        assert!(allowed(&policy, Request::new(TARGET_ROLE, action).via("rds", "us-east-1")), "{action} via RDS");
-        assert!(!allowed(&policy, Request::new(TARGET_ROLE, action)), "{action} directly");
-        assert!(!allowed(&policy, Request::new(TARGET_ROLE, action).via("rds", "eu-west-1")), "{action} other region");
-        assert!(!allowed(&policy, Request::new(TARGET_ROLE, action).via("s3", "us-east-1")), "{action} via S3");
-        let spoofed = Request::new(TARGET_ROLE, action).via("rds", "us-east-1").with("kms:CallerAccount", "444444444444");
+        assert!(
+            allowed(
+                &policy,
+                Request::new(TARGET_ROLE, action).via("rds", "us-east-1")
+            ),
+            "{action} via RDS"
+        );
+        assert!(
+            !allowed(&policy, Request::new(TARGET_ROLE, action)),
+            "{action} directly"
+        );
+        assert!(
+            !allowed(
+                &policy,
+                Request::new(TARGET_ROLE, action).via("rds", "eu-west-1")
+            ),
+            "{action} other region"
+        );
+        assert!(
+            !allowed(
+                &policy,
+                Request::new(TARGET_ROLE, action).via("s3", "us-east-1")
+            ),
+            "{action} via S3"
+        );
+        let spoofed = Request::new(TARGET_ROLE, action)
+            .via("rds", "us-east-1")
+            .with("kms:CallerAccount", "444444444444");
         assert!(!allowed(&policy, spoofed), "{action} as another account");
     }
     let grant = Request::new(TARGET_ROLE, "kms:CreateGrant").via("rds", "us-east-1");
     assert!(allowed(&policy, grant.clone().for_aws_resource()));
     assert!(!allowed(&policy, grant), "grants only for AWS resources");
-    assert!(!allowed(&policy, Request::new(TARGET_ROLE, "kms:Encrypt").via("rds", "us-east-1")));
-    assert!(!allowed(&policy, Request::new(TARGET_ROLE, "kms:ReEncryptTo").via("rds", "us-east-1")));
+    assert!(!allowed(
+        &policy,
+        Request::new(TARGET_ROLE, "kms:Encrypt").via("rds", "us-east-1")
+    ));
+    assert!(!allowed(
+        &policy,
+        Request::new(TARGET_ROLE, "kms:ReEncryptTo").via("rds", "us-east-1")
+    ));
 }
 
 #[test]
 fn target_cannot_control_the_key() {
     let policy = spec().build();
-    for action in ["kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:Decrypt"] {
-        assert!(!allowed(&policy, Request::new(TARGET_ROLE, action)), "{action}");
+    for action in [
+        "kms:PutKeyPolicy",
+        "kms:ScheduleKeyDeletion",
+        "kms:DisableKey",
+        "kms:Decrypt",
+    ] {
         assert!(
-            !allowed(&policy, Request::new(TARGET_ROLE, action).via("rds", "us-east-1")) || action == "kms:Decrypt",
+            !allowed(&policy, Request::new(TARGET_ROLE, action)),
+            "{action}"
+        );
+        assert!(
+            !allowed(
+                &policy,
+                Request::new(TARGET_ROLE, action).via("rds", "us-east-1")
+            ) || action == "kms:Decrypt",
             "{action} via RDS"
         );
     }
@@ -66,11 +116,20 @@ fn target_cannot_control_the_key() {
 #[test]
 fn third_account_may_do_nothing() {
     let policy = spec().build();
-    for action in ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:PutKeyPolicy", "kms:Encrypt", "kms:ReEncryptFrom"] {
+    for action in [
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:CreateGrant",
+        "kms:PutKeyPolicy",
+        "kms:Encrypt",
+        "kms:ReEncryptFrom",
+    ] {
         for request in [
             Request::new(THIRD, action),
             Request::new(THIRD, action).via("rds", "us-east-1"),
-            Request::new(THIRD, action).via("rds", "us-east-1").for_aws_resource(),
+            Request::new(THIRD, action)
+                .via("rds", "us-east-1")
+                .for_aws_resource(),
         ] {
             assert!(!allowed(&policy, request), "{action}");
         }
@@ -87,10 +146,16 @@ fn narrowed_target_principal_and_org() {
     spec.org_id = Some("o-abc123".into());
     let policy = spec.build();
     let rds = |who: &str| Request::new(who, "kms:Decrypt").via("rds", "us-east-1");
-    assert!(allowed(&policy, rds(TARGET_ROLE).with("aws:PrincipalOrgID", "o-abc123")));
+    assert!(allowed(
+        &policy,
+        rds(TARGET_ROLE).with("aws:PrincipalOrgID", "o-abc123")
+    ));
     assert!(!allowed(&policy, rds(TARGET_ROLE)), "org condition");
     let other = "arn:aws:iam::222222222222:role/Other";
-    assert!(!allowed(&policy, rds(other).with("aws:PrincipalOrgID", "o-abc123")), "only the named principal");
+    assert!(
+        !allowed(&policy, rds(other).with("aws:PrincipalOrgID", "o-abc123")),
+        "only the named principal"
+    );
 }
 
 #[test]
@@ -99,18 +164,30 @@ fn key_admins_narrow_administration() {
     spec.admins = vec![ADMIN.parse().unwrap()];
     let policy = spec.build();
     assert!(allowed(&policy, Request::new(ADMIN, "kms:PutKeyPolicy")));
-    assert!(!allowed(&policy, Request::new("arn:aws:iam::111111111111:role/Dev", "kms:PutKeyPolicy")));
+    assert!(!allowed(
+        &policy,
+        Request::new("arn:aws:iam::111111111111:role/Dev", "kms:PutKeyPolicy")
+    ));
     assert!(check_lockout(&policy, ADMIN).is_ok());
     let err = check_lockout(&policy, "arn:aws:iam::111111111111:role/Dev").unwrap_err();
     assert!(err.to_string().contains("lock you out"), "{err}");
-    assert!(err.hint().unwrap().contains("--key-admin arn:aws:iam::111111111111:role/Dev"));
+    assert!(err
+        .hint()
+        .unwrap()
+        .contains("--key-admin arn:aws:iam::111111111111:role/Dev"));
 }
 
 #[test]
 fn lockout_check_mirrors_kms() {
     let policy = spec().build();
-    assert!(check_lockout(&policy, ADMIN).is_ok(), "root delegates to the account's IAM");
-    assert!(check_lockout(&policy, TARGET_ROLE).is_err(), "the target never administers");
+    assert!(
+        check_lockout(&policy, ADMIN).is_ok(),
+        "root delegates to the account's IAM"
+    );
+    assert!(
+        check_lockout(&policy, TARGET_ROLE).is_err(),
+        "the target never administers"
+    );
     let no_admin = PolicyDocument::parse(
         r#"{"Version":"2012-10-17","Statement":[{"Sid":"UseOnly","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":["kms:Decrypt","kms:Encrypt"],"Resource":"*"}]}"#,
     )
@@ -142,9 +219,18 @@ fn audit_flags_wildcard_principal_without_condition() {
     .unwrap();
     let findings = audit(&policy, &SOURCE.parse().unwrap(), None);
     let checks: Vec<_> = findings.iter().map(|f| (f.check, f.severity)).collect();
-    assert!(checks.contains(&("wildcard-principal", Severity::High)), "{findings:#?}");
-    assert!(checks.contains(&("grant-not-for-aws-resource", Severity::High)), "{findings:#?}");
-    assert!(checks.contains(&("foreign-direct-use", Severity::Medium)), "{findings:#?}");
+    assert!(
+        checks.contains(&("wildcard-principal", Severity::High)),
+        "{findings:#?}"
+    );
+    assert!(
+        checks.contains(&("grant-not-for-aws-resource", Severity::High)),
+        "{findings:#?}"
+    );
+    assert!(
+        checks.contains(&("foreign-direct-use", Severity::Medium)),
+        "{findings:#?}"
+    );
 }
 
 #[test]
@@ -154,7 +240,12 @@ fn audit_flags_lockout_and_foreign_control() {
     )
     .unwrap();
     let findings = audit(&locked, &SOURCE.parse().unwrap(), None);
-    assert!(findings.iter().any(|f| f.check == "lockout" && f.severity == Severity::High), "{findings:#?}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.check == "lockout" && f.severity == Severity::High),
+        "{findings:#?}"
+    );
 
     let foreign = PolicyDocument::parse(
         r#"{"Version":"2012-10-17","Statement":[
@@ -163,9 +254,16 @@ fn audit_flags_lockout_and_foreign_control() {
     )
     .unwrap();
     let findings = audit(&foreign, &SOURCE.parse().unwrap(), None);
-    let control = findings.iter().find(|f| f.check == "foreign-control").expect("foreign control finding");
+    let control = findings
+        .iter()
+        .find(|f| f.check == "foreign-control")
+        .expect("foreign control finding");
     assert_eq!(control.severity, Severity::High);
-    assert!(control.message.contains("kms:DisableKey"), "{}", control.message);
+    assert!(
+        control.message.contains("kms:DisableKey"),
+        "{}",
+        control.message
+    );
 }
 
 #[test]
@@ -179,18 +277,35 @@ fn merge_keeps_existing_statements_and_revoke_removes_the_peer() {
     let merged = merge_peer(existing.clone(), additions.clone());
     assert_eq!(merged.statements().len(), 3);
     assert_eq!(merged.statements()[0], existing.statements()[0]);
-    assert_eq!(merge_peer(merged.clone(), additions), merged, "merging twice changes nothing");
+    assert_eq!(
+        merge_peer(merged.clone(), additions),
+        merged,
+        "merging twice changes nothing"
+    );
     let revoked = remove_account(merged, &TARGET.parse().unwrap());
     assert_eq!(revoked.statements(), existing.statements());
 }
 
 #[test]
 fn target_own_key_serves_rds_and_secrets_manager_only_in_its_account() {
-    let spec = KeyPolicySpec::target_own("aws", "us-east-1".parse().unwrap(), TARGET.parse().unwrap());
+    let spec =
+        KeyPolicySpec::target_own("aws", "us-east-1".parse().unwrap(), TARGET.parse().unwrap());
     let policy = spec.build();
-    assert!(allowed(&policy, Request::new(TARGET_ROLE, "kms:GenerateDataKey").via("secretsmanager", "us-east-1")));
-    assert!(allowed(&policy, Request::new(TARGET_ROLE, "kms:Decrypt").via("rds", "us-east-1")));
-    assert!(!allowed(&policy, Request::new(ADMIN, "kms:Decrypt").via("rds", "us-east-1")), "source has no use of it");
+    assert!(allowed(
+        &policy,
+        Request::new(TARGET_ROLE, "kms:GenerateDataKey").via("secretsmanager", "us-east-1")
+    ));
+    assert!(allowed(
+        &policy,
+        Request::new(TARGET_ROLE, "kms:Decrypt").via("rds", "us-east-1")
+    ));
+    assert!(
+        !allowed(
+            &policy,
+            Request::new(ADMIN, "kms:Decrypt").via("rds", "us-east-1")
+        ),
+        "source has no use of it"
+    );
     assert!(check_lockout(&policy, TARGET_ROLE).is_ok());
     assert!(audit(&policy, &TARGET.parse().unwrap(), Some(TARGET_ROLE)).is_empty());
 }

@@ -107,7 +107,10 @@ pub enum AnyPrincipal {
 impl Principal {
     /// `{"AWS": [arns...]}`.
     pub fn aws(arns: Vec<String>) -> Self {
-        Self::Typed(BTreeMap::from([("AWS".to_owned(), OneOrMany::from_vec(arns))]))
+        Self::Typed(BTreeMap::from([(
+            "AWS".to_owned(),
+            OneOrMany::from_vec(arns),
+        )]))
     }
 
     /// Every (type, value) pair; `"*"` is `("AWS", "*")`.
@@ -138,7 +141,11 @@ pub struct Statement {
     pub effect: Effect,
     #[serde(rename = "Principal", default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<Principal>,
-    #[serde(rename = "NotPrincipal", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "NotPrincipal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub not_principal: Option<Principal>,
     #[serde(rename = "Action", default, skip_serializing_if = "Option::is_none")]
     pub action: Option<OneOrMany>,
@@ -146,7 +153,11 @@ pub struct Statement {
     pub not_action: Option<OneOrMany>,
     #[serde(rename = "Resource", default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<OneOrMany>,
-    #[serde(rename = "NotResource", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "NotResource",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub not_resource: Option<OneOrMany>,
     #[serde(rename = "Condition", default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<Conditions>,
@@ -237,9 +248,15 @@ mod tests {
         let entries = second.principal.as_ref().unwrap().entries();
         assert_eq!(entries.len(), 3);
         assert!(entries.contains(&("Service", "rds.amazonaws.com")));
-        assert_eq!(doc.statements()[2].principal.as_ref().unwrap().entries(), vec![("AWS", "*")]);
+        assert_eq!(
+            doc.statements()[2].principal.as_ref().unwrap().entries(),
+            vec![("AWS", "*")]
+        );
         let cond = second.condition.as_ref().unwrap();
-        assert_eq!(cond["Bool"]["kms:GrantIsForAWSResource"].texts(), vec!["true"]);
+        assert_eq!(
+            cond["Bool"]["kms:GrantIsForAWSResource"].texts(),
+            vec!["true"]
+        );
 
         let again = PolicyDocument::parse(&doc.to_json()).unwrap();
         assert_eq!(doc, again);
@@ -259,7 +276,8 @@ mod tests {
 
     #[test]
     fn typos_are_errors() {
-        let err = PolicyDocument::parse(r#"{"Version":"2012-10-17","Statement":[{"Efect":"Allow"}]}"#);
+        let err =
+            PolicyDocument::parse(r#"{"Version":"2012-10-17","Statement":[{"Efect":"Allow"}]}"#);
         assert!(err.is_err());
     }
 }

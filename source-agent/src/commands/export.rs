@@ -12,9 +12,15 @@ pub async fn run(args: &ExportArgs, global: &GlobalArgs, printer: &Printer) -> R
     let text = if plan.dry_run {
         format!("dry run: nothing was changed\nthe manifest would be written to {path}")
     } else if report.already_done {
-        format!("already exported: manifest {path}\n\nnext, in the target account:\n  {}", report.next_command)
+        format!(
+            "already exported: manifest {path}\n\nnext, in the target account:\n  {}",
+            report.next_command
+        )
     } else {
-        format!("manifest: {path}\n\nnext, in the target account:\n  {}", report.next_command)
+        format!(
+            "manifest: {path}\n\nnext, in the target account:\n  {}",
+            report.next_command
+        )
     };
     let json = serde_json::json!({
         "event": "done",

@@ -15,8 +15,16 @@ pub async fn run(args: &ImportArgs, global: &GlobalArgs, printer: &Printer) -> R
         let endpoint = report.endpoint.as_deref().unwrap_or("(no endpoint yet)");
         let port = report.port.map(|p| format!(":{p}")).unwrap_or_default();
         let secret = report.secret_name.as_deref().unwrap_or("managed by RDS");
-        let head = if report.already_done { "already imported" } else { "imported" };
-        format!("{head}: {} {}\nendpoint: {endpoint}{port}\nmaster secret: {secret}\nreport: {path}", plan.kind.name(), report.db_identifier)
+        let head = if report.already_done {
+            "already imported"
+        } else {
+            "imported"
+        };
+        format!(
+            "{head}: {} {}\nendpoint: {endpoint}{port}\nmaster secret: {secret}\nreport: {path}",
+            plan.kind.name(),
+            report.db_identifier
+        )
     };
     let mut json = serde_json::to_value(&report).unwrap_or_default();
     if let Some(map) = json.as_object_mut() {

@@ -1,0 +1,152 @@
+//! `src-agent` as a reviewer and a newcomer see it: help, and the key policy printed with
+//! no credentials and no network.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+use std::process::Command;
+
+fn src_agent(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_src-agent"))
+        .args(args)
+        .env_clear()
+        // Nothing to find: no credentials, no config files, an endpoint nobody answers on.
+        .env("AWS_CONFIG_FILE", "/nonexistent/rds-handoff")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/rds-handoff")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn help_explains_the_steps_in_order() {
+    let out = src_agent(&["--help"]);
+    let help = String::from_utf8(out.stdout).unwrap();
+    let steps = [
+        "checks the caller",
+        "KMS key",
+        "snapshots the database",
+        "shares the copy",
+        "writes a manifest",
+    ];
+    let positions: Vec<usize> = steps
+        .iter()
+        .map(|s| help.find(s).unwrap_or_else(|| panic!("{s} in {help}")))
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "steps in order: {help}"
+    );
+    for verb in ["export", "policy", "audit"] {
+        assert!(help.contains(verb), "{verb}");
+    }
+}
+
+#[test]
+fn policy_equals_the_reviewed_document_without_credentials_or_network() {
+    let out = src_agent(&[
+        "policy",
+        "--source-account",
+        "111111111111",
+        "--target-account",
+        "222222222222",
+        "--region",
+        "us-east-1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let reviewed: serde_json::Value =
+        serde_json::from_str(include_str!("../../policies/key-policy.json")).unwrap();
+    assert_eq!(
+        printed, reviewed,
+        "the generated key policy changed: review the change, then update policies/key-policy.json and policies/README.md"
+    );
+}
+
+#[test]
+fn explain_names_who_what_when_why() {
+    let out = src_agent(&[
+        "policy",
+        "--source-account",
+        "111111111111",
+        "--target-account",
+        "222222222222",
+        "--region",
+        "us-east-1",
+        "--format",
+        "explain",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("TargetAccountReadsSharedSnapshotThroughRds"));
+    assert!(text.contains("only through rds.us-east-1.amazonaws.com (kms:ViaService)"));
+    assert!(text.contains("only when the caller is in account 222222222222"));
+    assert_eq!(text.matches("why:").count(), 5);
+}
+
+#[test]
+fn bad_flags_are_usage_errors_naming_the_value() {
+    let out = src_agent(&[
+        "policy",
+        "--source-account",
+        "1111",
+        "--target-account",
+        "222222222222",
+        "--region",
+        "us-east-1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`1111`"));
+    let out = src_agent(&[
+        "export",
+        "--db-instance",
+        "a",
+        "--db-cluster",
+        "b",
+        "--target-account",
+        "222222222222",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn missing_credentials_are_one_clear_sentence() {
+    let out = src_agent(&[
+        "export",
+        "--db-instance",
+        "db1",
+        "--target-account",
+        "222222222222",
+        "--region",
+        "us-east-1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: no usable AWS credentials"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: set `AWS_PROFILE` or pass `--profile`"),
+        "{stderr}"
+    );
+    let out = src_agent(&[
+        "export",
+        "--db-instance",
+        "db1",
+        "--target-account",
+        "222222222222",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: no AWS region is set"),
+        "{stderr}"
+    );
+}

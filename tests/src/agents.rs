@@ -1,0 +1,138 @@
+//! Runs the agents as separate processes, the way an admin runs them.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::accounts::Account;
+use crate::emulator::target_dir;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Agent {
+    Src,
+    Tgt,
+}
+
+impl Agent {
+    pub fn name(self) -> &'static str {
+        match self {
+            Agent::Src => "src-agent",
+            Agent::Tgt => "tgt-agent",
+        }
+    }
+
+    /// The binary cargo built beside this test executable (`target/<profile>/`).
+    pub fn path(self) -> PathBuf {
+        let exe = std::env::current_exe().unwrap_or_default();
+        let found = exe
+            .ancestors()
+            .skip(1)
+            .take(2)
+            .map(|dir| dir.join(self.name()))
+            .find(|p| p.exists());
+        found.unwrap_or_else(|| {
+            panic!(
+                "{} is not built next to {}: run the tests with `cargo test --workspace`, which builds both agents",
+                self.name(),
+                exe.display()
+            )
+        })
+    }
+}
+
+/// What one agent run did.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the whole output unless the run succeeded.
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "agent failed:\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Panics unless the run exited with `code` and said `text` on stderr.
+    pub fn refused(self, code: i32, text: &str) -> Run {
+        assert_eq!(
+            self.code, code,
+            "exit code; stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stderr.contains(text),
+            "expected {text:?} in stderr:\n{}",
+            self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        self
+    }
+
+    /// The `error:` lines: one clear message.
+    pub fn error_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .collect()
+    }
+}
+
+/// A fresh working directory for one test: manifests and reports land here.
+pub struct Workdir {
+    pub path: PathBuf,
+}
+
+impl Workdir {
+    pub fn new(name: &str) -> Workdir {
+        let path = target_dir()
+            .join("e2e-work")
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create the test's work directory");
+        Workdir { path }
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Runs `agent args…` as `account`, in this directory, with a clean environment.
+    pub async fn run(&self, agent: Agent, account: &Account, args: &[&str]) -> Run {
+        self.run_with(agent, account, args, &[]).await
+    }
+
+    pub async fn run_with(
+        &self,
+        agent: Agent,
+        account: &Account,
+        args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Run {
+        let out = tokio::process::Command::new(agent.path())
+            .args(args)
+            .current_dir(&self.path)
+            .env_clear()
+            .env("HOME", &self.path)
+            .envs(account.env())
+            .envs(extra_env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("running {}: {e}", agent.name()));
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,153 @@
+//! moto server, started once per test process from a venv the harness makes itself.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The pinned emulator, as `pip` installs it.
+pub const REQUIREMENTS: &str = include_str!("../moto/requirements.txt");
+
+pub struct Emulator {
+    pub url: String,
+    pub log: PathBuf,
+    // Holding the child holds its stdin open; when this process ends, the pipe closes and the
+    // server exits (see `moto/server.py`).
+    _child: Mutex<Child>,
+}
+
+static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+
+impl Emulator {
+    /// The process-wide emulator, started on first use. Panics with the reason if it can't
+    /// start: tests never skip for want of it.
+    pub fn get() -> &'static Emulator {
+        EMULATOR.get_or_init(|| {
+            start()
+                .unwrap_or_else(|e| panic!("the AWS emulator (moto server) could not start: {e}"))
+        })
+    }
+}
+
+/// `target/`: the first ancestor of this executable that cargo marked with CACHEDIR.TAG.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").exists())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
+}
+
+fn moto_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/moto"))
+}
+
+/// The venv's python, making the venv first if it is missing or out of date.
+pub fn python() -> Result<PathBuf, String> {
+    let venv = target_dir().join("moto-venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join(".installed");
+    let lock_path = target_dir().join("moto-venv.lock");
+    let lock =
+        std::fs::File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    // Several test binaries may start at once; one makes the venv, the others wait.
+    lock.lock()
+        .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(REQUIREMENTS) && python.exists() {
+        return Ok(python);
+    }
+    eprintln!(
+        "making the emulator's Python venv in {} (first run only)",
+        venv.display()
+    );
+    run_checked(
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+    )?;
+    run_checked(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(moto_dir().join("requirements.txt")),
+    )?;
+    std::fs::write(&marker, REQUIREMENTS).map_err(|e| e.to_string())?;
+    Ok(python)
+}
+
+fn run_checked(command: &mut Command) -> Result<(), String> {
+    let out = command.output().map_err(|e| format!("{command:?}: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{command:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+fn start() -> Result<Emulator, String> {
+    let python = python()?;
+    let port = free_port()?;
+    let log = target_dir().join(format!("moto-{port}.log"));
+    let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let mut child = Command::new(python)
+        .arg(moto_dir().join("server.py"))
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| format!("spawning moto server: {e}"))?;
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!("moto server exited ({status}):\n{text}"));
+        }
+        if ready(port) {
+            return Ok(Emulator {
+                url,
+                log,
+                _child: Mutex::new(child),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    Err(format!(
+        "moto server did not answer on port {port} within 60 s; log: {}",
+        log.display()
+    ))
+}
+
+fn ready(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = "GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let mut head = [0u8; 12];
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_exact(&mut head).is_ok()
+        && head.starts_with(b"HTTP/1.1 200")
+}

@@ -1,0 +1,284 @@
+//! What the tests hand off: source databases, and the target's network to restore into.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use aws_sdk_rds::types::Tag;
+
+use crate::accounts::Account;
+use crate::emulator::{python, Emulator};
+
+/// A source DB instance or cluster as the tests compare it before and after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbState {
+    pub status: String,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+fn tags() -> Vec<Tag> {
+    vec![
+        Tag::builder().key("team").value("payments").build(),
+        Tag::builder().key("env").value("prod").build(),
+    ]
+}
+
+/// A MySQL instance; `encrypted` uses the AWS managed key `aws/rds`, as the console does.
+pub async fn mysql_instance(account: &Account, id: &str, encrypted: bool) {
+    // The source's own password never matters to the tests; it is made fresh each run.
+    let password = rds_handoff::password::generate("mysql");
+    let mut request = account
+        .rds()
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .engine("mysql")
+        .engine_version("8.0.36")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("admin")
+        .master_user_password(password.expose())
+        .db_name("shop")
+        .set_tags(Some(tags()));
+    if encrypted {
+        request = request.storage_encrypted(true).kms_key_id("alias/aws/rds");
+    }
+    request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create instance {id}: {e:?}"));
+}
+
+/// An Aurora MySQL cluster with a writer instance.
+pub async fn aurora_cluster(account: &Account, id: &str, encrypted: bool) {
+    let password = rds_handoff::password::generate("aurora-mysql");
+    account
+        .rds()
+        .create_db_cluster()
+        .db_cluster_identifier(id)
+        .engine("aurora-mysql")
+        .engine_version("8.0.mysql_aurora.3.05.2")
+        .master_username("admin")
+        .master_user_password(password.expose())
+        .database_name("shop")
+        .storage_encrypted(encrypted)
+        .set_tags(Some(tags()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create cluster {id}: {e:?}"));
+    account
+        .rds()
+        .create_db_instance()
+        .db_instance_identifier(format!("{id}-1"))
+        .db_cluster_identifier(id)
+        .engine("aurora-mysql")
+        .db_instance_class("db.r6g.large")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create cluster writer {id}-1: {e:?}"));
+}
+
+pub async fn instance_state(account: &Account, id: &str) -> DbState {
+    let out = account
+        .rds()
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .expect("describe instance");
+    let db = &out.db_instances()[0];
+    DbState {
+        status: db.db_instance_status().unwrap_or_default().to_owned(),
+        encrypted: db.storage_encrypted().unwrap_or(false),
+        kms_key_id: db.kms_key_id().map(str::to_owned),
+        tags: db
+            .tag_list()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+    }
+}
+
+pub async fn cluster_state(account: &Account, id: &str) -> DbState {
+    let out = account
+        .rds()
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await
+        .expect("describe cluster");
+    let db = &out.db_clusters()[0];
+    DbState {
+        status: db.status().unwrap_or_default().to_owned(),
+        encrypted: db.storage_encrypted().unwrap_or(false),
+        kms_key_id: db.kms_key_id().map(str::to_owned),
+        tags: db
+            .tag_list()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The target's subnet group and security group for restores.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub subnet_group: String,
+    pub security_group: String,
+}
+
+static TARGET_NETWORK: OnceLock<Network> = OnceLock::new();
+
+/// The network of `account` (made once per test process).
+pub fn network(account: &Account) -> Network {
+    TARGET_NETWORK.get_or_init(|| make_network(account)).clone()
+}
+
+fn make_network(account: &Account) -> Network {
+    let _ = Emulator::get();
+    let python = python().expect("emulator venv");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/moto/network.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg("rh-test-subnets")
+        .env_clear()
+        .envs(account.env())
+        .output()
+        .expect("run network.py");
+    assert!(
+        out.status.success(),
+        "network.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("network.py prints JSON");
+    Network {
+        subnet_group: json["subnet_group"].as_str().unwrap_or_default().to_owned(),
+        security_group: json["security_group"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+/// Manual snapshots (instance and cluster) whose identifier mentions `db`: what a run made
+/// for that database, whatever other tests do meanwhile.
+pub async fn snapshots_for(account: &Account, db: &str) -> Vec<String> {
+    let rds = account.rds();
+    let mut ids: Vec<String> = rds
+        .describe_db_snapshots()
+        .snapshot_type("manual")
+        .send()
+        .await
+        .expect("describe snapshots")
+        .db_snapshots()
+        .iter()
+        .filter_map(|s| s.db_snapshot_identifier().map(str::to_owned))
+        .collect();
+    ids.extend(
+        rds.describe_db_cluster_snapshots()
+            .snapshot_type("manual")
+            .send()
+            .await
+            .expect("describe cluster snapshots")
+            .db_cluster_snapshots()
+            .iter()
+            .filter_map(|s| s.db_cluster_snapshot_identifier().map(str::to_owned)),
+    );
+    ids.retain(|id| id.contains(db));
+    ids.sort();
+    ids
+}
+
+/// KMS keys the toolkit tagged for `db`.
+pub async fn keys_for(account: &Account, db: &str) -> Vec<String> {
+    let kms = account.kms();
+    let out = kms.list_keys().send().await.expect("list keys");
+    let mut ids = Vec::new();
+    for key in out.keys() {
+        let id = key.key_id().unwrap_or_default();
+        let tags = kms
+            .list_resource_tags()
+            .key_id(id)
+            .send()
+            .await
+            .expect("list key tags");
+        if tags
+            .tags()
+            .iter()
+            .any(|t| t.tag_key() == "rds-handoff:db" && t.tag_value() == db)
+        {
+            ids.push(id.to_owned());
+        }
+    }
+    ids.sort();
+    ids
+}
+
+/// Secrets whose name mentions `db`.
+pub async fn secrets_for(account: &Account, db: &str) -> Vec<String> {
+    let out = account
+        .secrets()
+        .list_secrets()
+        .send()
+        .await
+        .expect("list secrets");
+    let mut names: Vec<String> = out
+        .secret_list()
+        .iter()
+        .filter_map(|s| s.name().map(str::to_owned))
+        .filter(|n| n.contains(db))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Everything of `db` in an account: snapshots, keys, secrets, databases.
+#[derive(Debug, PartialEq)]
+pub struct Footprint {
+    pub snapshots: Vec<String>,
+    pub keys: Vec<String>,
+    pub secrets: Vec<String>,
+    pub databases: Vec<String>,
+}
+
+pub async fn footprint(account: &Account, db: &str) -> Footprint {
+    let rds = account.rds();
+    let mut databases: Vec<String> = rds
+        .describe_db_instances()
+        .send()
+        .await
+        .expect("describe instances")
+        .db_instances()
+        .iter()
+        .filter_map(|d| d.db_instance_identifier().map(str::to_owned))
+        .collect();
+    databases.extend(
+        rds.describe_db_clusters()
+            .send()
+            .await
+            .expect("describe clusters")
+            .db_clusters()
+            .iter()
+            .filter_map(|d| d.db_cluster_identifier().map(str::to_owned)),
+    );
+    databases.retain(|d| d.contains(db));
+    databases.sort();
+    Footprint {
+        snapshots: snapshots_for(account, db).await,
+        keys: keys_for(account, db).await,
+        secrets: secrets_for(account, db).await,
+        databases,
+    }
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests: the real agents against moto server, source and target accounts.
+//! One test binary (one emulator), a module per area.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "tests fail by panicking"
+)]
+
+mod common;
+mod export;
+mod import;
+mod shim;
+mod two_accounts;

@@ -1,0 +1,125 @@
+//! The emulator shim (see the crate docs): a shared snapshot can be copied across accounts
+//! by ARN; one not shared is refused as AWS refuses it.
+
+use e2e::fixtures::{aurora_cluster, mysql_instance};
+use e2e::{Account, SOURCE, TARGET, THIRD};
+
+#[tokio::test]
+async fn shared_instance_snapshot_copies_across_accounts_and_unshared_is_refused() {
+    let source = Account::assume(SOURCE).await;
+    let target = Account::assume(TARGET).await;
+    let third = Account::assume(THIRD).await;
+    mysql_instance(&source, "shim-db", false).await;
+    let snap = source
+        .rds()
+        .create_db_snapshot()
+        .db_instance_identifier("shim-db")
+        .db_snapshot_identifier("shim-snap")
+        .send()
+        .await
+        .unwrap();
+    let arn = snap
+        .db_snapshot()
+        .unwrap()
+        .db_snapshot_arn()
+        .unwrap()
+        .to_owned();
+
+    let copy = |who: &Account, name: &str| {
+        let rds = who.rds();
+        let (arn, name) = (arn.clone(), name.to_owned());
+        async move {
+            rds.copy_db_snapshot()
+                .source_db_snapshot_identifier(arn)
+                .target_db_snapshot_identifier(name)
+                .send()
+                .await
+        }
+    };
+    let refused = copy(&target, "shim-copy").await.unwrap_err();
+    assert_eq!(
+        refused
+            .as_service_error()
+            .and_then(|e| aws_sdk_rds::error::ProvideErrorMetadata::code(e)),
+        Some("DBSnapshotNotFound")
+    );
+
+    source
+        .rds()
+        .modify_db_snapshot_attribute()
+        .db_snapshot_identifier("shim-snap")
+        .attribute_name("restore")
+        .values_to_add(TARGET)
+        .send()
+        .await
+        .unwrap();
+    let copied = copy(&target, "shim-copy")
+        .await
+        .expect("shared: the target may copy");
+    assert!(copied
+        .db_snapshot()
+        .unwrap()
+        .db_snapshot_arn()
+        .unwrap()
+        .contains(TARGET));
+    let still_refused = copy(&third, "shim-copy").await.unwrap_err();
+    assert_eq!(
+        still_refused
+            .as_service_error()
+            .and_then(|e| aws_sdk_rds::error::ProvideErrorMetadata::code(e)),
+        Some("DBSnapshotNotFound")
+    );
+}
+
+#[tokio::test]
+async fn shared_cluster_snapshot_restores_across_accounts_and_unshared_is_refused() {
+    let source = Account::assume(SOURCE).await;
+    let target = Account::assume(TARGET).await;
+    aurora_cluster(&source, "shim-cluster", true).await;
+    let snap = source
+        .rds()
+        .create_db_cluster_snapshot()
+        .db_cluster_identifier("shim-cluster")
+        .db_cluster_snapshot_identifier("shim-csnap")
+        .send()
+        .await
+        .unwrap();
+    let arn = snap
+        .db_cluster_snapshot()
+        .unwrap()
+        .db_cluster_snapshot_arn()
+        .unwrap()
+        .to_owned();
+    let restore = || {
+        target
+            .rds()
+            .restore_db_cluster_from_snapshot()
+            .db_cluster_identifier("shim-restored")
+            .snapshot_identifier(&arn)
+            .engine("aurora-mysql")
+            .send()
+    };
+    let refused = restore().await.unwrap_err();
+    assert_eq!(
+        refused
+            .as_service_error()
+            .and_then(|e| aws_sdk_rds::error::ProvideErrorMetadata::code(e)),
+        Some("DBClusterSnapshotNotFoundFault")
+    );
+    source
+        .rds()
+        .modify_db_cluster_snapshot_attribute()
+        .db_cluster_snapshot_identifier("shim-csnap")
+        .attribute_name("restore")
+        .values_to_add(TARGET)
+        .send()
+        .await
+        .unwrap();
+    let restored = restore().await.expect("shared: the target may restore");
+    assert!(restored
+        .db_cluster()
+        .unwrap()
+        .db_cluster_arn()
+        .unwrap()
+        .contains(TARGET));
+}
