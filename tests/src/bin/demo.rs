@@ -4,7 +4,12 @@
 //! (111111111111), runs `src-agent export` there and `tgt-agent import` in the target account
 //! (222222222222) exactly as the two admins would, and shows what arrived.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stdout, reason = "a demo: setup failures stop it with their reason")]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    reason = "a demo: setup failures stop it with their reason"
+)]
 
 use std::process::Command;
 
@@ -17,7 +22,14 @@ const DB: &str = "orders-db";
 fn build_agents() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "source-agent", "-p", "target-agent"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "source-agent",
+            "-p",
+            "target-agent",
+        ])
         .status()
         .expect("run cargo build");
     assert!(status.success(), "building the agents failed");
@@ -50,30 +62,86 @@ async fn main() {
     let target = Account::assume(TARGET).await;
     let wd = Workdir::new("demo");
 
-    banner(&format!("source account {SOURCE}: an unencrypted MySQL instance `{DB}`"));
+    banner(&format!(
+        "source account {SOURCE}: an unencrypted MySQL instance `{DB}`"
+    ));
     mysql_instance(&source, DB, false).await;
     let before = e2e::fixtures::instance_state(&source, DB).await;
-    println!("{DB}: status {}, encrypted: {}", before.status, before.encrypted);
+    println!(
+        "{DB}: status {}, encrypted: {}",
+        before.status, before.encrypted
+    );
 
     banner("source admin: review the key policy, then export");
-    admin(&wd, Agent::Src, &source, &["policy", "--target-account", TARGET, "--format", "explain"]);
-    admin(&wd, Agent::Src, &source, &["export", "--db-instance", DB, "--target-account", TARGET]);
+    admin(
+        &wd,
+        Agent::Src,
+        &source,
+        &["policy", "--target-account", TARGET, "--format", "explain"],
+    );
+    admin(
+        &wd,
+        Agent::Src,
+        &source,
+        &["export", "--db-instance", DB, "--target-account", TARGET],
+    );
 
-    banner(&format!("target account {TARGET}: import into our own network"));
+    banner(&format!(
+        "target account {TARGET}: import into our own network"
+    ));
     let net = network(&target);
     let manifest = format!("{DB}.handoff.json");
-    let import = ["import", &manifest, "--db-subnet-group", &net.subnet_group, "--vpc-security-group-ids", &net.security_group];
+    let import = [
+        "import",
+        &manifest,
+        "--db-subnet-group",
+        &net.subnet_group,
+        "--vpc-security-group-ids",
+        &net.security_group,
+    ];
     admin(&wd, Agent::Tgt, &target, &import);
 
     banner("result in the target account");
-    let db = target.rds().describe_db_instances().db_instance_identifier(DB).send().await.unwrap();
+    let db = target
+        .rds()
+        .describe_db_instances()
+        .db_instance_identifier(DB)
+        .send()
+        .await
+        .unwrap();
     let db = &db.db_instances()[0];
-    println!("{}: status {}", db.db_instance_arn().unwrap_or_default(), db.db_instance_status().unwrap_or_default());
-    println!("  encrypted: {} with {}", db.storage_encrypted().unwrap_or(false), db.kms_key_id().unwrap_or("-"));
-    println!("  subnet group: {}", db.db_subnet_group().and_then(|g| g.db_subnet_group_name()).unwrap_or("-"));
-    let secret = target.secrets().describe_secret().secret_id(format!("rds-handoff/{DB}/master")).send().await.unwrap();
-    println!("  master secret: {} (under {})", secret.arn().unwrap_or_default(), secret.kms_key_id().unwrap_or("-"));
+    println!(
+        "{}: status {}",
+        db.db_instance_arn().unwrap_or_default(),
+        db.db_instance_status().unwrap_or_default()
+    );
+    println!(
+        "  encrypted: {} with {}",
+        db.storage_encrypted().unwrap_or(false),
+        db.kms_key_id().unwrap_or("-")
+    );
+    println!(
+        "  subnet group: {}",
+        db.db_subnet_group()
+            .and_then(|g| g.db_subnet_group_name())
+            .unwrap_or("-")
+    );
+    let secret = target
+        .secrets()
+        .describe_secret()
+        .secret_id(format!("rds-handoff/{DB}/master"))
+        .send()
+        .await
+        .unwrap();
+    println!(
+        "  master secret: {} (under {})",
+        secret.arn().unwrap_or_default(),
+        secret.kms_key_id().unwrap_or("-")
+    );
     let after = e2e::fixtures::instance_state(&source, DB).await;
     println!("source {DB} unchanged: {}", after == before);
-    println!("\nfiles written in {}: {manifest}, {DB}.import.json", wd.path().display());
+    println!(
+        "\nfiles written in {}: {manifest}, {DB}.import.json",
+        wd.path().display()
+    );
 }

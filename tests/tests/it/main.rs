@@ -10,5 +10,6 @@
 mod common;
 mod export;
 mod import;
+mod review;
 mod shim;
 mod two_accounts;

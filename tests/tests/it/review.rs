@@ -1,0 +1,136 @@
+//! The reviewer's commands against live keys, and export onto a key that already exists.
+
+use e2e::fixtures::mysql_instance;
+use e2e::{Account, Agent, Workdir, SOURCE};
+use rds_handoff::policy::builder::{SID_TARGET_GRANTS, SID_TARGET_USE};
+use rds_handoff::policy::PolicyDocument;
+
+use crate::common::{accounts, export};
+
+async fn key_with_policy(account: &Account, policy: &str) -> String {
+    let key = account
+        .kms()
+        .create_key()
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    key.key_metadata().unwrap().arn().unwrap().to_owned()
+}
+
+const DEFAULT_POLICY: &str = r#"{"Version":"2012-10-17","Id":"key-default-1","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:*","Resource":"*"}]}"#;
+
+#[tokio::test]
+async fn audit_passes_the_exported_key_and_flags_dangerous_ones() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("rev-audit");
+    mysql_instance(&source, "rev-audit", false).await;
+    export(&wd, &source, "--db-instance", "rev-audit", &[])
+        .await
+        .ok();
+    let clean = wd
+        .run(
+            Agent::Src,
+            &source,
+            &["audit", "--key", "alias/rds-handoff/rev-audit"],
+        )
+        .await
+        .ok();
+    assert!(clean.stdout.contains("no findings"), "{}", clean.stdout);
+
+    let open = r#"{"Version":"2012-10-17","Statement":[
+      {"Sid":"Admin","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:*","Resource":"*"},
+      {"Sid":"Anyone","Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:Decrypt","Resource":"*"}]}"#;
+    let key = key_with_policy(&source, open).await;
+    let run = wd.run(Agent::Src, &source, &["audit", "--key", &key]).await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("[HIGH] wildcard-principal: statement `Anyone`"),
+        "{}",
+        run.stdout
+    );
+
+    // moto stores any policy; KMS itself would have refused this one (lockout).
+    let locked = r#"{"Version":"2012-10-17","Statement":[
+      {"Sid":"UseOnly","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:Decrypt","Resource":"*"}]}"#;
+    let key = key_with_policy(&source, locked).await;
+    let run = wd
+        .run(
+            Agent::Src,
+            &source,
+            &["audit", "--key", &key, "--output", "json"],
+        )
+        .await;
+    assert_eq!(run.code, 1);
+    let report: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["check"] == "lockout" && f["severity"] == "high"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn export_onto_an_existing_key_adds_the_target_statements_and_keeps_the_rest() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("rev-key");
+    mysql_instance(&source, "rev-key", false).await;
+    let key = key_with_policy(&source, DEFAULT_POLICY).await;
+    export(&wd, &source, "--db-instance", "rev-key", &["--key", &key])
+        .await
+        .ok();
+    let policy = source
+        .kms()
+        .get_key_policy()
+        .key_id(&key)
+        .policy_name("default")
+        .send()
+        .await
+        .unwrap();
+    let policy = PolicyDocument::parse(policy.policy().unwrap()).unwrap();
+    let sids: Vec<&str> = policy.statements().iter().map(|s| s.sid()).collect();
+    assert_eq!(
+        sids,
+        [
+            "Enable IAM User Permissions",
+            SID_TARGET_USE,
+            SID_TARGET_GRANTS
+        ]
+    );
+    let manifest = crate::common::manifest(&wd, "rev-key");
+    assert_eq!(manifest.snapshot.kms_key_arn.unwrap().as_str(), key);
+}
+
+#[tokio::test]
+async fn a_key_admin_list_that_excludes_the_caller_is_refused_before_kms() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("rev-lockout");
+    mysql_instance(&source, "rev-lockout", false).await;
+    let other = format!("arn:aws:iam::{SOURCE}:role/SomeoneElse");
+    let run = export(
+        &wd,
+        &source,
+        "--db-instance",
+        "rev-lockout",
+        &["--key-admin", &other],
+    )
+    .await;
+    let run = run.refused(3, "would lock you out");
+    assert!(
+        run.stderr
+            .contains("--key-admin arn:aws:iam::111111111111:role/rds-handoff-admin"),
+        "{}",
+        run.stderr
+    );
+    let alias = source
+        .kms()
+        .describe_key()
+        .key_id("alias/rds-handoff/rev-lockout")
+        .send()
+        .await;
+    assert!(alias.is_err(), "no key was created");
+}
