@@ -558,7 +558,8 @@ async fn encrypt_at_source(
         .await?
         .is_none()
     {
-        aws.rds
+        let request = aws
+            .rds
             .restore_db_cluster_from_snapshot()
             .db_cluster_identifier(temp)
             .snapshot_identifier(source)
@@ -566,10 +567,14 @@ async fn encrypt_at_source(
             .kms_key_id(key_arn)
             .set_db_subnet_group_name(db.subnet_group.clone())
             .set_vpc_security_group_ids(Some(db.security_groups.clone()))
-            .set_tags(Some(rds::tag_list(&with_role(tags, "temporary-cluster"))))
-            .send()
-            .await
-            .map_err(crate::error::sdk("rds:RestoreDBClusterFromSnapshot"))?;
+            .set_tags(Some(rds::tag_list(&with_role(tags, "temporary-cluster"))));
+        rds::created(
+            request
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(crate::error::sdk("rds:RestoreDBClusterFromSnapshot")),
+        )?;
         progress.event(&Event::step(
             "temporary cluster",
             temp,

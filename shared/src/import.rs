@@ -458,10 +458,10 @@ async fn restore(
 ) -> Result<DbInfo> {
     if rds::describe_db(aws, plan.kind, &plan.db).await?.is_none() {
         let source = restore_source(aws, plan, key, progress).await?;
-        match plan.kind {
-            DbKind::Instance => restore_instance(aws, plan, &source).await?,
-            DbKind::Cluster => restore_cluster(aws, plan, &source, key).await?,
-        }
+        rds::created(match plan.kind {
+            DbKind::Instance => restore_instance(aws, plan, &source).await,
+            DbKind::Cluster => restore_cluster(aws, plan, &source, key).await,
+        })?;
         progress.event(&Event::step("restore", &plan.db, "started"));
     }
     let db = rds::wait_db(aws, plan.kind, &plan.db, "restore", plan.wait, progress).await?;
@@ -578,17 +578,22 @@ async fn create_writer(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) ->
         let class = plan.args.instance_class.clone().or(plan.manifest.database.instance_class.clone()).ok_or_else(|| {
             Error::usage("the manifest names no instance class for the cluster's writer: pass `--instance-class`")
         })?;
-        aws.rds
+        let request = aws
+            .rds
             .create_db_instance()
             .db_instance_identifier(&plan.writer)
             .db_cluster_identifier(&plan.db)
             .engine(&plan.manifest.database.engine)
             .db_instance_class(class)
             .publicly_accessible(false)
-            .set_tags(Some(rds::tag_list(&tags(plan, "writer-instance"))))
-            .send()
-            .await
-            .map_err(sdk("rds:CreateDBInstance"))?;
+            .set_tags(Some(rds::tag_list(&tags(plan, "writer-instance"))));
+        rds::created(
+            request
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk("rds:CreateDBInstance")),
+        )?;
         progress.event(&Event::step("writer instance", &plan.writer, "creating"));
     }
     rds::wait_db(
@@ -705,7 +710,7 @@ async fn create_secret(aws: &Aws, plan: &ImportPlan, key: &Key, value: String) -
                 .build()
         })
         .collect();
-    let out = aws
+    let created = aws
         .secrets
         .create_secret()
         .name(&plan.secret_name)
@@ -719,8 +724,19 @@ async fn create_secret(aws: &Aws, plan: &ImportPlan, key: &Key, value: String) -
         .set_tags(Some(secret_tags))
         .send()
         .await
-        .map_err(sdk("secretsmanager:CreateSecret"))?;
-    Ok(out.arn().unwrap_or_default().to_owned())
+        .map_err(sdk("secretsmanager:CreateSecret"));
+    match created {
+        Ok(out) => Ok(out.arn().unwrap_or_default().to_owned()),
+        // A retried create whose first response was lost: the secret is ours, the value
+        // is rewritten by the caller's next step on a re-run.
+        Err(err) if err.aws_code() == Some("ResourceExistsException") => {
+            describe_secret(aws, &plan.secret_name)
+                .await?
+                .map(|(arn, _)| arn)
+                .ok_or(err)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// `(arn, password applied)` of a secret, or `None`.

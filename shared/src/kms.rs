@@ -121,14 +121,18 @@ fn missing(action: &str) -> Error {
 }
 
 async fn create_alias(aws: &Aws, alias: &str, key_id: &str) -> Result<()> {
-    aws.kms
+    let result = aws
+        .kms
         .create_alias()
         .alias_name(alias)
         .target_key_id(key_id)
         .send()
-        .await
-        .map(|_| ())
-        .map_err(sdk("kms:CreateAlias"))
+        .await;
+    match result.map(|_| ()).map_err(sdk("kms:CreateAlias")) {
+        // A retried create whose first response was lost.
+        Err(err) if err.aws_code() == Some("AlreadyExistsException") => Ok(()),
+        other => other,
+    }
 }
 
 /// A usable key by id, ARN or alias; `None` when it does not exist.

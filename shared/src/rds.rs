@@ -78,6 +78,25 @@ const SNAP_NOT_FOUND: &[&str] = &[
     "DBClusterSnapshotNotFound",
 ];
 
+/// A create whose response was lost and that a retry repeated finds its own result.
+const ALREADY_EXISTS: &[&str] = &[
+    "DBSnapshotAlreadyExists",
+    "DBSnapshotAlreadyExistsFault",
+    "DBClusterSnapshotAlreadyExistsFault",
+    "DBInstanceAlreadyExists",
+    "DBInstanceAlreadyExistsFault",
+    "DBClusterAlreadyExistsFault",
+];
+
+/// Treats "already exists" as done: every name a run creates is its own (deterministic,
+/// and checked to be absent just before the create).
+pub fn created(result: Result<()>) -> Result<()> {
+    match result {
+        Err(err) if err.aws_code().is_some_and(|c| ALREADY_EXISTS.contains(&c)) => Ok(()),
+        other => other,
+    }
+}
+
 /// Turns "not found" into `None`.
 fn optional<T>(result: Result<T>, codes: &[&str]) -> Result<Option<T>> {
     match result {
@@ -317,7 +336,7 @@ pub async fn create_snapshot(
     id: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<()> {
-    match kind {
+    created(match kind {
         DbKind::Instance => aws
             .rds
             .create_db_snapshot()
@@ -338,7 +357,7 @@ pub async fn create_snapshot(
             .await
             .map(|_| ())
             .map_err(sdk("rds:CreateDBClusterSnapshot")),
-    }
+    })
 }
 
 /// Copies `source` (identifier or shared ARN) to `target`, re-encrypted under `key` if given.
@@ -350,7 +369,7 @@ pub async fn copy_snapshot(
     key: Option<&str>,
     tags: &BTreeMap<String, String>,
 ) -> Result<()> {
-    match kind {
+    created(match kind {
         DbKind::Instance => aws
             .rds
             .copy_db_snapshot()
@@ -373,7 +392,7 @@ pub async fn copy_snapshot(
             .await
             .map(|_| ())
             .map_err(sdk("rds:CopyDBClusterSnapshot")),
-    }
+    })
 }
 
 /// Adds or removes accounts in a snapshot's `restore` attribute.

@@ -28,6 +28,7 @@ pub mod accounts;
 pub mod agents;
 pub mod emulator;
 pub mod fixtures;
+pub mod proxy;
 
 pub use accounts::{Account, SOURCE, TARGET, THIRD};
 pub use agents::{Agent, Run, Workdir};

@@ -10,6 +10,7 @@
 mod common;
 mod export;
 mod import;
+mod reliability;
 mod review;
 mod shim;
 mod two_accounts;

@@ -1,0 +1,386 @@
+//! A fault and latency proxy between the agents and the emulator.
+//!
+//! The agents reach it through `AWS_ENDPOINT_URL`; it forwards each HTTP request to moto and
+//! can, at a set rate and seed:
+//! - answer without forwarding: throttling in the service's own format (RDS/STS XML
+//!   `Throttling`, KMS/Secrets Manager JSON `ThrottlingException`), HTTP 500 or 503, or a
+//!   dropped connection — all before moto sees the request, as a real transient failure;
+//! - forward and answer slowly;
+//! - hold an RDS status (`creating`, `copying`, `modifying`, `failed`, …) for N polls of a
+//!   Describe action, so waiting paths run end to end (moto makes everything `available` at
+//!   once);
+//! - stop at the N-th request: forward it, tell the test (which kills the agent), never answer.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// Holds the status in `action`'s responses at `status` for `polls` responses, for requests
+/// whose body contains `matching` (e.g. `DBSnapshotIdentifier=rh-`).
+#[derive(Debug, Clone)]
+pub struct Hold {
+    pub action: &'static str,
+    pub matching: &'static str,
+    pub status: &'static str,
+    pub polls: usize,
+}
+
+/// What to do to the traffic.
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    pub seed: u64,
+    /// Fraction of requests faulted (0.0–1.0).
+    pub rate: f64,
+    pub holds: Vec<Hold>,
+    /// Forward request number N (1-based), then notify and never answer it.
+    pub stop_at: Option<usize>,
+}
+
+/// What the proxy saw and did.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicUsize,
+    pub faulted: AtomicUsize,
+    pub faults: Mutex<BTreeMap<&'static str, usize>>,
+    pub actions: Mutex<Vec<String>>,
+}
+
+pub struct Proxy {
+    pub url: String,
+    pub stats: Arc<Stats>,
+    /// Notified when `stop_at` is reached.
+    pub stopped: Arc<Notify>,
+}
+
+struct State {
+    upstream: String,
+    plan: Mutex<FaultPlan>,
+    rng: Mutex<u64>,
+    stats: Arc<Stats>,
+    stopped: Arc<Notify>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`) on a free loopback port. It
+    /// runs until the test's runtime ends.
+    pub async fn start(upstream: &str, plan: FaultPlan) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let url = format!("http://{}", listener.local_addr().expect("proxy address"));
+        let state = Arc::new(State {
+            upstream: upstream.trim_start_matches("http://").to_owned(),
+            rng: Mutex::new(plan.seed ^ 0x9e37_79b9_7f4a_7c15),
+            plan: Mutex::new(plan),
+            stats: Arc::new(Stats::default()),
+            stopped: Arc::new(Notify::new()),
+        });
+        let (stats, stopped) = (state.stats.clone(), state.stopped.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(serve(client, state.clone()));
+            }
+        });
+        Proxy {
+            url,
+            stats,
+            stopped,
+        }
+    }
+
+    pub fn requests(&self) -> usize {
+        self.stats.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn faulted(&self) -> usize {
+        self.stats.faulted.load(Ordering::SeqCst)
+    }
+}
+
+/// splitmix64: a small seeded generator, so a seed replays the same faults.
+fn next(rng: &Mutex<u64>) -> u64 {
+    let mut s = rng.lock().expect("rng lock");
+    *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+struct Message {
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Message {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    /// The service from the SigV4 credential scope (`…/us-east-1/rds/aws4_request`).
+    fn service(&self) -> String {
+        let auth = self.header("authorization").unwrap_or_default();
+        auth.split('/').rev().nth(1).unwrap_or_default().to_owned()
+    }
+
+    /// The API action: `Action=` in a query body, or `X-Amz-Target` for JSON services.
+    fn action(&self) -> String {
+        if let Some(target) = self.header("x-amz-target") {
+            return target.rsplit('.').next().unwrap_or_default().to_owned();
+        }
+        let body = String::from_utf8_lossy(&self.body);
+        body.split('&')
+            .find_map(|kv| kv.strip_prefix("Action="))
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+async fn read_message(stream: &mut TcpStream) -> Option<Message> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let end = loop {
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos + 4;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut message = Message {
+        head,
+        body: buf[end..].to_vec(),
+    };
+    let length = message
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok());
+    match length {
+        Some(length) => {
+            while message.body.len() < length {
+                let n = stream.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                message.body.extend_from_slice(&chunk[..n]);
+            }
+        }
+        // A response without a length ends when the server closes.
+        None if !message.head.starts_with("HTTP/") => {}
+        None => {
+            stream.read_to_end(&mut message.body).await.ok()?;
+        }
+    }
+    Some(message)
+}
+
+fn render(status: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status}\r\n");
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// An error response in the service's own protocol.
+fn error_response(service: &str, status: &str, code: &str) -> Vec<u8> {
+    if matches!(service, "kms" | "secretsmanager") {
+        let body = format!(r#"{{"__type":"{code}","message":"injected by the test proxy"}}"#);
+        let headers = [
+            ("content-type", "application/x-amz-json-1.1".to_owned()),
+            ("x-amzn-errortype", code.to_owned()),
+        ];
+        return render(status, &headers, body.as_bytes());
+    }
+    let body = format!(
+        "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected by the test proxy</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
+    );
+    render(
+        status,
+        &[("content-type", "text/xml".to_owned())],
+        body.as_bytes(),
+    )
+}
+
+enum Fault {
+    Throttle,
+    Internal,
+    Unavailable,
+    Drop,
+    Slow,
+}
+
+fn choose_fault(state: &State) -> Option<Fault> {
+    let rate = state.plan.lock().expect("plan lock").rate;
+    let roll = (next(&state.rng) % 1_000_000) as f64 / 1_000_000.0;
+    if roll >= rate {
+        return None;
+    }
+    Some(match next(&state.rng) % 5 {
+        0 => Fault::Throttle,
+        1 => Fault::Internal,
+        2 => Fault::Unavailable,
+        3 => Fault::Drop,
+        _ => Fault::Slow,
+    })
+}
+
+fn count(state: &State, kind: &'static str) {
+    state.stats.faulted.fetch_add(1, Ordering::SeqCst);
+    *state
+        .stats
+        .faults
+        .lock()
+        .expect("stats lock")
+        .entry(kind)
+        .or_default() += 1;
+}
+
+async fn serve(mut client: TcpStream, state: Arc<State>) {
+    while let Some(request) = read_message(&mut client).await {
+        let number = state.stats.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        let (service, action) = (request.service(), request.action());
+        state
+            .stats
+            .actions
+            .lock()
+            .expect("stats lock")
+            .push(format!("{service}:{action}"));
+        let fault = choose_fault(&state);
+        let canned = match fault {
+            Some(Fault::Throttle) => {
+                count(&state, "throttle");
+                let code = if matches!(service.as_str(), "kms" | "secretsmanager") {
+                    "ThrottlingException"
+                } else {
+                    "Throttling"
+                };
+                Some(error_response(&service, "400 Bad Request", code))
+            }
+            Some(Fault::Internal) => {
+                count(&state, "http-500");
+                Some(error_response(
+                    &service,
+                    "500 Internal Server Error",
+                    "InternalFailure",
+                ))
+            }
+            Some(Fault::Unavailable) => {
+                count(&state, "http-503");
+                Some(error_response(
+                    &service,
+                    "503 Service Unavailable",
+                    "ServiceUnavailable",
+                ))
+            }
+            Some(Fault::Drop) => {
+                count(&state, "dropped");
+                return;
+            }
+            Some(Fault::Slow) | None => None,
+        };
+        if let Some(bytes) = canned {
+            if client.write_all(&bytes).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let Some(response) = forward(&state.upstream, &request).await else {
+            return;
+        };
+        let stop = state.plan.lock().expect("plan lock").stop_at == Some(number);
+        if stop {
+            state.stopped.notify_one();
+            return;
+        }
+        if matches!(fault, Some(Fault::Slow)) {
+            count(&state, "slow");
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        let body = hold_status(&state, &action, &request.body, response.body);
+        let status = response
+            .head
+            .lines()
+            .next()
+            .unwrap_or("HTTP/1.1 502 Bad Gateway")
+            .splitn(2, ' ')
+            .nth(1)
+            .unwrap_or("502 Bad Gateway")
+            .to_owned();
+        let headers: Vec<(&str, String)> = response
+            .head
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(k, _)| {
+                !k.eq_ignore_ascii_case("content-length")
+                    && !k.eq_ignore_ascii_case("connection")
+                    && !k.trim().is_empty()
+            })
+            .map(|(k, v)| (k.trim(), v.trim().to_owned()))
+            .collect();
+        if client
+            .write_all(&render(&status, &headers, &body))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+async fn forward(upstream: &str, request: &Message) -> Option<Message> {
+    let mut server = TcpStream::connect(upstream).await.ok()?;
+    let head: String = request
+        .head
+        .lines()
+        .filter(|line| !line.to_ascii_lowercase().starts_with("connection:"))
+        .filter(|line| !line.is_empty())
+        .map(|line| format!("{line}\r\n"))
+        .collect();
+    let mut bytes = format!("{head}connection: close\r\n\r\n").into_bytes();
+    bytes.extend_from_slice(&request.body);
+    server.write_all(&bytes).await.ok()?;
+    read_message(&mut server).await
+}
+
+/// Rewrites `available` statuses in an RDS Describe response while a hold lasts.
+fn hold_status(state: &State, action: &str, request: &[u8], body: Vec<u8>) -> Vec<u8> {
+    let request = String::from_utf8_lossy(request);
+    let mut plan = state.plan.lock().expect("plan lock");
+    let hold = plan
+        .holds
+        .iter_mut()
+        .find(|h| h.action == action && h.polls > 0 && request.contains(h.matching));
+    let Some(hold) = hold else {
+        return body;
+    };
+    let text = String::from_utf8_lossy(&body);
+    if !text.contains(">available<") {
+        return body;
+    }
+    hold.polls -= 1;
+    let status = hold.status;
+    text.replace(
+        "<Status>available</Status>",
+        &format!("<Status>{status}</Status>"),
+    )
+    .replace(
+        "<DBInstanceStatus>available</DBInstanceStatus>",
+        &format!("<DBInstanceStatus>{status}</DBInstanceStatus>"),
+    )
+    .into_bytes()
+}

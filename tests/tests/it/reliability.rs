@@ -1,0 +1,561 @@
+//! Faults, held statuses, kills at every step, and secrets that must never show.
+//! Figures (requests, faults, kill points) are printed; run with `--nocapture` to see them.
+
+use std::time::Duration;
+
+use e2e::fixtures::{aurora_cluster, footprint, instance_state, mysql_instance, network};
+use e2e::proxy::{FaultPlan, Hold, Proxy};
+use e2e::{Account, Agent, Emulator, Run, Workdir, TARGET};
+
+use crate::common::accounts;
+
+/// Runs an agent with its AWS endpoint pointed at `proxy`.
+async fn via(wd: &Workdir, proxy: &Proxy, agent: Agent, account: &Account, args: &[&str]) -> Run {
+    wd.run_with(agent, account, args, &[("AWS_ENDPOINT_URL", &proxy.url)])
+        .await
+}
+
+fn export_args<'a>(flag: &'a str, db: &'a str) -> Vec<&'a str> {
+    vec!["export", flag, db, "--target-account", TARGET]
+}
+
+fn import_args(db: &str, net: &e2e::fixtures::Network) -> Vec<String> {
+    [
+        "import",
+        &format!("{db}.handoff.json"),
+        "--db-subnet-group",
+        &net.subnet_group,
+        "--vpc-security-group-ids",
+        &net.security_group,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The final state every successful handoff of `db` must reach, however it got there.
+async fn assert_final_state(
+    source: &Account,
+    target: &Account,
+    db: &str,
+    cluster: bool,
+    imported: bool,
+) {
+    let src = footprint(source, db).await;
+    assert_eq!(
+        src.snapshots,
+        vec![format!("rh-{db}-to-{TARGET}")],
+        "source snapshots of {db}"
+    );
+    assert_eq!(src.keys.len(), 1, "one source key for {db}");
+    if !imported {
+        return;
+    }
+    let tgt = footprint(target, db).await;
+    let expected_dbs = if cluster {
+        vec![db.to_owned(), format!("{db}-writer")]
+    } else {
+        vec![db.to_owned()]
+    };
+    assert_eq!(tgt.databases, expected_dbs, "target databases of {db}");
+    assert_eq!(tgt.keys.len(), 1, "one target key for {db}");
+    assert_eq!(tgt.secrets, vec![format!("rds-handoff/{db}/master")]);
+    assert!(
+        tgt.snapshots.is_empty(),
+        "no leftover copy for {db}: {:?}",
+        tgt.snapshots
+    );
+}
+
+async fn faulted_handoff(seed: u64, cluster: bool) -> (usize, usize) {
+    let (source, target) = accounts().await;
+    let db = format!("flt-{}{seed}", if cluster { "c" } else { "i" });
+    let wd = Workdir::new(&db);
+    let flag = if cluster {
+        "--db-cluster"
+    } else {
+        "--db-instance"
+    };
+    if cluster {
+        aurora_cluster(&source, &db, true).await;
+    } else {
+        mysql_instance(&source, &db, false).await;
+    }
+    let before = if cluster {
+        e2e::fixtures::cluster_state(&source, &db).await
+    } else {
+        instance_state(&source, &db).await
+    };
+    let net = network(&target);
+    let proxy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            seed,
+            rate: 0.2,
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    via(&wd, &proxy, Agent::Src, &source, &export_args(flag, &db))
+        .await
+        .ok();
+    let args = import_args(&db, &net);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    via(&wd, &proxy, Agent::Tgt, &target, &args).await.ok();
+    assert_final_state(&source, &target, &db, cluster, true).await;
+    let after = if cluster {
+        e2e::fixtures::cluster_state(&source, &db).await
+    } else {
+        instance_state(&source, &db).await
+    };
+    assert_eq!(after, before, "the source database is unchanged");
+    let faults = proxy.stats.faults.lock().unwrap().clone();
+    println!(
+        "faults: seed {seed} {}: {} requests, {} faulted {faults:?}",
+        if cluster { "cluster" } else { "instance" },
+        proxy.requests(),
+        proxy.faulted()
+    );
+    assert!(proxy.faulted() > 0, "the seed must fault something");
+    (proxy.requests(), proxy.faulted())
+}
+
+#[tokio::test]
+async fn instance_handoff_survives_twenty_percent_faults() {
+    for seed in [11, 23, 37] {
+        faulted_handoff(seed, false).await;
+    }
+}
+
+#[tokio::test]
+async fn cluster_handoff_survives_twenty_percent_faults() {
+    for seed in [5, 19, 42] {
+        faulted_handoff(seed, true).await;
+    }
+}
+
+#[tokio::test]
+async fn waits_show_progress_through_held_statuses() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("hold-ok");
+    mysql_instance(&source, "hold-ok", false).await;
+    let holds = vec![
+        Hold {
+            action: "DescribeDBSnapshots",
+            matching: "-src",
+            status: "creating",
+            polls: 2,
+        },
+        Hold {
+            action: "DescribeDBSnapshots",
+            matching: "Identifier=rh-",
+            status: "copying",
+            polls: 2,
+        },
+    ];
+    let proxy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            holds,
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let run = via(
+        &wd,
+        &proxy,
+        Agent::Src,
+        &source,
+        &export_args("--db-instance", "hold-ok"),
+    )
+    .await
+    .ok();
+    assert!(
+        run.stderr.contains(
+            "s] snapshot: DB instance snapshot rh-hold-ok-to-222222222222-src (creating)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("(copying)"), "{}", run.stderr);
+    let net = network(&target);
+    let args = import_args("hold-ok", &net);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let holds = vec![
+        Hold {
+            action: "DescribeDBInstances",
+            matching: "hold-ok",
+            status: "creating",
+            polls: 2,
+        },
+        Hold {
+            action: "DescribeDBInstances",
+            matching: "hold-ok",
+            status: "modifying",
+            polls: 1,
+        },
+    ];
+    let proxy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            holds,
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let run = via(&wd, &proxy, Agent::Tgt, &target, &args).await.ok();
+    assert!(
+        run.stderr
+            .contains("restore: DB instance hold-ok (creating)")
+            || run.stderr.contains("(modifying)"),
+        "{}",
+        run.stderr
+    );
+    assert_final_state(&source, &target, "hold-ok", false, true).await;
+}
+
+#[tokio::test]
+async fn terminal_status_and_wait_timeout_fail_fast_and_resume() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("hold-bad");
+    mysql_instance(&source, "hold-bad", false).await;
+    let failed = vec![Hold {
+        action: "DescribeDBSnapshots",
+        matching: "Identifier=rh-",
+        status: "failed",
+        polls: 1000,
+    }];
+    let proxy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            holds: failed,
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let run = via(
+        &wd,
+        &proxy,
+        Agent::Src,
+        &source,
+        &export_args("--db-instance", "hold-bad"),
+    )
+    .await;
+    run.refused(5, "is `failed`, a status it will not leave by itself");
+
+    let copying = vec![Hold {
+        action: "DescribeDBSnapshots",
+        matching: "Identifier=rh-",
+        status: "copying",
+        polls: 1000,
+    }];
+    let proxy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            holds: copying,
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let mut args = export_args("--db-instance", "hold-bad");
+    args.extend(["--wait-timeout", "3s"]);
+    let started = std::time::Instant::now();
+    let run = via(&wd, &proxy, Agent::Src, &source, &args)
+        .await
+        .refused(5, "gave up waiting");
+    assert!(
+        run.stderr.contains("re-run the same command"),
+        "{}",
+        run.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // Nothing was undone; without the hold, the same command finishes.
+    wd.run(
+        Agent::Src,
+        &source,
+        &export_args("--db-instance", "hold-bad"),
+    )
+    .await
+    .ok();
+    let left = footprint(&source, "hold-bad").await;
+    assert_eq!(left.snapshots, vec!["rh-hold-bad-to-222222222222"]);
+    assert_eq!(left.keys.len(), 1);
+}
+
+/// Kills `agent` with SIGKILL when the proxy has forwarded request `k` (its response never
+/// arrives). Returns false when the run finished before request `k`.
+async fn kill_at(
+    wd: &Workdir,
+    account: &Account,
+    agent: Agent,
+    args: &[&str],
+    k: usize,
+    holds: Vec<Hold>,
+) -> bool {
+    let proxy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            stop_at: Some(k),
+            holds,
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let mut child = tokio::process::Command::new(agent.path())
+        .args(args)
+        .current_dir(wd.path())
+        .env_clear()
+        .env("HOME", wd.path())
+        .envs(account.env())
+        .env("AWS_ENDPOINT_URL", &proxy.url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::select! {
+        _ = proxy.stopped.notified() => {
+            child.kill().await.unwrap();
+            true
+        }
+        _ = child.wait() => false,
+    }
+}
+
+async fn count_requests(
+    wd: &Workdir,
+    account: &Account,
+    agent: Agent,
+    args: &[&str],
+    holds: Vec<Hold>,
+) -> usize {
+    let proxy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            holds,
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    via(wd, &proxy, agent, account, args).await.ok();
+    proxy.requests()
+}
+
+fn wait_holds() -> Vec<Hold> {
+    // The export's and the import's own snapshots, and the import's restored database (its
+    // verification and the export's preflight read the source database, never held).
+    vec![
+        Hold {
+            action: "DescribeDBSnapshots",
+            matching: "Identifier=rh-",
+            status: "copying",
+            polls: 2,
+        },
+        Hold {
+            action: "DescribeDBInstances",
+            matching: "Identifier=kim-",
+            status: "creating",
+            polls: 2,
+        },
+    ]
+}
+
+#[tokio::test]
+async fn export_killed_at_every_request_resumes_to_the_same_state() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("kill-export");
+    mysql_instance(&source, "kex-base", false).await;
+    let total = count_requests(
+        &wd,
+        &source,
+        Agent::Src,
+        &export_args("--db-instance", "kex-base"),
+        wait_holds(),
+    )
+    .await;
+    for k in 1..=total {
+        let db = format!("kex-{k}");
+        mysql_instance(&source, &db, false).await;
+        let args = export_args("--db-instance", &db);
+        assert!(
+            kill_at(&wd, &source, Agent::Src, &args, k, wait_holds()).await,
+            "request {k} of {total} was reached"
+        );
+        let run = wd.run(Agent::Src, &source, &args).await.ok();
+        assert!(
+            !run.stdout.contains("already exported") || k == total,
+            "k={k}"
+        );
+        assert_final_state(&source, &target, &db, false, false).await;
+    }
+    println!("kills: src-agent export killed at each of {total} requests (waits included), each resumed to the same state");
+}
+
+#[tokio::test]
+async fn import_killed_at_every_request_resumes_to_the_same_state() {
+    let (source, target) = accounts().await;
+    let net = network(&target);
+    let wd = Workdir::new("kill-import");
+    mysql_instance(&source, "kim-base", false).await;
+    wd.run(
+        Agent::Src,
+        &source,
+        &export_args("--db-instance", "kim-base"),
+    )
+    .await
+    .ok();
+    let base = import_args("kim-base", &net);
+    let base: Vec<&str> = base.iter().map(String::as_str).collect();
+    let total = count_requests(&wd, &target, Agent::Tgt, &base, wait_holds()).await;
+    for k in 1..=total {
+        let db = format!("kim-{k}");
+        mysql_instance(&source, &db, false).await;
+        wd.run(Agent::Src, &source, &export_args("--db-instance", &db))
+            .await
+            .ok();
+        let args = import_args(&db, &net);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert!(
+            kill_at(&wd, &target, Agent::Tgt, &args, k, wait_holds()).await,
+            "request {k} of {total} was reached"
+        );
+        wd.run(Agent::Tgt, &target, &args).await.ok();
+        assert_final_state(&source, &target, &db, false, true).await;
+    }
+    println!("kills: tgt-agent import killed at each of {total} requests (waits included), each resumed to the same state");
+}
+
+#[tokio::test]
+async fn the_password_never_appears_in_anything_the_agents_write() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("leak");
+    mysql_instance(&source, "leak-db", false).await;
+    let net = network(&target);
+    let trace = [("RUST_LOG", "trace")];
+    let export = wd
+        .run_with(
+            Agent::Src,
+            &source,
+            &[
+                "-vvv",
+                "export",
+                "--db-instance",
+                "leak-db",
+                "--target-account",
+                TARGET,
+            ],
+            &trace,
+        )
+        .await
+        .ok();
+    let args = import_args("leak-db", &net);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.insert(0, "-vvv");
+    let import = wd.run_with(Agent::Tgt, &target, &args, &trace).await.ok();
+    let secret = target
+        .secrets()
+        .get_secret_value()
+        .secret_id("rds-handoff/leak-db/master")
+        .send()
+        .await
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
+    let password = value["password"].as_str().unwrap().to_owned();
+    assert!(
+        import.stderr.len() > 10_000,
+        "trace logging was on ({} bytes)",
+        import.stderr.len()
+    );
+    let mut written = vec![export.stdout, export.stderr, import.stdout, import.stderr];
+    for entry in std::fs::read_dir(wd.path()).unwrap() {
+        written.push(
+            String::from_utf8_lossy(&std::fs::read(entry.unwrap().path()).unwrap()).into_owned(),
+        );
+    }
+    let bytes: usize = written.iter().map(String::len).sum();
+    for text in &written {
+        assert!(!text.contains(&password), "the master password leaked");
+        let encoded: String = password
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        assert!(
+            !text.contains(&encoded),
+            "the master password leaked URL-encoded"
+        );
+    }
+    println!("leak: searched {bytes} bytes of output and files at trace level: no password");
+}
+
+#[tokio::test]
+async fn unreachable_aws_and_interruption_have_their_exit_codes() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("exit-codes");
+    let run = wd
+        .run_with(
+            Agent::Src,
+            &source,
+            &["export", "--db-instance", "x1", "--target-account", TARGET],
+            &[("AWS_ENDPOINT_URL", "http://127.0.0.1:9")],
+        )
+        .await;
+    let run = run.refused(4, "sts:GetCallerIdentity");
+    assert!(
+        run.stderr.contains("hint: AWS could not be reached"),
+        "{}",
+        run.stderr
+    );
+
+    mysql_instance(&source, "sigint-db", false).await;
+    let hold = vec![Hold {
+        action: "DescribeDBSnapshots",
+        matching: "Identifier=rh-",
+        status: "copying",
+        polls: 100_000,
+    }];
+    let proxy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            holds: hold,
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let child = tokio::process::Command::new(Agent::Src.path())
+        .args(export_args("--db-instance", "sigint-db"))
+        .current_dir(wd.path())
+        .env_clear()
+        .envs(source.env())
+        .env("AWS_ENDPOINT_URL", &proxy.url)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap().to_string();
+    while !proxy
+        .stats
+        .actions
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|a| a.ends_with("DescribeDBSnapshots"))
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hint: re-run the same command"));
+}
