@@ -315,10 +315,8 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
             .head
             .lines()
             .next()
-            .unwrap_or("HTTP/1.1 502 Bad Gateway")
-            .splitn(2, ' ')
-            .nth(1)
-            .unwrap_or("502 Bad Gateway")
+            .and_then(|line| line.split_once(' '))
+            .map_or("502 Bad Gateway", |(_, status)| status)
             .to_owned();
         let headers: Vec<(&str, String)> = response
             .head
