@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ident::{AccountId, Arn, Region};
+use crate::ident::{check_rds_id, AccountId, Arn, RdsIdKind, Region};
 
 pub const SCHEMA_VERSION: u32 = 1;
 /// Far above any real manifest; refuses to read a huge file into memory.
@@ -124,7 +124,14 @@ impl Manifest {
             }
             None => return Err("no numeric `schema` field: this is not an rds-handoff manifest".into()),
         }
-        serde_json::from_value(value).map_err(|e| e.to_string())
+        let manifest: Self = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let kind = match manifest.database.kind {
+            DbKind::Instance => RdsIdKind::Instance,
+            DbKind::Cluster => RdsIdKind::Cluster,
+        };
+        check_rds_id(kind, &manifest.database.identifier)
+            .map_err(|e| format!("database.identifier: {e}"))?;
+        Ok(manifest)
     }
 
     pub fn to_json(&self) -> String {

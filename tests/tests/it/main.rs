@@ -9,6 +9,7 @@
 
 mod common;
 mod export;
+mod hostile;
 mod import;
 mod reliability;
 mod review;

@@ -1,0 +1,572 @@
+//! Hostile input: bad manifests, identifiers and flag combinations. Each exits non-zero with
+//! one message naming the problem, never panics, and makes no AWS call when the problem is
+//! local (the agents' endpoint is a proxy that counts requests).
+
+use e2e::fixtures::{footprint, mysql_instance};
+use e2e::proxy::{FaultPlan, Proxy};
+use e2e::{Account, Agent, Emulator, Run, Workdir, TARGET, THIRD};
+
+use crate::common::{accounts, export};
+
+async fn refused_locally(
+    wd: &Workdir,
+    proxy: &Proxy,
+    agent: Agent,
+    account: &Account,
+    args: &[&str],
+    expect: &str,
+) -> Run {
+    let before = proxy.requests();
+    let run = wd
+        .run_with(agent, account, args, &[("AWS_ENDPOINT_URL", &proxy.url)])
+        .await;
+    assert_eq!(run.code, 2, "{args:?}: exit code; stderr:\n{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+    assert!(
+        run.stderr.contains(expect),
+        "{args:?}: expected {expect:?} in:\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .count(),
+        1,
+        "{args:?}: one message:\n{}",
+        run.stderr
+    );
+    assert_eq!(proxy.requests(), before, "{args:?} made an AWS call");
+    run
+}
+
+/// A manifest `src-agent export` really wrote, to corrupt.
+async fn good_manifest(source: &Account, db: &str) -> String {
+    let wd = Workdir::new(&format!("{db}-good"));
+    mysql_instance(source, db, false).await;
+    export(&wd, source, "--db-instance", db, &[]).await.ok();
+    std::fs::read_to_string(wd.file(&format!("{db}.handoff.json"))).unwrap()
+}
+
+fn corrupt_manifests(good: &str) -> Vec<(String, Vec<u8>, &'static str)> {
+    let edit = |from: &str, to: &str| {
+        assert!(good.contains(from), "{from}");
+        good.replacen(from, to, 1).into_bytes()
+    };
+    let n = good.len();
+    let huge = good
+        .replacen(
+            "\"engine\":",
+            &format!("\"pad\": \"{}\", \"engine\":", "x".repeat(2 << 20)),
+            1,
+        )
+        .into_bytes();
+    let mut cases: Vec<(String, Vec<u8>, &'static str)> = vec![];
+    for cut in [1, n / 10, n / 2, n * 9 / 10, n - 2] {
+        cases.push((
+            format!("truncated at {cut}"),
+            good.as_bytes()[..cut].to_vec(),
+            "not valid JSON",
+        ));
+    }
+    for (name, text, expect) in [
+        ("empty", "", "not valid JSON"),
+        ("plain text", "hello", "not valid JSON"),
+        ("array", "[]", "no numeric `schema`"),
+        ("null", "null", "no numeric `schema`"),
+        ("empty object", "{}", "no numeric `schema`"),
+    ] {
+        cases.push((name.into(), text.as_bytes().to_vec(), expect));
+    }
+    let typed: [(&str, &str, &str, &'static str); 17] = [
+        (
+            "schema as string",
+            "\"schema\": 1",
+            "\"schema\": \"1\"",
+            "no numeric `schema`",
+        ),
+        (
+            "schema 0",
+            "\"schema\": 1",
+            "\"schema\": 0",
+            "schema version 0",
+        ),
+        (
+            "schema 2",
+            "\"schema\": 1",
+            "\"schema\": 2",
+            "schema version 2",
+        ),
+        (
+            "schema 999",
+            "\"schema\": 1",
+            "\"schema\": 999",
+            "schema version 999",
+        ),
+        (
+            "port as string",
+            "\"port\": 3306",
+            "\"port\": \"3306\"",
+            "invalid type",
+        ),
+        (
+            "multi_az as string",
+            "\"multi_az\": false",
+            "\"multi_az\": \"no\"",
+            "invalid type",
+        ),
+        (
+            "tags as list",
+            "\"tags\": {",
+            "\"tags\": [], \"x\": {",
+            "invalid type",
+        ),
+        (
+            "encrypted as string",
+            "\"encrypted\": true",
+            "\"encrypted\": \"true\"",
+            "invalid type",
+        ),
+        (
+            "unknown top-level field",
+            "\"schema\": 1,",
+            "\"schema\": 1, \"extra\": 1,",
+            "unknown field `extra`",
+        ),
+        (
+            "unknown nested field",
+            "\"engine\":",
+            "\"engin\": \"x\", \"engine\":",
+            "unknown field `engin`",
+        ),
+        (
+            "short account id",
+            "\"account\": \"222222222222\"",
+            "\"account\": \"2222\"",
+            "`2222`",
+        ),
+        (
+            "letters in account id",
+            "\"account\": \"111111111111\"",
+            "\"account\": \"11111111111a\"",
+            "`11111111111a`",
+        ),
+        (
+            "13-digit account id",
+            "\"account\": \"222222222222\"",
+            "\"account\": \"2222222222222\"",
+            "exactly 12 digits",
+        ),
+        (
+            "ARN without parts",
+            "\"arn\": \"arn:aws:rds:",
+            "\"arn\": \"not-an-arn\", \"x\": \"",
+            "invalid ARN `not-an-arn`",
+        ),
+        (
+            "ARN with bad partition",
+            "\"arn\": \"arn:aws:rds:",
+            "\"arn\": \"arn:aws-xx:rds:",
+            "the partition must be",
+        ),
+        (
+            "key ARN with bad region",
+            "arn:aws:kms:us-east-1:",
+            "arn:aws:kms:moon:",
+            "the region is not a region name",
+        ),
+        (
+            "bad database identifier",
+            "\"identifier\": \"hostile-db\"",
+            "\"identifier\": \"1-hostile\"",
+            "must start with a letter",
+        ),
+    ];
+    for (name, from, to, expect) in typed {
+        cases.push((name.into(), edit(from, to), expect));
+    }
+    cases.push(("huge".into(), huge, "larger than any manifest"));
+    cases.push((
+        "non-UTF-8 start".into(),
+        [b"\xff\xfe".as_slice(), good.as_bytes()].concat(),
+        "not UTF-8",
+    ));
+    let mut inner = good.as_bytes().to_vec();
+    inner[n / 2] = 0xc3;
+    inner[n / 2 + 1] = 0x28;
+    cases.push(("non-UTF-8 inside".into(), inner, "not UTF-8"));
+    cases
+}
+
+#[tokio::test]
+async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls() {
+    let (source, target) = accounts().await;
+    let good = good_manifest(&source, "hostile-db").await;
+    let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
+    let wd = Workdir::new("hostile");
+    let import = |manifest: &str| -> Vec<String> {
+        [
+            "import",
+            manifest,
+            "--db-subnet-group",
+            "g",
+            "--vpc-security-group-ids",
+            "sg-12345678",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let cases = corrupt_manifests(&good);
+    for (i, (name, bytes, expect)) in cases.iter().enumerate() {
+        let file = format!("bad-{i}.json");
+        std::fs::write(wd.file(&file), bytes).unwrap();
+        let args = import(&file);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = refused_locally(&wd, &proxy, Agent::Tgt, &target, &args, expect).await;
+        assert!(
+            run.stderr.contains(&format!("manifest `{file}`")) || name == "missing",
+            "{name}: names the file"
+        );
+    }
+    let missing = import("no-such.json");
+    let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
+    refused_locally(&wd, &proxy, Agent::Tgt, &target, &missing, "no-such.json").await;
+
+    let long = format!("a{}", "b".repeat(63));
+    let src_cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["export", "--db-instance", "", "--target-account", TARGET],
+            "1 to 63",
+        ),
+        (
+            vec!["export", "--db-instance", "-x", "--target-account", TARGET],
+            "--db-instance",
+        ),
+        (
+            vec!["export", "--db-instance", "x-", "--target-account", TARGET],
+            "end with a hyphen",
+        ),
+        (
+            vec!["export", "--db-instance", "x_y", "--target-account", TARGET],
+            "`_` at position 1",
+        ),
+        (
+            vec!["export", "--db-cluster", &long, "--target-account", TARGET],
+            "1 to 63",
+        ),
+        (
+            vec![
+                "export",
+                "--db-instance",
+                "db",
+                "--target-account",
+                "12345678901a",
+            ],
+            "exactly 12 digits",
+        ),
+        (
+            vec![
+                "export",
+                "--db-instance",
+                "db",
+                "--target-account",
+                TARGET,
+                "--target-principal",
+                "arn:aws:iam::333333333333:role/x",
+            ],
+            "not in the target account",
+        ),
+        (
+            vec![
+                "export",
+                "--db-instance",
+                "db",
+                "--target-account",
+                TARGET,
+                "--target-principal",
+                "nonsense",
+            ],
+            "invalid ARN `nonsense`",
+        ),
+        (
+            vec![
+                "export",
+                "--db-instance",
+                "db",
+                "--target-account",
+                TARGET,
+                "--key-alias",
+                "alias/aws/rds",
+            ],
+            "invalid key alias",
+        ),
+        (
+            vec![
+                "export",
+                "--db-instance",
+                "db",
+                "--target-account",
+                TARGET,
+                "--key-alias",
+                "mine",
+            ],
+            "invalid key alias",
+        ),
+        (
+            vec![
+                "export",
+                "--db-instance",
+                "db",
+                "--target-account",
+                TARGET,
+                "--key",
+                "k",
+                "--key-alias",
+                "alias/x",
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec![
+                "export",
+                "--db-cluster",
+                "db",
+                "--target-account",
+                TARGET,
+                "--encrypt-at-source",
+                "--allow-unencrypted-share",
+            ],
+            "cannot be used with",
+        ),
+        (vec!["export", "--target-account", TARGET], "--db-instance"),
+        (
+            vec![
+                "export",
+                "--db-instance",
+                "a",
+                "--db-cluster",
+                "b",
+                "--target-account",
+                TARGET,
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec![
+                "export",
+                "--db-instance",
+                "db",
+                "--target-account",
+                TARGET,
+                "--wait-timeout",
+                "soon",
+            ],
+            "`soon` is not a duration",
+        ),
+        (
+            vec![
+                "export",
+                "--db-instance",
+                "db",
+                "--target-account",
+                TARGET,
+                "--org-id",
+                "acme",
+            ],
+            "not an organization id",
+        ),
+        (
+            vec![
+                "export",
+                "--db-instance",
+                "db",
+                "--target-account",
+                TARGET,
+                "--region",
+                "mars",
+            ],
+            "`mars`",
+        ),
+        (
+            vec![
+                "export",
+                "--db-instance",
+                "db",
+                "--target-account",
+                TARGET,
+                "--from-snapshot",
+                "1bad",
+            ],
+            "must start with a letter",
+        ),
+        (
+            vec![
+                "export",
+                "--db-instance",
+                "db",
+                "--target-account",
+                TARGET,
+                "--key-admin",
+                "admin",
+            ],
+            "invalid ARN `admin`",
+        ),
+        (
+            vec![
+                "export",
+                "--db-instance",
+                "db",
+                "--target-account",
+                TARGET,
+                "--output",
+                "xml",
+            ],
+            "'xml'",
+        ),
+        (vec!["exfiltrate"], "unrecognized subcommand"),
+        (
+            vec!["policy", "--target-account", THIRD, "--source-account", "1"],
+            "`1`",
+        ),
+    ];
+    for (args, expect) in &src_cases {
+        refused_locally(&wd, &proxy, Agent::Src, &source, args, expect).await;
+    }
+    std::fs::write(wd.file("ok.json"), &good).unwrap();
+    let tgt_cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "import",
+                "ok.json",
+                "--db-subnet-group",
+                "g",
+                "--vpc-security-group-ids",
+                "default",
+            ],
+            "`default` is not a security group id",
+        ),
+        (
+            vec![
+                "import",
+                "ok.json",
+                "--vpc-security-group-ids",
+                "sg-12345678",
+            ],
+            "--db-subnet-group",
+        ),
+        (
+            vec!["import", "ok.json", "--db-subnet-group", "g"],
+            "--vpc-security-group-ids",
+        ),
+        (
+            vec![
+                "import",
+                "ok.json",
+                "--db-subnet-group",
+                "g",
+                "--vpc-security-group-ids",
+                "sg-12345678",
+                "--db-identifier",
+                "1bad",
+            ],
+            "must start with a letter",
+        ),
+        (
+            vec![
+                "import",
+                "ok.json",
+                "--db-subnet-group",
+                "g",
+                "--vpc-security-group-ids",
+                "sg-12345678",
+                "--password",
+                "hunter2",
+            ],
+            "'hunter2'",
+        ),
+        (
+            vec![
+                "import",
+                "ok.json",
+                "--db-subnet-group",
+                "g",
+                "--vpc-security-group-ids",
+                "sg-12345678",
+                "--wait-timeout",
+                "-1",
+            ],
+            "unexpected argument",
+        ),
+        (
+            vec![
+                "check",
+                "ok.json",
+                "--db-subnet-group",
+                "",
+                "--vpc-security-group-ids",
+                "sg-12345678",
+            ],
+            "1 to 255",
+        ),
+    ];
+    for (args, expect) in &tgt_cases {
+        refused_locally(&wd, &proxy, Agent::Tgt, &target, args, expect).await;
+    }
+    println!(
+        "hostile: {} bad manifests, {} bad src-agent and {} bad tgt-agent command lines: all exit 2, no AWS call, no panic",
+        cases.len() + 1,
+        src_cases.len(),
+        tgt_cases.len()
+    );
+}
+
+#[tokio::test]
+async fn manifests_pointing_elsewhere_are_refused_by_aws_checks_and_create_nothing() {
+    let (source, target) = accounts().await;
+    let good = good_manifest(&source, "hostile-aws").await;
+    let wd = Workdir::new("hostile-aws");
+    let net = e2e::fixtures::network(&target);
+    let before = footprint(&target, "hostile-aws").await;
+    let cases = [
+        (
+            "\"account\": \"222222222222\"",
+            "\"account\": \"333333333333\"",
+            "hands the database to account `333333333333`",
+        ),
+        (
+            "snapshot:rh-hostile-aws",
+            "cluster-snapshot:rh-hostile-aws",
+            "is not a DB instance snapshot",
+        ),
+        (
+            ":us-east-1:111111111111:snapshot",
+            ":eu-west-1:111111111111:snapshot",
+            "is not a DB instance snapshot of the source account",
+        ),
+        (
+            "\"region\": \"us-east-1\"",
+            "\"region\": \"eu-west-1\"",
+            "the snapshot is in region `eu-west-1`",
+        ),
+    ];
+    for (from, to, expect) in cases {
+        std::fs::write(wd.file("m.json"), good.replacen(from, to, 1)).unwrap();
+        let run = wd
+            .run(
+                Agent::Tgt,
+                &target,
+                &[
+                    "import",
+                    "m.json",
+                    "--db-subnet-group",
+                    &net.subnet_group,
+                    "--vpc-security-group-ids",
+                    &net.security_group,
+                ],
+            )
+            .await;
+        run.refused(3, expect);
+    }
+    assert_eq!(footprint(&target, "hostile-aws").await, before);
+}
