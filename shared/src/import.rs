@@ -840,3 +840,50 @@ mod tests {
         assert_eq!(writer_name(&long).len(), 63);
     }
 }
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CleanupArgs {
+    /// The report `tgt-agent import` wrote (`<db>.import.json`)
+    #[arg(value_name = "IMPORT_REPORT")]
+    pub report: PathBuf,
+}
+
+/// `tgt-agent cleanup`: removes the intermediate copy an import left, if any. Never the
+/// restored database, its key or its secret.
+pub async fn run_cleanup(
+    args: &CleanupArgs,
+    aws: &Aws,
+    printer: &crate::progress::Printer,
+) -> Result<crate::ExitCode> {
+    let shown = args.report.display();
+    let text = std::fs::read_to_string(&args.report).map_err(|e| Error::io(&shown, e))?;
+    let report: ImportReport = serde_json::from_str(&text).map_err(|e| Error::Usage {
+        message: format!("import report `{shown}`: {e}"),
+        hint: Some("pass the `<db>.import.json` that `tgt-agent import` wrote".into()),
+    })?;
+    let snapshot_kind = match report.kind {
+        DbKind::Instance => RdsIdKind::Snapshot,
+        DbKind::Cluster => RdsIdKind::ClusterSnapshot,
+    };
+    let copy = check_rds_id(snapshot_kind, &report.intermediate_copy)?;
+    let mut removed = Vec::new();
+    if let Some(snap) = rds::describe_snapshot(aws, report.kind, &copy).await? {
+        let ours = snap.tags.get(TAG_ROLE).map(String::as_str) == Some("intermediate")
+            && snap.tags.get(TAG_SOURCE_SNAPSHOT) == Some(&report.source_snapshot_arn);
+        if ours {
+            rds::delete_snapshot(aws, report.kind, &copy).await?;
+            printer.event(&Event::step("cleanup", &copy, "intermediate copy deleted"));
+            removed.push(copy);
+        }
+    }
+    let text = if removed.is_empty() {
+        "nothing to clean up".to_owned()
+    } else {
+        format!("removed: {}", removed.join(", "))
+    };
+    printer.result(
+        &text,
+        &serde_json::json!({"event": "done", "removed": removed}),
+    );
+    Ok(crate::ExitCode::Ok)
+}

@@ -29,6 +29,7 @@ pub mod policy;
 pub mod progress;
 pub mod rds;
 pub mod review;
+pub mod revoke;
 pub mod wait;
 
 pub use error::{Error, ExitCode, Result};

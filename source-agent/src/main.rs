@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use rds_handoff::cli::{run, GlobalArgs};
 use rds_handoff::export::ExportArgs;
 use rds_handoff::review::{AuditArgs, PolicyArgs};
+use rds_handoff::revoke::RevokeArgs;
 
 /// Hand an RDS instance or Aurora cluster to another AWS account (source side).
 ///
@@ -17,7 +18,9 @@ use rds_handoff::review::{AuditArgs, PolicyArgs};
 ///   4. shares the copy with the target account;
 ///   5. writes a manifest for `tgt-agent import` and prints the command to run next.
 ///
-/// Every step is safe to repeat: re-run the same command after any failure and it resumes.
+/// After the target has imported, `revoke` stops sharing the snapshot and removes the
+/// target from the key policy. Every step is safe to repeat: re-run the same command after
+/// any failure and it resumes.
 #[derive(Debug, Parser)]
 #[command(name = "src-agent", version, verbatim_doc_comment)]
 struct Cli {
@@ -35,6 +38,8 @@ enum Command {
     Policy(PolicyArgs),
     /// Check a live key's policy; exits 1 on a high-severity finding
     Audit(AuditArgs),
+    /// After the import: unshare the snapshot, drop the target from the key policy
+    Revoke(RevokeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,9 +49,8 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Export(args) => commands::export::run(&args, &global, &printer).await,
             Command::Policy(args) => commands::policy::run(&args, &global, &printer).await,
-            Command::Audit(args) => {
-                rds_handoff::review::run_audit(&args, &global.aws, &printer).await
-            }
+            Command::Audit(args) => commands::audit::run(&args, &global, &printer).await,
+            Command::Revoke(args) => commands::revoke::run(&args, &global, &printer).await,
         }
     })
 }

@@ -4,7 +4,7 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 use rds_handoff::cli::{run, GlobalArgs};
-use rds_handoff::import::ImportArgs;
+use rds_handoff::import::{CleanupArgs, ImportArgs};
 
 /// Receive an RDS instance or Aurora cluster handed over from another AWS account (target side).
 ///
@@ -18,7 +18,8 @@ use rds_handoff::import::ImportArgs;
 ///   4. sets a new master password and stores it in Secrets Manager under our key;
 ///   5. deletes the intermediate copy and writes `<db>.import.json`.
 ///
-/// `check` runs step 1 only. Every step is safe to repeat: re-run after any failure.
+/// `check` runs step 1 only; `cleanup` removes what an interrupted import left behind.
+/// Every step is safe to repeat: re-run after any failure.
 #[derive(Debug, Parser)]
 #[command(name = "tgt-agent", version, verbatim_doc_comment)]
 struct Cli {
@@ -34,6 +35,8 @@ enum Command {
     Import(ImportArgs),
     /// Verify the manifest against AWS and this account; change nothing
     Check(ImportArgs),
+    /// Remove what an import left that is no longer needed (never the database or its secret)
+    Cleanup(CleanupArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +46,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Import(args) => commands::import::run(&args, &global, &printer).await,
             Command::Check(args) => commands::check::run(&args, &global, &printer).await,
+            Command::Cleanup(args) => commands::cleanup::run(&args, &global, &printer).await,
         }
     })
 }

@@ -1,4 +1,6 @@
 //! One module per verb, each a thin adapter from parsed flags to the library.
 
+pub mod audit;
 pub mod export;
 pub mod policy;
+pub mod revoke;

@@ -11,6 +11,7 @@ mod common;
 mod export;
 mod hostile;
 mod import;
+mod lifecycle;
 mod reliability;
 mod review;
 mod shim;

@@ -1,0 +1,250 @@
+//! `src-agent revoke`: end a handoff at the source once the target has imported.
+//!
+//! Removes the target from the snapshot's `restore` attribute and the target's statements
+//! from the key policy (lockout check again), and optionally deletes the shared snapshot and
+//! schedules the key's deletion — refusing the latter while the key still encrypts anything
+//! in the source account. Safe to re-run: each step checks its own result first.
+
+use std::path::PathBuf;
+
+use crate::aws::Aws;
+use crate::error::{sdk, Error, ExitCode, Result};
+use crate::export::TAG_ROLE;
+use crate::kms;
+use crate::manifest::Manifest;
+use crate::policy::builder::remove_account;
+use crate::progress::{Event, Printer, Progress};
+use crate::rds;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RevokeArgs {
+    /// The manifest `src-agent export` wrote
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Also delete the shared snapshot
+    #[arg(long)]
+    pub delete_snapshot: bool,
+    /// Also schedule the key's deletion after this many days (7–30)
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(i32).range(7..=30))]
+    pub schedule_key_deletion: Option<i32>,
+    /// Check and print what would be done; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Result<ExitCode> {
+    let m = Manifest::read(&args.manifest)?;
+    let caller = aws.caller().await?;
+    if caller.account != m.source.account || aws.region != m.source.region {
+        return Err(Error::refused(
+            format!(
+                "this manifest is for account `{}` in `{}`; you are in `{}` in `{}`",
+                m.source.account, m.source.region, caller.account, aws.region
+            ),
+            "run revoke with the source account's credentials and the manifest's region",
+        ));
+    }
+    let kind = m.database.kind;
+    let snapshot = m
+        .snapshot
+        .arn
+        .resource
+        .split_once(':')
+        .map(|(_, id)| id.to_owned())
+        .unwrap_or_default();
+    let target = m.target.account.to_string();
+    let step = |stage: &str, resource: &str, status: &str| {
+        let event = if args.dry_run {
+            Event::plan(stage, resource, status)
+        } else {
+            Event::step(stage, resource, status)
+        };
+        printer.event(&event);
+    };
+    let exists = rds::describe_snapshot(aws, kind, &snapshot).await?;
+    if exists.is_some()
+        && rds::shared_with(aws, kind, &snapshot)
+            .await?
+            .contains(&target)
+    {
+        if !args.dry_run {
+            rds::set_shared(aws, kind, &snapshot, &[], std::slice::from_ref(&target)).await?;
+            if rds::shared_with(aws, kind, &snapshot)
+                .await?
+                .contains(&target)
+            {
+                return Err(Error::refused(
+                    format!("snapshot `{snapshot}` is still shared with `{target}`"),
+                    "check its sharing in the RDS console",
+                ));
+            }
+        }
+        step("unshare", &snapshot, &format!("account {target} removed"));
+    }
+    if let Some(key_arn) = &m.snapshot.kms_key_arn {
+        unlist_target(
+            aws,
+            key_arn.as_str(),
+            &m.target.account,
+            &caller,
+            args.dry_run,
+            &step,
+        )
+        .await?;
+    }
+    if args.delete_snapshot {
+        if let Some(snap) = &exists {
+            if snap.tags.get(TAG_ROLE).map(String::as_str) != Some("shared-copy") {
+                return Err(Error::refused(
+                    format!("snapshot `{snapshot}` was not made by rds-handoff"),
+                    "delete it yourself if you mean to",
+                ));
+            }
+            if !args.dry_run {
+                rds::delete_snapshot(aws, kind, &snapshot).await?;
+            }
+            step("delete snapshot", &snapshot, "deleted");
+        }
+    }
+    if let (Some(days), Some(key_arn)) = (args.schedule_key_deletion, &m.snapshot.kms_key_arn) {
+        schedule_deletion(aws, key_arn.as_str(), days, args.dry_run, &step).await?;
+    }
+    let text = if args.dry_run {
+        "dry run: nothing was changed"
+    } else {
+        "revoked: the target account can no longer use the snapshot or the key"
+    };
+    printer.result(text, &serde_json::json!({"event": "done", "revoked": !args.dry_run, "snapshot": m.snapshot.arn.to_string()}));
+    Ok(ExitCode::Ok)
+}
+
+async fn unlist_target(
+    aws: &Aws,
+    key_arn: &str,
+    target: &crate::ident::AccountId,
+    caller: &crate::aws::Caller,
+    dry_run: bool,
+    step: &impl Fn(&str, &str, &str),
+) -> Result<()> {
+    let Some(key) = kms::describe(aws, key_arn).await.or_else(|e| {
+        if e.exit_code() == ExitCode::Refused {
+            Ok(None)
+        } else {
+            Err(e)
+        }
+    })?
+    else {
+        return Ok(());
+    };
+    let policy = kms::get_policy(aws, &key.id).await?;
+    let trimmed = remove_account(policy.clone(), target);
+    if trimmed == policy {
+        return Ok(());
+    }
+    crate::policy::check_lockout(&trimmed, &caller.principal())?;
+    if !dry_run {
+        kms::put_policy(aws, &key, &trimmed, caller).await?;
+    }
+    step(
+        "key policy",
+        &key.arn,
+        &format!("statements for {target} removed"),
+    );
+    Ok(())
+}
+
+/// Schedules deletion unless the key still encrypts a database or snapshot here.
+async fn schedule_deletion(
+    aws: &Aws,
+    key_arn: &str,
+    days: i32,
+    dry_run: bool,
+    step: &impl Fn(&str, &str, &str),
+) -> Result<()> {
+    let users = resources_using(aws, key_arn).await?;
+    if !users.is_empty() {
+        return Err(Error::refused(
+            format!("key `{key_arn}` still encrypts {}: deleting it would make them unreadable", users.join(", ")),
+            "delete or re-key those first (add `--delete-snapshot` for the shared snapshot), then re-run",
+        ));
+    }
+    let state = aws
+        .kms
+        .describe_key()
+        .key_id(key_arn)
+        .send()
+        .await
+        .map_err(sdk("kms:DescribeKey"))?;
+    let meta = state.key_metadata();
+    let pending = meta
+        .and_then(|m| m.key_state())
+        .is_some_and(|s| s.as_str() == "PendingDeletion");
+    let key_id = meta.map(|m| m.key_id()).unwrap_or(key_arn);
+    if !pending && !dry_run {
+        aws.kms
+            .schedule_key_deletion()
+            .key_id(key_id)
+            .pending_window_in_days(days)
+            .send()
+            .await
+            .map_err(sdk("kms:ScheduleKeyDeletion"))?;
+    }
+    step("schedule key deletion", key_arn, &format!("in {days} days"));
+    Ok(())
+}
+
+/// Databases and snapshots in this account and region encrypted with `key_arn`.
+async fn resources_using(aws: &Aws, key_arn: &str) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let key_id = key_arn.rsplit('/').next().unwrap_or(key_arn);
+    let uses = |k: Option<&str>| k.is_some_and(|k| k == key_arn || k == key_id);
+    let mut instances = aws.rds.describe_db_instances().into_paginator().send();
+    while let Some(page) = instances.next().await {
+        let page = page.map_err(sdk("rds:DescribeDBInstances"))?;
+        found.extend(
+            page.db_instances()
+                .iter()
+                .filter(|d| uses(d.kms_key_id()))
+                .filter_map(|d| d.db_instance_identifier())
+                .map(|id| format!("DB instance `{id}`")),
+        );
+    }
+    let mut clusters = aws.rds.describe_db_clusters().into_paginator().send();
+    while let Some(page) = clusters.next().await {
+        let page = page.map_err(sdk("rds:DescribeDBClusters"))?;
+        found.extend(
+            page.db_clusters()
+                .iter()
+                .filter(|d| uses(d.kms_key_id()))
+                .filter_map(|d| d.db_cluster_identifier())
+                .map(|id| format!("DB cluster `{id}`")),
+        );
+    }
+    let mut snapshots = aws.rds.describe_db_snapshots().into_paginator().send();
+    while let Some(page) = snapshots.next().await {
+        let page = page.map_err(sdk("rds:DescribeDBSnapshots"))?;
+        found.extend(
+            page.db_snapshots()
+                .iter()
+                .filter(|s| uses(s.kms_key_id()))
+                .filter_map(|s| s.db_snapshot_identifier())
+                .map(|id| format!("snapshot `{id}`")),
+        );
+    }
+    let mut cluster_snapshots = aws
+        .rds
+        .describe_db_cluster_snapshots()
+        .into_paginator()
+        .send();
+    while let Some(page) = cluster_snapshots.next().await {
+        let page = page.map_err(sdk("rds:DescribeDBClusterSnapshots"))?;
+        found.extend(
+            page.db_cluster_snapshots()
+                .iter()
+                .filter(|s| uses(s.kms_key_id()))
+                .filter_map(|s| s.db_cluster_snapshot_identifier())
+                .map(|id| format!("cluster snapshot `{id}`")),
+        );
+    }
+    Ok(found)
+}

@@ -1,0 +1,174 @@
+//! After the handoff: revoke at the source, cleanup at the target; and same-account encrypt.
+
+use e2e::fixtures::{footprint, instance_state, mysql_instance};
+use e2e::{Agent, Workdir, TARGET};
+use rds_handoff::policy::PolicyDocument;
+
+use crate::common::{accounts, export, import, manifest};
+
+#[tokio::test]
+async fn revoke_after_import_cuts_the_target_off() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("rvk");
+    mysql_instance(&source, "rvk-db", false).await;
+    let before = instance_state(&source, "rvk-db").await;
+    export(&wd, &source, "--db-instance", "rvk-db", &[])
+        .await
+        .ok();
+    import(&wd, &target, "rvk-db", &[]).await.0.ok();
+    let m = manifest(&wd, "rvk-db");
+    let key = m.snapshot.kms_key_arn.clone().unwrap().to_string();
+
+    // Scheduling the key's deletion while the shared snapshot still uses it is refused.
+    let run = wd
+        .run(
+            Agent::Src,
+            &source,
+            &[
+                "revoke",
+                "rvk-db.handoff.json",
+                "--schedule-key-deletion",
+                "7",
+            ],
+        )
+        .await;
+    run.refused(3, "still encrypts snapshot `rh-rvk-db-to-222222222222`");
+    let run = wd
+        .run(Agent::Src, &source, &["revoke", "rvk-db.handoff.json"])
+        .await
+        .ok();
+    assert!(run.stdout.contains("revoked"), "{}", run.stdout);
+
+    let arn = m.snapshot.arn.to_string();
+    let shared = target
+        .rds()
+        .describe_db_snapshots()
+        .snapshot_type("shared")
+        .include_shared(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        shared
+            .db_snapshots()
+            .iter()
+            .all(|s| s.db_snapshot_arn() != Some(arn.as_str())),
+        "the target no longer sees the snapshot"
+    );
+    let copy = target
+        .rds()
+        .copy_db_snapshot()
+        .source_db_snapshot_identifier(&arn)
+        .target_db_snapshot_identifier("rvk-try")
+        .send()
+        .await;
+    assert!(copy.is_err(), "the target can no longer copy it");
+    let policy = source
+        .kms()
+        .get_key_policy()
+        .key_id(&key)
+        .policy_name("default")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !policy.policy().unwrap().contains(TARGET),
+        "the key policy no longer names the target"
+    );
+    PolicyDocument::parse(policy.policy().unwrap()).unwrap();
+    assert_eq!(
+        instance_state(&source, "rvk-db").await,
+        before,
+        "the source database is unchanged"
+    );
+
+    // Re-running changes nothing; then finish the job.
+    wd.run(Agent::Src, &source, &["revoke", "rvk-db.handoff.json"])
+        .await
+        .ok();
+    wd.run(
+        Agent::Src,
+        &source,
+        &[
+            "revoke",
+            "rvk-db.handoff.json",
+            "--delete-snapshot",
+            "--schedule-key-deletion",
+            "7",
+        ],
+    )
+    .await
+    .ok();
+    assert!(footprint(&source, "rvk-db").await.snapshots.is_empty());
+    let state = source
+        .kms()
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        state.key_metadata().unwrap().key_state().unwrap().as_str(),
+        "PendingDeletion"
+    );
+    // The imported database does not depend on the source's key.
+    let db = target
+        .rds()
+        .describe_db_instances()
+        .db_instance_identifier("rvk-db")
+        .send()
+        .await
+        .unwrap();
+    assert!(!db.db_instances()[0]
+        .kms_key_id()
+        .unwrap()
+        .contains("111111111111"));
+}
+
+#[tokio::test]
+async fn cleanup_removes_only_what_import_left() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("cln");
+    mysql_instance(&source, "cln-db", false).await;
+    export(&wd, &source, "--db-instance", "cln-db", &[])
+        .await
+        .ok();
+    import(&wd, &target, "cln-db", &[]).await.0.ok();
+    // An import killed after its copy leaves one behind; simulate it with the same name and tags.
+    let m = manifest(&wd, "cln-db");
+    let tags = [
+        ("rds-handoff:role", "intermediate"),
+        ("rds-handoff:source-snapshot", m.snapshot.arn.as_str()),
+    ]
+    .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build());
+    target
+        .rds()
+        .create_db_snapshot()
+        .db_instance_identifier("cln-db")
+        .db_snapshot_identifier("rh-cln-db-imported")
+        .set_tags(Some(tags.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let before = footprint(&target, "cln-db").await;
+    let run = wd
+        .run(Agent::Tgt, &target, &["cleanup", "cln-db.import.json"])
+        .await
+        .ok();
+    assert!(
+        run.stdout.contains("removed: rh-cln-db-imported"),
+        "{}",
+        run.stdout
+    );
+    let after = footprint(&target, "cln-db").await;
+    assert!(after.snapshots.is_empty());
+    assert_eq!(
+        (after.databases, after.secrets, after.keys),
+        (before.databases, before.secrets, before.keys)
+    );
+    let again = wd
+        .run(Agent::Tgt, &target, &["cleanup", "cln-db.import.json"])
+        .await
+        .ok();
+    assert!(again.stdout.contains("nothing to clean up"));
+}
