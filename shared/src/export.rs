@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::aws::{Aws, Caller};
 use crate::error::{Error, Result};
-use crate::ident::{AccountId, Arn, DbClusterId, DbInstanceId, RdsIdKind};
+use crate::ident::{AccountId, Arn, DbClusterId, DbInstanceId};
 use crate::kms::{ensure_key, KeyChoice};
 use crate::manifest::{DbKind, Manifest, SharedSnapshot, SourceSide, TargetSide, SCHEMA_VERSION};
 use crate::names::ExportNames;
@@ -98,15 +98,8 @@ pub struct ExportPlan {
 impl ExportArgs {
     /// Checks what can be checked without AWS.
     pub fn resolve(&self) -> Result<ExportPlan> {
-        let (kind, db, snapshot_kind) = match (&self.db_instance, &self.db_cluster) {
-            (Some(id), None) => (DbKind::Instance, id.to_string(), RdsIdKind::Snapshot),
-            (None, Some(id)) => (DbKind::Cluster, id.to_string(), RdsIdKind::ClusterSnapshot),
-            _ => {
-                return Err(Error::usage(
-                    "give exactly one of `--db-instance` and `--db-cluster`",
-                ))
-            }
-        };
+        let (kind, db) = chosen_database(self.db_instance.as_ref(), self.db_cluster.as_ref())?;
+        let snapshot_kind = kind.snapshot_kind();
         if let Some(principal) = &self.target_principal {
             if principal.account.as_ref() != Some(&self.target_account) {
                 return Err(Error::usage(format!(
@@ -153,6 +146,20 @@ impl ExportArgs {
             encrypt_at_source: self.encrypt_at_source,
             allow_unencrypted_share: self.allow_unencrypted_share,
         })
+    }
+}
+
+/// The database `--db-instance` or `--db-cluster` names (clap makes them exclusive).
+pub fn chosen_database(
+    instance: Option<&DbInstanceId>,
+    cluster: Option<&DbClusterId>,
+) -> Result<(DbKind, String)> {
+    match (instance, cluster) {
+        (Some(id), None) => Ok((DbKind::Instance, id.to_string())),
+        (None, Some(id)) => Ok((DbKind::Cluster, id.to_string())),
+        _ => Err(Error::usage(
+            "give exactly one of `--db-instance` and `--db-cluster`",
+        )),
     }
 }
 
@@ -305,7 +312,7 @@ fn base_tags(plan: &ExportPlan) -> BTreeMap<String, String> {
     ])
 }
 
-fn with_role(tags: &BTreeMap<String, String>, role: &str) -> BTreeMap<String, String> {
+pub fn with_role(tags: &BTreeMap<String, String>, role: &str) -> BTreeMap<String, String> {
     let mut tags = tags.clone();
     tags.insert(TAG_ROLE.into(), role.into());
     tags
@@ -491,24 +498,18 @@ async fn make_shared_copy(
 ) -> Result<rds::Snap> {
     let source = match &plan.from_snapshot {
         Some(id) => id.clone(),
+        None => plan.names.intermediate.clone(),
+    };
+    let source_snap = match &plan.from_snapshot {
+        Some(id) => rds::wait_snapshot(aws, plan.kind, id, "snapshot", plan.wait, progress).await?,
         None => {
-            let id = &plan.names.intermediate;
-            if rds::describe_snapshot(aws, plan.kind, id).await?.is_none() {
-                rds::create_snapshot(
-                    aws,
-                    plan.kind,
-                    &plan.db,
-                    id,
-                    &with_role(tags, "intermediate"),
-                )
-                .await?;
-                progress.event(&Event::step("snapshot", id, "started"));
-            }
-            id.clone()
+            let tags = with_role(tags, "intermediate");
+            rds::ensure_snapshot(
+                aws, plan.kind, &plan.db, &source, &tags, plan.wait, progress,
+            )
+            .await?
         }
     };
-    let source_snap =
-        rds::wait_snapshot(aws, plan.kind, &source, "snapshot", plan.wait, progress).await?;
     let shared_tags = with_role(tags, "shared-copy");
     if plan.kind == DbKind::Cluster && !source_snap.encrypted && plan.encrypt_at_source {
         return encrypt_at_source(aws, plan, db, &source, key_arn, &shared_tags, progress).await;
@@ -659,11 +660,7 @@ async fn cleanup(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Resul
         return Ok(());
     }
     let id = &plan.names.intermediate;
-    let Some(snap) = rds::describe_snapshot(aws, plan.kind, id).await? else {
-        return Ok(());
-    };
-    if snap.tags.get(TAG_ROLE).map(String::as_str) == Some("intermediate") {
-        rds::delete_snapshot(aws, plan.kind, id).await?;
+    if rds::delete_own_snapshot(aws, plan.kind, id, "intermediate").await? {
         progress.event(&Event::step("cleanup", id, "intermediate snapshot deleted"));
     }
     Ok(())

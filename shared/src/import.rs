@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use crate::aws::{Aws, Caller};
 use crate::error::{sdk, Error, Result};
 use crate::export::{now, TAG_ROLE};
-use crate::ident::{check_rds_id, RdsIdKind};
+use crate::ident::check_rds_id;
 use crate::kms::{ensure_key, Key, KeyChoice};
 use crate::manifest::{write_atomic, DbKind, Manifest};
-use crate::names::bounded;
+use crate::names::{bounded, writer_instance};
 use crate::password::generate;
 use crate::policy::KeyPolicySpec;
 use crate::progress::{Event, Progress};
@@ -108,12 +108,8 @@ impl ImportArgs {
     pub fn resolve(&self) -> Result<ImportPlan> {
         let manifest = Manifest::read(&self.manifest)?;
         let kind = manifest.database.kind;
-        let id_kind = match kind {
-            DbKind::Instance => RdsIdKind::Instance,
-            DbKind::Cluster => RdsIdKind::Cluster,
-        };
         let db = check_rds_id(
-            id_kind,
+            kind.id_kind(),
             self.db_identifier
                 .as_deref()
                 .unwrap_or(&manifest.database.identifier),
@@ -132,14 +128,10 @@ impl ImportArgs {
                 "`--db-subnet-group` must be 1 to 255 characters",
             ));
         }
-        let snapshot_kind = match kind {
-            DbKind::Instance => RdsIdKind::Snapshot,
-            DbKind::Cluster => RdsIdKind::ClusterSnapshot,
-        };
         Ok(ImportPlan {
             kind,
-            writer: writer_name(&db),
-            copy: bounded(snapshot_kind, &db, "imported"),
+            writer: writer_instance(&db),
+            copy: bounded(kind.snapshot_kind(), &db, "imported"),
             key: match &self.kms_key {
                 Some(key) => KeyChoice::Given(key.clone()),
                 None => KeyChoice::Alias(format!("alias/rds-handoff/imported/{db}")),
@@ -161,15 +153,6 @@ fn is_security_group_id(value: &str) -> bool {
     value.strip_prefix("sg-").is_some_and(|hex| {
         (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit())
     })
-}
-
-/// The cluster's writer instance: `<cluster>-writer`, shortened to 63 characters.
-fn writer_name(cluster: &str) -> String {
-    let room = 63 - "-writer".len();
-    format!(
-        "{}-writer",
-        cluster[..cluster.len().min(room)].trim_end_matches('-')
-    )
 }
 
 /// What `import.json` records: where everything is, never the password.
@@ -458,10 +441,7 @@ async fn restore(
 ) -> Result<DbInfo> {
     if rds::describe_db(aws, plan.kind, &plan.db).await?.is_none() {
         let source = restore_source(aws, plan, key, progress).await?;
-        rds::created(match plan.kind {
-            DbKind::Instance => restore_instance(aws, plan, &source).await,
-            DbKind::Cluster => restore_cluster(aws, plan, &source, key).await,
-        })?;
+        rds::restore(aws, plan.kind, &restore_spec(plan, &source, key)).await?;
         progress.event(&Event::step("restore", &plan.db, "started"));
     }
     let db = rds::wait_db(aws, plan.kind, &plan.db, "restore", plan.wait, progress).await?;
@@ -517,104 +497,52 @@ async fn restore_source(
     Ok(plan.copy.clone())
 }
 
-async fn restore_instance(aws: &Aws, plan: &ImportPlan, source: &str) -> Result<()> {
+/// Where the operator asked for the database, with the manifest's settings.
+fn restore_spec<'a>(plan: &'a ImportPlan, source: &'a str, key: &'a Key) -> rds::RestoreSpec<'a> {
     let d = &plan.manifest.database;
-    aws.rds
-        .restore_db_instance_from_db_snapshot()
-        .db_instance_identifier(&plan.db)
-        .db_snapshot_identifier(source)
-        .db_subnet_group_name(&plan.args.db_subnet_group)
-        .set_vpc_security_group_ids(Some(plan.args.vpc_security_group_ids.clone()))
-        .publicly_accessible(false)
-        .set_db_instance_class(
-            plan.args
-                .instance_class
-                .clone()
-                .or(d.instance_class.clone()),
-        )
-        .set_port(d.port)
-        .set_allocated_storage(d.allocated_storage)
-        .set_storage_type(d.storage_type.clone())
-        .set_iops(d.iops)
-        .multi_az(plan.args.multi_az || d.multi_az)
-        .enable_iam_database_authentication(d.iam_auth)
-        .set_db_parameter_group_name(plan.args.parameter_group.clone())
-        .set_option_group_name(plan.args.option_group.clone())
-        .deletion_protection(plan.args.deletion_protection)
-        .set_tags(Some(rds::tag_list(&db_tags(plan))))
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(sdk("rds:RestoreDBInstanceFromDBSnapshot"))
-}
-
-async fn restore_cluster(aws: &Aws, plan: &ImportPlan, source: &str, key: &Key) -> Result<()> {
-    let d = &plan.manifest.database;
-    aws.rds
-        .restore_db_cluster_from_snapshot()
-        .db_cluster_identifier(&plan.db)
-        .snapshot_identifier(source)
-        .engine(&d.engine)
-        .engine_version(&d.engine_version)
-        .kms_key_id(&key.arn)
-        .db_subnet_group_name(&plan.args.db_subnet_group)
-        .set_vpc_security_group_ids(Some(plan.args.vpc_security_group_ids.clone()))
-        .set_port(d.port)
-        .enable_iam_database_authentication(d.iam_auth)
-        .set_db_cluster_parameter_group_name(plan.args.parameter_group.clone())
-        .deletion_protection(plan.args.deletion_protection)
-        .set_tags(Some(rds::tag_list(&db_tags(plan))))
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(sdk("rds:RestoreDBClusterFromSnapshot"))
+    rds::RestoreSpec {
+        id: &plan.db,
+        snapshot: source,
+        kms_key: Some(&key.arn),
+        database: d,
+        subnet_group: Some(plan.args.db_subnet_group.clone()),
+        security_groups: plan.args.vpc_security_group_ids.clone(),
+        availability_zones: Vec::new(),
+        publicly_accessible: false,
+        instance_class: plan
+            .args
+            .instance_class
+            .clone()
+            .or(d.instance_class.clone()),
+        parameter_group: plan.args.parameter_group.clone(),
+        option_group: plan.args.option_group.clone(),
+        multi_az: plan.args.multi_az || d.multi_az,
+        deletion_protection: plan.args.deletion_protection,
+        tags: db_tags(plan),
+    }
 }
 
 async fn create_writer(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<()> {
-    if rds::describe_db(aws, DbKind::Instance, &plan.writer)
-        .await?
-        .is_none()
-    {
-        let class = plan.args.instance_class.clone().or(plan.manifest.database.instance_class.clone()).ok_or_else(|| {
-            Error::usage("the manifest names no instance class for the cluster's writer: pass `--instance-class`")
-        })?;
-        let request = aws
-            .rds
-            .create_db_instance()
-            .db_instance_identifier(&plan.writer)
-            .db_cluster_identifier(&plan.db)
-            .engine(&plan.manifest.database.engine)
-            .db_instance_class(class)
-            .publicly_accessible(false)
-            .set_tags(Some(rds::tag_list(&tags(plan, "writer-instance"))));
-        rds::created(
-            request
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk("rds:CreateDBInstance")),
-        )?;
-        progress.event(&Event::step("writer instance", &plan.writer, "creating"));
-    }
-    rds::wait_db(
-        aws,
-        DbKind::Instance,
-        &plan.writer,
-        "writer instance",
-        plan.wait,
-        progress,
-    )
-    .await?;
+    let class = plan.args.instance_class.clone().or(plan.manifest.database.instance_class.clone()).ok_or_else(|| {
+        Error::usage("the manifest names no instance class for the cluster's writer: pass `--instance-class`")
+    })?;
+    let spec = rds::WriterSpec {
+        id: &plan.writer,
+        cluster: &plan.db,
+        engine: &plan.manifest.database.engine,
+        instance_class: class,
+        availability_zone: None,
+        publicly_accessible: false,
+        parameter_group: None,
+        tags: tags(plan, "writer-instance"),
+    };
+    rds::ensure_writer(aws, &spec, plan.wait, progress).await?;
     Ok(())
 }
 
 /// Deletes our copy of the shared snapshot once the database no longer needs it.
 pub async fn delete_copy(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<()> {
-    let Some(copy) = rds::describe_snapshot(aws, plan.kind, &plan.copy).await? else {
-        return Ok(());
-    };
-    if copy.tags.get(TAG_ROLE).map(String::as_str) == Some("intermediate") {
-        rds::delete_snapshot(aws, plan.kind, &plan.copy).await?;
+    if rds::delete_own_snapshot(aws, plan.kind, &plan.copy, "intermediate").await? {
         progress.event(&Event::step(
             "cleanup",
             &plan.copy,
@@ -832,13 +760,6 @@ mod tests {
             assert!(!is_security_group_id(bad), "{bad}");
         }
     }
-
-    #[test]
-    fn writer_names_fit() {
-        assert_eq!(writer_name("orders"), "orders-writer");
-        let long = "a".repeat(63);
-        assert_eq!(writer_name(&long).len(), 63);
-    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -861,11 +782,7 @@ pub async fn run_cleanup(
         message: format!("import report `{shown}`: {e}"),
         hint: Some("pass the `<db>.import.json` that `tgt-agent import` wrote".into()),
     })?;
-    let snapshot_kind = match report.kind {
-        DbKind::Instance => RdsIdKind::Snapshot,
-        DbKind::Cluster => RdsIdKind::ClusterSnapshot,
-    };
-    let copy = check_rds_id(snapshot_kind, &report.intermediate_copy)?;
+    let copy = check_rds_id(report.kind.snapshot_kind(), &report.intermediate_copy)?;
     let mut removed = Vec::new();
     if let Some(snap) = rds::describe_snapshot(aws, report.kind, &copy).await? {
         let ours = snap.tags.get(TAG_ROLE).map(String::as_str) == Some("intermediate")

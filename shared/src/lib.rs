@@ -5,6 +5,10 @@
 //! - [`wait`]: polling RDS resources to a goal status, with a deadline.
 //! - [`progress`]: progress events and their rendering.
 //! - [`error`]: the error type, operator hints, exit codes.
+//! - [`policy`], [`kms`]: the key policies the toolkit writes, and its keys.
+//! - [`rds`]: RDS calls for instances and clusters behind one vocabulary.
+//! - [`export`], [`import`], [`encrypt`], [`revoke`], [`review`]: the agents' commands.
+//! - [`manifest`], [`names`], [`password`]: what the two sides exchange and create.
 
 #![cfg_attr(
     test,
@@ -17,6 +21,7 @@
 
 pub mod aws;
 pub mod cli;
+pub mod encrypt;
 pub mod error;
 pub mod export;
 pub mod ident;

@@ -30,6 +30,22 @@ impl DbKind {
             Self::Cluster => "DB cluster",
         }
     }
+
+    /// The identifier rules for the database itself.
+    pub fn id_kind(self) -> RdsIdKind {
+        match self {
+            Self::Instance => RdsIdKind::Instance,
+            Self::Cluster => RdsIdKind::Cluster,
+        }
+    }
+
+    /// The identifier rules for its snapshots.
+    pub fn snapshot_kind(self) -> RdsIdKind {
+        match self {
+            Self::Instance => RdsIdKind::Snapshot,
+            Self::Cluster => RdsIdKind::ClusterSnapshot,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

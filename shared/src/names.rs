@@ -47,6 +47,33 @@ impl ExportNames {
     }
 }
 
+/// The names one `src-agent encrypt` run uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptNames {
+    /// The snapshot of the original database.
+    pub snapshot: String,
+    /// Its copy under the key (instances; a cluster is encrypted by the restore itself).
+    pub copy: String,
+}
+
+impl EncryptNames {
+    pub fn new(snapshot_kind: RdsIdKind, db: &str) -> Self {
+        Self {
+            snapshot: bounded(snapshot_kind, db, "encrypt-src"),
+            copy: bounded(snapshot_kind, db, "encrypt"),
+        }
+    }
+}
+
+/// A cluster's writer instance: `<cluster>-writer`, shortened to 63 characters.
+pub fn writer_instance(cluster: &str) -> String {
+    let room = RdsIdKind::Instance.max_len() - "-writer".len();
+    format!(
+        "{}-writer",
+        cluster[..cluster.len().min(room)].trim_end_matches('-')
+    )
+}
+
 /// Checks a generated name against the rules it must meet (a bug guard, tested below).
 pub fn is_valid(kind: RdsIdKind, name: &str) -> bool {
     check_rds_id(kind, name).is_ok()
@@ -62,6 +89,14 @@ mod tests {
         assert_eq!(names.shared, "rh-orders-to-222222222222");
         assert_eq!(names.intermediate, "rh-orders-to-222222222222-src");
         assert_eq!(names.temp_cluster, "rh-orders-to-222222222222-tmp");
+    }
+
+    #[test]
+    fn writer_names_fit() {
+        assert_eq!(writer_instance("orders"), "orders-writer");
+        let long = "a".repeat(63);
+        assert_eq!(writer_instance(&long).len(), 63);
+        assert!(is_valid(RdsIdKind::Instance, &writer_instance(&long)));
     }
 
     #[test]

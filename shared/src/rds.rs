@@ -12,7 +12,7 @@ use aws_sdk_rds::types::Tag;
 use crate::aws::Aws;
 use crate::error::{sdk, Error, Result};
 use crate::manifest::{Database, DbKind};
-use crate::progress::Progress;
+use crate::progress::{Event, Progress};
 use crate::wait::{wait_for, Goal, WaitPolicy};
 
 /// A database as the agents see it.
@@ -26,9 +26,11 @@ pub struct DbInfo {
     pub subnet_group: Option<String>,
     pub security_groups: Vec<String>,
     pub publicly_accessible: Option<bool>,
-    pub availability_zone: Option<String>,
-    /// The writer instance of a cluster.
-    pub members: Vec<String>,
+    /// An instance's zone; a cluster's zones, in AWS's order.
+    pub availability_zones: Vec<String>,
+    pub deletion_protection: bool,
+    /// A cluster's writer instance.
+    pub writer: Option<String>,
     pub database: Database,
 }
 
@@ -145,8 +147,13 @@ async fn describe_instance(aws: &Aws, id: &str) -> Result<DbInfo> {
             .map(str::to_owned)
             .collect(),
         publicly_accessible: db.publicly_accessible(),
-        availability_zone: db.availability_zone().map(str::to_owned),
-        members: Vec::new(),
+        availability_zones: db
+            .availability_zone()
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
+        deletion_protection: db.deletion_protection().unwrap_or(false),
+        writer: None,
         database: Database {
             kind: DbKind::Instance,
             identifier: id.to_owned(),
@@ -192,12 +199,6 @@ async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
         message: format!("DB cluster `{id}` not found"),
         hint: None,
     })?;
-    let members: Vec<String> = db
-        .db_cluster_members()
-        .iter()
-        .filter_map(|m| m.db_instance_identifier())
-        .map(str::to_owned)
-        .collect();
     let writer = db
         .db_cluster_members()
         .iter()
@@ -222,8 +223,9 @@ async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
             .map(str::to_owned)
             .collect(),
         publicly_accessible: db.publicly_accessible(),
-        availability_zone: db.availability_zones().first().cloned(),
-        members,
+        availability_zones: db.availability_zones().to_vec(),
+        deletion_protection: db.deletion_protection().unwrap_or(false),
+        writer: writer.map(str::to_owned),
         database: Database {
             kind: DbKind::Cluster,
             identifier: id.to_owned(),
@@ -243,6 +245,136 @@ async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
             option_group: None,
         },
     })
+}
+
+/// A database to restore from a snapshot, and where.
+#[derive(Debug, Clone)]
+pub struct RestoreSpec<'a> {
+    pub id: &'a str,
+    /// Identifier, or the ARN of a snapshot shared with us.
+    pub snapshot: &'a str,
+    /// Clusters: the key the restore encrypts with.
+    pub kms_key: Option<&'a str>,
+    /// Engine, version, port, storage and IAM authentication come from here.
+    pub database: &'a Database,
+    pub subnet_group: Option<String>,
+    pub security_groups: Vec<String>,
+    /// An instance's zone (ignored with Multi-AZ, which AWS then places); a cluster's zones.
+    pub availability_zones: Vec<String>,
+    pub publicly_accessible: bool,
+    pub instance_class: Option<String>,
+    /// DB parameter group of an instance, DB cluster parameter group of a cluster.
+    pub parameter_group: Option<String>,
+    pub option_group: Option<String>,
+    pub multi_az: bool,
+    pub deletion_protection: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Starts a restore; a database of that name made by an earlier try counts as started.
+pub async fn restore(aws: &Aws, kind: DbKind, spec: &RestoreSpec<'_>) -> Result<()> {
+    let d = spec.database;
+    let zones = Some(spec.availability_zones.clone()).filter(|z| !z.is_empty());
+    created(match kind {
+        DbKind::Instance => aws
+            .rds
+            .restore_db_instance_from_db_snapshot()
+            .db_instance_identifier(spec.id)
+            .db_snapshot_identifier(spec.snapshot)
+            .set_db_subnet_group_name(spec.subnet_group.clone())
+            .set_vpc_security_group_ids(Some(spec.security_groups.clone()))
+            .set_availability_zone(
+                zones
+                    .and_then(|z| z.into_iter().next())
+                    .filter(|_| !spec.multi_az),
+            )
+            .publicly_accessible(spec.publicly_accessible)
+            .set_db_instance_class(spec.instance_class.clone())
+            .set_port(d.port)
+            .set_allocated_storage(d.allocated_storage)
+            .set_storage_type(d.storage_type.clone())
+            .set_iops(d.iops)
+            .multi_az(spec.multi_az)
+            .enable_iam_database_authentication(d.iam_auth)
+            .set_db_parameter_group_name(spec.parameter_group.clone())
+            .set_option_group_name(spec.option_group.clone())
+            .deletion_protection(spec.deletion_protection)
+            .set_tags(Some(tag_list(&spec.tags)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:RestoreDBInstanceFromDBSnapshot")),
+        DbKind::Cluster => aws
+            .rds
+            .restore_db_cluster_from_snapshot()
+            .db_cluster_identifier(spec.id)
+            .snapshot_identifier(spec.snapshot)
+            .engine(&d.engine)
+            .engine_version(&d.engine_version)
+            .set_kms_key_id(spec.kms_key.map(str::to_owned))
+            .set_db_subnet_group_name(spec.subnet_group.clone())
+            .set_vpc_security_group_ids(Some(spec.security_groups.clone()))
+            .set_availability_zones(zones)
+            .set_port(d.port)
+            .enable_iam_database_authentication(d.iam_auth)
+            .set_db_cluster_parameter_group_name(spec.parameter_group.clone())
+            .deletion_protection(spec.deletion_protection)
+            .set_tags(Some(tag_list(&spec.tags)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:RestoreDBClusterFromSnapshot")),
+    })
+}
+
+/// The writer instance a restored cluster needs (a cluster restore makes none).
+#[derive(Debug, Clone)]
+pub struct WriterSpec<'a> {
+    pub id: &'a str,
+    pub cluster: &'a str,
+    pub engine: &'a str,
+    pub instance_class: String,
+    pub availability_zone: Option<String>,
+    pub publicly_accessible: bool,
+    pub parameter_group: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Creates the writer unless an earlier try did, and waits until it is `available`.
+pub async fn ensure_writer(
+    aws: &Aws,
+    spec: &WriterSpec<'_>,
+    wait: WaitPolicy,
+    progress: &dyn Progress,
+) -> Result<DbInfo> {
+    if describe_db(aws, DbKind::Instance, spec.id).await?.is_none() {
+        created(
+            aws.rds
+                .create_db_instance()
+                .db_instance_identifier(spec.id)
+                .db_cluster_identifier(spec.cluster)
+                .engine(spec.engine)
+                .db_instance_class(&spec.instance_class)
+                .set_availability_zone(spec.availability_zone.clone())
+                .publicly_accessible(spec.publicly_accessible)
+                .set_db_parameter_group_name(spec.parameter_group.clone())
+                .set_tags(Some(tag_list(&spec.tags)))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk("rds:CreateDBInstance")),
+        )?;
+        progress.event(&Event::step("writer instance", spec.id, "creating"));
+    }
+    wait_db(
+        aws,
+        DbKind::Instance,
+        spec.id,
+        "writer instance",
+        wait,
+        progress,
+    )
+    .await
 }
 
 /// A snapshot by identifier or (for one shared with us) by ARN.
@@ -358,6 +490,36 @@ pub async fn create_snapshot(
             .map(|_| ())
             .map_err(sdk("rds:CreateDBClusterSnapshot")),
     })
+}
+
+/// Snapshots `db` into `id` unless an earlier try did, and waits until it is `available`.
+pub async fn ensure_snapshot(
+    aws: &Aws,
+    kind: DbKind,
+    db: &str,
+    id: &str,
+    tags: &BTreeMap<String, String>,
+    wait: WaitPolicy,
+    progress: &dyn Progress,
+) -> Result<Snap> {
+    if describe_snapshot(aws, kind, id).await?.is_none() {
+        create_snapshot(aws, kind, db, id, tags).await?;
+        progress.event(&Event::step("snapshot", id, "started"));
+    }
+    wait_snapshot(aws, kind, id, "snapshot", wait, progress).await
+}
+
+/// Deletes snapshot `id` if the toolkit made it in `role` (its `rds-handoff:role` tag);
+/// never one it did not make. Returns whether it deleted it.
+pub async fn delete_own_snapshot(aws: &Aws, kind: DbKind, id: &str, role: &str) -> Result<bool> {
+    let Some(snap) = describe_snapshot(aws, kind, id).await? else {
+        return Ok(false);
+    };
+    if snap.tags.get(crate::export::TAG_ROLE).map(String::as_str) != Some(role) {
+        return Ok(false);
+    }
+    delete_snapshot(aws, kind, id).await?;
+    Ok(true)
 }
 
 /// Copies `source` (identifier or shared ARN) to `target`, re-encrypted under `key` if given.

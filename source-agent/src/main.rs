@@ -4,6 +4,7 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 use rds_handoff::cli::{run, GlobalArgs};
+use rds_handoff::encrypt::EncryptArgs;
 use rds_handoff::export::ExportArgs;
 use rds_handoff::review::{AuditArgs, PolicyArgs};
 use rds_handoff::revoke::RevokeArgs;
@@ -19,7 +20,8 @@ use rds_handoff::revoke::RevokeArgs;
 ///   5. writes a manifest for `tgt-agent import` and prints the command to run next.
 ///
 /// After the target has imported, `revoke` stops sharing the snapshot and removes the
-/// target from the key policy. Every step is safe to repeat: re-run the same command after
+/// target from the key policy. Within one account, `encrypt` makes an encrypted copy of
+/// an unencrypted database in the same place (snapshot, copy under a key, restore). Every step is safe to repeat: re-run the same command after
 /// any failure and it resumes.
 #[derive(Debug, Parser)]
 #[command(name = "src-agent", version, verbatim_doc_comment)]
@@ -40,6 +42,8 @@ enum Command {
     Audit(AuditArgs),
     /// After the import: unshare the snapshot, drop the target from the key policy
     Revoke(RevokeArgs),
+    /// Same account: make an encrypted copy of an unencrypted database, same placement
+    Encrypt(EncryptArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +55,7 @@ fn main() -> std::process::ExitCode {
             Command::Policy(args) => commands::policy::run(&args, &global, &printer).await,
             Command::Audit(args) => commands::audit::run(&args, &global, &printer).await,
             Command::Revoke(args) => commands::revoke::run(&args, &global, &printer).await,
+            Command::Encrypt(args) => commands::encrypt::run(&args, &global, &printer).await,
         }
     })
 }

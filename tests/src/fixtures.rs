@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use aws_sdk_rds::types::Tag;
 
@@ -131,18 +131,22 @@ pub async fn cluster_state(account: &Account, id: &str) -> DbState {
     }
 }
 
-/// The target's subnet group and security group for restores.
+/// An account's subnet group and security group, for restores.
 #[derive(Debug, Clone)]
 pub struct Network {
     pub subnet_group: String,
     pub security_group: String,
 }
 
-static TARGET_NETWORK: OnceLock<Network> = OnceLock::new();
+static NETWORKS: Mutex<BTreeMap<String, Network>> = Mutex::new(BTreeMap::new());
 
-/// The network of `account` (made once per test process).
+/// The network of `account` (made once per account and test process).
 pub fn network(account: &Account) -> Network {
-    TARGET_NETWORK.get_or_init(|| make_network(account)).clone()
+    let mut networks = NETWORKS.lock().unwrap_or_else(|e| e.into_inner());
+    networks
+        .entry(account.id.clone())
+        .or_insert_with(|| make_network(account))
+        .clone()
 }
 
 fn make_network(account: &Account) -> Network {

@@ -47,7 +47,24 @@ pub struct Stats {
     pub requests: AtomicUsize,
     pub faulted: AtomicUsize,
     pub faults: Mutex<BTreeMap<&'static str, usize>>,
-    pub actions: Mutex<Vec<String>>,
+    /// Every request, in order: `service:Action` and its body (form-encoded or JSON).
+    pub seen: Mutex<Vec<(String, String)>>,
+}
+
+impl Stats {
+    /// Whether a request for an action ending in `action` went through.
+    pub fn saw(&self, action: &str) -> bool {
+        !self.bodies(action).is_empty()
+    }
+
+    /// The bodies of the requests for actions ending in `action`.
+    pub fn bodies(&self, action: &str) -> Vec<String> {
+        let seen = self.seen.lock().expect("stats lock");
+        seen.iter()
+            .filter(|(a, _)| a.ends_with(action))
+            .map(|(_, body)| body.clone())
+            .collect()
+    }
 }
 
 pub struct Proxy {
@@ -253,12 +270,10 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
     while let Some(request) = read_message(&mut client).await {
         let number = state.stats.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let (service, action) = (request.service(), request.action());
-        state
-            .stats
-            .actions
-            .lock()
-            .expect("stats lock")
-            .push(format!("{service}:{action}"));
+        state.stats.seen.lock().expect("stats lock").push((
+            format!("{service}:{action}"),
+            String::from_utf8_lossy(&request.body).into_owned(),
+        ));
         let fault = choose_fault(&state);
         let canned = match fault {
             Some(Fault::Throttle) => {

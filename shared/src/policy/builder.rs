@@ -94,6 +94,14 @@ impl KeyPolicySpec {
         }
     }
 
+    /// A key that encrypts databases in its own account only (`src-agent encrypt`).
+    pub fn own_account(partition: &str, region: Region, account: AccountId) -> Self {
+        Self {
+            services: vec!["rds"],
+            ..Self::target_own(partition, region, account)
+        }
+    }
+
     /// The target's own key, which also encrypts the master secret.
     pub fn target_own(partition: &str, region: Region, account: AccountId) -> Self {
         Self {

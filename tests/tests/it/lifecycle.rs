@@ -1,4 +1,4 @@
-//! After the handoff: revoke at the source, cleanup at the target; and same-account encrypt.
+//! After the handoff: revoke at the source, cleanup at the target.
 
 use e2e::fixtures::{footprint, instance_state, mysql_instance};
 use e2e::{Agent, Workdir, TARGET};

@@ -8,6 +8,7 @@
 )]
 
 mod common;
+mod encrypt;
 mod export;
 mod hostile;
 mod import;

@@ -391,6 +391,67 @@ async fn export_killed_at_every_request_resumes_to_the_same_state() {
 }
 
 #[tokio::test]
+async fn encrypt_killed_at_every_request_resumes_to_the_same_state() {
+    let source = Account::assume(e2e::SOURCE).await;
+    let wd = Workdir::new("kill-encrypt");
+    // The intermediate snapshots and the twin wait; the original is never held.
+    let holds = || {
+        vec![
+            Hold {
+                action: "DescribeDBSnapshots",
+                matching: "Identifier=rh-",
+                status: "copying",
+                polls: 2,
+            },
+            Hold {
+                action: "DescribeDBInstances",
+                matching: "-encrypted",
+                status: "creating",
+                polls: 2,
+            },
+        ]
+    };
+    let args = |db: &str| -> Vec<String> {
+        ["encrypt", "--db-instance", db]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    mysql_instance(&source, "ken-base", false).await;
+    let base = args("ken-base");
+    let base: Vec<&str> = base.iter().map(String::as_str).collect();
+    let total = count_requests(&wd, &source, Agent::Src, &base, holds()).await;
+    for k in 1..=total {
+        let db = format!("ken-{k}");
+        mysql_instance(&source, &db, false).await;
+        let before = instance_state(&source, &db).await;
+        let owned = args(&db);
+        let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+        assert!(
+            kill_at(&wd, &source, Agent::Src, &args, k, holds()).await,
+            "request {k} of {total} was reached"
+        );
+        wd.run(Agent::Src, &source, &args).await.ok();
+        let left = footprint(&source, &db).await;
+        assert_eq!(
+            left.databases,
+            vec![db.clone(), format!("{db}-encrypted")],
+            "k={k}"
+        );
+        assert!(left.snapshots.is_empty(), "k={k}: {:?}", left.snapshots);
+        assert_eq!(left.keys.len(), 1, "k={k}: one key");
+        let twin = instance_state(&source, &format!("{db}-encrypted")).await;
+        assert!(twin.encrypted, "k={k}");
+        assert_eq!(
+            instance_state(&source, &db).await,
+            before,
+            "k={k}: original unchanged"
+        );
+    }
+    println!("kills: src-agent encrypt killed at each of {total} requests (waits included), each resumed to the same state");
+}
+
+#[tokio::test]
 async fn import_killed_at_every_request_resumes_to_the_same_state() {
     let (source, target) = accounts().await;
     let net = network(&target);
@@ -536,14 +597,7 @@ async fn unreachable_aws_and_interruption_have_their_exit_codes() {
         .spawn()
         .unwrap();
     let pid = child.id().unwrap().to_string();
-    while !proxy
-        .stats
-        .actions
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|a| a.ends_with("DescribeDBSnapshots"))
-    {
+    while !proxy.stats.saw("DescribeDBSnapshots") {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     std::process::Command::new("kill")

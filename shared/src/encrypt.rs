@@ -1,0 +1,514 @@
+//! `src-agent encrypt`: an encrypted twin of an unencrypted database, in the same account.
+//!
+//! AWS cannot turn encryption on for an existing database; the way is snapshot → copy under
+//! a key → restore (an Aurora cluster: snapshot → restore with `KmsKeyId`, then a new writer).
+//! The twin keeps the original's placement and settings; the original is only snapshotted.
+//! Names are deterministic and each step first looks for its own result, so a killed run
+//! started again continues where it stopped.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::aws::Aws;
+use crate::error::{Error, Result};
+use crate::export::{check_alias, chosen_database, with_role, TAG_DB};
+use crate::ident::{check_rds_id, Arn, DbClusterId, DbInstanceId};
+use crate::kms::{ensure_key, Key, KeyChoice};
+use crate::manifest::DbKind;
+use crate::names::{writer_instance, EncryptNames};
+use crate::policy::KeyPolicySpec;
+use crate::progress::{Event, Progress};
+use crate::rds::{self, DbInfo};
+use crate::wait::{parse_duration, WaitPolicy};
+
+/// The tag that marks a database as the encrypted twin of the one it names.
+pub const TAG_ENCRYPTED_FROM: &str = "rds-handoff:encrypted-from";
+
+/// What the operator typed for `encrypt`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("database").required(true).args(["db_instance", "db_cluster"])))]
+pub struct EncryptArgs {
+    /// The DB instance to make an encrypted copy of
+    #[arg(long, value_name = "ID")]
+    pub db_instance: Option<DbInstanceId>,
+    /// The Aurora DB cluster to make an encrypted copy of
+    #[arg(long, value_name = "ID")]
+    pub db_cluster: Option<DbClusterId>,
+    /// Encrypt under this existing key (id, ARN or alias, e.g. `alias/aws/rds`)
+    #[arg(long, value_name = "KEY", conflicts_with = "key_alias")]
+    pub key: Option<String>,
+    /// Alias of the key to make or reuse [default: alias/rds-handoff/<new-id>]
+    #[arg(long, value_name = "ALIAS")]
+    pub key_alias: Option<String>,
+    /// Administer a new key through this principal instead of the account root (repeatable)
+    #[arg(long = "key-admin", value_name = "ARN")]
+    pub key_admins: Vec<Arn>,
+    /// Identifier of the encrypted copy [default: <id>-encrypted]
+    #[arg(long, value_name = "NEW")]
+    pub restore_as: Option<String>,
+    /// Check everything and print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Give up waiting for a snapshot or database after this long (e.g. 90m, 4h)
+    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = parse_duration)]
+    pub wait_timeout: Duration,
+    /// Keep the intermediate snapshots (they are deleted once the copy is available)
+    #[arg(long)]
+    pub keep_intermediate: bool,
+}
+
+/// The validated plan of one `encrypt`.
+#[derive(Debug, Clone)]
+pub struct EncryptPlan {
+    pub kind: DbKind,
+    pub db: String,
+    pub twin: String,
+    /// A cluster twin's writer instance.
+    pub writer: String,
+    pub key: KeyChoice,
+    pub key_admins: Vec<Arn>,
+    pub names: EncryptNames,
+    pub dry_run: bool,
+    pub wait: WaitPolicy,
+    pub keep_intermediate: bool,
+}
+
+impl EncryptArgs {
+    /// Checks what can be checked without AWS.
+    pub fn resolve(&self) -> Result<EncryptPlan> {
+        let (kind, db) = chosen_database(self.db_instance.as_ref(), self.db_cluster.as_ref())?;
+        let twin = match &self.restore_as {
+            Some(name) => check_rds_id(kind.id_kind(), name)?,
+            None => check_rds_id(kind.id_kind(), &format!("{db}-encrypted")).map_err(|e| {
+                Error::usage(format!(
+                    "{e}; the default name `{db}-encrypted` is too long: pass `--restore-as`"
+                ))
+            })?,
+        };
+        if twin == db {
+            return Err(Error::usage(format!(
+                "`--restore-as {twin}` is the database itself: the encrypted copy needs a new identifier"
+            )));
+        }
+        let key = match (&self.key, &self.key_alias) {
+            (Some(key), _) => KeyChoice::Given(key.clone()),
+            (None, Some(alias)) => KeyChoice::Alias(check_alias(alias)?),
+            (None, None) => KeyChoice::Alias(format!("alias/rds-handoff/{twin}")),
+        };
+        Ok(EncryptPlan {
+            names: EncryptNames::new(kind.snapshot_kind(), &db),
+            writer: writer_instance(&twin),
+            kind,
+            db,
+            twin,
+            key,
+            key_admins: self.key_admins.clone(),
+            dry_run: self.dry_run,
+            wait: WaitPolicy::new(self.wait_timeout),
+            keep_intermediate: self.keep_intermediate,
+        })
+    }
+}
+
+/// What an `encrypt` produced.
+#[derive(Debug, Clone)]
+pub struct EncryptReport {
+    pub twin: String,
+    pub endpoint: Option<String>,
+    pub key_arn: Option<String>,
+    /// The twin already existed and was available; nothing was created.
+    pub already_done: bool,
+}
+
+/// Runs an `encrypt` (or, with `dry_run`, only its checks and plan).
+pub async fn encrypt(
+    aws: &Aws,
+    plan: &EncryptPlan,
+    progress: &dyn Progress,
+) -> Result<EncryptReport> {
+    let caller = aws.caller().await?;
+    progress.event(&Event::step(
+        "identity",
+        caller.arn.as_str(),
+        &format!("account {} in {}", caller.account, aws.region),
+    ));
+    let original = rds::describe_db(aws, plan.kind, &plan.db)
+        .await?
+        .ok_or_else(|| {
+            Error::refused(
+                format!(
+                    "{} `{}` not found in account `{}` region `{}`",
+                    plan.kind.name(),
+                    plan.db,
+                    caller.account,
+                    aws.region
+                ),
+                "check the identifier and `--region` (or `--profile`)",
+            )
+        })?;
+    let existing = existing_twin(aws, plan).await?;
+    if let Some(twin) = &existing {
+        if twin.status == "available" && twin_writer_ready(aws, plan).await? {
+            cleanup(aws, plan, progress).await?;
+            return Ok(report(plan, twin, true));
+        }
+    } else {
+        preflight(aws, plan, &original).await?;
+    }
+    if plan.dry_run {
+        print_plan(plan, progress);
+        return Ok(EncryptReport {
+            twin: plan.twin.clone(),
+            endpoint: None,
+            key_arn: None,
+            already_done: false,
+        });
+    }
+    let mut spec =
+        KeyPolicySpec::own_account(&aws.partition, aws.region.clone(), caller.account.clone());
+    spec.admins = plan.key_admins.clone();
+    let key = ensure_key(aws, &plan.key, &spec, &caller, &base_tags(plan), progress).await?;
+    if existing.is_none() {
+        start_restore(aws, plan, &original, &key, progress).await?;
+    }
+    let twin = rds::wait_db(aws, plan.kind, &plan.twin, "restore", plan.wait, progress).await?;
+    if plan.kind == DbKind::Cluster {
+        recreate_writer(aws, plan, &original, progress).await?;
+    }
+    check_encrypted(plan, &twin, &key)?;
+    cleanup(aws, plan, progress).await?;
+    Ok(report(plan, &twin, false))
+}
+
+fn report(plan: &EncryptPlan, twin: &DbInfo, already_done: bool) -> EncryptReport {
+    EncryptReport {
+        twin: plan.twin.clone(),
+        endpoint: twin.endpoint.clone(),
+        key_arn: twin.kms_key_id.clone(),
+        already_done,
+    }
+}
+
+fn base_tags(plan: &EncryptPlan) -> BTreeMap<String, String> {
+    BTreeMap::from([(TAG_DB.into(), plan.db.clone())])
+}
+
+/// The twin, if an earlier run made it; a database of that name made otherwise is refused.
+async fn existing_twin(aws: &Aws, plan: &EncryptPlan) -> Result<Option<DbInfo>> {
+    let Some(found) = rds::describe_db(aws, plan.kind, &plan.twin).await? else {
+        return Ok(None);
+    };
+    if found.database.tags.get(TAG_ENCRYPTED_FROM) != Some(&plan.db) {
+        return Err(Error::refused(
+            format!(
+                "{} `{}` already exists and is not an encrypted copy of `{}`",
+                plan.kind.name(),
+                plan.twin,
+                plan.db
+            ),
+            "pass `--restore-as` with a free identifier",
+        ));
+    }
+    Ok(Some(found))
+}
+
+async fn twin_writer_ready(aws: &Aws, plan: &EncryptPlan) -> Result<bool> {
+    if plan.kind == DbKind::Instance {
+        return Ok(true);
+    }
+    Ok(rds::describe_db(aws, DbKind::Instance, &plan.writer)
+        .await?
+        .is_some_and(|w| w.status == "available"))
+}
+
+/// Everything that must hold before anything is created.
+async fn preflight(aws: &Aws, plan: &EncryptPlan, original: &DbInfo) -> Result<()> {
+    if original.status != "available" {
+        return Err(Error::refused(
+            format!(
+                "{} `{}` is `{}`; it must be `available` to be snapshotted",
+                plan.kind.name(),
+                plan.db,
+                original.status
+            ),
+            "wait until it is available (start it if it is stopped), then re-run",
+        ));
+    }
+    if plan.kind == DbKind::Cluster && original.writer.is_none() {
+        return Err(Error::refused(
+            format!(
+                "DB cluster `{}` has no writer instance to recreate",
+                plan.db
+            ),
+            "add a writer instance to the cluster, or restore it by hand",
+        ));
+    }
+    if let Some((used, max)) = rds::snapshot_quota(aws, plan.kind).await? {
+        let needed = if plan.kind == DbKind::Instance { 2 } else { 1 };
+        if used + needed > max {
+            return Err(Error::refused(
+                format!("the region has {used} of {max} manual snapshots; encrypting needs {needed} more"),
+                "delete manual snapshots you no longer need, or ask AWS for a higher quota",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn print_plan(plan: &EncryptPlan, progress: &dyn Progress) {
+    let step = |stage: &str, resource: &str, status: &str| {
+        progress.event(&Event::plan(stage, resource, status))
+    };
+    step(
+        "use or create key",
+        &plan.key.describe(),
+        "own account, RDS only",
+    );
+    step(
+        "snapshot",
+        &plan.names.snapshot,
+        &format!("of {} {}", plan.kind.name(), plan.db),
+    );
+    match plan.kind {
+        DbKind::Instance => {
+            step("copy", &plan.names.copy, "under the key");
+            step(
+                "restore",
+                &plan.twin,
+                &format!("from {}, same placement", plan.names.copy),
+            );
+        }
+        DbKind::Cluster => {
+            step(
+                "restore",
+                &plan.twin,
+                &format!(
+                    "from {}, encrypted under the key, same placement",
+                    plan.names.snapshot
+                ),
+            );
+            step(
+                "writer instance",
+                &plan.writer,
+                "same class and zone as the original's",
+            );
+        }
+    }
+    if !plan.keep_intermediate {
+        step("delete intermediate snapshots", &plan.names.snapshot, "");
+    }
+}
+
+/// Snapshot (and for an instance, copy under the key), then start the restore.
+async fn start_restore(
+    aws: &Aws,
+    plan: &EncryptPlan,
+    original: &DbInfo,
+    key: &Key,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let tags = with_role(&base_tags(plan), "intermediate");
+    let names = &plan.names;
+    rds::ensure_snapshot(
+        aws,
+        plan.kind,
+        &plan.db,
+        &names.snapshot,
+        &tags,
+        plan.wait,
+        progress,
+    )
+    .await?;
+    let source = match plan.kind {
+        DbKind::Cluster => &names.snapshot,
+        DbKind::Instance => {
+            if rds::describe_snapshot(aws, plan.kind, &names.copy)
+                .await?
+                .is_none()
+            {
+                rds::copy_snapshot(
+                    aws,
+                    plan.kind,
+                    &names.snapshot,
+                    &names.copy,
+                    Some(&key.arn),
+                    &tags,
+                )
+                .await?;
+                progress.event(&Event::step("copy", &names.copy, "started under the key"));
+            }
+            rds::wait_snapshot(aws, plan.kind, &names.copy, "copy", plan.wait, progress).await?;
+            &names.copy
+        }
+    };
+    rds::restore(aws, plan.kind, &twin_spec(plan, original, source, key)).await?;
+    progress.event(&Event::step("restore", &plan.twin, "started"));
+    Ok(())
+}
+
+/// The original's placement and settings, with the toolkit's tag added.
+fn twin_spec<'a>(
+    plan: &'a EncryptPlan,
+    original: &'a DbInfo,
+    source: &'a str,
+    key: &'a Key,
+) -> rds::RestoreSpec<'a> {
+    let d = &original.database;
+    let mut tags: BTreeMap<String, String> = d
+        .tags
+        .iter()
+        .filter(|(k, _)| !k.starts_with("aws:"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tags.insert(TAG_ENCRYPTED_FROM.into(), plan.db.clone());
+    rds::RestoreSpec {
+        id: &plan.twin,
+        snapshot: source,
+        kms_key: Some(&key.arn),
+        database: d,
+        subnet_group: original.subnet_group.clone(),
+        security_groups: original.security_groups.clone(),
+        availability_zones: original.availability_zones.clone(),
+        publicly_accessible: original.publicly_accessible.unwrap_or(false),
+        instance_class: d
+            .instance_class
+            .clone()
+            .filter(|_| plan.kind == DbKind::Instance),
+        parameter_group: custom(&d.parameter_group),
+        option_group: custom(&d.option_group),
+        multi_az: d.multi_az && plan.kind == DbKind::Instance,
+        deletion_protection: original.deletion_protection,
+        tags,
+    }
+}
+
+/// A parameter or option group worth naming: the engine's default one (`default.mysql8.0`,
+/// `default:mysql-8-0`) is what a restore uses anyway, and is not a resource one can name
+/// in every account and region.
+fn custom(group: &Option<String>) -> Option<String> {
+    group.clone().filter(|g| !g.starts_with("default"))
+}
+
+/// A cluster restore makes no instance: recreate the writer like the original's.
+async fn recreate_writer(
+    aws: &Aws,
+    plan: &EncryptPlan,
+    original: &DbInfo,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let old = match &original.writer {
+        Some(id) => rds::describe_db(aws, DbKind::Instance, id).await?,
+        None => None,
+    };
+    let old = old.ok_or_else(|| {
+        Error::refused(
+            format!("DB cluster `{}` has no writer instance to copy", plan.db),
+            format!(
+                "create the writer of `{}` by hand with `aws rds create-db-instance`",
+                plan.twin
+            ),
+        )
+    })?;
+    let class = old.database.instance_class.clone().ok_or_else(|| {
+        Error::refused(
+            format!("the writer of `{}` reports no instance class", plan.db),
+            format!("create the writer of `{}` by hand", plan.twin),
+        )
+    })?;
+    let spec = rds::WriterSpec {
+        id: &plan.writer,
+        cluster: &plan.twin,
+        engine: &original.database.engine,
+        instance_class: class,
+        availability_zone: old.availability_zones.first().cloned(),
+        publicly_accessible: old.publicly_accessible.unwrap_or(false),
+        parameter_group: custom(&old.database.parameter_group),
+        tags: with_role(&base_tags(plan), "writer-instance"),
+    };
+    rds::ensure_writer(aws, &spec, plan.wait, progress).await?;
+    Ok(())
+}
+
+/// The twin must be encrypted under the chosen key (KMS reports key ARNs).
+fn check_encrypted(plan: &EncryptPlan, twin: &DbInfo, key: &Key) -> Result<()> {
+    if twin.encrypted && twin.kms_key_id.as_deref() == Some(key.arn.as_str()) {
+        return Ok(());
+    }
+    Err(Error::refused(
+        format!(
+            "{} `{}` is {}, not encrypted with `{}`",
+            plan.kind.name(),
+            plan.twin,
+            match (&twin.encrypted, &twin.kms_key_id) {
+                (true, Some(other)) => format!("encrypted with `{other}`"),
+                _ => "not encrypted".to_owned(),
+            },
+            key.arn
+        ),
+        format!(
+            "delete `{}` (it is a copy; the original is untouched) and re-run",
+            plan.twin
+        ),
+    ))
+}
+
+/// Deletes the snapshots this command made, unless asked to keep them.
+async fn cleanup(aws: &Aws, plan: &EncryptPlan, progress: &dyn Progress) -> Result<()> {
+    if plan.keep_intermediate {
+        return Ok(());
+    }
+    for id in [&plan.names.snapshot, &plan.names.copy] {
+        if rds::delete_own_snapshot(aws, plan.kind, id, "intermediate").await? {
+            progress.event(&Event::step("cleanup", id, "intermediate snapshot deleted"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: EncryptArgs,
+    }
+
+    fn plan(args: &[&str]) -> Result<EncryptPlan> {
+        let mut argv = vec!["encrypt"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+            .expect("flags parse")
+            .args
+            .resolve()
+    }
+
+    #[test]
+    fn defaults_follow_the_seed() {
+        let p = plan(&["--db-instance", "orders"]).unwrap();
+        assert_eq!(p.twin, "orders-encrypted");
+        assert_eq!(p.names.snapshot, "rh-orders-encrypt-src");
+        assert_eq!(p.names.copy, "rh-orders-encrypt");
+        assert!(matches!(p.key, KeyChoice::Alias(a) if a == "alias/rds-handoff/orders-encrypted"));
+        let p = plan(&["--db-cluster", "shop", "--restore-as", "Shop-2"]).unwrap();
+        assert_eq!(
+            (p.twin.as_str(), p.writer.as_str()),
+            ("shop-2", "shop-2-writer")
+        );
+    }
+
+    #[test]
+    fn refuses_names_that_cannot_work() {
+        let long = "a".repeat(60);
+        let err = plan(&["--db-instance", &long]).unwrap_err().to_string();
+        assert!(err.contains("--restore-as"), "{err}");
+        let err = plan(&["--db-instance", "orders", "--restore-as", "orders"]).unwrap_err();
+        assert!(err.to_string().contains("new identifier"), "{err}");
+        let err = plan(&["--db-instance", "orders", "--restore-as", "x--y"]).unwrap_err();
+        assert!(err.to_string().contains("x--y"), "{err}");
+        let err = plan(&["--db-instance", "orders", "--key-alias", "alias/aws/rds"]).unwrap_err();
+        assert!(err.to_string().contains("alias/aws/"), "{err}");
+    }
+}

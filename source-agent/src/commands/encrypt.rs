@@ -1,0 +1,36 @@
+use rds_handoff::aws::Aws;
+use rds_handoff::cli::GlobalArgs;
+use rds_handoff::encrypt::{encrypt, EncryptArgs};
+use rds_handoff::progress::Printer;
+use rds_handoff::{ExitCode, Result};
+
+pub async fn run(args: &EncryptArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
+    let plan = args.resolve()?;
+    let aws = Aws::connect(&global.aws).await?;
+    let report = encrypt(&aws, &plan, printer).await?;
+    let endpoint = report.endpoint.as_deref().unwrap_or("(not yet known)");
+    let text = if plan.dry_run {
+        format!(
+            "dry run: nothing was changed\nthe encrypted copy would be {}",
+            report.twin
+        )
+    } else {
+        format!(
+            "{}encrypted copy: {} ({})\nendpoint: {endpoint}\nthe original `{}` is unchanged: point your applications at the copy, then retire the original",
+            if report.already_done { "already done: " } else { "" },
+            report.twin,
+            plan.kind.name(),
+            plan.db,
+        )
+    };
+    let json = serde_json::json!({
+        "event": "done",
+        "dry_run": plan.dry_run,
+        "already_done": report.already_done,
+        "database": report.twin,
+        "endpoint": report.endpoint,
+        "kms_key_arn": report.key_arn,
+    });
+    printer.result(&text, &json);
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,327 @@
+//! `src-agent encrypt`: an encrypted twin in the same account, same placement and settings.
+//!
+//! moto's instance restore copies most settings from the snapshot's database whether or not
+//! the request names them, while AWS restores into the default subnet group, security group,
+//! parameter group and a zone of its choosing. So besides comparing the twin with the
+//! original, the tests read the restore request itself (through the proxy) for every setting
+//! AWS would otherwise not carry over.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_rds::types::{DbInstance, Tag};
+use e2e::fixtures::{aurora_cluster, cluster_state, footprint, instance_state, network};
+use e2e::proxy::{FaultPlan, Proxy};
+use e2e::{Account, Agent, Emulator, Workdir, SOURCE};
+
+/// What the twin must share with the original.
+#[derive(Debug, PartialEq)]
+struct Placement {
+    zone: Option<String>,
+    subnet_group: Option<String>,
+    security_groups: Vec<String>,
+    parameter_group: Option<String>,
+    option_group: Option<String>,
+    class: Option<String>,
+    port: Option<i32>,
+    storage: (Option<i32>, Option<String>),
+    multi_az: Option<bool>,
+    tags: BTreeMap<String, String>,
+}
+
+fn placement(db: &DbInstance) -> Placement {
+    Placement {
+        zone: db.availability_zone().map(str::to_owned),
+        subnet_group: db
+            .db_subnet_group()
+            .and_then(|g| g.db_subnet_group_name())
+            .map(str::to_owned),
+        security_groups: db
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id().map(str::to_owned))
+            .collect(),
+        parameter_group: db
+            .db_parameter_groups()
+            .first()
+            .and_then(|g| g.db_parameter_group_name())
+            .map(str::to_owned),
+        option_group: db
+            .option_group_memberships()
+            .first()
+            .and_then(|g| g.option_group_name())
+            .map(str::to_owned),
+        class: db.db_instance_class().map(str::to_owned),
+        port: db.endpoint().and_then(|e| e.port()),
+        storage: (db.allocated_storage(), db.storage_type().map(str::to_owned)),
+        multi_az: db.multi_az(),
+        tags: db
+            .tag_list()
+            .iter()
+            .filter(|t| t.key() != Some("rds-handoff:encrypted-from"))
+            .map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned()))
+            .collect(),
+    }
+}
+
+async fn instance(account: &Account, id: &str) -> DbInstance {
+    let out = account
+        .rds()
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .unwrap();
+    out.db_instances()[0].clone()
+}
+
+/// An unencrypted MySQL instance placed on purpose: own subnet group, security group,
+/// parameter and option groups, zone, port and class.
+async fn placed_instance(account: &Account, id: &str) {
+    let net = network(account);
+    let rds = account.rds();
+    rds.create_db_parameter_group()
+        .db_parameter_group_name(format!("{id}-params"))
+        .db_parameter_group_family("mysql8.0")
+        .description("rds-handoff tests")
+        .send()
+        .await
+        .unwrap();
+    rds.create_option_group()
+        .option_group_name(format!("{id}-options"))
+        .engine_name("mysql")
+        .major_engine_version("8.0")
+        .option_group_description("rds-handoff tests")
+        .send()
+        .await
+        .unwrap();
+    let password = rds_handoff::password::generate("mysql");
+    rds.create_db_instance()
+        .db_instance_identifier(id)
+        .engine("mysql")
+        .engine_version("8.0.36")
+        .db_instance_class("db.t3.small")
+        .allocated_storage(30)
+        .storage_type("gp2")
+        .master_username("admin")
+        .master_user_password(password.expose())
+        .db_subnet_group_name(&net.subnet_group)
+        .vpc_security_group_ids(&net.security_group)
+        .availability_zone("us-east-1b")
+        .port(3307)
+        .db_parameter_group_name(format!("{id}-params"))
+        .option_group_name(format!("{id}-options"))
+        .tags(Tag::builder().key("team").value("payments").build())
+        .tags(Tag::builder().key("env").value("prod").build())
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn key_of_alias(account: &Account, alias: &str) -> String {
+    let key = account
+        .kms()
+        .describe_key()
+        .key_id(alias)
+        .send()
+        .await
+        .unwrap();
+    key.key_metadata().unwrap().arn().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn instance_gets_an_encrypted_twin_in_the_same_place() {
+    let source = Account::assume(SOURCE).await;
+    let wd = Workdir::new("enc");
+    placed_instance(&source, "enc-db").await;
+    let before = instance_state(&source, "enc-db").await;
+    let original = placement(&instance(&source, "enc-db").await);
+    let args = ["encrypt", "--db-instance", "enc-db"];
+
+    let dry = wd
+        .run(Agent::Src, &source, &[&args[..], &["--dry-run"]].concat())
+        .await
+        .ok();
+    assert!(dry.stdout.contains("enc-db-encrypted"), "{}", dry.stdout);
+    assert!(
+        dry.stderr.contains("would snapshot: rh-enc-db-encrypt-src"),
+        "{}",
+        dry.stderr
+    );
+    let untouched = footprint(&source, "enc-db").await;
+    assert_eq!(untouched.databases, vec!["enc-db"]);
+    assert!(untouched.snapshots.is_empty() && untouched.keys.is_empty());
+
+    let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
+    let run = wd
+        .run_with(
+            Agent::Src,
+            &source,
+            &args,
+            &[("AWS_ENDPOINT_URL", &proxy.url)],
+        )
+        .await
+        .ok();
+    assert!(run.stdout.contains("enc-db-encrypted"), "{}", run.stdout);
+
+    let twin = instance(&source, "enc-db-encrypted").await;
+    let key = key_of_alias(&source, "alias/rds-handoff/enc-db-encrypted").await;
+    assert_eq!(twin.storage_encrypted(), Some(true));
+    assert_eq!(twin.kms_key_id(), Some(key.as_str()));
+    assert_eq!(placement(&twin), original, "same placement and settings");
+    assert!(twin
+        .tag_list()
+        .iter()
+        .any(|t| t.key() == Some("rds-handoff:encrypted-from") && t.value() == Some("enc-db")));
+    let restore = proxy.stats.bodies("RestoreDBInstanceFromDBSnapshot");
+    assert_eq!(restore.len(), 1, "one restore");
+    let net = network(&source);
+    for wanted in [
+        "AvailabilityZone=us-east-1b".to_owned(),
+        format!("DBSubnetGroupName={}", net.subnet_group),
+        format!("={}", net.security_group),
+        "DBParameterGroupName=enc-db-params".to_owned(),
+        "OptionGroupName=enc-db-options".to_owned(),
+        "DBInstanceClass=db.t3.small".to_owned(),
+        "Port=3307".to_owned(),
+        "PubliclyAccessible=false".to_owned(),
+    ] {
+        assert!(
+            restore[0].contains(&wanted),
+            "restore names {wanted}: {}",
+            restore[0]
+        );
+    }
+    for changes_the_original in [
+        "ModifyDBInstance",
+        "DeleteDBInstance",
+        "RebootDBInstance",
+        "StopDBInstance",
+    ] {
+        assert!(
+            !proxy.stats.saw(changes_the_original),
+            "{changes_the_original}"
+        );
+    }
+    assert_eq!(
+        instance_state(&source, "enc-db").await,
+        before,
+        "original unchanged"
+    );
+    assert!(!before.encrypted);
+
+    let done = footprint(&source, "enc-db").await;
+    assert_eq!(done.databases, vec!["enc-db", "enc-db-encrypted"]);
+    assert!(
+        done.snapshots.is_empty(),
+        "intermediate snapshots deleted: {:?}",
+        done.snapshots
+    );
+    assert_eq!(done.keys.len(), 1);
+
+    let again = wd.run(Agent::Src, &source, &args).await.ok();
+    assert!(again.stdout.contains("already done"), "{}", again.stdout);
+    assert_eq!(
+        footprint(&source, "enc-db").await,
+        done,
+        "a re-run creates nothing"
+    );
+    assert_eq!(instance_state(&source, "enc-db").await, before);
+}
+
+#[tokio::test]
+async fn cluster_twin_is_restored_under_the_key_with_a_new_writer() {
+    let source = Account::assume(SOURCE).await;
+    let wd = Workdir::new("encc");
+    aurora_cluster(&source, "encc-db", false).await;
+    let before = cluster_state(&source, "encc-db").await;
+    let args = [
+        "encrypt",
+        "--db-cluster",
+        "encc-db",
+        "--restore-as",
+        "encc-new",
+        "--output",
+        "json",
+    ];
+    let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
+    let run = wd
+        .run_with(
+            Agent::Src,
+            &source,
+            &args,
+            &[("AWS_ENDPOINT_URL", &proxy.url)],
+        )
+        .await
+        .ok();
+    let done: serde_json::Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(done["database"], "encc-new");
+
+    let key = key_of_alias(&source, "alias/rds-handoff/encc-new").await;
+    let twin = cluster_state(&source, "encc-new").await;
+    assert!(twin.encrypted);
+    assert_eq!(twin.kms_key_id.as_deref(), Some(key.as_str()));
+    assert_eq!(twin.tags.get("team").map(String::as_str), Some("payments"));
+    let restore = proxy.stats.bodies("RestoreDBClusterFromSnapshot");
+    assert_eq!(restore.len(), 1);
+    assert!(restore[0].contains("KmsKeyId="), "{}", restore[0]);
+    assert!(
+        !proxy.stats.saw("CopyDBClusterSnapshot"),
+        "AWS cannot copy it under a key"
+    );
+    let writer = instance(&source, "encc-new-writer").await;
+    assert_eq!(writer.db_cluster_identifier(), Some("encc-new"));
+    assert_eq!(
+        writer.db_instance_class(),
+        Some("db.r6g.large"),
+        "the original writer's class"
+    );
+    assert_eq!(
+        cluster_state(&source, "encc-db").await,
+        before,
+        "original unchanged"
+    );
+
+    let footprint_done = footprint(&source, "encc").await;
+    assert!(
+        footprint_done.snapshots.is_empty(),
+        "{:?}",
+        footprint_done.snapshots
+    );
+    let again = wd.run(Agent::Src, &source, &args).await.ok();
+    assert!(
+        again.stdout.contains("\"already_done\":true"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(footprint(&source, "encc").await, footprint_done);
+}
+
+#[tokio::test]
+async fn encrypt_refuses_a_name_it_did_not_make_and_a_missing_database() {
+    let source = Account::assume(SOURCE).await;
+    let wd = Workdir::new("rfx");
+    e2e::fixtures::mysql_instance(&source, "rfx-db", false).await;
+    e2e::fixtures::mysql_instance(&source, "rfx-other", false).await;
+    let before = footprint(&source, "rfx").await;
+    wd.run(
+        Agent::Src,
+        &source,
+        &[
+            "encrypt",
+            "--db-instance",
+            "rfx-db",
+            "--restore-as",
+            "rfx-other",
+        ],
+    )
+    .await
+    .refused(3, "already exists and is not an encrypted copy of `rfx-db`");
+    wd.run(
+        Agent::Src,
+        &source,
+        &["encrypt", "--db-instance", "rfx-missing"],
+    )
+    .await
+    .refused(3, "`rfx-missing` not found");
+    assert_eq!(footprint(&source, "rfx").await, before, "nothing created");
+}
