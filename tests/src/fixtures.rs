@@ -50,6 +50,49 @@ pub async fn mysql_instance(account: &Account, id: &str, encrypted: bool) {
         .unwrap_or_else(|e| panic!("create instance {id}: {e:?}"));
 }
 
+/// An unencrypted MySQL instance placed on purpose: own subnet group, security group,
+/// parameter and option groups, zone, port and class.
+pub async fn placed_instance(account: &Account, id: &str) {
+    let net = network(account);
+    let rds = account.rds();
+    rds.create_db_parameter_group()
+        .db_parameter_group_name(format!("{id}-params"))
+        .db_parameter_group_family("mysql8.0")
+        .description("rds-handoff tests")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("placed instance {id}: {e:?}"));
+    rds.create_option_group()
+        .option_group_name(format!("{id}-options"))
+        .engine_name("mysql")
+        .major_engine_version("8.0")
+        .option_group_description("rds-handoff tests")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("placed instance {id}: {e:?}"));
+    let password = rds_handoff::password::generate("mysql");
+    rds.create_db_instance()
+        .db_instance_identifier(id)
+        .engine("mysql")
+        .engine_version("8.0.36")
+        .db_instance_class("db.t3.small")
+        .allocated_storage(30)
+        .storage_type("gp2")
+        .master_username("admin")
+        .master_user_password(password.expose())
+        .db_subnet_group_name(&net.subnet_group)
+        .vpc_security_group_ids(&net.security_group)
+        .availability_zone("us-east-1b")
+        .port(3307)
+        .db_parameter_group_name(format!("{id}-params"))
+        .option_group_name(format!("{id}-options"))
+        .tags(Tag::builder().key("team").value("payments").build())
+        .tags(Tag::builder().key("env").value("prod").build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("placed instance {id}: {e:?}"));
+}
+
 /// An Aurora MySQL cluster with a writer instance.
 pub async fn aurora_cluster(account: &Account, id: &str, encrypted: bool) {
     let password = rds_handoff::password::generate("aurora-mysql");

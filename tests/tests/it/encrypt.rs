@@ -8,8 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_rds::types::{DbInstance, Tag};
-use e2e::fixtures::{aurora_cluster, cluster_state, footprint, instance_state, network};
+use aws_sdk_rds::types::DbInstance;
+use e2e::fixtures::{
+    aurora_cluster, cluster_state, footprint, instance_state, network, placed_instance,
+};
 use e2e::proxy::{FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Workdir, SOURCE};
 
@@ -72,49 +74,6 @@ async fn instance(account: &Account, id: &str) -> DbInstance {
         .await
         .unwrap();
     out.db_instances()[0].clone()
-}
-
-/// An unencrypted MySQL instance placed on purpose: own subnet group, security group,
-/// parameter and option groups, zone, port and class.
-async fn placed_instance(account: &Account, id: &str) {
-    let net = network(account);
-    let rds = account.rds();
-    rds.create_db_parameter_group()
-        .db_parameter_group_name(format!("{id}-params"))
-        .db_parameter_group_family("mysql8.0")
-        .description("rds-handoff tests")
-        .send()
-        .await
-        .unwrap();
-    rds.create_option_group()
-        .option_group_name(format!("{id}-options"))
-        .engine_name("mysql")
-        .major_engine_version("8.0")
-        .option_group_description("rds-handoff tests")
-        .send()
-        .await
-        .unwrap();
-    let password = rds_handoff::password::generate("mysql");
-    rds.create_db_instance()
-        .db_instance_identifier(id)
-        .engine("mysql")
-        .engine_version("8.0.36")
-        .db_instance_class("db.t3.small")
-        .allocated_storage(30)
-        .storage_type("gp2")
-        .master_username("admin")
-        .master_user_password(password.expose())
-        .db_subnet_group_name(&net.subnet_group)
-        .vpc_security_group_ids(&net.security_group)
-        .availability_zone("us-east-1b")
-        .port(3307)
-        .db_parameter_group_name(format!("{id}-params"))
-        .option_group_name(format!("{id}-options"))
-        .tags(Tag::builder().key("team").value("payments").build())
-        .tags(Tag::builder().key("env").value("prod").build())
-        .send()
-        .await
-        .unwrap();
 }
 
 async fn key_of_alias(account: &Account, alias: &str) -> String {

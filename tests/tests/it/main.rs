@@ -13,6 +13,7 @@ mod export;
 mod hostile;
 mod import;
 mod lifecycle;
+mod operator;
 mod reliability;
 mod review;
 mod shim;
