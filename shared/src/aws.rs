@@ -103,6 +103,17 @@ impl Aws {
         let arn = out.arn().unwrap_or_default().parse()?;
         Ok(Caller { account, arn })
     }
+
+    /// [`Self::caller`], reported as the run's first progress event.
+    pub async fn identify(&self, progress: &dyn crate::progress::Progress) -> Result<Caller> {
+        let caller = self.caller().await?;
+        progress.event(&crate::progress::Event::step(
+            "identity",
+            caller.arn.as_str(),
+            &format!("account {} in {}", caller.account, self.region),
+        ));
+        Ok(caller)
+    }
 }
 
 async fn load_config(args: &AwsArgs) -> SdkConfig {

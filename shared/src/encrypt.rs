@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use crate::aws::Aws;
 use crate::error::{Error, Result};
-use crate::export::{check_alias, chosen_database, with_role, TAG_DB};
+use crate::export::{chosen_database, with_role, TAG_DB};
 use crate::ident::{check_rds_id, Arn, DbClusterId, DbInstanceId};
-use crate::kms::{ensure_key, Key, KeyChoice};
+use crate::kms::{ensure_key, Key, KeyArgs, KeyChoice};
 use crate::manifest::DbKind;
 use crate::names::{writer_instance, EncryptNames};
 use crate::policy::KeyPolicySpec;
@@ -34,15 +34,8 @@ pub struct EncryptArgs {
     /// The Aurora DB cluster to make an encrypted copy of
     #[arg(long, value_name = "ID")]
     pub db_cluster: Option<DbClusterId>,
-    /// Encrypt under this existing key (id, ARN or alias, e.g. `alias/aws/rds`)
-    #[arg(long, value_name = "KEY", conflicts_with = "key_alias")]
-    pub key: Option<String>,
-    /// Alias of the key to make or reuse [default: alias/rds-handoff/<new-id>]
-    #[arg(long, value_name = "ALIAS")]
-    pub key_alias: Option<String>,
-    /// Administer a new key through this principal instead of the account root (repeatable)
-    #[arg(long = "key-admin", value_name = "ARN")]
-    pub key_admins: Vec<Arn>,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Identifier of the encrypted copy [default: <id>-encrypted]
     #[arg(long, value_name = "NEW")]
     pub restore_as: Option<String>,
@@ -90,11 +83,7 @@ impl EncryptArgs {
                 "`--restore-as {twin}` is the database itself: the encrypted copy needs a new identifier"
             )));
         }
-        let key = match (&self.key, &self.key_alias) {
-            (Some(key), _) => KeyChoice::Given(key.clone()),
-            (None, Some(alias)) => KeyChoice::Alias(check_alias(alias)?),
-            (None, None) => KeyChoice::Alias(format!("alias/rds-handoff/{twin}")),
-        };
+        let key = self.key.choice(&twin)?;
         Ok(EncryptPlan {
             names: EncryptNames::new(kind.snapshot_kind(), &db),
             writer: writer_instance(&twin),
@@ -102,7 +91,7 @@ impl EncryptArgs {
             db,
             twin,
             key,
-            key_admins: self.key_admins.clone(),
+            key_admins: self.key.key_admins.clone(),
             dry_run: self.dry_run,
             wait: WaitPolicy::new(self.wait_timeout),
             keep_intermediate: self.keep_intermediate,
@@ -126,26 +115,10 @@ pub async fn encrypt(
     plan: &EncryptPlan,
     progress: &dyn Progress,
 ) -> Result<EncryptReport> {
-    let caller = aws.caller().await?;
-    progress.event(&Event::step(
-        "identity",
-        caller.arn.as_str(),
-        &format!("account {} in {}", caller.account, aws.region),
-    ));
+    let caller = aws.identify(progress).await?;
     let original = rds::describe_db(aws, plan.kind, &plan.db)
         .await?
-        .ok_or_else(|| {
-            Error::refused(
-                format!(
-                    "{} `{}` not found in account `{}` region `{}`",
-                    plan.kind.name(),
-                    plan.db,
-                    caller.account,
-                    aws.region
-                ),
-                "check the identifier and `--region` (or `--profile`)",
-            )
-        })?;
+        .ok_or_else(|| rds::not_here(aws, plan.kind, &plan.db, &caller))?;
     let existing = existing_twin(aws, plan).await?;
     if let Some(twin) = &existing {
         if twin.status == "available" && twin_writer_ready(aws, plan).await? {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::aws::{Aws, Caller};
 use crate::error::{Error, Result};
 use crate::ident::{AccountId, Arn, DbClusterId, DbInstanceId};
-use crate::kms::{ensure_key, KeyChoice};
+use crate::kms::{ensure_key, KeyArgs, KeyChoice};
 use crate::manifest::{DbKind, Manifest, SharedSnapshot, SourceSide, TargetSide, SCHEMA_VERSION};
 use crate::names::ExportNames;
 use crate::policy::{KeyPolicySpec, Peer};
@@ -40,15 +40,8 @@ pub struct ExportArgs {
     /// Narrow the key's grant from the whole target account to this principal of it
     #[arg(long, value_name = "ARN")]
     pub target_principal: Option<Arn>,
-    /// Use this existing key (id, ARN or alias) instead of making one
-    #[arg(long, value_name = "KEY", conflicts_with = "key_alias")]
-    pub key: Option<String>,
-    /// Alias of the key to make or reuse [default: alias/rds-handoff/<db-id>]
-    #[arg(long, value_name = "ALIAS")]
-    pub key_alias: Option<String>,
-    /// Administer the new key through this principal instead of the account root (repeatable)
-    #[arg(long = "key-admin", value_name = "ARN")]
-    pub key_admins: Vec<Arn>,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Also require the target principal to be in this AWS Organization
     #[arg(long, value_name = "ORG_ID")]
     pub org_id: Option<String>,
@@ -108,11 +101,7 @@ impl ExportArgs {
                 )));
             }
         }
-        let key = match (&self.key, &self.key_alias) {
-            (Some(key), _) => KeyChoice::Given(key.clone()),
-            (None, Some(alias)) => KeyChoice::Alias(check_alias(alias)?),
-            (None, None) => KeyChoice::Alias(format!("alias/rds-handoff/{db}")),
-        };
+        let key = self.key.choice(&db)?;
         if let Some(org) = &self.org_id {
             if !org.starts_with("o-") || org.len() < 12 {
                 return Err(Error::usage(format!(
@@ -137,7 +126,7 @@ impl ExportArgs {
             target: self.target_account.clone(),
             target_principal: self.target_principal.clone(),
             key,
-            key_admins: self.key_admins.clone(),
+            key_admins: self.key.key_admins.clone(),
             org_id: self.org_id.clone(),
             from_snapshot,
             dry_run: self.dry_run,
@@ -163,23 +152,6 @@ pub fn chosen_database(
     }
 }
 
-/// A KMS alias the toolkit may create: `alias/…`, not in the reserved `alias/aws/` space.
-pub fn check_alias(alias: &str) -> Result<String> {
-    let valid_chars = alias
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b));
-    if !alias.starts_with("alias/")
-        || alias.starts_with("alias/aws/")
-        || alias.len() > 256
-        || !valid_chars
-    {
-        return Err(Error::usage(format!(
-            "invalid key alias `{alias}`: it must start with `alias/`, not `alias/aws/`, and use letters, digits, `/`, `_` and `-`"
-        )));
-    }
-    Ok(alias.to_owned())
-}
-
 /// What an export produced.
 #[derive(Debug, Clone)]
 pub struct ExportReport {
@@ -192,12 +164,7 @@ pub struct ExportReport {
 
 /// Runs an export (or, with `dry_run`, only its checks and plan).
 pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<ExportReport> {
-    let caller = aws.caller().await?;
-    progress.event(&Event::step(
-        "identity",
-        caller.arn.as_str(),
-        &format!("account {} in {}", caller.account, aws.region),
-    ));
+    let caller = aws.identify(progress).await?;
     if caller.account == plan.target {
         return Err(Error::refused(
             format!("the target account `{}` is the account running the export", plan.target),
@@ -206,18 +173,7 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     }
     let db = rds::describe_db(aws, plan.kind, &plan.db)
         .await?
-        .ok_or_else(|| {
-            Error::refused(
-                format!(
-                    "{} `{}` not found in account `{}` region `{}`",
-                    plan.kind.name(),
-                    plan.db,
-                    caller.account,
-                    aws.region
-                ),
-                "check the identifier and `--region` (or `--profile`)",
-            )
-        })?;
+        .ok_or_else(|| rds::not_here(aws, plan.kind, &plan.db, &caller))?;
     if let Some(report) = finished(aws, plan).await? {
         return Ok(report);
     }

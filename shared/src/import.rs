@@ -179,12 +179,7 @@ pub struct ImportReport {
 /// Verifies the manifest against AWS: the whole of `tgt-agent check`.
 pub async fn verify(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<Caller> {
     let m = &plan.manifest;
-    let caller = aws.caller().await?;
-    progress.event(&Event::step(
-        "identity",
-        caller.arn.as_str(),
-        &format!("account {} in {}", caller.account, aws.region),
-    ));
+    let caller = aws.identify(progress).await?;
     let refuse = |message: String, hint: &str| Err(Error::refused(message, hint));
     if caller.account != m.target.account {
         return refuse(

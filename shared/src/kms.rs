@@ -10,6 +10,7 @@ use aws_sdk_kms::types::{KeyState, Tag};
 
 use crate::aws::{Aws, Caller};
 use crate::error::{sdk, Error, Result};
+use crate::ident::Arn;
 use crate::policy::builder::{check_lockout, has_peer, merge_peer};
 use crate::policy::{KeyPolicySpec, PolicyDocument};
 use crate::progress::{Event, Progress};
@@ -37,6 +38,49 @@ impl KeyChoice {
             Self::Alias(alias) => alias.clone(),
         }
     }
+}
+
+/// The key flags `export` and `encrypt` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyArgs {
+    /// Use this existing key (id, ARN or alias, e.g. `alias/aws/rds` for `encrypt`) instead of making one
+    #[arg(long, value_name = "KEY", conflicts_with = "key_alias")]
+    pub key: Option<String>,
+    /// Alias of the key to make or reuse [default: alias/rds-handoff/<id of the database it encrypts>]
+    #[arg(long, value_name = "ALIAS")]
+    pub key_alias: Option<String>,
+    /// Administer a new key through this principal instead of the account root (repeatable)
+    #[arg(long = "key-admin", value_name = "ARN")]
+    pub key_admins: Vec<Arn>,
+}
+
+impl KeyArgs {
+    /// The key to use: the one given, or the toolkit's own under `--key-alias` or the
+    /// default alias for `db`.
+    pub fn choice(&self, db: &str) -> Result<KeyChoice> {
+        Ok(match (&self.key, &self.key_alias) {
+            (Some(key), _) => KeyChoice::Given(key.clone()),
+            (None, Some(alias)) => KeyChoice::Alias(check_alias(alias)?),
+            (None, None) => KeyChoice::Alias(format!("alias/rds-handoff/{db}")),
+        })
+    }
+}
+
+/// A KMS alias the toolkit may create: `alias/…`, not in the reserved `alias/aws/` space.
+pub fn check_alias(alias: &str) -> Result<String> {
+    let valid_chars = alias
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b));
+    if !alias.starts_with("alias/")
+        || alias.starts_with("alias/aws/")
+        || alias.len() > 256
+        || !valid_chars
+    {
+        return Err(Error::usage(format!(
+            "invalid key alias `{alias}`: it must start with `alias/`, not `alias/aws/`, and use letters, digits, `/`, `_` and `-`"
+        )));
+    }
+    Ok(alias.to_owned())
 }
 
 /// Makes sure the key exists and its policy holds the statements of `spec`'s peer.

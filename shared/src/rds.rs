@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_rds::types::Tag;
 
-use crate::aws::Aws;
+use crate::aws::{Aws, Caller};
 use crate::error::{sdk, Error, Result};
 use crate::manifest::{Database, DbKind};
 use crate::progress::{Event, Progress};
@@ -106,6 +106,19 @@ fn optional<T>(result: Result<T>, codes: &[&str]) -> Result<Option<T>> {
         Err(err) if not_found(&err, codes) => Ok(None),
         Err(err) => Err(err),
     }
+}
+
+/// The refusal for a database the caller's account and region do not hold.
+pub fn not_here(aws: &Aws, kind: DbKind, id: &str, caller: &Caller) -> Error {
+    Error::refused(
+        format!(
+            "{} `{id}` not found in account `{}` region `{}`",
+            kind.name(),
+            caller.account,
+            aws.region
+        ),
+        "check the identifier and `--region` (or `--profile`)",
+    )
 }
 
 pub async fn describe_db(aws: &Aws, kind: DbKind, id: &str) -> Result<Option<DbInfo>> {

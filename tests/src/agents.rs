@@ -5,6 +5,7 @@ use std::process::Stdio;
 
 use crate::accounts::Account;
 use crate::emulator::target_dir;
+use crate::proxy::Proxy;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Agent {
@@ -130,6 +131,12 @@ impl Workdir {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// Runs `agent args…` with its AWS traffic through `proxy`.
+    pub async fn via(&self, proxy: &Proxy, agent: Agent, account: &Account, args: &[&str]) -> Run {
+        self.run_with(agent, account, args, &[("AWS_ENDPOINT_URL", &proxy.url)])
+            .await
     }
 
     pub fn path(&self) -> &Path {

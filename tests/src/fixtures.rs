@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Mutex;
 
-use aws_sdk_rds::types::Tag;
+use aws_sdk_rds::types::{DbInstance, Tag};
 
 use crate::accounts::Account;
 use crate::emulator::{python, Emulator};
@@ -122,15 +122,20 @@ pub async fn aurora_cluster(account: &Account, id: &str, encrypted: bool) {
         .unwrap_or_else(|e| panic!("create cluster writer {id}-1: {e:?}"));
 }
 
-pub async fn instance_state(account: &Account, id: &str) -> DbState {
+/// A DB instance as RDS describes it.
+pub async fn describe_instance(account: &Account, id: &str) -> DbInstance {
     let out = account
         .rds()
         .describe_db_instances()
         .db_instance_identifier(id)
         .send()
         .await
-        .expect("describe instance");
-    let db = &out.db_instances()[0];
+        .unwrap_or_else(|e| panic!("describe instance {id}: {e:?}"));
+    out.db_instances()[0].clone()
+}
+
+pub async fn instance_state(account: &Account, id: &str) -> DbState {
+    let db = describe_instance(account, id).await;
     DbState {
         status: db.db_instance_status().unwrap_or_default().to_owned(),
         encrypted: db.storage_encrypted().unwrap_or(false),

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_rds::types::DbInstance;
 use e2e::fixtures::{
-    aurora_cluster, cluster_state, footprint, instance_state, network, placed_instance,
+    aurora_cluster, cluster_state, describe_instance, footprint, instance_state, network,
+    placed_instance,
 };
 use e2e::proxy::{FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Workdir, SOURCE};
@@ -65,17 +66,6 @@ fn placement(db: &DbInstance) -> Placement {
     }
 }
 
-async fn instance(account: &Account, id: &str) -> DbInstance {
-    let out = account
-        .rds()
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await
-        .unwrap();
-    out.db_instances()[0].clone()
-}
-
 async fn key_of_alias(account: &Account, alias: &str) -> String {
     let key = account
         .kms()
@@ -93,7 +83,7 @@ async fn instance_gets_an_encrypted_twin_in_the_same_place() {
     let wd = Workdir::new("enc");
     placed_instance(&source, "enc-db").await;
     let before = instance_state(&source, "enc-db").await;
-    let original = placement(&instance(&source, "enc-db").await);
+    let original = placement(&describe_instance(&source, "enc-db").await);
     let args = ["encrypt", "--db-instance", "enc-db"];
 
     let dry = wd
@@ -111,18 +101,10 @@ async fn instance_gets_an_encrypted_twin_in_the_same_place() {
     assert!(untouched.snapshots.is_empty() && untouched.keys.is_empty());
 
     let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
-    let run = wd
-        .run_with(
-            Agent::Src,
-            &source,
-            &args,
-            &[("AWS_ENDPOINT_URL", &proxy.url)],
-        )
-        .await
-        .ok();
+    let run = wd.via(&proxy, Agent::Src, &source, &args).await.ok();
     assert!(run.stdout.contains("enc-db-encrypted"), "{}", run.stdout);
 
-    let twin = instance(&source, "enc-db-encrypted").await;
+    let twin = describe_instance(&source, "enc-db-encrypted").await;
     let key = key_of_alias(&source, "alias/rds-handoff/enc-db-encrypted").await;
     assert_eq!(twin.storage_encrypted(), Some(true));
     assert_eq!(twin.kms_key_id(), Some(key.as_str()));
@@ -203,15 +185,7 @@ async fn cluster_twin_is_restored_under_the_key_with_a_new_writer() {
         "json",
     ];
     let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
-    let run = wd
-        .run_with(
-            Agent::Src,
-            &source,
-            &args,
-            &[("AWS_ENDPOINT_URL", &proxy.url)],
-        )
-        .await
-        .ok();
+    let run = wd.via(&proxy, Agent::Src, &source, &args).await.ok();
     let done: serde_json::Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(done["database"], "encc-new");
 
@@ -227,7 +201,7 @@ async fn cluster_twin_is_restored_under_the_key_with_a_new_writer() {
         !proxy.stats.saw("CopyDBClusterSnapshot"),
         "AWS cannot copy it under a key"
     );
-    let writer = instance(&source, "encc-new-writer").await;
+    let writer = describe_instance(&source, "encc-new-writer").await;
     assert_eq!(writer.db_cluster_identifier(), Some("encc-new"));
     assert_eq!(
         writer.db_instance_class(),

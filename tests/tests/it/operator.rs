@@ -13,7 +13,7 @@ use std::path::Path;
 
 use e2e::fixtures::{aurora_cluster, mysql_instance, network, placed_instance};
 use e2e::proxy::{FaultPlan, Proxy};
-use e2e::{Account, Agent, Emulator, Workdir, TARGET};
+use e2e::{Agent, Emulator, Workdir, TARGET};
 use rds_handoff::policy::eval::glob;
 
 use crate::common::{accounts, manifest};
@@ -102,12 +102,6 @@ fn check(name: &str, seen: &BTreeSet<String>, code: &BTreeSet<String>) {
     );
 }
 
-async fn run(wd: &Workdir, proxy: &Proxy, agent: Agent, account: &Account, args: &[&str]) {
-    wd.run_with(agent, account, args, &[("AWS_ENDPOINT_URL", &proxy.url)])
-        .await
-        .ok();
-}
-
 #[tokio::test]
 async fn operator_policies_allow_every_call_and_list_no_other() {
     let (source, target) = accounts().await;
@@ -132,39 +126,28 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
     let export =
         |flag: &'static str, db: &'static str| ["export", flag, db, "--target-account", TARGET];
 
-    run(
-        &wd,
-        &src,
-        Agent::Src,
-        &source,
-        &export("--db-instance", "opr-db"),
-    )
-    .await;
+    let instance = export("--db-instance", "opr-db");
+    wd.via(&src, Agent::Src, &source, &instance).await.ok();
     let cluster = [
         &export("--db-cluster", "opr-cl")[..],
         &["--encrypt-at-source"],
     ]
     .concat();
-    run(&wd, &src, Agent::Src, &source, &cluster).await;
+    wd.via(&src, Agent::Src, &source, &cluster).await.ok();
     let key = manifest(&wd, "opr-db")
         .snapshot
         .kms_key_arn
         .unwrap()
         .to_string();
-    run(&wd, &src, Agent::Src, &source, &["audit", "--key", &key]).await;
+    let audit = ["audit", "--key", &key];
+    wd.via(&src, Agent::Src, &source, &audit).await.ok();
     for m in ["opr-db.handoff.json", "opr-cl.handoff.json"] {
         let args = import(m);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run(&wd, &tgt, Agent::Tgt, &target, &args).await;
+        wd.via(&tgt, Agent::Tgt, &target, &args).await.ok();
     }
-    run(
-        &wd,
-        &tgt,
-        Agent::Tgt,
-        &target,
-        &["cleanup", "opr-db.import.json"],
-    )
-    .await;
+    let cleanup = ["cleanup", "opr-db.import.json"];
+    wd.via(&tgt, Agent::Tgt, &target, &cleanup).await.ok();
     let revoke = [
         "revoke",
         "opr-db.handoff.json",
@@ -172,23 +155,13 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
         "--schedule-key-deletion",
         "7",
     ];
-    run(&wd, &src, Agent::Src, &source, &revoke).await;
-    run(
-        &wd,
-        &src,
-        Agent::Src,
-        &source,
-        &["encrypt", "--db-instance", "opr-db"],
-    )
-    .await;
-    run(
-        &wd,
-        &src,
-        Agent::Src,
-        &source,
-        &["encrypt", "--db-cluster", "opr-cl"],
-    )
-    .await;
+    wd.via(&src, Agent::Src, &source, &revoke).await.ok();
+    for encrypt in [
+        ["encrypt", "--db-instance", "opr-enc"],
+        ["encrypt", "--db-cluster", "opr-cl"],
+    ] {
+        wd.via(&src, Agent::Src, &source, &encrypt).await.ok();
+    }
 
     let code = calls_in_code();
     let (src_seen, tgt_seen) = (seen(&src), seen(&tgt));

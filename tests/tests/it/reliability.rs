@@ -5,16 +5,11 @@ use std::time::Duration;
 
 use e2e::fixtures::{aurora_cluster, footprint, instance_state, mysql_instance, network};
 use e2e::proxy::{FaultPlan, Hold, Proxy};
-use e2e::{Account, Agent, Emulator, Run, Workdir, TARGET};
+use e2e::{Account, Agent, Emulator, Workdir, TARGET};
 
 use crate::common::accounts;
 
 /// Runs an agent with its AWS endpoint pointed at `proxy`.
-async fn via(wd: &Workdir, proxy: &Proxy, agent: Agent, account: &Account, args: &[&str]) -> Run {
-    wd.run_with(agent, account, args, &[("AWS_ENDPOINT_URL", &proxy.url)])
-        .await
-}
-
 fn export_args<'a>(flag: &'a str, db: &'a str) -> Vec<&'a str> {
     vec!["export", flag, db, "--target-account", TARGET]
 }
@@ -96,12 +91,12 @@ async fn faulted_handoff(seed: u64, cluster: bool) -> (usize, usize) {
         },
     )
     .await;
-    via(&wd, &proxy, Agent::Src, &source, &export_args(flag, &db))
+    wd.via(&proxy, Agent::Src, &source, &export_args(flag, &db))
         .await
         .ok();
     let args = import_args(&db, &net);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    via(&wd, &proxy, Agent::Tgt, &target, &args).await.ok();
+    wd.via(&proxy, Agent::Tgt, &target, &args).await.ok();
     assert_final_state(&source, &target, &db, cluster, true).await;
     let after = if cluster {
         e2e::fixtures::cluster_state(&source, &db).await
@@ -161,15 +156,15 @@ async fn waits_show_progress_through_held_statuses() {
         },
     )
     .await;
-    let run = via(
-        &wd,
-        &proxy,
-        Agent::Src,
-        &source,
-        &export_args("--db-instance", "hold-ok"),
-    )
-    .await
-    .ok();
+    let run = wd
+        .via(
+            &proxy,
+            Agent::Src,
+            &source,
+            &export_args("--db-instance", "hold-ok"),
+        )
+        .await
+        .ok();
     assert!(
         run.stderr.contains(
             "s] snapshot: DB instance snapshot rh-hold-ok-to-222222222222-src (creating)"
@@ -203,7 +198,7 @@ async fn waits_show_progress_through_held_statuses() {
         },
     )
     .await;
-    let run = via(&wd, &proxy, Agent::Tgt, &target, &args).await.ok();
+    let run = wd.via(&proxy, Agent::Tgt, &target, &args).await.ok();
     assert!(
         run.stderr
             .contains("restore: DB instance hold-ok (creating)")
@@ -233,14 +228,14 @@ async fn terminal_status_and_wait_timeout_fail_fast_and_resume() {
         },
     )
     .await;
-    let run = via(
-        &wd,
-        &proxy,
-        Agent::Src,
-        &source,
-        &export_args("--db-instance", "hold-bad"),
-    )
-    .await;
+    let run = wd
+        .via(
+            &proxy,
+            Agent::Src,
+            &source,
+            &export_args("--db-instance", "hold-bad"),
+        )
+        .await;
     run.refused(5, "is `failed`, a status it will not leave by itself");
 
     let copying = vec![Hold {
@@ -260,7 +255,8 @@ async fn terminal_status_and_wait_timeout_fail_fast_and_resume() {
     let mut args = export_args("--db-instance", "hold-bad");
     args.extend(["--wait-timeout", "3s"]);
     let started = std::time::Instant::now();
-    let run = via(&wd, &proxy, Agent::Src, &source, &args)
+    let run = wd
+        .via(&proxy, Agent::Src, &source, &args)
         .await
         .refused(5, "gave up waiting");
     assert!(
@@ -336,13 +332,14 @@ async fn count_requests(
         },
     )
     .await;
-    via(wd, &proxy, agent, account, args).await.ok();
+    wd.via(&proxy, agent, account, args).await.ok();
     proxy.requests()
 }
 
-fn wait_holds() -> Vec<Hold> {
-    // The export's and the import's own snapshots, and the import's restored database (its
-    // verification and the export's preflight read the source database, never held).
+/// Holds the toolkit's own snapshots (`rh-…`) at `copying` and the databases it restores
+/// (requests naming `restored`) at `creating`, two polls each. The source database is never
+/// held: preflight would refuse it.
+fn wait_holds(restored: &'static str) -> Vec<Hold> {
     vec![
         Hold {
             action: "DescribeDBSnapshots",
@@ -352,7 +349,7 @@ fn wait_holds() -> Vec<Hold> {
         },
         Hold {
             action: "DescribeDBInstances",
-            matching: "Identifier=kim-",
+            matching: restored,
             status: "creating",
             polls: 2,
         },
@@ -369,7 +366,7 @@ async fn export_killed_at_every_request_resumes_to_the_same_state() {
         &source,
         Agent::Src,
         &export_args("--db-instance", "kex-base"),
-        wait_holds(),
+        wait_holds("Identifier=kim-"),
     )
     .await;
     for k in 1..=total {
@@ -377,7 +374,15 @@ async fn export_killed_at_every_request_resumes_to_the_same_state() {
         mysql_instance(&source, &db, false).await;
         let args = export_args("--db-instance", &db);
         assert!(
-            kill_at(&wd, &source, Agent::Src, &args, k, wait_holds()).await,
+            kill_at(
+                &wd,
+                &source,
+                Agent::Src,
+                &args,
+                k,
+                wait_holds("Identifier=kim-")
+            )
+            .await,
             "request {k} of {total} was reached"
         );
         let run = wd.run(Agent::Src, &source, &args).await.ok();
@@ -394,23 +399,7 @@ async fn export_killed_at_every_request_resumes_to_the_same_state() {
 async fn encrypt_killed_at_every_request_resumes_to_the_same_state() {
     let source = Account::assume(e2e::SOURCE).await;
     let wd = Workdir::new("kill-encrypt");
-    // The intermediate snapshots and the twin wait; the original is never held.
-    let holds = || {
-        vec![
-            Hold {
-                action: "DescribeDBSnapshots",
-                matching: "Identifier=rh-",
-                status: "copying",
-                polls: 2,
-            },
-            Hold {
-                action: "DescribeDBInstances",
-                matching: "-encrypted",
-                status: "creating",
-                polls: 2,
-            },
-        ]
-    };
+    let holds = || wait_holds("-encrypted");
     let args = |db: &str| -> Vec<String> {
         ["encrypt", "--db-instance", db]
             .iter()
@@ -466,7 +455,14 @@ async fn import_killed_at_every_request_resumes_to_the_same_state() {
     .ok();
     let base = import_args("kim-base", &net);
     let base: Vec<&str> = base.iter().map(String::as_str).collect();
-    let total = count_requests(&wd, &target, Agent::Tgt, &base, wait_holds()).await;
+    let total = count_requests(
+        &wd,
+        &target,
+        Agent::Tgt,
+        &base,
+        wait_holds("Identifier=kim-"),
+    )
+    .await;
     for k in 1..=total {
         let db = format!("kim-{k}");
         mysql_instance(&source, &db, false).await;
@@ -476,7 +472,15 @@ async fn import_killed_at_every_request_resumes_to_the_same_state() {
         let args = import_args(&db, &net);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         assert!(
-            kill_at(&wd, &target, Agent::Tgt, &args, k, wait_holds()).await,
+            kill_at(
+                &wd,
+                &target,
+                Agent::Tgt,
+                &args,
+                k,
+                wait_holds("Identifier=kim-")
+            )
+            .await,
             "request {k} of {total} was reached"
         );
         wd.run(Agent::Tgt, &target, &args).await.ok();
