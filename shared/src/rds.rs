@@ -416,35 +416,44 @@ pub async fn describe_snapshot(aws: &Aws, kind: DbKind, id: &str) -> Result<Opti
     Ok(optional(found, SNAP_NOT_FOUND)?.flatten())
 }
 
-/// A snapshot another account shares with us, found among the shared ones by ARN.
+/// A snapshot another account shares with us, found among the shared ones by ARN (all
+/// pages: an account may see hundreds).
 async fn describe_shared_snapshot(aws: &Aws, kind: DbKind, arn: &str) -> Result<Option<Snap>> {
-    let all: Vec<Snap> = match kind {
-        DbKind::Instance => aws
-            .rds
-            .describe_db_snapshots()
-            .snapshot_type("shared")
-            .include_shared(true)
-            .send()
-            .await
-            .map_err(sdk("rds:DescribeDBSnapshots"))?
-            .db_snapshots()
-            .iter()
-            .map(snap_of_instance)
-            .collect(),
-        DbKind::Cluster => aws
-            .rds
-            .describe_db_cluster_snapshots()
-            .snapshot_type("shared")
-            .include_shared(true)
-            .send()
-            .await
-            .map_err(sdk("rds:DescribeDBClusterSnapshots"))?
-            .db_cluster_snapshots()
-            .iter()
-            .map(snap_of_cluster)
-            .collect(),
-    };
-    Ok(all.into_iter().find(|s| s.arn == arn))
+    match kind {
+        DbKind::Instance => {
+            let mut pages = aws
+                .rds
+                .describe_db_snapshots()
+                .snapshot_type("shared")
+                .include_shared(true)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(sdk("rds:DescribeDBSnapshots"))?;
+                let found = page.db_snapshots().iter().map(snap_of_instance);
+                if let Some(snap) = found.into_iter().find(|s| s.arn == arn) {
+                    return Ok(Some(snap));
+                }
+            }
+        }
+        DbKind::Cluster => {
+            let mut pages = aws
+                .rds
+                .describe_db_cluster_snapshots()
+                .snapshot_type("shared")
+                .include_shared(true)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(sdk("rds:DescribeDBClusterSnapshots"))?;
+                let found = page.db_cluster_snapshots().iter().map(snap_of_cluster);
+                if let Some(snap) = found.into_iter().find(|s| s.arn == arn) {
+                    return Ok(Some(snap));
+                }
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn snap_of_instance(s: &aws_sdk_rds::types::DbSnapshot) -> Snap {

@@ -224,31 +224,40 @@ fn make_network(account: &Account) -> Network {
     }
 }
 
+/// Drains a paginator's items (`$request.into_paginator().items().send()`), every page.
+macro_rules! all_items {
+    ($request:expr, $what:literal) => {{
+        let mut stream = $request.into_paginator().items().send();
+        let mut items = Vec::new();
+        while let Some(item) = stream.next().await {
+            items.push(item.expect($what));
+        }
+        items
+    }};
+}
+
 /// Manual snapshots (instance and cluster) whose identifier mentions `db`: what a run made
 /// for that database, whatever other tests do meanwhile.
 pub async fn snapshots_for(account: &Account, db: &str) -> Vec<String> {
     let rds = account.rds();
-    let mut ids: Vec<String> = rds
-        .describe_db_snapshots()
-        .snapshot_type("manual")
-        .send()
-        .await
-        .expect("describe snapshots")
-        .db_snapshots()
+    let snapshots = all_items!(
+        rds.describe_db_snapshots().snapshot_type("manual"),
+        "describe snapshots"
+    );
+    let cluster_snapshots = all_items!(
+        rds.describe_db_cluster_snapshots().snapshot_type("manual"),
+        "describe cluster snapshots"
+    );
+    let mut ids: Vec<String> = snapshots
         .iter()
         .filter_map(|s| s.db_snapshot_identifier().map(str::to_owned))
+        .chain(
+            cluster_snapshots
+                .iter()
+                .filter_map(|s| s.db_cluster_snapshot_identifier().map(str::to_owned)),
+        )
+        .filter(|id| id.contains(db))
         .collect();
-    ids.extend(
-        rds.describe_db_cluster_snapshots()
-            .snapshot_type("manual")
-            .send()
-            .await
-            .expect("describe cluster snapshots")
-            .db_cluster_snapshots()
-            .iter()
-            .filter_map(|s| s.db_cluster_snapshot_identifier().map(str::to_owned)),
-    );
-    ids.retain(|id| id.contains(db));
     ids.sort();
     ids
 }
@@ -256,9 +265,8 @@ pub async fn snapshots_for(account: &Account, db: &str) -> Vec<String> {
 /// KMS keys the toolkit tagged for `db`.
 pub async fn keys_for(account: &Account, db: &str) -> Vec<String> {
     let kms = account.kms();
-    let out = kms.list_keys().send().await.expect("list keys");
     let mut ids = Vec::new();
-    for key in out.keys() {
+    for key in all_items!(kms.list_keys(), "list keys") {
         let id = key.key_id().unwrap_or_default();
         let tags = kms
             .list_resource_tags()
@@ -280,18 +288,17 @@ pub async fn keys_for(account: &Account, db: &str) -> Vec<String> {
 
 /// Secrets whose name mentions `db`.
 pub async fn secrets_for(account: &Account, db: &str) -> Vec<String> {
-    let out = account
-        .secrets()
-        .list_secrets()
-        .send()
-        .await
-        .expect("list secrets");
-    let mut names: Vec<String> = out
-        .secret_list()
-        .iter()
-        .filter_map(|s| s.name().map(str::to_owned))
-        .filter(|n| n.contains(db))
-        .collect();
+    let mut pages = account.secrets().list_secrets().into_paginator().send();
+    let mut names = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.expect("list secrets");
+        names.extend(
+            page.secret_list()
+                .iter()
+                .filter_map(|s| s.name().map(str::to_owned))
+                .filter(|n| n.contains(db)),
+        );
+    }
     names.sort();
     names
 }
@@ -307,24 +314,17 @@ pub struct Footprint {
 
 pub async fn footprint(account: &Account, db: &str) -> Footprint {
     let rds = account.rds();
-    let mut databases: Vec<String> = rds
-        .describe_db_instances()
-        .send()
-        .await
-        .expect("describe instances")
-        .db_instances()
+    let instances = all_items!(rds.describe_db_instances(), "describe instances");
+    let clusters = all_items!(rds.describe_db_clusters(), "describe clusters");
+    let mut databases: Vec<String> = instances
         .iter()
         .filter_map(|d| d.db_instance_identifier().map(str::to_owned))
+        .chain(
+            clusters
+                .iter()
+                .filter_map(|d| d.db_cluster_identifier().map(str::to_owned)),
+        )
         .collect();
-    databases.extend(
-        rds.describe_db_clusters()
-            .send()
-            .await
-            .expect("describe clusters")
-            .db_clusters()
-            .iter()
-            .filter_map(|d| d.db_cluster_identifier().map(str::to_owned)),
-    );
     databases.retain(|d| d.contains(db));
     databases.sort();
     Footprint {

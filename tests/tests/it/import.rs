@@ -311,3 +311,45 @@ async fn refusals_create_nothing() {
     );
     assert!(!wd.file("imp-refuse.import.json").exists());
 }
+
+#[tokio::test]
+async fn rds_managed_password_leaves_the_secret_to_rds_under_our_key() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("imp-managed");
+    aurora_cluster(&source, "impm-db", true).await;
+    export(&wd, &source, "--db-cluster", "impm-db", &[])
+        .await
+        .ok();
+    let (run, _) = import(&wd, &target, "impm-db", &["--password", "rds-managed"]).await;
+    run.ok();
+    let key = target
+        .kms()
+        .describe_key()
+        .key_id("alias/rds-handoff/imported/impm-db")
+        .send()
+        .await
+        .unwrap();
+    let key_arn = key.key_metadata().unwrap().arn().unwrap();
+    let cluster = target
+        .rds()
+        .describe_db_clusters()
+        .db_cluster_identifier("impm-db")
+        .send()
+        .await
+        .unwrap();
+    let secret = cluster.db_clusters()[0]
+        .master_user_secret()
+        .expect("RDS manages the master password");
+    assert_eq!(secret.kms_key_id(), Some(key_arn), "under the target's key");
+    assert!(
+        footprint(&target, "impm-db")
+            .await
+            .secrets
+            .iter()
+            .all(|s| !s.starts_with("rds-handoff/")),
+        "no secret of the toolkit's own"
+    );
+    let report = std::fs::read_to_string(wd.file("impm-db.import.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert!(report["secret_arn"].is_null(), "{report}");
+}
