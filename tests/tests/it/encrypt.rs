@@ -15,6 +15,7 @@ use e2e::fixtures::{
 };
 use e2e::proxy::{FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Workdir, SOURCE};
+use rds_handoff::policy::{KeyPolicySpec, PolicyDocument};
 
 /// What the twin must share with the original.
 #[derive(Debug, PartialEq)]
@@ -108,6 +109,22 @@ async fn instance_gets_an_encrypted_twin_in_the_same_place() {
     let key = key_of_alias(&source, "alias/rds-handoff/enc-db-encrypted").await;
     assert_eq!(twin.storage_encrypted(), Some(true));
     assert_eq!(twin.kms_key_id(), Some(key.as_str()));
+    let policy = source
+        .kms()
+        .get_key_policy()
+        .key_id(&key)
+        .policy_name("default")
+        .send()
+        .await
+        .unwrap();
+    let expected =
+        KeyPolicySpec::own_account("aws", "us-east-1".parse().unwrap(), SOURCE.parse().unwrap())
+            .build();
+    assert_eq!(
+        PolicyDocument::parse(policy.policy().unwrap()).unwrap(),
+        expected,
+        "the key is the builder's, for this account's RDS only"
+    );
     assert_eq!(placement(&twin), original, "same placement and settings");
     assert!(twin
         .tag_list()
