@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::aws::Aws;
 use crate::error::{Error, Result};
-use crate::export::{chosen_database, with_role, TAG_DB};
-use crate::ident::{check_rds_id, Arn, DbClusterId, DbInstanceId};
+use crate::export::{with_role, DatabaseArgs, TAG_DB};
+use crate::ident::{check_rds_id, Arn};
 use crate::kms::{ensure_key, Key, KeyArgs, KeyChoice};
 use crate::manifest::DbKind;
 use crate::names::{writer_instance, EncryptNames};
@@ -26,14 +26,10 @@ pub const TAG_ENCRYPTED_FROM: &str = "rds-handoff:encrypted-from";
 
 /// What the operator typed for `encrypt`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(group(clap::ArgGroup::new("database").required(true).args(["db_instance", "db_cluster"])))]
 pub struct EncryptArgs {
-    /// The DB instance to make an encrypted copy of
-    #[arg(long, value_name = "ID")]
-    pub db_instance: Option<DbInstanceId>,
-    /// The Aurora DB cluster to make an encrypted copy of
-    #[arg(long, value_name = "ID")]
-    pub db_cluster: Option<DbClusterId>,
+    /// The database to make an encrypted copy of
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     #[command(flatten)]
     pub key: KeyArgs,
     /// Identifier of the encrypted copy [default: <id>-encrypted]
@@ -69,7 +65,7 @@ pub struct EncryptPlan {
 impl EncryptArgs {
     /// Checks what can be checked without AWS.
     pub fn resolve(&self) -> Result<EncryptPlan> {
-        let (kind, db) = chosen_database(self.db_instance.as_ref(), self.db_cluster.as_ref())?;
+        let (kind, db) = self.database.chosen()?;
         let twin = match &self.restore_as {
             Some(name) => check_rds_id(kind.id_kind(), name)?,
             None => check_rds_id(kind.id_kind(), &format!("{db}-encrypted")).map_err(|e| {

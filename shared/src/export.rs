@@ -26,14 +26,10 @@ pub const TAG_ROLE: &str = "rds-handoff:role";
 
 /// What the operator typed for `export`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(group(clap::ArgGroup::new("database").required(true).args(["db_instance", "db_cluster"])))]
 pub struct ExportArgs {
-    /// The DB instance to hand off
-    #[arg(long, value_name = "ID")]
-    pub db_instance: Option<DbInstanceId>,
-    /// The Aurora DB cluster to hand off
-    #[arg(long, value_name = "ID")]
-    pub db_cluster: Option<DbClusterId>,
+    /// The database to hand off
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     /// The account that will import the database
     #[arg(long, value_name = "ACCOUNT")]
     pub target_account: AccountId,
@@ -91,7 +87,7 @@ pub struct ExportPlan {
 impl ExportArgs {
     /// Checks what can be checked without AWS.
     pub fn resolve(&self) -> Result<ExportPlan> {
-        let (kind, db) = chosen_database(self.db_instance.as_ref(), self.db_cluster.as_ref())?;
+        let (kind, db) = self.database.chosen()?;
         let snapshot_kind = kind.snapshot_kind();
         if let Some(principal) = &self.target_principal {
             if principal.account.as_ref() != Some(&self.target_account) {
@@ -138,17 +134,28 @@ impl ExportArgs {
     }
 }
 
-/// The database `--db-instance` or `--db-cluster` names (clap makes them exclusive).
-pub fn chosen_database(
-    instance: Option<&DbInstanceId>,
-    cluster: Option<&DbClusterId>,
-) -> Result<(DbKind, String)> {
-    match (instance, cluster) {
-        (Some(id), None) => Ok((DbKind::Instance, id.to_string())),
-        (None, Some(id)) => Ok((DbKind::Cluster, id.to_string())),
-        _ => Err(Error::usage(
-            "give exactly one of `--db-instance` and `--db-cluster`",
-        )),
+/// `--db-instance ID` or `--db-cluster ID`: exactly one.
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct DatabaseArgs {
+    /// The DB instance
+    #[arg(long, value_name = "ID")]
+    pub db_instance: Option<DbInstanceId>,
+    /// The Aurora DB cluster
+    #[arg(long, value_name = "ID")]
+    pub db_cluster: Option<DbClusterId>,
+}
+
+impl DatabaseArgs {
+    /// The kind and identifier named (clap has already made the flags exclusive).
+    pub fn chosen(&self) -> Result<(DbKind, String)> {
+        match (&self.db_instance, &self.db_cluster) {
+            (Some(id), None) => Ok((DbKind::Instance, id.to_string())),
+            (None, Some(id)) => Ok((DbKind::Cluster, id.to_string())),
+            _ => Err(Error::usage(
+                "give exactly one of `--db-instance` and `--db-cluster`",
+            )),
+        }
     }
 }
 

@@ -43,7 +43,7 @@ impl KeyChoice {
 /// The key flags `export` and `encrypt` share.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeyArgs {
-    /// Use this existing key (id, ARN or alias, e.g. `alias/aws/rds` for `encrypt`) instead of making one
+    /// Use this existing key (id, ARN or alias) instead of making one
     #[arg(long, value_name = "KEY", conflicts_with = "key_alias")]
     pub key: Option<String>,
     /// Alias of the key to make or reuse [default: alias/rds-handoff/<id of the database it encrypts>]

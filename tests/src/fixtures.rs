@@ -6,6 +6,8 @@ use std::sync::Mutex;
 
 use aws_sdk_rds::types::{DbInstance, Tag};
 
+use rds_handoff::policy::PolicyDocument;
+
 use crate::accounts::Account;
 use crate::emulator::{python, Emulator};
 
@@ -222,6 +224,35 @@ fn make_network(account: &Account) -> Network {
             .unwrap_or_default()
             .to_owned(),
     }
+}
+
+/// The ARN of a key (id, ARN or alias); panics if there is none.
+pub async fn key_arn(account: &Account, key: &str) -> String {
+    let out = account
+        .kms()
+        .describe_key()
+        .key_id(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe key {key}: {e:?}"));
+    out.key_metadata()
+        .and_then(|m| m.arn())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A key's live policy, parsed.
+pub async fn key_policy(account: &Account, key: &str) -> PolicyDocument {
+    let out = account
+        .kms()
+        .get_key_policy()
+        .key_id(key)
+        .policy_name("default")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get key policy {key}: {e:?}"));
+    PolicyDocument::parse(out.policy().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("policy of {key}: {e}"))
 }
 
 /// Drains a paginator's items (`$request.into_paginator().items().send()`), every page.

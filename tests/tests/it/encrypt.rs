@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 
 use aws_sdk_rds::types::DbInstance;
 use e2e::fixtures::{
-    aurora_cluster, cluster_state, describe_instance, footprint, instance_state, network,
-    placed_instance,
+    aurora_cluster, cluster_state, describe_instance, footprint, instance_state, key_arn,
+    key_policy, network, placed_instance,
 };
 use e2e::proxy::{FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Workdir, SOURCE};
-use rds_handoff::policy::{KeyPolicySpec, PolicyDocument};
+use rds_handoff::policy::KeyPolicySpec;
 
 /// What the twin must share with the original.
 #[derive(Debug, PartialEq)]
@@ -67,17 +67,6 @@ fn placement(db: &DbInstance) -> Placement {
     }
 }
 
-async fn key_of_alias(account: &Account, alias: &str) -> String {
-    let key = account
-        .kms()
-        .describe_key()
-        .key_id(alias)
-        .send()
-        .await
-        .unwrap();
-    key.key_metadata().unwrap().arn().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn instance_gets_an_encrypted_twin_in_the_same_place() {
     let source = Account::assume(SOURCE).await;
@@ -106,22 +95,14 @@ async fn instance_gets_an_encrypted_twin_in_the_same_place() {
     assert!(run.stdout.contains("enc-db-encrypted"), "{}", run.stdout);
 
     let twin = describe_instance(&source, "enc-db-encrypted").await;
-    let key = key_of_alias(&source, "alias/rds-handoff/enc-db-encrypted").await;
+    let key = key_arn(&source, "alias/rds-handoff/enc-db-encrypted").await;
     assert_eq!(twin.storage_encrypted(), Some(true));
     assert_eq!(twin.kms_key_id(), Some(key.as_str()));
-    let policy = source
-        .kms()
-        .get_key_policy()
-        .key_id(&key)
-        .policy_name("default")
-        .send()
-        .await
-        .unwrap();
     let expected =
         KeyPolicySpec::own_account("aws", "us-east-1".parse().unwrap(), SOURCE.parse().unwrap())
             .build();
     assert_eq!(
-        PolicyDocument::parse(policy.policy().unwrap()).unwrap(),
+        key_policy(&source, &key).await,
         expected,
         "the key is the builder's, for this account's RDS only"
     );
@@ -206,7 +187,7 @@ async fn cluster_twin_is_restored_under_the_key_with_a_new_writer() {
     let done: serde_json::Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(done["database"], "encc-new");
 
-    let key = key_of_alias(&source, "alias/rds-handoff/encc-new").await;
+    let key = key_arn(&source, "alias/rds-handoff/encc-new").await;
     let twin = cluster_state(&source, "encc-new").await;
     assert!(twin.encrypted);
     assert_eq!(twin.kms_key_id.as_deref(), Some(key.as_str()));

@@ -1,9 +1,11 @@
 //! `src-agent export` against the emulator, as the source account.
 
-use e2e::fixtures::{aurora_cluster, cluster_state, footprint, instance_state, mysql_instance};
+use e2e::fixtures::{
+    aurora_cluster, cluster_state, footprint, instance_state, key_arn, key_policy, mysql_instance,
+};
 use e2e::{Account, Agent, Workdir, SOURCE, TARGET};
 use rds_handoff::manifest::DbKind;
-use rds_handoff::policy::{KeyPolicySpec, Peer, PolicyDocument};
+use rds_handoff::policy::{KeyPolicySpec, Peer};
 
 use crate::common::{accounts, export, manifest};
 
@@ -89,14 +91,7 @@ async fn assert_exported(wd: &Workdir, source: &Account, db: &str, kind: DbKind,
         "shared with exactly the target"
     );
     assert_eq!(snap_encrypted, encrypted);
-    let key = source
-        .kms()
-        .describe_key()
-        .key_id(format!("alias/rds-handoff/{db}"))
-        .send()
-        .await
-        .unwrap();
-    let key_arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    let key_arn = key_arn(source, &format!("alias/rds-handoff/{db}")).await;
     if encrypted {
         assert_eq!(
             snap_key.as_deref(),
@@ -108,15 +103,7 @@ async fn assert_exported(wd: &Workdir, source: &Account, db: &str, kind: DbKind,
             Some(key_arn.as_str())
         );
     }
-    let policy = source
-        .kms()
-        .get_key_policy()
-        .key_id(&key_arn)
-        .policy_name("default")
-        .send()
-        .await
-        .unwrap();
-    let live = PolicyDocument::parse(policy.policy().unwrap()).unwrap();
+    let live = key_policy(source, &key_arn).await;
     let peer = Peer {
         account: TARGET.parse().unwrap(),
         principal: None,

@@ -1,6 +1,6 @@
 //! `tgt-agent import` against the emulator: export as the source, import as the target.
 
-use e2e::fixtures::{aurora_cluster, footprint, mysql_instance};
+use e2e::fixtures::{aurora_cluster, footprint, key_arn, mysql_instance};
 use e2e::{Account, Agent, Workdir, THIRD};
 use rds_handoff::manifest::Manifest;
 
@@ -8,14 +8,7 @@ use crate::common::{accounts, export, import};
 
 /// What an import must have left in the target account.
 async fn assert_imported(target: &Account, db: &str, cluster: bool, net: &e2e::fixtures::Network) {
-    let key = target
-        .kms()
-        .describe_key()
-        .key_id(format!("alias/rds-handoff/imported/{db}"))
-        .send()
-        .await
-        .unwrap();
-    let key_arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    let key_arn = key_arn(target, &format!("alias/rds-handoff/imported/{db}")).await;
     assert!(
         key_arn.contains(e2e::TARGET),
         "the target's own key: {key_arn}"
@@ -322,14 +315,7 @@ async fn rds_managed_password_leaves_the_secret_to_rds_under_our_key() {
         .ok();
     let (run, _) = import(&wd, &target, "impm-db", &["--password", "rds-managed"]).await;
     run.ok();
-    let key = target
-        .kms()
-        .describe_key()
-        .key_id("alias/rds-handoff/imported/impm-db")
-        .send()
-        .await
-        .unwrap();
-    let key_arn = key.key_metadata().unwrap().arn().unwrap();
+    let key_arn = key_arn(&target, "alias/rds-handoff/imported/impm-db").await;
     let cluster = target
         .rds()
         .describe_db_clusters()
@@ -340,7 +326,11 @@ async fn rds_managed_password_leaves_the_secret_to_rds_under_our_key() {
     let secret = cluster.db_clusters()[0]
         .master_user_secret()
         .expect("RDS manages the master password");
-    assert_eq!(secret.kms_key_id(), Some(key_arn), "under the target's key");
+    assert_eq!(
+        secret.kms_key_id(),
+        Some(key_arn.as_str()),
+        "under the target's key"
+    );
     assert!(
         footprint(&target, "impm-db")
             .await

@@ -1,9 +1,8 @@
 //! The reviewer's commands against live keys, and export onto a key that already exists.
 
-use e2e::fixtures::mysql_instance;
+use e2e::fixtures::{key_policy, mysql_instance};
 use e2e::{Account, Agent, Workdir, SOURCE};
 use rds_handoff::policy::builder::{SID_TARGET_GRANTS, SID_TARGET_USE};
-use rds_handoff::policy::PolicyDocument;
 
 use crate::common::{accounts, export};
 
@@ -83,15 +82,7 @@ async fn export_onto_an_existing_key_adds_the_target_statements_and_keeps_the_re
     export(&wd, &source, "--db-instance", "rev-key", &["--key", &key])
         .await
         .ok();
-    let policy = source
-        .kms()
-        .get_key_policy()
-        .key_id(&key)
-        .policy_name("default")
-        .send()
-        .await
-        .unwrap();
-    let policy = PolicyDocument::parse(policy.policy().unwrap()).unwrap();
+    let policy = key_policy(&source, &key).await;
     let sids: Vec<&str> = policy.statements().iter().map(|s| s.sid()).collect();
     assert_eq!(
         sids,
