@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::aws::Aws;
 use crate::error::{Error, Result};
-use crate::export::{with_role, DatabaseArgs, TAG_DB};
+use crate::export::{with_role, DatabaseArgs, TAG_DB, TAG_ROLE};
 use crate::ident::{check_rds_id, Arn};
 use crate::kms::{ensure_key, Key, KeyArgs, KeyChoice};
 use crate::manifest::DbKind;
@@ -212,16 +212,8 @@ async fn preflight(aws: &Aws, plan: &EncryptPlan, original: &DbInfo) -> Result<(
             "add a writer instance to the cluster, or restore it by hand",
         ));
     }
-    if let Some((used, max)) = rds::snapshot_quota(aws, plan.kind).await? {
-        let needed = if plan.kind == DbKind::Instance { 2 } else { 1 };
-        if used + needed > max {
-            return Err(Error::refused(
-                format!("the region has {used} of {max} manual snapshots; encrypting needs {needed} more"),
-                "delete manual snapshots you no longer need, or ask AWS for a higher quota",
-            ));
-        }
-    }
-    Ok(())
+    let needed = if plan.kind == DbKind::Instance { 2 } else { 1 };
+    rds::check_snapshot_room(aws, plan.kind, needed).await
 }
 
 fn print_plan(plan: &EncryptPlan, progress: &dyn Progress) {
@@ -264,7 +256,10 @@ fn print_plan(plan: &EncryptPlan, progress: &dyn Progress) {
         }
     }
     if !plan.keep_intermediate {
-        step("delete intermediate snapshots", &plan.names.snapshot, "");
+        let copy = (plan.kind == DbKind::Instance).then_some(plan.names.copy.as_str());
+        for id in std::iter::once(plan.names.snapshot.as_str()).chain(copy) {
+            step("delete intermediate snapshot", id, "");
+        }
     }
 }
 
@@ -291,23 +286,12 @@ async fn start_restore(
     let source = match plan.kind {
         DbKind::Cluster => &names.snapshot,
         DbKind::Instance => {
-            if rds::describe_snapshot(aws, plan.kind, &names.copy)
-                .await?
-                .is_none()
-            {
-                rds::copy_snapshot(
-                    aws,
-                    plan.kind,
-                    &names.snapshot,
-                    &names.copy,
-                    Some(&key.arn),
-                    &tags,
-                )
-                .await?;
-                progress.event(&Event::step("copy", &names.copy, "started under the key"));
-            }
-            rds::wait_snapshot(aws, plan.kind, &names.copy, "copy", plan.wait, progress).await?;
-            &names.copy
+            let (from, to) = (&names.snapshot, &names.copy);
+            rds::ensure_copy(
+                aws, plan.kind, from, to, &key.arn, &tags, plan.wait, progress,
+            )
+            .await?;
+            to
         }
     };
     rds::restore(aws, plan.kind, &twin_spec(plan, original, source, key)).await?;
@@ -323,12 +307,7 @@ fn twin_spec<'a>(
     key: &'a Key,
 ) -> rds::RestoreSpec<'a> {
     let d = &original.database;
-    let mut tags: BTreeMap<String, String> = d
-        .tags
-        .iter()
-        .filter(|(k, _)| !k.starts_with("aws:"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut tags = rds::user_tags(&d.tags);
     tags.insert(TAG_ENCRYPTED_FROM.into(), plan.db.clone());
     rds::RestoreSpec {
         id: &plan.twin,
@@ -394,8 +373,7 @@ async fn recreate_writer(
         parameter_group: custom(&old.database.parameter_group),
         tags: with_role(&base_tags(plan), "writer-instance"),
     };
-    rds::ensure_writer(aws, &spec, plan.wait, progress).await?;
-    Ok(())
+    rds::ensure_writer(aws, &spec, plan.wait, progress).await
 }
 
 /// The twin must be encrypted under the chosen key (KMS reports key ARNs).
@@ -427,7 +405,7 @@ async fn cleanup(aws: &Aws, plan: &EncryptPlan, progress: &dyn Progress) -> Resu
         return Ok(());
     }
     for id in [&plan.names.snapshot, &plan.names.copy] {
-        if rds::delete_own_snapshot(aws, plan.kind, id, "intermediate").await? {
+        if rds::delete_own_snapshot(aws, plan.kind, id, &[(TAG_ROLE, "intermediate")]).await? {
             progress.event(&Event::step("cleanup", id, "intermediate snapshot deleted"));
         }
     }

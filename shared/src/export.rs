@@ -381,16 +381,8 @@ async fn preflight(aws: &Aws, plan: &ExportPlan, db: &DbInfo) -> Result<()> {
              cluster is not touched) or `--allow-unencrypted-share` (share it unencrypted; the target encrypts it on restore)",
         ));
     }
-    if let Some((used, max)) = rds::snapshot_quota(aws, plan.kind).await? {
-        let needed = if plan.from_snapshot.is_some() { 1 } else { 2 };
-        if used + needed > max {
-            return Err(Error::refused(
-                format!("the region has {used} of {max} manual snapshots; this export needs {needed} more"),
-                "delete manual snapshots you no longer need, or ask AWS for a higher quota",
-            ));
-        }
-    }
-    Ok(())
+    let needed = if plan.from_snapshot.is_some() { 1 } else { 2 };
+    rds::check_snapshot_room(aws, plan.kind, needed).await
 }
 
 fn print_plan(plan: &ExportPlan, db: &DbInfo, progress: &dyn Progress) {
@@ -459,29 +451,28 @@ async fn make_shared_copy(
     tags: &BTreeMap<String, String>,
     progress: &dyn Progress,
 ) -> Result<rds::Snap> {
-    let source = match &plan.from_snapshot {
-        Some(id) => id.clone(),
-        None => plan.names.intermediate.clone(),
-    };
-    let source_snap = match &plan.from_snapshot {
-        Some(id) => rds::wait_snapshot(aws, plan.kind, id, "snapshot", plan.wait, progress).await?,
+    let (source, source_snap) = match &plan.from_snapshot {
+        Some(id) => (
+            id,
+            rds::wait_snapshot(aws, plan.kind, id, "snapshot", plan.wait, progress).await?,
+        ),
         None => {
-            let tags = with_role(tags, "intermediate");
-            rds::ensure_snapshot(
-                aws, plan.kind, &plan.db, &source, &tags, plan.wait, progress,
-            )
-            .await?
+            let (id, tags) = (&plan.names.intermediate, with_role(tags, "intermediate"));
+            let snap =
+                rds::ensure_snapshot(aws, plan.kind, &plan.db, id, &tags, plan.wait, progress)
+                    .await?;
+            (id, snap)
         }
     };
     let shared_tags = with_role(tags, "shared-copy");
     if plan.kind == DbKind::Cluster && !source_snap.encrypted && plan.encrypt_at_source {
-        return encrypt_at_source(aws, plan, db, &source, key_arn, &shared_tags, progress).await;
+        return encrypt_at_source(aws, plan, db, source, key_arn, &shared_tags, progress).await;
     }
     let key = (plan.kind == DbKind::Instance || source_snap.encrypted).then_some(key_arn);
     rds::copy_snapshot(
         aws,
         plan.kind,
-        &source,
+        source,
         &plan.names.shared,
         key,
         &shared_tags,
@@ -623,7 +614,7 @@ async fn cleanup(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Resul
         return Ok(());
     }
     let id = &plan.names.intermediate;
-    if rds::delete_own_snapshot(aws, plan.kind, id, "intermediate").await? {
+    if rds::delete_own_snapshot(aws, plan.kind, id, &[(TAG_ROLE, "intermediate")]).await? {
         progress.event(&Event::step("cleanup", id, "intermediate snapshot deleted"));
     }
     Ok(())

@@ -376,14 +376,7 @@ fn tags(plan: &ImportPlan, role: &str) -> BTreeMap<String, String> {
 
 /// The manifest's tags plus the toolkit's, for the restored database.
 fn db_tags(plan: &ImportPlan) -> BTreeMap<String, String> {
-    let mut all: BTreeMap<String, String> = plan
-        .manifest
-        .database
-        .tags
-        .iter()
-        .filter(|(k, _)| !k.starts_with("aws:"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut all = rds::user_tags(&plan.manifest.database.tags);
     all.extend(tags(plan, "restored-database"));
     all
 }
@@ -458,37 +451,11 @@ async fn restore_source(
     if plan.kind == DbKind::Cluster && !plan.manifest.snapshot.encrypted {
         return Ok(arn.to_owned());
     }
-    if rds::describe_snapshot(aws, plan.kind, &plan.copy)
-        .await?
-        .is_none()
-    {
-        rds::copy_snapshot(
-            aws,
-            plan.kind,
-            arn,
-            &plan.copy,
-            Some(&key.arn),
-            &tags(plan, "intermediate"),
-        )
-        .await?;
-        progress.event(&Event::step(
-            "copy",
-            &plan.copy,
-            "started under the target key",
-        ));
-    }
-    let copy = rds::wait_snapshot(aws, plan.kind, &plan.copy, "copy", plan.wait, progress).await?;
-    if copy.kms_key_id.as_deref() != Some(key.arn.as_str()) {
-        return Err(Error::refused(
-            format!(
-                "the copy `{}` is encrypted with `{}`, not with our key `{}`",
-                plan.copy,
-                copy.kms_key_id.as_deref().unwrap_or("nothing"),
-                key.arn
-            ),
-            format!("delete snapshot `{}` and re-run", plan.copy),
-        ));
-    }
+    let tags = tags(plan, "intermediate");
+    rds::ensure_copy(
+        aws, plan.kind, arn, &plan.copy, &key.arn, &tags, plan.wait, progress,
+    )
+    .await?;
     Ok(plan.copy.clone())
 }
 
@@ -531,13 +498,12 @@ async fn create_writer(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) ->
         parameter_group: None,
         tags: tags(plan, "writer-instance"),
     };
-    rds::ensure_writer(aws, &spec, plan.wait, progress).await?;
-    Ok(())
+    rds::ensure_writer(aws, &spec, plan.wait, progress).await
 }
 
 /// Deletes our copy of the shared snapshot once the database no longer needs it.
 pub async fn delete_copy(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<()> {
-    if rds::delete_own_snapshot(aws, plan.kind, &plan.copy, "intermediate").await? {
+    if rds::delete_own_snapshot(aws, plan.kind, &plan.copy, &[(TAG_ROLE, "intermediate")]).await? {
         progress.event(&Event::step(
             "cleanup",
             &plan.copy,
@@ -743,20 +709,6 @@ async fn rds_managed_password(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn security_group_ids() {
-        assert!(is_security_group_id("sg-0123456789abcdef0"));
-        assert!(is_security_group_id("sg-12345678"));
-        for bad in ["sg-", "0123", "sg-xyz12345", "sg-0123456789abcdef01"] {
-            assert!(!is_security_group_id(bad), "{bad}");
-        }
-    }
-}
-
 #[derive(Debug, Clone, clap::Args)]
 pub struct CleanupArgs {
     /// The report `tgt-agent import` wrote (`<db>.import.json`)
@@ -778,15 +730,14 @@ pub async fn run_cleanup(
         hint: Some("pass the `<db>.import.json` that `tgt-agent import` wrote".into()),
     })?;
     let copy = check_rds_id(report.kind.snapshot_kind(), &report.intermediate_copy)?;
+    let marks = [
+        (TAG_ROLE, "intermediate"),
+        (TAG_SOURCE_SNAPSHOT, report.source_snapshot_arn.as_str()),
+    ];
     let mut removed = Vec::new();
-    if let Some(snap) = rds::describe_snapshot(aws, report.kind, &copy).await? {
-        let ours = snap.tags.get(TAG_ROLE).map(String::as_str) == Some("intermediate")
-            && snap.tags.get(TAG_SOURCE_SNAPSHOT) == Some(&report.source_snapshot_arn);
-        if ours {
-            rds::delete_snapshot(aws, report.kind, &copy).await?;
-            printer.event(&Event::step("cleanup", &copy, "intermediate copy deleted"));
-            removed.push(copy);
-        }
+    if rds::delete_own_snapshot(aws, report.kind, &copy, &marks).await? {
+        printer.event(&Event::step("cleanup", &copy, "intermediate copy deleted"));
+        removed.push(copy);
     }
     let text = if removed.is_empty() {
         "nothing to clean up".to_owned()
@@ -798,4 +749,18 @@ pub async fn run_cleanup(
         &serde_json::json!({"event": "done", "removed": removed}),
     );
     Ok(crate::ExitCode::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_group_ids() {
+        assert!(is_security_group_id("sg-0123456789abcdef0"));
+        assert!(is_security_group_id("sg-12345678"));
+        for bad in ["sg-", "0123", "sg-xyz12345", "sg-0123456789abcdef01"] {
+            assert!(!is_security_group_id(bad), "{bad}");
+        }
+    }
 }

@@ -180,7 +180,22 @@ async fn create_alias(aws: &Aws, alias: &str, key_id: &str) -> Result<()> {
 }
 
 /// A usable key by id, ARN or alias; `None` when it does not exist.
+/// A usable key: one that exists and is `Enabled` (any other state is refused).
 pub async fn describe(aws: &Aws, key: &str) -> Result<Option<Key>> {
+    let Some((found, state)) = lookup(aws, key).await? else {
+        return Ok(None);
+    };
+    match state {
+        Some(KeyState::Enabled) | None => Ok(Some(found)),
+        Some(state) => Err(Error::refused(
+            format!("KMS key `{key}` is `{}`, not `Enabled`", state.as_str()),
+            "enable the key (or cancel its deletion), or pass another `--key`",
+        )),
+    }
+}
+
+/// A key in whatever state it is (`None` if KMS has no such key).
+pub async fn lookup(aws: &Aws, key: &str) -> Result<Option<(Key, Option<KeyState>)>> {
     let out = match aws
         .kms
         .describe_key()
@@ -196,19 +211,11 @@ pub async fn describe(aws: &Aws, key: &str) -> Result<Option<Key>> {
     let meta = out
         .key_metadata()
         .ok_or_else(|| missing("kms:DescribeKey"))?;
-    match meta.key_state() {
-        Some(KeyState::Enabled) | None => {}
-        Some(state) => {
-            return Err(Error::refused(
-                format!("KMS key `{key}` is `{}`, not `Enabled`", state.as_str()),
-                "enable the key (or cancel its deletion), or pass another `--key`",
-            ))
-        }
-    }
-    Ok(Some(Key {
+    let key = Key {
         arn: meta.arn().unwrap_or_default().to_owned(),
         id: meta.key_id().to_owned(),
-    }))
+    };
+    Ok(Some((key, meta.key_state().cloned())))
 }
 
 async fn find_tagged(aws: &Aws, alias: &str) -> Result<Option<Key>> {

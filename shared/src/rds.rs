@@ -52,6 +52,14 @@ pub fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
+/// The user's tags of a resource, without the `aws:` ones AWS sets and nobody may copy.
+pub fn user_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter(|(k, _)| !k.starts_with("aws:"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
         .filter_map(|t| {
@@ -287,7 +295,6 @@ pub struct RestoreSpec<'a> {
 /// Starts a restore; a database of that name made by an earlier try counts as started.
 pub async fn restore(aws: &Aws, kind: DbKind, spec: &RestoreSpec<'_>) -> Result<()> {
     let d = spec.database;
-    let zones = Some(spec.availability_zones.clone()).filter(|z| !z.is_empty());
     created(match kind {
         DbKind::Instance => aws
             .rds
@@ -297,9 +304,10 @@ pub async fn restore(aws: &Aws, kind: DbKind, spec: &RestoreSpec<'_>) -> Result<
             .set_db_subnet_group_name(spec.subnet_group.clone())
             .set_vpc_security_group_ids(Some(spec.security_groups.clone()))
             .set_availability_zone(
-                zones
-                    .and_then(|z| z.into_iter().next())
-                    .filter(|_| !spec.multi_az),
+                spec.availability_zones
+                    .first()
+                    .filter(|_| !spec.multi_az)
+                    .cloned(),
             )
             .publicly_accessible(spec.publicly_accessible)
             .set_db_instance_class(spec.instance_class.clone())
@@ -327,7 +335,7 @@ pub async fn restore(aws: &Aws, kind: DbKind, spec: &RestoreSpec<'_>) -> Result<
             .set_kms_key_id(spec.kms_key.map(str::to_owned))
             .set_db_subnet_group_name(spec.subnet_group.clone())
             .set_vpc_security_group_ids(Some(spec.security_groups.clone()))
-            .set_availability_zones(zones)
+            .set_availability_zones(Some(spec.availability_zones.clone()).filter(|z| !z.is_empty()))
             .set_port(d.port)
             .enable_iam_database_authentication(d.iam_auth)
             .set_db_cluster_parameter_group_name(spec.parameter_group.clone())
@@ -359,7 +367,7 @@ pub async fn ensure_writer(
     spec: &WriterSpec<'_>,
     wait: WaitPolicy,
     progress: &dyn Progress,
-) -> Result<DbInfo> {
+) -> Result<()> {
     if describe_db(aws, DbKind::Instance, spec.id).await?.is_none() {
         created(
             aws.rds
@@ -387,7 +395,8 @@ pub async fn ensure_writer(
         wait,
         progress,
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// A snapshot by identifier or (for one shared with us) by ARN.
@@ -531,17 +540,72 @@ pub async fn ensure_snapshot(
     wait_snapshot(aws, kind, id, "snapshot", wait, progress).await
 }
 
-/// Deletes snapshot `id` if the toolkit made it in `role` (its `rds-handoff:role` tag);
-/// never one it did not make. Returns whether it deleted it.
-pub async fn delete_own_snapshot(aws: &Aws, kind: DbKind, id: &str, role: &str) -> Result<bool> {
+/// Deletes snapshot `id` if it carries every tag in `marks` (the toolkit's
+/// `rds-handoff:role`, and whatever else ties it to this run); never one it did not make.
+/// Returns whether it deleted it.
+pub async fn delete_own_snapshot(
+    aws: &Aws,
+    kind: DbKind,
+    id: &str,
+    marks: &[(&str, &str)],
+) -> Result<bool> {
     let Some(snap) = describe_snapshot(aws, kind, id).await? else {
         return Ok(false);
     };
-    if snap.tags.get(crate::export::TAG_ROLE).map(String::as_str) != Some(role) {
+    if !marks
+        .iter()
+        .all(|(k, v)| snap.tags.get(*k).map(String::as_str) == Some(*v))
+    {
         return Ok(false);
     }
     delete_snapshot(aws, kind, id).await?;
     Ok(true)
+}
+
+/// Copies `source` to `target` under `key` unless an earlier try did, waits until the copy
+/// is `available`, and checks it is encrypted with that key (KMS reports key ARNs).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call, every argument distinct"
+)]
+pub async fn ensure_copy(
+    aws: &Aws,
+    kind: DbKind,
+    source: &str,
+    target: &str,
+    key_arn: &str,
+    tags: &BTreeMap<String, String>,
+    wait: WaitPolicy,
+    progress: &dyn Progress,
+) -> Result<Snap> {
+    if describe_snapshot(aws, kind, target).await?.is_none() {
+        copy_snapshot(aws, kind, source, target, Some(key_arn), tags).await?;
+        progress.event(&Event::step("copy", target, "started under the key"));
+    }
+    let copy = wait_snapshot(aws, kind, target, "copy", wait, progress).await?;
+    if copy.kms_key_id.as_deref() != Some(key_arn) {
+        return Err(Error::refused(
+            format!(
+                "the copy `{target}` is encrypted with `{}`, not with the key `{key_arn}`",
+                copy.kms_key_id.as_deref().unwrap_or("nothing"),
+            ),
+            format!("delete snapshot `{target}` and re-run"),
+        ));
+    }
+    Ok(copy)
+}
+
+/// Refuses when the region's manual snapshot quota has no room for `needed` more.
+pub async fn check_snapshot_room(aws: &Aws, kind: DbKind, needed: i64) -> Result<()> {
+    match snapshot_quota(aws, kind).await? {
+        Some((used, max)) if used + needed > max => Err(Error::refused(
+            format!(
+                "the region has {used} of {max} manual snapshots; this run needs {needed} more"
+            ),
+            "delete manual snapshots you no longer need, or ask AWS for a higher quota",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Copies `source` (identifier or shared ARN) to `target`, re-encrypted under `key` if given.

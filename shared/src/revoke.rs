@@ -7,10 +7,12 @@
 
 use std::path::PathBuf;
 
+use aws_sdk_kms::types::KeyState;
+
 use crate::aws::Aws;
 use crate::error::{sdk, Error, ExitCode, Result};
 use crate::export::TAG_ROLE;
-use crate::kms;
+use crate::kms::{self, Key};
 use crate::manifest::Manifest;
 use crate::policy::builder::remove_account;
 use crate::progress::{Event, Printer, Progress};
@@ -34,7 +36,7 @@ pub struct RevokeArgs {
 
 pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Result<ExitCode> {
     let m = Manifest::read(&args.manifest)?;
-    let caller = aws.caller().await?;
+    let caller = aws.identify(printer).await?;
     if caller.account != m.source.account || aws.region != m.source.region {
         return Err(Error::refused(
             format!(
@@ -81,16 +83,13 @@ pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Resu
         }
         step("unshare", &snapshot, &format!("account {target} removed"));
     }
-    if let Some(key_arn) = &m.snapshot.kms_key_arn {
-        unlist_target(
-            aws,
-            key_arn.as_str(),
-            &m.target.account,
-            &caller,
-            args.dry_run,
-            &step,
-        )
-        .await?;
+    let key = match &m.snapshot.kms_key_arn {
+        Some(arn) => kms::lookup(aws, arn.as_str()).await?,
+        None => None,
+    };
+    // A key that is no longer enabled (disabled, pending deletion) is left as it is.
+    if let Some((key, Some(KeyState::Enabled) | None)) = &key {
+        unlist_target(aws, key, &m.target.account, &caller, args.dry_run, &step).await?;
     }
     if args.delete_snapshot {
         if let Some(snap) = &exists {
@@ -107,7 +106,14 @@ pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Resu
         }
     }
     if let (Some(days), Some(key_arn)) = (args.schedule_key_deletion, &m.snapshot.kms_key_arn) {
-        schedule_deletion(aws, key_arn.as_str(), days, args.dry_run, &step).await?;
+        let (key, state) = key.ok_or_else(|| Error::Aws {
+            action: "kms:DescribeKey".into(),
+            code: "NotFoundException".into(),
+            message: format!("KMS key `{key_arn}` not found"),
+            hint: None,
+        })?;
+        let pending = state == Some(KeyState::PendingDeletion);
+        schedule_deletion(aws, &key, pending, days, args.dry_run, &step).await?;
     }
     let text = if args.dry_run {
         "dry run: nothing was changed"
@@ -120,22 +126,12 @@ pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Resu
 
 async fn unlist_target(
     aws: &Aws,
-    key_arn: &str,
+    key: &Key,
     target: &crate::ident::AccountId,
     caller: &crate::aws::Caller,
     dry_run: bool,
     step: &impl Fn(&str, &str, &str),
 ) -> Result<()> {
-    let Some(key) = kms::describe(aws, key_arn).await.or_else(|e| {
-        if e.exit_code() == ExitCode::Refused {
-            Ok(None)
-        } else {
-            Err(e)
-        }
-    })?
-    else {
-        return Ok(());
-    };
     let policy = kms::get_policy(aws, &key.id).await?;
     let trimmed = remove_account(policy.clone(), target);
     if trimmed == policy {
@@ -143,7 +139,7 @@ async fn unlist_target(
     }
     crate::policy::check_lockout(&trimmed, &caller.principal())?;
     if !dry_run {
-        kms::put_policy(aws, &key, &trimmed, caller).await?;
+        kms::put_policy(aws, key, &trimmed, caller).await?;
     }
     step(
         "key policy",
@@ -156,48 +152,41 @@ async fn unlist_target(
 /// Schedules deletion unless the key still encrypts a database or snapshot here.
 async fn schedule_deletion(
     aws: &Aws,
-    key_arn: &str,
+    key: &Key,
+    pending: bool,
     days: i32,
     dry_run: bool,
     step: &impl Fn(&str, &str, &str),
 ) -> Result<()> {
-    let users = resources_using(aws, key_arn).await?;
+    let users = resources_using(aws, key).await?;
     if !users.is_empty() {
         return Err(Error::refused(
-            format!("key `{key_arn}` still encrypts {}: deleting it would make them unreadable", users.join(", ")),
+            format!("key `{}` still encrypts {}: deleting it would make them unreadable", key.arn, users.join(", ")),
             "delete or re-key those first (add `--delete-snapshot` for the shared snapshot), then re-run",
         ));
     }
-    let state = aws
-        .kms
-        .describe_key()
-        .key_id(key_arn)
-        .send()
-        .await
-        .map_err(sdk("kms:DescribeKey"))?;
-    let meta = state.key_metadata();
-    let pending = meta
-        .and_then(|m| m.key_state())
-        .is_some_and(|s| s.as_str() == "PendingDeletion");
-    let key_id = meta.map(|m| m.key_id()).unwrap_or(key_arn);
     if !pending && !dry_run {
+        // By id: AWS takes the id or the ARN, the emulator only the id.
         aws.kms
             .schedule_key_deletion()
-            .key_id(key_id)
+            .key_id(&key.id)
             .pending_window_in_days(days)
             .send()
             .await
             .map_err(sdk("kms:ScheduleKeyDeletion"))?;
     }
-    step("schedule key deletion", key_arn, &format!("in {days} days"));
+    step(
+        "schedule key deletion",
+        &key.arn,
+        &format!("in {days} days"),
+    );
     Ok(())
 }
 
-/// Databases and snapshots in this account and region encrypted with `key_arn`.
-async fn resources_using(aws: &Aws, key_arn: &str) -> Result<Vec<String>> {
+/// Databases and snapshots in this account and region encrypted with `key`.
+async fn resources_using(aws: &Aws, key: &Key) -> Result<Vec<String>> {
     let mut found = Vec::new();
-    let key_id = key_arn.rsplit('/').next().unwrap_or(key_arn);
-    let uses = |k: Option<&str>| k.is_some_and(|k| k == key_arn || k == key_id);
+    let uses = |k: Option<&str>| k.is_some_and(|k| k == key.arn || k == key.id);
     let mut instances = aws.rds.describe_db_instances().into_paginator().send();
     while let Some(page) = instances.next().await {
         let page = page.map_err(sdk("rds:DescribeDBInstances"))?;

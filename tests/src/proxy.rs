@@ -44,7 +44,6 @@ pub struct FaultPlan {
 /// What the proxy saw and did.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub requests: AtomicUsize,
     pub faulted: AtomicUsize,
     pub faults: Mutex<BTreeMap<&'static str, usize>>,
     /// Every request, in order: `service:Action` and its body (form-encoded or JSON).
@@ -55,6 +54,12 @@ impl Stats {
     /// Whether a request for an action ending in `action` went through.
     pub fn saw(&self, action: &str) -> bool {
         !self.bodies(action).is_empty()
+    }
+
+    /// The distinct actions requested, as IAM names them (`rds:CopyDBSnapshot`).
+    pub fn actions(&self) -> std::collections::BTreeSet<String> {
+        let seen = self.seen.lock().expect("stats lock");
+        seen.iter().map(|(action, _)| action.clone()).collect()
     }
 
     /// The bodies of the requests for actions ending in `action`.
@@ -111,7 +116,7 @@ impl Proxy {
     }
 
     pub fn requests(&self) -> usize {
-        self.stats.requests.load(Ordering::SeqCst)
+        self.stats.seen.lock().expect("stats lock").len()
     }
 
     pub fn faulted(&self) -> usize {
@@ -268,12 +273,15 @@ fn count(state: &State, kind: &'static str) {
 
 async fn serve(mut client: TcpStream, state: Arc<State>) {
     while let Some(request) = read_message(&mut client).await {
-        let number = state.stats.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let (service, action) = (request.service(), request.action());
-        state.stats.seen.lock().expect("stats lock").push((
-            format!("{service}:{action}"),
-            String::from_utf8_lossy(&request.body).into_owned(),
-        ));
+        let number = {
+            let mut seen = state.stats.seen.lock().expect("stats lock");
+            seen.push((
+                format!("{service}:{action}"),
+                String::from_utf8_lossy(&request.body).into_owned(),
+            ));
+            seen.len()
+        };
         let fault = choose_fault(&state);
         let canned = match fault {
             Some(Fault::Throttle) => {
