@@ -15,7 +15,7 @@ use crate::ident::{AccountId, Arn, DbClusterId, DbInstanceId};
 use crate::kms::{ensure_key, KeyArgs, KeyChoice};
 use crate::manifest::{DbKind, Manifest, SharedSnapshot, SourceSide, TargetSide, SCHEMA_VERSION};
 use crate::names::ExportNames;
-use crate::policy::{KeyPolicySpec, Peer};
+use crate::policy::{KeyPolicySpec, KeyPolicyVariant, Peer};
 use crate::progress::{Event, Progress};
 use crate::rds::{self, DbInfo};
 use crate::wait::{parse_duration, WaitPolicy};
@@ -41,6 +41,10 @@ pub struct ExportArgs {
     /// Also require the target principal to be in this AWS Organization
     #[arg(long, value_name = "ORG_ID")]
     pub org_id: Option<String>,
+    /// The target's key policy statements: AWS's documented set, or `strict` (NOT VERIFIED ON
+    /// AWS: the copy may fail with KMSKeyNotAccessibleFault)
+    #[arg(long, value_enum, default_value = "documented")]
+    pub key_policy: KeyPolicyVariant,
     /// Start from this existing snapshot (manual or automated) instead of taking a new one
     #[arg(long, value_name = "ID")]
     pub from_snapshot: Option<String>,
@@ -74,6 +78,7 @@ pub struct ExportPlan {
     pub key: KeyChoice,
     pub key_admins: Vec<Arn>,
     pub org_id: Option<String>,
+    pub key_policy: KeyPolicyVariant,
     pub from_snapshot: Option<String>,
     pub manifest_path: PathBuf,
     pub dry_run: bool,
@@ -124,6 +129,7 @@ impl ExportArgs {
             key,
             key_admins: self.key.key_admins.clone(),
             org_id: self.org_id.clone(),
+            key_policy: self.key_policy,
             from_snapshot,
             dry_run: self.dry_run,
             wait: WaitPolicy::new(self.wait_timeout),
@@ -294,6 +300,7 @@ fn key_spec(plan: &ExportPlan, aws: &Aws, caller: &Caller) -> KeyPolicySpec {
     );
     spec.admins = plan.key_admins.clone();
     spec.org_id = plan.org_id.clone();
+    spec.variant = plan.key_policy;
     spec
 }
 

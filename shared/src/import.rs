@@ -513,13 +513,41 @@ pub async fn delete_copy(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) 
     Ok(())
 }
 
-/// The engine name AWS's rotation functions expect.
+/// The engine name AWS's rotation functions expect (`reference_secret_json_structure`):
+/// one of `mysql`, `mariadb`, `postgres`, `oracle`, `sqlserver`, `db2`.
 fn rotation_engine(engine: &str) -> &str {
     match engine {
-        "aurora" | "aurora-mysql" => "mysql",
-        "aurora-postgresql" => "postgres",
+        "aurora" | "aurora-mysql" | "mysql" => "mysql",
+        "aurora-postgresql" | "postgres" => "postgres",
+        e if e.starts_with("oracle") || e.starts_with("custom-oracle") => "oracle",
+        e if e.starts_with("sqlserver") || e.starts_with("custom-sqlserver") => "sqlserver",
+        e if e.starts_with("db2") => "db2",
         other => other,
     }
+}
+
+/// The secret's JSON, as AWS's rotation functions read it, from the restored database as AWS
+/// describes it; `dbname` is left out when the database has none (never `null`).
+fn secret_json(kind: DbKind, db: &DbInfo, password: &str) -> String {
+    let d = &db.database;
+    let id_field = match kind {
+        DbKind::Instance => "dbInstanceIdentifier",
+        DbKind::Cluster => "dbClusterIdentifier",
+    };
+    let mut value = serde_json::json!({
+        "engine": rotation_engine(&d.engine),
+        "host": db.endpoint,
+        "username": d.master_username,
+        "password": password,
+        id_field: d.identifier,
+    });
+    if let Some(port) = d.port {
+        value["port"] = port.into();
+    }
+    if let Some(name) = &d.database_name {
+        value["dbname"] = name.as_str().into();
+    }
+    value.to_string()
 }
 
 /// Stores a new password in Secrets Manager, then sets it on the database. The secret is
@@ -540,22 +568,8 @@ async fn rotate_password(
             return Ok(arn.clone());
         }
     }
-    let password = generate(&plan.manifest.database.engine);
-    let id_field = match plan.kind {
-        DbKind::Instance => "dbInstanceIdentifier",
-        DbKind::Cluster => "dbClusterIdentifier",
-    };
-    let d = &plan.manifest.database;
-    let value = serde_json::json!({
-        "engine": rotation_engine(&d.engine),
-        "host": db.endpoint,
-        "port": db.database.port.or(d.port),
-        "username": d.master_username,
-        "password": password.expose(),
-        "dbname": d.database_name,
-        id_field: plan.db,
-    })
-    .to_string();
+    let password = generate(&db.database.engine);
+    let value = secret_json(plan.kind, db, password.expose());
     let arn = match existing {
         Some((arn, _)) => {
             aws.secrets
@@ -754,6 +768,67 @@ pub async fn run_cleanup(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotation_engines_for_every_engine_restored() {
+        for (engine, expected) in [
+            ("mysql", "mysql"),
+            ("aurora-mysql", "mysql"),
+            ("mariadb", "mariadb"),
+            ("postgres", "postgres"),
+            ("aurora-postgresql", "postgres"),
+            ("oracle-ee", "oracle"),
+            ("oracle-se2-cdb", "oracle"),
+            ("sqlserver-se", "sqlserver"),
+            ("sqlserver-ex", "sqlserver"),
+            ("db2-se", "db2"),
+            ("db2-ae", "db2"),
+        ] {
+            assert_eq!(rotation_engine(engine), expected, "{engine}");
+        }
+    }
+
+    #[test]
+    fn secret_json_omits_a_missing_dbname_and_reads_the_restored_database() {
+        let db = DbInfo {
+            arn: String::new(),
+            status: "available".into(),
+            encrypted: true,
+            kms_key_id: None,
+            endpoint: Some("orders.example".into()),
+            subnet_group: None,
+            security_groups: Vec::new(),
+            publicly_accessible: None,
+            availability_zones: Vec::new(),
+            deletion_protection: false,
+            writer: None,
+            database: crate::manifest::Database {
+                kind: DbKind::Instance,
+                identifier: "orders".into(),
+                engine: "sqlserver-se".into(),
+                engine_version: "15".into(),
+                port: Some(1433),
+                master_username: "admin".into(),
+                database_name: None,
+                instance_class: None,
+                allocated_storage: None,
+                storage_type: None,
+                iops: None,
+                multi_az: false,
+                iam_auth: false,
+                tags: BTreeMap::new(),
+                parameter_group: None,
+                option_group: None,
+            },
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(&secret_json(DbKind::Instance, &db, "pw")).unwrap();
+        assert_eq!(value["engine"], "sqlserver");
+        assert_eq!(value["port"], 1433);
+        assert_eq!(value["username"], "admin");
+        assert_eq!(value["dbInstanceIdentifier"], "orders");
+        assert!(value.get("dbname").is_none(), "{value}");
+    }
 
     #[test]
     fn security_group_ids() {

@@ -141,6 +141,8 @@ async fn create(
         .create_key()
         .description(format!("rds-handoff {alias}"))
         .policy(policy.to_json())
+        // Sent explicitly so operator policies can require it (`kms:BypassPolicyLockoutSafetyCheck`).
+        .bypass_policy_lockout_safety_check(false)
         .set_tags(Some(kms_tags))
         .send()
         .await
@@ -218,6 +220,22 @@ pub async fn lookup(aws: &Aws, key: &str) -> Result<Option<(Key, Option<KeyState
     Ok(Some((key, meta.key_state().cloned())))
 }
 
+/// A key's tags.
+pub async fn tags(aws: &Aws, key: &str) -> Result<BTreeMap<String, String>> {
+    let out = aws
+        .kms
+        .list_resource_tags()
+        .key_id(key)
+        .send()
+        .await
+        .map_err(sdk("kms:ListResourceTags"))?;
+    Ok(out
+        .tags()
+        .iter()
+        .map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned()))
+        .collect())
+}
+
 async fn find_tagged(aws: &Aws, alias: &str) -> Result<Option<Key>> {
     let mut pages = aws.kms.list_keys().into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -273,6 +291,7 @@ pub async fn put_policy(
         .key_id(&key.id)
         .policy_name("default")
         .policy(policy.to_json())
+        .bypass_policy_lockout_safety_check(false)
         .send()
         .await
         .map(|_| ())

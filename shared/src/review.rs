@@ -7,7 +7,7 @@ use crate::ident::{AccountId, Arn, Region};
 use crate::kms;
 use crate::policy::audit::{audit, Finding, Severity};
 use crate::policy::explain::explain;
-use crate::policy::{KeyPolicySpec, Peer};
+use crate::policy::{KeyPolicySpec, KeyPolicyVariant, Peer};
 use crate::progress::Printer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -37,6 +37,9 @@ pub struct PolicyArgs {
     pub org_id: Option<String>,
     #[arg(long, value_enum, default_value = "json")]
     pub format: PolicyFormat,
+    /// Which statements the target gets: AWS's documented set, or `strict` (NOT VERIFIED ON AWS)
+    #[arg(long, value_enum, default_value = "documented")]
+    pub key_policy: KeyPolicyVariant,
 }
 
 /// The key policy text for `policy`.
@@ -63,10 +66,10 @@ pub async fn policy_text(args: &PolicyArgs, aws_args: &AwsArgs) -> Result<String
     let mut spec = KeyPolicySpec::source(&partition, region, account, peer);
     spec.admins = args.key_admins.clone();
     spec.org_id = args.org_id.clone();
-    let policy = spec.build();
+    spec.variant = args.key_policy;
     Ok(match args.format {
-        PolicyFormat::Json => policy.to_json(),
-        PolicyFormat::Explain => explain(&policy),
+        PolicyFormat::Json => spec.build().to_json(),
+        PolicyFormat::Explain => explain(&spec),
     })
 }
 

@@ -1,9 +1,11 @@
 //! `src-agent revoke`: end a handoff at the source once the target has imported.
 //!
-//! Removes the target from the snapshot's `restore` attribute and the target's statements
-//! from the key policy (lockout check again), and optionally deletes the shared snapshot and
-//! schedules the key's deletion — refusing the latter while the key still encrypts anything
-//! in the source account. Safe to re-run: each step checks its own result first.
+//! Removes the target from the snapshot's `restore` attribute, the target's statements from
+//! the key policy (lockout check again) and the key's grants the target account holds or made
+//! (grants outlive policy edits), and optionally deletes the shared snapshot and schedules the
+//! key's deletion — only a key the toolkit made for this database and target, and never while
+//! it still encrypts a database or snapshot of this account in this region. Safe to re-run:
+//! each step checks its own result first.
 
 use std::path::PathBuf;
 
@@ -11,7 +13,7 @@ use aws_sdk_kms::types::KeyState;
 
 use crate::aws::Aws;
 use crate::error::{sdk, Error, ExitCode, Result};
-use crate::export::TAG_ROLE;
+use crate::export::{TAG_DB, TAG_ROLE, TAG_TARGET};
 use crate::kms::{self, Key};
 use crate::manifest::Manifest;
 use crate::policy::builder::remove_account;
@@ -88,8 +90,10 @@ pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Resu
         None => None,
     };
     // A key that is no longer enabled (disabled, pending deletion) is left as it is.
+    let mut revoked_grants = Vec::new();
     if let Some((key, Some(KeyState::Enabled) | None)) = &key {
         unlist_target(aws, key, &m.target.account, &caller, args.dry_run, &step).await?;
+        revoked_grants = revoke_grants(aws, key, &m.target.account, args.dry_run, &step).await?;
     }
     if args.delete_snapshot {
         if let Some(snap) = &exists {
@@ -113,6 +117,7 @@ pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Resu
             hint: None,
         })?;
         let pending = state == Some(KeyState::PendingDeletion);
+        check_key_is_ours(aws, &key, &m).await?;
         schedule_deletion(aws, &key, pending, days, args.dry_run, &step).await?;
     }
     let text = if args.dry_run {
@@ -120,7 +125,8 @@ pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Resu
     } else {
         "revoked: the target account can no longer use the snapshot or the key"
     };
-    printer.result(text, &serde_json::json!({"event": "done", "revoked": !args.dry_run, "snapshot": m.snapshot.arn.to_string()}));
+    let json = serde_json::json!({"event": "done", "revoked": !args.dry_run, "snapshot": m.snapshot.arn.to_string(), "grants_revoked": revoked_grants});
+    printer.result(text, &json);
     Ok(ExitCode::Ok)
 }
 
@@ -147,6 +153,66 @@ async fn unlist_target(
         &format!("statements for {target} removed"),
     );
     Ok(())
+}
+
+/// Retires the key's grants whose grantee or creator is in the target account; returns
+/// their ids.
+async fn revoke_grants(
+    aws: &Aws,
+    key: &Key,
+    target: &crate::ident::AccountId,
+    dry_run: bool,
+    step: &impl Fn(&str, &str, &str),
+) -> Result<Vec<String>> {
+    let in_target = |principal: Option<&str>| {
+        principal.is_some_and(|p| p == target.as_str() || p.split(':').nth(4) == Some(target.as_str()))
+    };
+    let mut revoked = Vec::new();
+    let mut pages = aws.kms.list_grants().key_id(&key.arn).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("kms:ListGrants"))?;
+        for grant in page.grants() {
+            let (Some(id), true) = (
+                grant.grant_id(),
+                in_target(grant.grantee_principal()) || in_target(grant.issuing_account()),
+            ) else {
+                continue;
+            };
+            if !dry_run {
+                aws.kms
+                    .revoke_grant()
+                    .key_id(&key.arn)
+                    .grant_id(id)
+                    .send()
+                    .await
+                    .map_err(sdk("kms:RevokeGrant"))?;
+            }
+            step("revoke grant", id, &format!("held or made by account {target}"));
+            revoked.push(id.to_owned());
+        }
+    }
+    Ok(revoked)
+}
+
+/// Only a key the toolkit made for this database and target may be scheduled for deletion:
+/// one passed with `export --key` belongs to someone else.
+async fn check_key_is_ours(aws: &Aws, key: &Key, m: &Manifest) -> Result<()> {
+    let tags = kms::tags(aws, &key.id).await?;
+    let ours = tags.get(TAG_DB) == Some(&m.database.identifier)
+        && tags.get(TAG_TARGET).map(String::as_str) == Some(m.target.account.as_str());
+    if ours {
+        return Ok(());
+    }
+    Err(Error::refused(
+        format!(
+            "key `{}` was not made by rds-handoff for `{}` and account `{}` (it lacks the toolkit's `{TAG_DB}` and `{TAG_TARGET}` tags, e.g. it was passed with `export --key`): revoke does not schedule its deletion",
+            key.arn, m.database.identifier, m.target.account
+        ),
+        format!(
+            "if nothing else uses it, schedule it yourself: `aws kms schedule-key-deletion --key-id {} --pending-window-in-days 30`",
+            key.arn
+        ),
+    ))
 }
 
 /// Schedules deletion unless the key still encrypts a database or snapshot here.

@@ -85,10 +85,41 @@ fn explain_names_who_what_when_why() {
         "explain",
     ]);
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("TargetAccountReadsSharedSnapshotThroughRds"));
+    assert!(text.contains("TargetAccountUsesKeyThroughRdsToCopySharedSnapshot"));
     assert!(text.contains("only through rds.us-east-1.amazonaws.com (kms:ViaService)"));
     assert!(text.contains("only when the caller is in account 222222222222"));
     assert_eq!(text.matches("why:").count(), 5);
+    assert!(text.contains("Checked by evaluating the policy above"));
+    assert!(!text.contains("FAILS"), "{text}");
+    assert!(!text.contains("NOT VERIFIED"), "{text}");
+}
+
+#[test]
+fn strict_key_policy_is_opt_in_and_marked_unverified() {
+    let args = [
+        "policy",
+        "--source-account",
+        "111111111111",
+        "--target-account",
+        "222222222222",
+        "--region",
+        "us-east-1",
+        "--key-policy",
+        "strict",
+    ];
+    let out = src_agent(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let reviewed: serde_json::Value =
+        serde_json::from_str(include_str!("../../policies/key-policy.strict.json")).unwrap();
+    assert_eq!(printed, reviewed, "review policies/key-policy.strict.json");
+    let out = src_agent(&[&args[..], &["--format", "explain"]].concat());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("NOT VERIFIED ON AWS"), "{text}");
+    for command in ["policy", "export"] {
+        let help = String::from_utf8(src_agent(&[command, "--help"]).stdout).unwrap();
+        assert!(help.contains("NOT VERIFIED ON AWS"), "{command}: {help}");
+    }
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! - [`agents`]: runs `src-agent` and `tgt-agent` as an admin would, isolated from the host's
 //!   AWS setup.
 //! - [`fixtures`]: source databases and target networks to hand off between them.
+//! - [`iam`]: what IAM authorizes for each recorded call, to judge the operator policies.
 //!
 //! ## The shim (`moto/shim.py`)
 //! moto 5.2 looks a snapshot ARN owned by another account up in the caller's own account, so a
@@ -28,6 +29,7 @@ pub mod accounts;
 pub mod agents;
 pub mod emulator;
 pub mod fixtures;
+pub mod iam;
 pub mod proxy;
 
 pub use accounts::{Account, SOURCE, TARGET, THIRD};

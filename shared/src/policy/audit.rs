@@ -1,12 +1,16 @@
 //! Findings on a live key policy, for `src-agent audit`.
 //!
-//! Each check asks the evaluator a question rather than pattern-matching the JSON, so a
-//! policy written by hand in any shape is judged by what it actually allows. "Foreign" means
-//! any principal outside the key's account; a stranger account stands in for "anyone else".
+//! The audit fails closed. Questions about what another principal *may* do are asked of the
+//! evaluator in [`Stance::May`] (a condition it cannot decide counts as matching), and
+//! questions about administration in [`Stance::AnyCondition`] (no condition makes a foreign
+//! administrator acceptable). Shapes the evaluator cannot judge at all are findings of their
+//! own: a `Resource` other than `*`, an unknown condition operator, a service principal not
+//! tied to an account. "Foreign" means any principal outside the key's account; a stranger
+//! account stands in for "anyone else".
 
 use serde::Serialize;
 
-use super::eval::{account_of, evaluate, Request};
+use super::eval::{account_of, evaluate, evaluate_as, known_operator, Request, Stance};
 use super::model::{Effect, PolicyDocument, Statement};
 use crate::ident::AccountId;
 
@@ -25,7 +29,8 @@ pub struct Finding {
     pub message: String,
 }
 
-/// Actions that administer or disable a key: no other account may have them.
+/// Actions that administer or disable a key: no other account may have them, under any
+/// condition.
 pub const CONTROL_ACTIONS: &[&str] = &[
     "kms:PutKeyPolicy",
     "kms:ScheduleKeyDeletion",
@@ -33,18 +38,33 @@ pub const CONTROL_ACTIONS: &[&str] = &[
     "kms:CancelKeyDeletion",
     "kms:UpdateKeyDescription",
     "kms:DeleteImportedKeyMaterial",
+    "kms:ImportKeyMaterial",
+    "kms:DisableKeyRotation",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:CreateAlias",
 ];
 
 /// Stands in for "some account nobody named".
 const STRANGER: &str = "arn:aws:iam::000000000000:root";
 
-/// Condition keys that pin a wildcard principal to known accounts.
+/// Condition keys whose exact values pin a wildcard principal to known accounts.
 const ACCOUNT_KEYS: &[&str] = &[
     "kms:calleraccount",
     "aws:principalaccount",
+    "aws:sourceaccount",
     "aws:principalorgid",
     "aws:principalarn",
-    "aws:sourceaccount",
+    "aws:sourcearn",
+];
+
+/// Operators that pin a key to the values given (negated and `IfExists` forms do not).
+const PINNING_OPERATORS: &[&str] = &[
+    "StringEquals",
+    "StringEqualsIgnoreCase",
+    "StringLike",
+    "ArnEquals",
+    "ArnLike",
 ];
 
 /// Audits `policy` of a key in `key_account`; `caller` is who runs the audit, if known.
@@ -54,12 +74,12 @@ pub fn audit(
     caller: Option<&str>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for statement in policy
-        .statements()
-        .iter()
-        .filter(|s| s.effect == Effect::Allow)
-    {
-        wildcard_without_account(statement, &mut findings);
+    for statement in policy.statements() {
+        shape_checks(statement, &mut findings);
+        if statement.effect == Effect::Allow {
+            wildcard_without_account(statement, &mut findings);
+            service_without_source(statement, &mut findings);
+        }
     }
     let foreign = foreign_principals(policy, key_account);
     for principal in &foreign {
@@ -70,26 +90,120 @@ pub fn audit(
     findings
 }
 
+fn high(findings: &mut Vec<Finding>, check: &'static str, message: String) {
+    findings.push(Finding {
+        severity: Severity::High,
+        check,
+        message,
+    });
+}
+
+/// What no evaluator can judge: a key policy's `Resource` is the key itself (`*`), and an
+/// operator IAM does not know makes the statement's effect unknowable.
+fn shape_checks(statement: &Statement, findings: &mut Vec<Finding>) {
+    let star = statement
+        .resource
+        .as_ref()
+        .is_some_and(|r| r.iter().all(|r| r == "*"));
+    if !star {
+        high(
+            findings,
+            "resource-not-star",
+            format!(
+                "statement `{}` has a `Resource` other than `*` (or `NotResource`): in a key policy the resource is the key itself, so this statement may not mean what it says",
+                statement.sid()
+            ),
+        );
+    }
+    for operator in statement.condition.iter().flat_map(|c| c.keys()) {
+        if !known_operator(operator) {
+            high(
+                findings,
+                "unknown-condition-operator",
+                format!(
+                    "statement `{}` uses the condition operator `{operator}`, which IAM does not define: its effect cannot be judged",
+                    statement.sid()
+                ),
+            );
+        }
+    }
+}
+
 fn wildcard_without_account(statement: &Statement, findings: &mut Vec<Finding>) {
     let any = statement.principal.as_ref().is_some_and(|p| {
         p.entries()
             .iter()
             .any(|(kind, v)| *kind == "AWS" && *v == "*")
-    });
-    let pinned = statement.condition.as_ref().is_some_and(|c| {
-        c.values()
-            .flat_map(|keys| keys.keys())
-            .any(|k| ACCOUNT_KEYS.contains(&k.to_ascii_lowercase().as_str()))
-    });
-    if any && !pinned {
-        findings.push(Finding {
-            severity: Severity::High,
-            check: "wildcard-principal",
-            message: format!(
-                "statement `{}` allows principal `*` with no account condition: any AWS account may use it",
+    }) || statement.not_principal.is_some();
+    if any && !pinned_to_accounts(statement) {
+        high(
+            findings,
+            "wildcard-principal",
+            format!(
+                "statement `{}` allows principal `*` without a condition that pins it to named accounts (exact `kms:CallerAccount`, `aws:PrincipalAccount`, `aws:PrincipalOrgID` or `aws:PrincipalArn`): any AWS account may match it",
                 statement.sid()
             ),
-        });
+        );
+    }
+}
+
+/// Whether a condition names exact accounts (or one organization) the caller must be in.
+fn pinned_to_accounts(statement: &Statement) -> bool {
+    let Some(conditions) = &statement.condition else {
+        return false;
+    };
+    conditions.iter().any(|(operator, keys)| {
+        PINNING_OPERATORS.contains(&operator.as_str())
+            && keys.iter().any(|(key, values)| {
+                let key = key.to_ascii_lowercase();
+                ACCOUNT_KEYS.contains(&key.as_str())
+                    && values.texts().iter().all(|v| pins(&key, v))
+            })
+    })
+}
+
+fn pins(key: &str, value: &str) -> bool {
+    let exact = |v: &str| !v.is_empty() && !v.contains(['*', '?']);
+    let account = |v: &str| v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit());
+    match key {
+        "aws:principalorgid" => exact(value),
+        "aws:principalarn" | "aws:sourcearn" => value.split(':').nth(4).is_some_and(account),
+        _ => account(value),
+    }
+}
+
+/// A service principal acts for every account using that service unless the statement ties
+/// it to ours (the confused-deputy guard AWS documents).
+fn service_without_source(statement: &Statement, findings: &mut Vec<Finding>) {
+    let services: Vec<&str> = statement
+        .principal
+        .iter()
+        .flat_map(|p| p.entries())
+        .filter(|(kind, _)| *kind == "Service")
+        .map(|(_, v)| v)
+        .collect();
+    if services.is_empty() {
+        return;
+    }
+    let tied = statement.condition.as_ref().is_some_and(|c| {
+        c.iter()
+            .filter(|(operator, _)| !operator.contains("Not") && !operator.contains("IfExists"))
+            .flat_map(|(_, keys)| keys.keys())
+            .any(|k| {
+                let k = k.to_ascii_lowercase();
+                k == "aws:sourceaccount" || k == "aws:sourcearn"
+            })
+    });
+    if !tied {
+        high(
+            findings,
+            "service-without-source",
+            format!(
+                "statement `{}` allows service principal {} without `aws:SourceAccount` or `aws:SourceArn`: the service may use the key on behalf of any account",
+                statement.sid(),
+                services.join(", ")
+            ),
+        );
     }
 }
 
@@ -123,37 +237,44 @@ fn foreign_checks(policy: &PolicyDocument, principal: &str, findings: &mut Vec<F
     } else {
         format!("`{principal}`")
     };
-    let allowed = |request: Request| evaluate(policy, &request).allowed;
-    let control: Vec<&str> = CONTROL_ACTIONS
+    let may = |request: Request, stance: Stance| evaluate_as(policy, &request, stance).allowed;
+    // A named foreign account is judged under any condition; "anyone else" under conditions
+    // that may match (a `*` pinned to the key's own account is not foreign).
+    let control_stance = if principal == STRANGER {
+        Stance::May
+    } else {
+        Stance::AnyCondition
+    };
+    let mut control: Vec<&str> = CONTROL_ACTIONS
         .iter()
         .copied()
-        .filter(|a| {
-            allowed(Request::new(principal, a))
-                || allowed(Request::new(principal, a).via("rds", "*"))
-        })
+        .filter(|a| may(Request::new(principal, a), control_stance))
         .collect();
+    if may(Request::new(principal, "kms:*"), control_stance) {
+        control.insert(0, "kms:*");
+    }
     if !control.is_empty() {
-        findings.push(Finding {
-            severity: Severity::High,
-            check: "foreign-control",
-            message: format!(
-                "{who} may administer or disable the key: {}",
+        high(
+            findings,
+            "foreign-control",
+            format!(
+                "{who} may administer or disable the key, under some condition: {}",
                 control.join(", ")
             ),
-        });
+        );
     }
-    if allowed(Request::new(principal, "kms:CreateGrant")) {
-        findings.push(Finding {
-            severity: Severity::High,
-            check: "grant-not-for-aws-resource",
-            message: format!("{who} may create grants that are not for AWS resources (no `kms:GrantIsForAWSResource` condition)"),
-        });
+    if may(Request::new(principal, "kms:CreateGrant"), Stance::May) {
+        high(
+            findings,
+            "grant-not-for-aws-resource",
+            format!("{who} may create grants that are not for AWS resources (no `kms:GrantIsForAWSResource` condition it must meet)"),
+        );
     }
-    if allowed(Request::new(principal, "kms:Decrypt")) {
+    if may(Request::new(principal, "kms:Decrypt"), Stance::May) {
         findings.push(Finding {
             severity: Severity::Medium,
             check: "foreign-direct-use",
-            message: format!("{who} may call `kms:Decrypt` directly, not only through an AWS service (no `kms:ViaService` condition)"),
+            message: format!("{who} may call `kms:Decrypt` directly, not only through an AWS service (no `kms:ViaService` condition it must meet)"),
         });
     }
 }

@@ -17,14 +17,30 @@ use crate::ident::{AccountId, Arn, Region};
 pub const SID_ADMIN: &str = "AdministerKeyFromOwnAccount";
 pub const SID_OWN_USE: &str = "UseKeyThroughAwsServicesInOwnAccount";
 pub const SID_OWN_GRANTS: &str = "GrantKeyToAwsResourcesInOwnAccount";
-pub const SID_TARGET_USE: &str = "TargetAccountReadsSharedSnapshotThroughRds";
+pub const SID_TARGET_USE: &str = "TargetAccountUsesKeyThroughRdsToCopySharedSnapshot";
 pub const SID_TARGET_GRANTS: &str = "TargetAccountGrantsKeyToRdsCopiesOnly";
+/// The strict variant's use statement (a different Sid, so a reviewer sees which one a key has).
+pub const SID_TARGET_USE_STRICT: &str = "TargetAccountReadsSharedSnapshotThroughRdsStrict";
+/// Sids of the statements written for a peer account, in either variant.
+pub const PEER_SIDS: &[&str] = &[SID_TARGET_USE, SID_TARGET_USE_STRICT, SID_TARGET_GRANTS];
 
-/// What a key administrator may do when `--key-admin` narrows administration to named
-/// principals (the AWS console's key-administrator list). With the default, the account root
-/// gets `kms:*`, which hands the decision to the account's IAM policies (AWS's default).
+/// Which statements the target account gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum KeyPolicyVariant {
+    /// AWS's documented statements for sharing an encrypted snapshot, through RDS only
+    #[default]
+    Documented,
+    /// NOT VERIFIED ON AWS: the target may only Decrypt, DescribeKey and ReEncryptFrom
+    /// through RDS; a copy may fail with KMSKeyNotAccessibleFault
+    Strict,
+}
+
+/// Key administration without use: what the administering principal (the account root, or
+/// the `--key-admin` roles) gets. The AWS console's key-administrator list, except that
+/// `kms:Create*` is narrowed to `kms:CreateAlias`: it would include `kms:CreateGrant`, and an
+/// unconditioned grant is use of the key by another name.
 pub const ADMIN_ACTIONS: &[&str] = &[
-    "kms:Create*",
+    "kms:CreateAlias",
     "kms:Describe*",
     "kms:Enable*",
     "kms:List*",
@@ -50,9 +66,14 @@ pub const OWN_USE_ACTIONS: &[&str] = &[
     "kms:DescribeKey",
 ];
 
-/// What RDS in the target account needs to copy a snapshot encrypted with this key under a
-/// key of the target's own: read from this key, never encrypt new data with it.
-pub const TARGET_USE_ACTIONS: &[&str] = &["kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom"];
+/// AWS's documented "use of the key" for an account a snapshot is shared with
+/// (`USER_ShareSnapshot`), without its unconditioned `kms:CreateGrant`.
+pub const TARGET_USE_ACTIONS: &[&str] = OWN_USE_ACTIONS;
+
+/// The strict variant: read from this key, never encrypt new data with it. Narrower than
+/// anything AWS documents; not verified on AWS.
+pub const TARGET_USE_ACTIONS_STRICT: &[&str] =
+    &["kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom"];
 
 /// Grants, which RDS creates for the resources it encrypts.
 pub const GRANT_ACTIONS: &[&str] = &["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"];
@@ -78,6 +99,8 @@ pub struct KeyPolicySpec {
     pub peer: Option<Peer>,
     /// Adds `aws:PrincipalOrgID` to the peer's statements.
     pub org_id: Option<String>,
+    /// The peer's use statement: AWS's documented set, or the strict opt-in.
+    pub variant: KeyPolicyVariant,
 }
 
 impl KeyPolicySpec {
@@ -91,6 +114,7 @@ impl KeyPolicySpec {
             services: vec!["rds"],
             peer: Some(peer),
             org_id: None,
+            variant: KeyPolicyVariant::Documented,
         }
     }
 
@@ -112,6 +136,7 @@ impl KeyPolicySpec {
             services: vec!["rds", "secretsmanager"],
             peer: None,
             org_id: None,
+            variant: KeyPolicyVariant::Documented,
         }
     }
 
@@ -156,11 +181,15 @@ impl KeyPolicySpec {
             "Bool".into(),
             BTreeMap::from([("kms:GrantIsForAWSResource".into(), "true".into())]),
         );
+        let (use_sid, use_actions) = match self.variant {
+            KeyPolicyVariant::Documented => (SID_TARGET_USE, TARGET_USE_ACTIONS),
+            KeyPolicyVariant::Strict => (SID_TARGET_USE_STRICT, TARGET_USE_ACTIONS_STRICT),
+        };
         vec![
             allow(
-                SID_TARGET_USE,
+                use_sid,
                 vec![principal.clone()],
-                TARGET_USE_ACTIONS,
+                use_actions,
                 Some(conditions),
             ),
             allow(
@@ -172,16 +201,14 @@ impl KeyPolicySpec {
         ]
     }
 
+    /// Administration only: every use of the key, the own account's included, goes through
+    /// the service statements below.
     fn admin_statement(&self) -> Statement {
-        if self.admins.is_empty() {
-            return allow(
-                SID_ADMIN,
-                vec![self.root(&self.key_account)],
-                &["kms:*"],
-                None,
-            );
-        }
-        let admins = self.admins.iter().map(ToString::to_string).collect();
+        let admins = if self.admins.is_empty() {
+            vec![self.root(&self.key_account)]
+        } else {
+            self.admins.iter().map(ToString::to_string).collect()
+        };
         allow(SID_ADMIN, admins, ADMIN_ACTIONS, None)
     }
 
@@ -276,19 +303,12 @@ pub fn check_lockout(policy: &PolicyDocument, caller_principal: &str) -> Result<
     ))
 }
 
-/// Adds the peer's statements to an existing policy without dropping any statement; a
-/// statement with the same Sid is replaced (it is ours, written by an earlier run).
+/// Adds the peer's statements to an existing policy without dropping any other statement;
+/// the toolkit's own peer statements (either variant, written by an earlier run) are replaced.
 pub fn merge_peer(existing: PolicyDocument, additions: Vec<Statement>) -> PolicyDocument {
     let mut statements = existing.clone().into_statements();
-    for addition in additions {
-        match statements
-            .iter_mut()
-            .find(|s| s.sid.is_some() && s.sid == addition.sid)
-        {
-            Some(slot) => *slot = addition,
-            None => statements.push(addition),
-        }
-    }
+    statements.retain(|s| !PEER_SIDS.contains(&s.sid()));
+    statements.extend(additions);
     PolicyDocument {
         statement: super::model::Statements::Many(statements),
         ..existing

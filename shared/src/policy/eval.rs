@@ -8,7 +8,16 @@
 //! A statement matches when its principal, action, resource and every condition match.
 //! `arn:aws:iam::<account>:root` (or the bare account id) names every principal of that
 //! account: the key policy delegates to that account's IAM policies, which this evaluator does
-//! not see. The decision names the statements that decided it.
+//! not see. A role is named by its account and name, whatever its path (IAM role names are
+//! unique in an account, and an STS session ARN carries no path). The decision names the
+//! statements that decided it.
+//!
+//! Some conditions cannot be decided here: operators this evaluator does not implement
+//! (numeric, date, IP, binary, unknown ones) and keys the request does not model
+//! (`aws:SourceIp`, `aws:SecureTransport`, an absent `aws:PrincipalOrgID`, …). How they count
+//! depends on the question, the [`Stance`]: to *prove* that something is allowed (the lockout
+//! check, the matrix) an undecided Allow does not match and an undecided Deny does; to ask what
+//! *may* be allowed (the audit) it is the other way round. Either way the answer fails closed.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +33,9 @@ pub struct Request {
     pub resource: String,
     /// Condition keys present in the request, lowercased names.
     pub context: BTreeMap<String, Vec<String>>,
+    /// Prefixes of further condition keys (lowercased) this request decides: absent means
+    /// absent, as for the keys every request models.
+    pub decided: Vec<String>,
 }
 
 impl Request {
@@ -35,6 +47,7 @@ impl Request {
             action: action.to_owned(),
             resource: "*".to_owned(),
             context: BTreeMap::new(),
+            decided: Vec::new(),
         };
         if let Some(account) = account_of(principal) {
             request = request
@@ -65,6 +78,28 @@ impl Request {
     }
 }
 
+/// Condition keys every [`Request`] decides, present or absent: an absent one is truly absent
+/// (a direct call has no `kms:ViaService`). Any other key absent from the request is undecided.
+const MODELLED_KEYS: &[&str] = &[
+    "kms:viaservice",
+    "kms:grantisforawsresource",
+    "kms:calleraccount",
+    "aws:principalaccount",
+    "aws:principalarn",
+];
+
+/// How undecidable conditions count (see the module's header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stance {
+    /// Allowed only if proven: undecided Allow statements do not match, undecided Denies do.
+    Prove,
+    /// Allowed unless disproven: undecided Allow statements match, undecided Denies do not.
+    May,
+    /// As [`Stance::May`], with every condition of an Allow statement counted as undecided:
+    /// what a principal could do under some condition.
+    AnyCondition,
+}
+
 /// The outcome and the statements that decided it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -82,13 +117,29 @@ pub enum Reason {
     ImplicitDeny,
 }
 
-/// Evaluates `request` against `policy`.
+/// Evaluates `request` against `policy`, allowing only what it can prove.
 pub fn evaluate(policy: &PolicyDocument, request: &Request) -> Decision {
+    evaluate_as(policy, request, Stance::Prove)
+}
+
+/// Evaluates `request` against `policy` in the given [`Stance`].
+pub fn evaluate_as(policy: &PolicyDocument, request: &Request, stance: Stance) -> Decision {
     let matching = |effect: Effect| -> Vec<String> {
         policy
             .statements()
             .iter()
-            .filter(|s| s.effect == effect && statement_matches(s, request))
+            .filter(|s| s.effect == effect)
+            .filter(|s| {
+                let undecided_counts = match effect {
+                    Effect::Allow => stance != Stance::Prove,
+                    Effect::Deny => stance == Stance::Prove,
+                };
+                let ignore_conditions = stance == Stance::AnyCondition && effect == Effect::Allow;
+                match statement_matches(s, request, ignore_conditions) {
+                    Some(matched) => matched,
+                    None => undecided_counts,
+                }
+            })
             .map(|s| s.sid().to_owned())
             .collect()
     };
@@ -113,7 +164,12 @@ pub fn evaluate(policy: &PolicyDocument, request: &Request) -> Decision {
     }
 }
 
-fn statement_matches(statement: &Statement, request: &Request) -> bool {
+/// `Some(matches)`, or `None` when everything but an undecidable condition matches.
+fn statement_matches(
+    statement: &Statement,
+    request: &Request,
+    ignore_conditions: bool,
+) -> Option<bool> {
     let principal_ok = match (&statement.principal, &statement.not_principal) {
         (Some(p), _) => principal_matches(p, &request.principal),
         (None, Some(np)) => !principal_matches(np, &request.principal),
@@ -129,8 +185,16 @@ fn statement_matches(statement: &Statement, request: &Request) -> bool {
         (None, Some(nr)) => !any_glob(nr, &request.resource, false),
         (None, None) => false,
     };
-    principal_ok && action_ok && resource_ok && conditions_match(statement, request)
+    if !(principal_ok && action_ok && resource_ok) {
+        return Some(false);
+    }
+    if ignore_conditions {
+        return Some(true);
+    }
+    conditions_match(statement, request)
 }
+
+
 
 /// Whether a policy principal block names the requesting principal.
 pub fn principal_matches(principal: &Principal, requester: &str) -> bool {
@@ -147,6 +211,9 @@ fn aws_principal_matches(value: &str, requester: &str) -> bool {
     if value == "*" || value == requester {
         return true;
     }
+    if let (Some(named), Some(asking)) = (role_of(value), role_of(requester)) {
+        return named == asking;
+    }
     // `arn:aws:iam::A:root` and `A` both name the whole account A.
     let named_account = match value.strip_suffix(":root") {
         Some(prefix) => prefix.rsplit(':').next(),
@@ -154,6 +221,13 @@ fn aws_principal_matches(value: &str, requester: &str) -> bool {
         None => None,
     };
     named_account.is_some_and(|a| account_of(requester) == Some(a))
+}
+
+/// `(account, role name)` of an IAM role ARN, its path left out.
+fn role_of(arn: &str) -> Option<(&str, &str)> {
+    let account = account_of(arn)?;
+    let path = arn.split(':').nth(5)?.strip_prefix("role/")?;
+    Some((account, path.rsplit('/').next()?))
 }
 
 /// The account of an IAM or STS ARN.
@@ -206,24 +280,84 @@ pub fn glob(pattern: &str, value: &str, ignore_case: bool) -> bool {
     p[pi..].iter().all(|&c| c == b'*')
 }
 
-fn conditions_match(statement: &Statement, request: &Request) -> bool {
+/// All conditions hold (`Some(true)`), one fails (`Some(false)`), or none fails and one is
+/// undecidable (`None`).
+fn conditions_match(statement: &Statement, request: &Request) -> Option<bool> {
     let Some(conditions) = &statement.condition else {
-        return true;
+        return Some(true);
     };
-    conditions.iter().all(|(operator, keys)| {
-        keys.iter().all(|(key, values)| {
-            let present = request.context.get(&key.to_ascii_lowercase());
-            condition_holds(operator, present.map(Vec::as_slice), &values.texts())
-        })
-    })
+    let mut undecided = false;
+    for (operator, keys) in conditions {
+        for (key, values) in keys {
+            let key = key.to_ascii_lowercase();
+            let present = request.context.get(&key);
+            let modelled = MODELLED_KEYS.contains(&key.as_str())
+                || request.decided.iter().any(|p| key.starts_with(p.as_str()));
+            if present.is_none() && !modelled {
+                undecided = true;
+                continue;
+            }
+            match condition_holds(operator, present.map(Vec::as_slice), &values.texts()) {
+                Some(false) => return Some(false),
+                Some(true) => {}
+                None => undecided = true,
+            }
+        }
+    }
+    (!undecided).then_some(true)
 }
 
-/// One condition operator applied to the request's values for one key.
+/// Every condition operator IAM documents, before `IfExists` and set prefixes.
+const OPERATORS: &[&str] = &[
+    "StringEquals",
+    "StringNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringNotEqualsIgnoreCase",
+    "StringLike",
+    "StringNotLike",
+    "NumericEquals",
+    "NumericNotEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+    "DateEquals",
+    "DateNotEquals",
+    "DateLessThan",
+    "DateLessThanEquals",
+    "DateGreaterThan",
+    "DateGreaterThanEquals",
+    "Bool",
+    "BinaryEquals",
+    "IpAddress",
+    "NotIpAddress",
+    "ArnEquals",
+    "ArnLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "Null",
+];
+
+/// Whether IAM knows the operator (`ForAnyValue:StringLike`, `StringEqualsIfExists`, …).
+pub fn known_operator(operator: &str) -> bool {
+    let rest = match operator.split_once(':') {
+        Some(("ForAnyValue" | "ForAllValues", rest)) => rest,
+        Some(_) => return false,
+        None => operator,
+    };
+    let base = match rest.strip_suffix("IfExists") {
+        Some(base) if base != "Null" => base,
+        _ => rest,
+    };
+    OPERATORS.contains(&base)
+}
+
+/// One condition operator applied to the request's values for one key; `None` when this
+/// evaluator cannot decide it (an operator it does not implement).
 ///
 /// `IfExists` makes a missing key match; `ForAnyValue:` / `ForAllValues:` apply the test to
-/// any / all request values; negated operators match a missing key, as in IAM. An operator
-/// this evaluator does not know never matches, so an unknown condition can not widen an Allow.
-fn condition_holds(operator: &str, present: Option<&[String]>, expected: &[String]) -> bool {
+/// any / all request values; negated operators match a missing key, as in IAM.
+fn condition_holds(operator: &str, present: Option<&[String]>, expected: &[String]) -> Option<bool> {
     let (set, rest) = match operator.split_once(':') {
         Some((set, rest)) => (Some(set), rest),
         None => (None, operator),
@@ -234,20 +368,18 @@ fn condition_holds(operator: &str, present: Option<&[String]>, expected: &[Strin
     };
     if base == "Null" {
         let want_missing = expected.iter().any(|e| e == "true");
-        return present.is_none() == want_missing;
+        return Some(present.is_none() == want_missing);
     }
-    let Some(test) = value_test(base) else {
-        return false;
-    };
+    let test = value_test(base)?;
     let negated = base.contains("Not");
     let Some(values) = present.filter(|v| !v.is_empty()) else {
-        return if_exists || negated || set == Some("ForAllValues");
+        return Some(if_exists || negated || set == Some("ForAllValues"));
     };
     let one = |value: &String| test(value, expected);
-    match set {
+    Some(match set {
         Some("ForAllValues") => values.iter().all(one),
         _ => values.iter().any(one),
-    }
+    })
 }
 
 type ValueTest = fn(&String, &[String]) -> bool;
@@ -300,11 +432,46 @@ mod tests {
             &role,
             "arn:aws:iam::111111111111:role/Other"
         ));
+        let sso = Principal::aws(vec![
+            "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0a1b".into(),
+        ]);
+        assert!(
+            principal_matches(&sso, "arn:aws:iam::111111111111:role/AWSReservedSSO_Admin_0a1b"),
+            "a role with a path is the role its session names"
+        );
+        assert!(!principal_matches(
+            &sso,
+            "arn:aws:iam::222222222222:role/AWSReservedSSO_Admin_0a1b"
+        ));
+        assert!(!principal_matches(
+            &sso,
+            "arn:aws:iam::111111111111:role/AWSReservedSSO_Other_0a1b"
+        ));
+    }
+
+    #[test]
+    fn operators_iam_knows() {
+        for known in [
+            "StringEquals",
+            "ForAnyValue:StringLike",
+            "ForAllValues:StringEquals",
+            "NumericLessThanIfExists",
+            "IpAddress",
+            "Null",
+        ] {
+            assert!(known_operator(known), "{known}");
+        }
+        for unknown in ["StringEqual", "NullIfExists", "ForSomeValues:StringEquals", "Foo"] {
+            assert!(!known_operator(unknown), "{unknown}");
+        }
     }
 
     #[test]
     fn condition_operators() {
         let v = |s: &str| vec![s.to_owned()];
+        let condition_holds = |op: &str, present: Option<&[String]>, expected: &[String]| {
+            condition_holds(op, present, expected).unwrap_or(false)
+        };
         assert!(condition_holds("StringEquals", Some(&v("a")), &v("a")));
         assert!(!condition_holds("StringEquals", None, &v("a")));
         assert!(condition_holds("StringEqualsIfExists", None, &v("a")));
@@ -319,9 +486,10 @@ mod tests {
         assert!(!condition_holds("Bool", None, &v("true")));
         assert!(condition_holds("Null", None, &v("true")));
         assert!(!condition_holds("Null", Some(&v("x")), &v("true")));
-        assert!(
-            !condition_holds("NumericLessThan", Some(&v("1")), &v("3")),
-            "unknown operators never match"
+        assert_eq!(
+            super::condition_holds("NumericLessThan", Some(&v("1")), &v("3")),
+            None,
+            "operators the evaluator does not implement are undecided"
         );
         let two = vec!["a".to_owned(), "b".to_owned()];
         assert!(condition_holds(

@@ -1,18 +1,27 @@
 //! `src-agent policy --format explain`: a key policy in words, for reviewers who do not read
-//! JSON. Per statement: who, what, under which conditions, and why.
+//! JSON. Per statement: who, what, under which conditions, and why; then every claim as a row
+//! of the allow/deny matrix ([`super::proof`]), with what the evaluator found.
 
 use std::fmt::Write;
 
-use super::builder::{SID_ADMIN, SID_OWN_GRANTS, SID_OWN_USE, SID_TARGET_GRANTS, SID_TARGET_USE};
+use super::builder::{
+    KeyPolicySpec, KeyPolicyVariant, SID_ADMIN, SID_OWN_GRANTS, SID_OWN_USE, SID_TARGET_GRANTS,
+    SID_TARGET_USE, SID_TARGET_USE_STRICT,
+};
 use super::model::{Effect, PolicyDocument, Statement};
+use super::proof::{check, rows};
+
+/// Printed above a strict policy, and in `--help`.
+pub const STRICT_WARNING: &str = "NOT VERIFIED ON AWS: the strict variant gives the target account less than AWS documents for copying a shared encrypted snapshot; RDS may refuse the copy with KMSKeyNotAccessibleFault. Use the default unless you have tried it in your accounts.";
 
 fn why(sid: &str) -> &'static str {
     match sid {
-        SID_ADMIN => "the key's own account keeps full control of the key; with the account root, IAM policies in that account decide who administers it (AWS's default), so the key can never be orphaned",
-        SID_OWN_USE => "lets the key's own account encrypt and decrypt with it, but only through the AWS services named, never by calling KMS directly",
+        SID_ADMIN => "administration only (policy, tags, aliases, rotation, enable/disable, deletion), no cryptographic action and no grant: the key's own account can always manage it, and with the account root, the account's IAM policies decide who may (AWS's default, so the key is never orphaned). Anyone allowed to administer the key can change this policy: \"only through RDS\" below is exactly as strong as the account's IAM policies for kms:PutKeyPolicy and kms:CreateGrant",
+        SID_OWN_USE => "every use of the key in its own account goes through the AWS services named; no principal of the account can call KMS with it directly",
         SID_OWN_GRANTS => "lets those services attach the key to the resources they encrypt (snapshots, databases, secrets), and nothing else",
-        SID_TARGET_USE => "lets the target account read the shared snapshot so RDS can copy it under the target's own key; it cannot encrypt new data with this key",
-        SID_TARGET_GRANTS => "RDS in the target account needs a grant on this key while it copies the snapshot; grants are limited to AWS resources",
+        SID_TARGET_USE => "AWS's documented statement for an account a snapshot encrypted with this key is shared with (RDS guide, USER_ShareSnapshot), narrowed as AWS recommends: only through RDS in this region, only as the target account itself",
+        SID_TARGET_USE_STRICT => "the strict variant: the target may only read the shared snapshot through RDS. NOT VERIFIED ON AWS: narrower than AWS documents",
+        SID_TARGET_GRANTS => "RDS in the target account needs a grant on this key while it copies the snapshot; grants are limited to AWS resources, through RDS, as the target account",
         _ => "not written by rds-handoff: review it on its own",
     }
 }
@@ -48,8 +57,32 @@ fn condition_text(operator: &str, key: &str, values: &[String]) -> String {
     }
 }
 
-/// The whole policy in words.
-pub fn explain(policy: &PolicyDocument) -> String {
+/// The policy `spec` builds, in words, then the matrix that proves each claim.
+pub fn explain(spec: &KeyPolicySpec) -> String {
+    let policy = spec.build();
+    let mut text = String::new();
+    if spec.peer.is_some() && spec.variant == KeyPolicyVariant::Strict {
+        let _ = writeln!(text, "{STRICT_WARNING}\n");
+    }
+    text.push_str(&statements(&policy));
+    let checked = check(&policy, rows(spec));
+    let _ = writeln!(
+        text,
+        "Checked by evaluating the policy above (a condition the evaluator cannot decide counts against the claim):"
+    );
+    for c in &checked {
+        let outcome = match (c.holds, c.row.allowed) {
+            (true, true) => "allowed",
+            (true, false) => "denied ",
+            (false, _) => "FAILS  ",
+        };
+        let _ = writeln!(text, "  {outcome}  {}", c.row.claim);
+    }
+    text
+}
+
+/// Each statement in words.
+pub fn statements(policy: &PolicyDocument) -> String {
     let mut text = String::new();
     for (n, statement) in policy.statements().iter().enumerate() {
         let effect = match statement.effect {

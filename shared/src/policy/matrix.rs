@@ -1,10 +1,11 @@
 //! The allow/deny matrix over the generated migration key policy, the lockout check and the
 //! audit, all judged by evaluation.
 
-use super::audit::{audit, Severity};
-use super::builder::{check_lockout, merge_peer, remove_account, KeyPolicySpec, Peer};
+use super::audit::{audit, Finding, Severity};
+use super::builder::{check_lockout, merge_peer, remove_account, KeyPolicySpec, KeyPolicyVariant, Peer};
 use super::eval::{evaluate, Request};
 use super::model::PolicyDocument;
+use super::proof::{check, rows};
 use crate::ident::AccountId;
 
 const SOURCE: &str = "111111111111";
@@ -44,9 +45,17 @@ fn source_admin_administers() {
 }
 
 #[test]
-fn target_uses_key_only_through_rds_in_region_as_itself() {
+fn target_gets_aws_documented_set_through_rds_in_region_as_itself() {
     let policy = spec().build();
-    for action in ["kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom"] {
+    for action in [
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:DescribeKey",
+    ] {
         assert!(
             allowed(
                 &policy,
@@ -77,17 +86,101 @@ fn target_uses_key_only_through_rds_in_region_as_itself() {
             .with("kms:CallerAccount", "444444444444");
         assert!(!allowed(&policy, spoofed), "{action} as another account");
     }
-    let grant = Request::new(TARGET_ROLE, "kms:CreateGrant").via("rds", "us-east-1");
-    assert!(allowed(&policy, grant.clone().for_aws_resource()));
-    assert!(!allowed(&policy, grant), "grants only for AWS resources");
-    assert!(!allowed(
-        &policy,
-        Request::new(TARGET_ROLE, "kms:Encrypt").via("rds", "us-east-1")
+    for action in ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"] {
+        let grant = Request::new(TARGET_ROLE, action).via("rds", "us-east-1");
+        assert!(allowed(&policy, grant.clone().for_aws_resource()), "{action}");
+        assert!(!allowed(&policy, grant), "{action} only for AWS resources");
+    }
+}
+
+#[test]
+fn strict_variant_reads_only() {
+    let mut spec = spec();
+    spec.variant = KeyPolicyVariant::Strict;
+    let policy = spec.build();
+    let rds = |action: &str| Request::new(TARGET_ROLE, action).via("rds", "us-east-1");
+    for action in ["kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom"] {
+        assert!(allowed(&policy, rds(action)), "{action}");
+    }
+    for action in ["kms:Encrypt", "kms:ReEncryptTo", "kms:GenerateDataKey"] {
+        assert!(!allowed(&policy, rds(action)), "{action}");
+    }
+    let text = super::explain::explain(&spec);
+    assert!(text.starts_with("NOT VERIFIED ON AWS"), "{text}");
+}
+
+#[test]
+fn source_principals_use_the_key_only_through_rds() {
+    for admins in [vec![], vec![ADMIN.parse().unwrap()]] {
+        let mut spec = spec();
+        spec.admins = admins;
+        let policy = spec.build();
+        let user = "arn:aws:iam::111111111111:role/AppWithKmsDecryptInIam";
+        for who in [ADMIN, user, "arn:aws:iam::111111111111:root"] {
+            for action in [
+                "kms:Decrypt",
+                "kms:Encrypt",
+                "kms:GenerateDataKey",
+                "kms:ReEncryptFrom",
+                "kms:CreateGrant",
+            ] {
+                assert!(!allowed(&policy, Request::new(who, action)), "{who} {action}");
+                assert!(
+                    !allowed(&policy, Request::new(who, action).for_aws_resource()),
+                    "{who} {action} for a resource, not through RDS"
+                );
+            }
+        }
+        assert!(allowed(
+            &policy,
+            Request::new(user, "kms:Decrypt").via("rds", "us-east-1")
+        ));
+        let admin_statement = &policy.statements()[0];
+        let actions: Vec<&str> = admin_statement.action.iter().flat_map(|a| a.iter()).collect();
+        assert!(!actions.contains(&"kms:*") && !actions.contains(&"kms:Create*"), "{actions:?}");
+    }
+}
+
+#[test]
+fn every_explained_claim_is_proven_by_evaluation() {
+    let mut variants = Vec::new();
+    for variant in [KeyPolicyVariant::Documented, KeyPolicyVariant::Strict] {
+        for (principal, org) in [(None, None), (Some(TARGET_ROLE), Some("o-abc123def4"))] {
+            let mut spec = spec();
+            spec.variant = variant;
+            spec.peer = Some(Peer {
+                account: TARGET.parse().unwrap(),
+                principal: principal.map(|p| p.parse().unwrap()),
+            });
+            spec.org_id = org.map(str::to_owned);
+            variants.push(spec.clone());
+            spec.admins = vec![ADMIN.parse().unwrap()];
+            variants.push(spec);
+        }
+    }
+    variants.push(KeyPolicySpec::target_own(
+        "aws",
+        "us-east-1".parse().unwrap(),
+        TARGET.parse().unwrap(),
     ));
-    assert!(!allowed(
-        &policy,
-        Request::new(TARGET_ROLE, "kms:ReEncryptTo").via("rds", "us-east-1")
-    ));
+    for spec in variants {
+        let checked = check(&spec.build(), rows(&spec));
+        assert!(checked.len() > 30, "{}", checked.len());
+        let failed: Vec<_> = checked.iter().filter(|c| !c.holds).map(|c| &c.row.claim).collect();
+        assert!(failed.is_empty(), "{failed:#?}");
+        let text = super::explain::explain(&spec);
+        assert!(!text.contains("FAILS"), "{text}");
+    }
+}
+
+#[test]
+fn explain_names_the_admin_caveat_and_only_checked_claims() {
+    let text = super::explain::explain(&spec());
+    assert!(text.contains("Anyone allowed to administer the key can change this policy"));
+    assert!(text.contains("kms:PutKeyPolicy and kms:CreateGrant"));
+    assert!(text.contains("denied   arn:aws:iam::111111111111:role/AppWithKeyUseRights calls KMS directly: kms:Decrypt"), "{text}");
+    assert!(text.contains("allowed  target arn:aws:iam::222222222222:role/Importer through RDS in us-east-1: kms:Encrypt"), "{text}");
+    assert!(!text.contains("NOT VERIFIED"), "the default is AWS's documented form");
 }
 
 #[test]
@@ -308,4 +401,106 @@ fn target_own_key_serves_rds_and_secrets_manager_only_in_its_account() {
     );
     assert!(check_lockout(&policy, TARGET_ROLE).is_ok());
     assert!(audit(&policy, &TARGET.parse().unwrap(), Some(TARGET_ROLE)).is_empty());
+}
+
+#[test]
+fn key_admin_with_a_path_passes_the_lockout_check_as_its_session() {
+    let mut spec = spec();
+    let sso = "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DBA_0123456789abcdef";
+    spec.admins = vec![sso.parse().unwrap()];
+    let policy = spec.build();
+    // What `Caller::principal` makes of the SSO session's assumed-role ARN.
+    assert!(check_lockout(&policy, "arn:aws:iam::111111111111:role/AWSReservedSSO_DBA_0123456789abcdef").is_ok());
+    assert!(check_lockout(&policy, "arn:aws:iam::111111111111:role/AWSReservedSSO_Dev_0123456789abcdef").is_err());
+}
+
+fn audit_of(text: &str) -> Vec<Finding> {
+    let policy = PolicyDocument::parse(text).unwrap();
+    audit(&policy, &SOURCE.parse().unwrap(), Some(ADMIN))
+}
+
+fn has_high(findings: &[Finding], check: &str) -> bool {
+    findings.iter().any(|f| f.check == check && f.severity == Severity::High)
+}
+
+const ADMIN_STATEMENT: &str = r#"{"Sid":"Admin","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:*","Resource":"*"}"#;
+
+fn with_admin(statement: &str) -> String {
+    format!(r#"{{"Version":"2012-10-17","Statement":[{ADMIN_STATEMENT},{statement}]}}"#)
+}
+
+#[test]
+fn audit_flags_wildcard_principal_behind_undecidable_conditions() {
+    for (condition, stranger_may_match) in [
+        (r#"{"StringLike":{"aws:PrincipalOrgID":"o-*"}}"#, true),
+        (r#"{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#, true),
+        (r#"{"StringLike":{"aws:PrincipalArn":"*"}}"#, true),
+        (r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/Admin"}}"#, false),
+        (r#"{"Bool":{"aws:SecureTransport":"true"}}"#, true),
+        (r#"{"StringNotEquals":{"kms:CallerAccount":"444444444444"}}"#, true),
+        (r#"{"StringEqualsIfExists":{"kms:CallerAccount":"111111111111"}}"#, false),
+    ] {
+        let statement = format!(
+            r#"{{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{condition}}}"#
+        );
+        let findings = audit_of(&with_admin(&statement));
+        assert!(has_high(&findings, "wildcard-principal"), "{condition}: {findings:#?}");
+        assert_eq!(
+            findings.iter().any(|f| f.check == "foreign-direct-use"),
+            stranger_may_match,
+            "an undecidable condition may match: {condition}: {findings:#?}"
+        );
+    }
+    for condition in [
+        r#"{"StringEquals":{"kms:CallerAccount":"111111111111","kms:ViaService":"rds.us-east-1.amazonaws.com"}}"#,
+        r#"{"StringEquals":{"aws:PrincipalOrgID":"o-abc123def4","kms:ViaService":"rds.us-east-1.amazonaws.com"}}"#,
+    ] {
+        let statement = format!(
+            r#"{{"Sid":"Pinned","Effect":"Allow","Principal":{{"AWS":"*"}},"Action":"kms:Decrypt","Resource":"*","Condition":{condition}}}"#
+        );
+        let findings = audit_of(&with_admin(&statement));
+        assert!(!has_high(&findings, "wildcard-principal"), "{condition}: {findings:#?}");
+    }
+}
+
+#[test]
+fn audit_flags_foreign_administration_under_any_condition() {
+    for actions in [r#""kms:*""#, r#""kms:PutKeyPolicy""#, r#"["kms:Describe*","kms:ScheduleKeyDeletion"]"#, r#""kms:TagResource""#] {
+        let statement = format!(
+            r#"{{"Sid":"Foreign","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::222222222222:root"}},"Action":{actions},"Resource":"*","Condition":{{"StringEquals":{{"kms:ViaService":"rds.us-east-1.amazonaws.com","kms:CallerAccount":"222222222222"}}}}}}"#
+        );
+        let findings = audit_of(&with_admin(&statement));
+        assert!(has_high(&findings, "foreign-control"), "{actions}: {findings:#?}");
+    }
+}
+
+#[test]
+fn audit_flags_service_principal_without_source() {
+    let bare = r#"{"Sid":"Svc","Effect":"Allow","Principal":{"Service":"logs.amazonaws.com"},"Action":"kms:Decrypt","Resource":"*"}"#;
+    assert!(has_high(&audit_of(&with_admin(bare)), "service-without-source"));
+    let tied = r#"{"Sid":"Svc","Effect":"Allow","Principal":{"Service":"logs.amazonaws.com"},"Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"111111111111"}}}"#;
+    assert!(!has_high(&audit_of(&with_admin(tied)), "service-without-source"));
+}
+
+#[test]
+fn audit_flags_resource_other_than_star_and_unknown_operators() {
+    let scoped = r#"{"Sid":"Scoped","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/App"},"Action":"kms:Decrypt","Resource":"arn:aws:kms:us-east-1:111111111111:key/abc"}"#;
+    assert!(has_high(&audit_of(&with_admin(scoped)), "resource-not-star"));
+    let not_resource = r#"{"Sid":"Not","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/App"},"Action":"kms:Decrypt","NotResource":"x"}"#;
+    assert!(has_high(&audit_of(&with_admin(not_resource)), "resource-not-star"));
+    let unknown = r#"{"Sid":"Odd","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/App"},"Action":"kms:Decrypt","Resource":"*","Condition":{"StringEqualsMaybe":{"kms:ViaService":"rds.us-east-1.amazonaws.com"}}}"#;
+    assert!(has_high(&audit_of(&with_admin(unknown)), "unknown-condition-operator"));
+}
+
+#[test]
+fn toolkit_policies_pass_the_audit_in_every_variant() {
+    for variant in [KeyPolicyVariant::Documented, KeyPolicyVariant::Strict] {
+        let mut spec = spec();
+        spec.variant = variant;
+        for admins in [vec![], vec![ADMIN.parse().unwrap()]] {
+            spec.admins = admins;
+            let findings = audit(&spec.build(), &SOURCE.parse().unwrap(), Some(ADMIN));
+            assert!(findings.is_empty(), "{variant:?}: {findings:#?}");
+        }
+    }
 }

@@ -10,9 +10,10 @@ pub mod builder;
 pub mod eval;
 pub mod explain;
 pub mod model;
+pub mod proof;
 
 #[cfg(test)]
 mod matrix;
 
-pub use builder::{check_lockout, KeyPolicySpec, Peer};
+pub use builder::{check_lockout, KeyPolicySpec, KeyPolicyVariant, Peer};
 pub use model::PolicyDocument;

@@ -1,0 +1,342 @@
+//! What IAM authorizes for each call the agents make, from the proxy's recorded requests.
+//!
+//! AWS authorizes one API call against several resources (DOMAIN.md §8b): a restore against
+//! the new database, the snapshot, the subnet group and the option and parameter groups; a
+//! create with `Tags` also against `rds:AddTagsToResource` / `kms:TagResource`; a copy under a
+//! key also makes RDS call KMS with the caller's permissions (`kms:ViaService`). This module
+//! turns each recorded request into those authorizations, with the condition keys the request
+//! carries (`aws:RequestTag/…`, `aws:TagKeys`, `kms:BypassPolicyLockoutSafetyCheck`) and the
+//! tags the resource had before the call (`aws:ResourceTag/…`), so the operator policies are
+//! judged by the same evaluator as the key policies, resource by resource.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rds_handoff::policy::eval::Request;
+
+type Tags = BTreeMap<String, String>;
+
+/// Condition keys an [`Authorization`] decides completely (absent means absent).
+const DECIDED: &[&str] = &[
+    "aws:requesttag/",
+    "aws:tagkeys",
+    "aws:resourcetag/",
+    "kms:bypasspolicylockoutsafetycheck",
+    "rds:managemasteruserpassword",
+];
+
+/// One recorded call, read.
+struct Call {
+    action: String,
+    params: HashMap<String, String>,
+    json: serde_json::Value,
+}
+
+impl Call {
+    fn parse(action: &str, body: &str) -> Call {
+        let json = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+        let params = if json.is_null() {
+            form_urlencoded::parse(body.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        Call {
+            action: action.to_owned(),
+            params,
+            json,
+        }
+    }
+
+    /// A query parameter or a top-level JSON string field.
+    fn get(&self, name: &str) -> Option<String> {
+        self.params
+            .get(name)
+            .cloned()
+            .or_else(|| self.json[name].as_str().map(str::to_owned))
+    }
+
+    /// The request's `Tags`, in any of the three shapes the services use.
+    fn tags(&self) -> Tags {
+        let mut tags = Tags::new();
+        for entry in self.json["Tags"].as_array().into_iter().flatten() {
+            let key = entry["TagKey"].as_str().or(entry["Key"].as_str());
+            let value = entry["TagValue"].as_str().or(entry["Value"].as_str());
+            if let (Some(k), Some(v)) = (key, value) {
+                tags.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        for (name, key) in &self.params {
+            let Some(prefix) = name.strip_suffix(".Key") else {
+                continue;
+            };
+            if prefix.starts_with("Tags.") {
+                let value = self.params.get(&format!("{prefix}.Value"));
+                tags.insert(key.clone(), value.cloned().unwrap_or_default());
+            }
+        }
+        tags
+    }
+}
+
+/// The identity the agents act as in `account`, and the tags of what they made so far.
+pub struct Authorizer {
+    account: String,
+    region: String,
+    principal: String,
+    /// Tags of RDS resources by ARN, as their create calls set them.
+    rds_tags: HashMap<String, Tags>,
+    /// Key ARN and tags for each key id, ARN or alias the calls name.
+    pub keys: HashMap<String, (String, Tags)>,
+}
+
+impl Authorizer {
+    pub fn new(account: &str, region: &str) -> Authorizer {
+        Authorizer {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            principal: format!("arn:aws:iam::{account}:role/Operator"),
+            rds_tags: HashMap::new(),
+            keys: HashMap::new(),
+        }
+    }
+
+    /// Every authorization the recorded calls needed, in order, each named for the report.
+    pub fn authorizations(&mut self, seen: &[(String, String)]) -> Vec<(String, Request)> {
+        let mut all = Vec::new();
+        for (action, body) in seen {
+            if action.starts_with("sts:") {
+                continue;
+            }
+            let call = Call::parse(action, body);
+            all.extend(self.of(&call));
+        }
+        all
+    }
+
+    fn rds(&self, kind: &str, id: &str) -> String {
+        if id.starts_with("arn:") {
+            return id.to_owned();
+        }
+        format!("arn:aws:rds:{}:{}:{kind}:{id}", self.region, self.account)
+    }
+
+    fn request(&self, action: &str, resource: &str) -> Request {
+        let mut request = Request::new(&self.principal, action);
+        request.resource = resource.to_owned();
+        request.decided = DECIDED.iter().map(|k| (*k).to_owned()).collect();
+        request
+    }
+
+    /// `action` on `resource`, with the resource's known tags and the call's request tags.
+    fn on(&self, action: &str, resource: &str, tags: &Tags, existing: Option<&Tags>) -> Request {
+        let mut request = self.request(action, resource);
+        for (k, v) in existing.into_iter().flatten() {
+            request = request.with(&format!("aws:ResourceTag/{k}"), v);
+        }
+        if !tags.is_empty() {
+            for (k, v) in tags {
+                request = request.with(&format!("aws:RequestTag/{k}"), v);
+            }
+            request
+                .context
+                .insert("aws:tagkeys".into(), tags.keys().cloned().collect());
+        }
+        request
+    }
+
+    fn key(&self, id: &str) -> (String, Tags) {
+        self.keys
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| (id.to_owned(), Tags::new()))
+    }
+
+    /// What RDS or Secrets Manager asks KMS for with the caller's permissions.
+    pub fn through(&self, service: &str, key: &str) -> Vec<Request> {
+        let (arn, tags) = self.key(key);
+        let mut requests: Vec<Request> = ["kms:DescribeKey", "kms:Decrypt", "kms:GenerateDataKey"]
+            .into_iter()
+            .map(|a| self.on(a, &arn, &Tags::new(), Some(&tags)).via(service, &self.region))
+            .collect();
+        let grant = self.on("kms:CreateGrant", &arn, &Tags::new(), Some(&tags));
+        requests.push(grant.via(service, &self.region).for_aws_resource());
+        requests
+    }
+
+    fn of(&mut self, call: &Call) -> Vec<(String, Request)> {
+        let tags = call.tags();
+        let name = |request: Request| {
+            (
+                format!("{} on {}", request.action, request.resource),
+                request,
+            )
+        };
+        let mut out: Vec<Request> = Vec::new();
+        let action = call.action.as_str();
+        let (service, api) = action.split_once(':').unwrap_or(("", action));
+        match service {
+            "rds" => self.rds_call(api, call, &tags, &mut out),
+            "kms" => self.kms_call(api, call, &tags, &mut out),
+            "secretsmanager" => self.secrets_call(api, call, &tags, &mut out),
+            _ => panic!("unexpected call {action}"),
+        }
+        out.into_iter().map(name).collect()
+    }
+
+    fn rds_call(&mut self, api: &str, call: &Call, tags: &Tags, out: &mut Vec<Request>) {
+        let get = |name: &str| call.get(name).unwrap_or_default();
+        let action = format!("rds:{api}");
+        let mut created: Vec<String> = Vec::new();
+        let mut resources: Vec<String> = Vec::new();
+        let with_default = |value: String, fallback: &str| {
+            if value.is_empty() {
+                fallback.to_owned()
+            } else {
+                value
+            }
+        };
+        match api {
+            "DescribeDBInstances" => resources.push(self.rds("db", &with_default(get("DBInstanceIdentifier"), "*"))),
+            "DescribeDBClusters" => resources.push(self.rds("cluster", &with_default(get("DBClusterIdentifier"), "*"))),
+            "DescribeDBSnapshotAttributes" => resources.push(self.rds("snapshot", &get("DBSnapshotIdentifier"))),
+            "DescribeDBClusterSnapshotAttributes" => resources.push(self.rds("cluster-snapshot", &get("DBClusterSnapshotIdentifier"))),
+            "DescribeOptionGroups" => resources.push(self.rds("og", &get("OptionGroupName"))),
+            "DescribeDBSubnetGroups" => resources.push(self.rds("subgrp", &get("DBSubnetGroupName"))),
+            "DescribeDBSnapshots" | "DescribeDBClusterSnapshots" | "DescribeAccountAttributes" => resources.push("*".into()),
+            "CreateDBSnapshot" => {
+                resources.push(self.rds("db", &get("DBInstanceIdentifier")));
+                created.push(self.rds("snapshot", &get("DBSnapshotIdentifier")));
+            }
+            "CreateDBClusterSnapshot" => {
+                resources.push(self.rds("cluster", &get("DBClusterIdentifier")));
+                created.push(self.rds("cluster-snapshot", &get("DBClusterSnapshotIdentifier")));
+            }
+            "CopyDBSnapshot" | "CopyDBClusterSnapshot" => {
+                let kind = if api == "CopyDBSnapshot" { "snapshot" } else { "cluster-snapshot" };
+                let prefix = if api == "CopyDBSnapshot" { "DBSnapshotIdentifier" } else { "DBClusterSnapshotIdentifier" };
+                resources.push(self.rds(kind, &get(&format!("Source{prefix}"))));
+                created.push(self.rds(kind, &get(&format!("Target{prefix}"))));
+                if let Some(key) = call.get("KmsKeyId") {
+                    out.extend(self.through("rds", &key));
+                }
+            }
+            "ModifyDBSnapshotAttribute" | "DeleteDBSnapshot" => resources.push(self.rds("snapshot", &get("DBSnapshotIdentifier"))),
+            "ModifyDBClusterSnapshotAttribute" | "DeleteDBClusterSnapshot" => resources.push(self.rds("cluster-snapshot", &get("DBClusterSnapshotIdentifier"))),
+            "RestoreDBInstanceFromDBSnapshot" => {
+                created.push(self.rds("db", &get("DBInstanceIdentifier")));
+                resources.push(self.rds("snapshot", &get("DBSnapshotIdentifier")));
+                resources.push(self.rds("subgrp", &with_default(get("DBSubnetGroupName"), "default")));
+                resources.push(self.rds("og", &with_default(get("OptionGroupName"), "default:engine")));
+                resources.push(self.rds("pg", &with_default(get("DBParameterGroupName"), "default.engine")));
+            }
+            "RestoreDBClusterFromSnapshot" => {
+                created.push(self.rds("cluster", &get("DBClusterIdentifier")));
+                let snapshot = get("SnapshotIdentifier");
+                resources.push(self.rds("cluster-snapshot", &snapshot));
+                resources.push(self.rds("subgrp", &with_default(get("DBSubnetGroupName"), "default")));
+                resources.push(self.rds("og", "default:engine"));
+                resources.push(self.rds("cluster-pg", &with_default(get("DBClusterParameterGroupName"), "default.engine")));
+                if let Some(key) = call.get("KmsKeyId") {
+                    out.extend(self.through("rds", &key));
+                }
+            }
+            "CreateDBInstance" => {
+                created.push(self.rds("db", &get("DBInstanceIdentifier")));
+                resources.push(self.rds("cluster", &get("DBClusterIdentifier")));
+            }
+            "DeleteDBCluster" => resources.push(self.rds("cluster", &get("DBClusterIdentifier"))),
+            "ModifyDBInstance" | "ModifyDBCluster" => {
+                let (kind, id) = if api == "ModifyDBInstance" {
+                    ("db", get("DBInstanceIdentifier"))
+                } else {
+                    ("cluster", get("DBClusterIdentifier"))
+                };
+                resources.push(self.rds(kind, &id));
+                if call.get("ManageMasterUserPassword").as_deref() == Some("true") {
+                    out.extend(self.rds_managed_secret(call));
+                }
+            }
+            other => panic!("no authorization model for rds:{other}: add it to tests/src/iam.rs"),
+        }
+        for resource in &resources {
+            let existing = self.rds_tags.get(resource).cloned();
+            out.push(self.on(&action, resource, tags, existing.as_ref()));
+        }
+        for resource in created {
+            out.push(self.on(&action, &resource, tags, None));
+            if !tags.is_empty() {
+                out.push(self.on("rds:AddTagsToResource", &resource, tags, None));
+            }
+            self.rds_tags.insert(resource, tags.clone());
+        }
+    }
+
+    /// RDS creates an `rds!…` secret with the caller's permissions.
+    fn rds_managed_secret(&self, call: &Call) -> Vec<Request> {
+        let secret = format!(
+            "arn:aws:secretsmanager:{}:{}:secret:rds!db-0a1b2c3d-AbCdEf",
+            self.region, self.account
+        );
+        let mut out = vec![
+            self.request("secretsmanager:CreateSecret", &secret),
+            self.request("secretsmanager:TagResource", &secret),
+        ];
+        if let Some(key) = call.get("MasterUserSecretKmsKeyId") {
+            let (arn, tags) = self.key(&key);
+            out.push(self.on("kms:DescribeKey", &arn, &Tags::new(), Some(&tags)));
+            out.extend(self.through("secretsmanager", &key));
+        }
+        out
+    }
+
+    fn kms_call(&mut self, api: &str, call: &Call, tags: &Tags, out: &mut Vec<Request>) {
+        let action = format!("kms:{api}");
+        let bypass = call.json["BypassPolicyLockoutSafetyCheck"].as_bool();
+        let with_bypass = |request: Request| match bypass {
+            Some(b) => request.with("kms:BypassPolicyLockoutSafetyCheck", &b.to_string()),
+            None => request,
+        };
+        match api {
+            "ListKeys" => out.push(self.request(&action, "*")),
+            "CreateKey" => {
+                out.push(with_bypass(self.on(&action, "*", tags, None)));
+                let new_key = format!("arn:aws:kms:{}:{}:key/new", self.region, self.account);
+                out.push(self.on("kms:TagResource", &new_key, tags, None));
+            }
+            "CreateAlias" => {
+                let alias = call.get("AliasName").unwrap_or_default();
+                let alias = format!("arn:aws:kms:{}:{}:{alias}", self.region, self.account);
+                let (key, key_tags) = self.key(&call.get("TargetKeyId").unwrap_or_default());
+                out.push(self.request(&action, &alias));
+                out.push(self.on(&action, &key, &Tags::new(), Some(&key_tags)));
+            }
+            _ => {
+                let (key, key_tags) = self.key(&call.get("KeyId").unwrap_or_default());
+                out.push(with_bypass(self.on(&action, &key, tags, Some(&key_tags))));
+            }
+        }
+    }
+
+    fn secrets_call(&mut self, api: &str, call: &Call, tags: &Tags, out: &mut Vec<Request>) {
+        let action = format!("secretsmanager:{api}");
+        let id = call
+            .get("SecretId")
+            .or_else(|| call.get("Name"))
+            .unwrap_or_default();
+        let arn = if id.starts_with("arn:") {
+            id
+        } else {
+            format!(
+                "arn:aws:secretsmanager:{}:{}:secret:{id}-AbCdEf",
+                self.region, self.account
+            )
+        };
+        out.push(self.on(&action, &arn, tags, None));
+        if api == "CreateSecret" {
+            if let Some(key) = call.get("KmsKeyId") {
+                out.extend(self.through("secretsmanager", &key));
+            }
+        }
+    }
+}
