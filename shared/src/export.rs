@@ -13,7 +13,10 @@ use crate::aws::{Aws, Caller};
 use crate::error::{Error, Result};
 use crate::ident::{AccountId, Arn, DbClusterId, DbInstanceId};
 use crate::kms::{ensure_key, KeyArgs, KeyChoice};
-use crate::manifest::{DbKind, Manifest, SharedSnapshot, SourceSide, TargetSide, SCHEMA_VERSION};
+use crate::manifest::{
+    fingerprint, is_user_tag, Database, DbKind, Manifest, SharedSnapshot, SourceSide, TargetSide,
+    SCHEMA_VERSION,
+};
 use crate::names::ExportNames;
 use crate::policy::{KeyPolicySpec, KeyPolicyVariant, Peer};
 use crate::progress::{Event, Progress};
@@ -173,6 +176,8 @@ pub struct ExportReport {
     /// The export had already finished; nothing was changed.
     pub already_done: bool,
     pub next_command: String,
+    /// SHA-256 of the manifest file, for the target to check (empty in a dry run).
+    pub fingerprint: String,
 }
 
 /// Runs an export (or, with `dry_run`, only its checks and plan).
@@ -200,7 +205,8 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
             manifest_path: plan.manifest_path.clone(),
             manifest: None,
             already_done: false,
-            next_command: next_command(plan, aws),
+            next_command: next_command(plan, aws, &caller.account, "<SHA256>"),
+            fingerprint: String::new(),
         });
     }
     let tags = base_tags(plan);
@@ -213,6 +219,10 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
         progress,
     )
     .await?;
+    let shared_tags = with_role(&tags, "shared-copy");
+    if let Some(found) = &shared {
+        rds::check_ours(found, &shared_tags, None)?;
+    }
     let snapshot = match shared {
         Some(_) => {
             rds::wait_snapshot(
@@ -227,6 +237,10 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
         }
         None => make_shared_copy(aws, plan, &db, &key.arn, &tags, progress).await?,
     };
+    // Encrypted unless an unencrypted cluster is shared on purpose; then under our key.
+    let expected_key =
+        (snapshot.encrypted || !plan.allow_unencrypted_share).then_some(key.arn.as_str());
+    rds::check_ours(&snapshot, &shared_tags, expected_key)?;
     share(aws, plan, progress).await?;
     cleanup(aws, plan, progress).await?;
     let manifest = Manifest {
@@ -242,14 +256,23 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
             account: plan.target.clone(),
             principal: plan.target_principal.clone(),
         },
-        database: db.database.clone(),
+        database: Database {
+            tags: db
+                .database
+                .tags
+                .iter()
+                .filter(|(k, _)| is_user_tag(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ..db.database.clone()
+        },
         snapshot: SharedSnapshot {
             arn: snapshot.arn.parse()?,
             encrypted: snapshot.encrypted,
-            kms_key_arn: if snapshot.encrypted {
-                Some(key.arn.parse()?)
-            } else {
-                None
+            // The key the snapshot *is* encrypted with, as AWS reports it.
+            kms_key_arn: match (&snapshot.kms_key_id, snapshot.encrypted) {
+                (Some(arn), true) => Some(arn.parse()?),
+                _ => None,
             },
         },
     };
@@ -259,11 +282,13 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
         &plan.manifest_path.display().to_string(),
         "written",
     ));
+    let fingerprint = fingerprint(manifest.to_json().as_bytes());
     Ok(ExportReport {
         manifest_path: plan.manifest_path.clone(),
+        next_command: next_command(plan, aws, &manifest.source.account, &fingerprint),
         manifest: Some(manifest),
         already_done: false,
-        next_command: next_command(plan, aws),
+        fingerprint,
     })
 }
 
@@ -306,7 +331,7 @@ fn key_spec(plan: &ExportPlan, aws: &Aws, caller: &Caller) -> KeyPolicySpec {
 
 /// A finished export: the manifest exists, names this run's snapshot, and AWS agrees.
 async fn finished(aws: &Aws, plan: &ExportPlan) -> Result<Option<ExportReport>> {
-    let Ok(manifest) = Manifest::read(&plan.manifest_path) else {
+    let Ok((manifest, fingerprint)) = Manifest::read_fingerprinted(&plan.manifest_path) else {
         return Ok(None);
     };
     let ours = manifest.database.identifier == plan.db
@@ -329,16 +354,20 @@ async fn finished(aws: &Aws, plan: &ExportPlan) -> Result<Option<ExportReport>> 
     let shared = rds::shared_with(aws, plan.kind, &plan.names.shared)
         .await
         .unwrap_or_default();
-    if snapshot.is_none_or(|s| s.status != "available")
-        || !shared.contains(&plan.target.to_string())
-    {
+    let Some(snapshot) = snapshot.filter(|s| s.status == "available") else {
+        return Ok(None);
+    };
+    if !shared.contains(&plan.target.to_string()) {
         return Ok(None);
     }
+    let key = manifest.snapshot.kms_key_arn.as_ref().map(|k| k.as_str());
+    rds::check_ours(&snapshot, &with_role(&base_tags(plan), "shared-copy"), key)?;
     Ok(Some(ExportReport {
         manifest_path: plan.manifest_path.clone(),
-        manifest: Some(manifest),
         already_done: true,
-        next_command: next_command(plan, aws),
+        next_command: next_command(plan, aws, &manifest.source.account, &fingerprint),
+        manifest: Some(manifest),
+        fingerprint,
     }))
 }
 
@@ -627,9 +656,9 @@ async fn cleanup(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Resul
     Ok(())
 }
 
-fn next_command(plan: &ExportPlan, aws: &Aws) -> String {
+fn next_command(plan: &ExportPlan, aws: &Aws, source: &AccountId, fingerprint: &str) -> String {
     format!(
-        "tgt-agent import {} --region {} --db-subnet-group <SUBNET_GROUP> --vpc-security-group-ids <SG_ID>",
+        "tgt-agent import {} --source-account {source} --manifest-sha256 {fingerprint} --region {} --db-subnet-group <SUBNET_GROUP> --vpc-security-group-ids <SG_ID>",
         plan.manifest_path.display(),
         aws.region
     )

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::aws::{Aws, Caller};
 use crate::error::{sdk, Error, Result};
 use crate::export::{now, TAG_ROLE};
-use crate::ident::check_rds_id;
+use crate::ident::{check_rds_id, AccountId};
 use crate::kms::{ensure_key, Key, KeyChoice};
 use crate::manifest::{write_atomic, DbKind, Manifest};
 use crate::names::{bounded, writer_instance};
@@ -42,6 +42,14 @@ pub struct ImportArgs {
     /// The manifest `src-agent export` wrote
     #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
+    /// The account you expect the database from, known to you independently of the manifest:
+    /// any manifest, snapshot or key of another account is refused before anything is made
+    #[arg(long, value_name = "ACCOUNT", env = "RDS_HANDOFF_SOURCE_ACCOUNT")]
+    pub source_account: AccountId,
+    /// The manifest's SHA-256 as `src-agent export` printed it, received on another channel
+    /// than the file; a manifest that differs is refused
+    #[arg(long, value_name = "HEX")]
+    pub manifest_sha256: Option<String>,
     /// The DB subnet group (in this account) to restore into
     #[arg(long, value_name = "NAME")]
     pub db_subnet_group: String,
@@ -104,9 +112,24 @@ pub struct ImportPlan {
 }
 
 impl ImportArgs {
-    /// Reads the manifest and checks what can be checked without AWS.
+    /// Reads the manifest and checks what can be checked without AWS, the source it comes
+    /// from first.
     pub fn resolve(&self) -> Result<ImportPlan> {
-        let manifest = Manifest::read(&self.manifest)?;
+        let expected = self
+            .manifest_sha256
+            .as_deref()
+            .map(check_sha256)
+            .transpose()?;
+        let (manifest, fingerprint) = Manifest::read_fingerprinted(&self.manifest)?;
+        if let Some(expected) = expected.filter(|e| *e != fingerprint) {
+            return Err(Error::refused(
+                format!(
+                    "the manifest's SHA-256 is `{fingerprint}`, not `{expected}` (`--manifest-sha256`): it is not the manifest the source admin exported"
+                ),
+                "ask the source admin for the manifest and its SHA-256 again, on two different channels; do not import this one",
+            ));
+        }
+        pin_source(&manifest, &self.source_account)?;
         let kind = manifest.database.kind;
         let db = check_rds_id(
             kind.id_kind(),
@@ -147,6 +170,57 @@ impl ImportArgs {
             args: self.clone(),
         })
     }
+}
+
+/// A SHA-256 in hex, as `sha256sum` prints it.
+fn check_sha256(value: &str) -> Result<String> {
+    let hex = value.trim().to_ascii_lowercase();
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(hex);
+    }
+    Err(Error::usage(format!(
+        "`--manifest-sha256 {value}` is not a SHA-256: 64 hexadecimal characters"
+    )))
+}
+
+/// Refuses a manifest whose source, snapshot or key is in another account than the one the
+/// operator expects: the manifest cannot vouch for itself.
+fn pin_source(manifest: &Manifest, expected: &AccountId) -> Result<()> {
+    let key = manifest.snapshot.kms_key_arn.as_ref();
+    let claims = [
+        (
+            "the manifest's source account",
+            Some(&manifest.source.account),
+        ),
+        (
+            "the shared snapshot's account",
+            manifest.snapshot.arn.account.as_ref(),
+        ),
+        (
+            "the snapshot key's account",
+            key.and_then(|k| k.account.as_ref()),
+        ),
+    ];
+    for (what, account) in claims {
+        let Some(account) = account else {
+            if what == "the snapshot key's account" && key.is_none() {
+                continue;
+            }
+            return Err(Error::refused(
+                format!("{what} is missing from the manifest"),
+                "use the manifest exactly as `src-agent export` wrote it",
+            ));
+        };
+        if account != expected {
+            return Err(Error::refused(
+                format!(
+                    "{what} is `{account}`, but you expect the database from `{expected}` (`--source-account`): nothing was imported"
+                ),
+                format!("if `{account}` really is the source, confirm it with its admin on another channel than the manifest and pass `--source-account {account}`; otherwise discard this manifest"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn is_security_group_id(value: &str) -> bool {
@@ -242,6 +316,24 @@ pub async fn verify(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
             "the manifest was edited or the snapshot replaced: ask the source admin for a fresh export",
         );
     }
+    if let Some(key) = snap.kms_key_id.as_deref().filter(|_| snap.encrypted) {
+        let key_account = key
+            .parse::<crate::ident::Arn>()
+            .ok()
+            .and_then(|a| a.account);
+        if key_account.as_ref() != Some(&m.source.account) {
+            return refuse(
+                format!("AWS says the snapshot is encrypted with `{key}`, a key outside the source account `{}`", m.source.account),
+                "ask the source admin for a fresh export",
+            );
+        }
+    }
+    if let Some(differs) = described_differences(&m.database, &snap.described) {
+        return refuse(
+            format!("the manifest does not describe the shared snapshot as AWS does: {differs}"),
+            "the manifest was edited or the snapshot replaced: ask the source admin for a fresh export",
+        );
+    }
     if snap.status != "available" {
         return refuse(
             format!("the shared snapshot is `{}`, not `available`", snap.status),
@@ -278,8 +370,45 @@ pub async fn verify(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
             );
         }
     }
+    if plan.args.password == PasswordMode::Rotate {
+        if let Some(secret) = describe_secret(aws, &plan.secret_name).await? {
+            check_secret_owner(&secret, plan)?;
+        }
+    }
     progress.event(&Event::step("verify", arn.as_str(), "manifest matches AWS"));
     Ok(caller)
+}
+
+/// Where the manifest's fields that reach AWS calls differ from the snapshot AWS describes.
+fn described_differences(
+    database: &crate::manifest::Database,
+    aws: &rds::Described,
+) -> Option<String> {
+    let mut differs = Vec::new();
+    let mut compare = |field: &str, manifest: String, described: Option<String>| {
+        if let Some(described) = described.filter(|d| *d != manifest) {
+            differs.push(format!("{field} `{manifest}` (AWS: `{described}`)"));
+        }
+    };
+    compare("engine", database.engine.clone(), aws.engine.clone());
+    compare(
+        "engine version",
+        database.engine_version.clone(),
+        aws.engine_version.clone(),
+    );
+    compare(
+        "master username",
+        database.master_username.clone(),
+        aws.master_username.clone(),
+    );
+    let port = database.port.map(|p| p.to_string()).unwrap_or_default();
+    compare("port", port, aws.port.map(|p| p.to_string()));
+    compare(
+        "IAM authentication",
+        database.iam_auth.to_string(),
+        aws.iam_auth.map(|b| b.to_string()),
+    );
+    (!differs.is_empty()).then(|| differs.join(", "))
 }
 
 /// Runs an import (or, with `dry_run`, only its verification and plan).
@@ -552,7 +681,9 @@ fn secret_json(kind: DbKind, db: &DbInfo, password: &str) -> String {
 
 /// Stores a new password in Secrets Manager, then sets it on the database. The secret is
 /// written first so the password is never set without being kept; the tag that marks it
-/// applied is written last, so a re-run after a kill sets a fresh one again.
+/// applied is written last and names the database's resource id, so a re-run after a kill,
+/// or an import into a database deleted and restored again under the same name, sets a fresh
+/// one.
 async fn rotate_password(
     aws: &Aws,
     plan: &ImportPlan,
@@ -562,31 +693,33 @@ async fn rotate_password(
 ) -> Result<String> {
     let name = &plan.secret_name;
     let existing = describe_secret(aws, name).await?;
-    if let Some((arn, applied)) = &existing {
-        if *applied {
+    if let Some(secret) = &existing {
+        check_own_secret(secret, plan, key)?;
+        let marker = secret.tags.get(TAG_PASSWORD_SET);
+        if marker.is_some() && marker == db.resource_id.as_ref() {
             progress.event(&Event::step("master password", name, "already set"));
-            return Ok(arn.clone());
+            return Ok(secret.arn.clone());
         }
     }
     let password = generate(&db.database.engine);
     let value = secret_json(plan.kind, db, password.expose());
     let arn = match existing {
-        Some((arn, _)) => {
+        Some(secret) => {
             aws.secrets
                 .put_secret_value()
-                .secret_id(&arn)
+                .secret_id(&secret.arn)
                 .secret_string(value)
                 .send()
                 .await
                 .map_err(sdk("secretsmanager:PutSecretValue"))?;
-            arn
+            secret.arn
         }
         None => create_secret(aws, plan, key, value).await?,
     };
     set_master_password(aws, plan, password.expose()).await?;
     let applied = aws_sdk_secretsmanager::types::Tag::builder()
         .key(TAG_PASSWORD_SET)
-        .value("true")
+        .value(db.resource_id.clone().unwrap_or_default())
         .build();
     aws.secrets
         .tag_resource()
@@ -630,20 +763,25 @@ async fn create_secret(aws: &Aws, plan: &ImportPlan, key: &Key, value: String) -
         .map_err(sdk("secretsmanager:CreateSecret"));
     match created {
         Ok(out) => Ok(out.arn().unwrap_or_default().to_owned()),
-        // A retried create whose first response was lost: the secret is ours, the value
-        // is rewritten by the caller's next step on a re-run.
+        // A retried create whose first response was lost: the secret is ours (checked), the
+        // value is rewritten by the caller's next step on a re-run.
         Err(err) if err.aws_code() == Some("ResourceExistsException") => {
-            describe_secret(aws, &plan.secret_name)
-                .await?
-                .map(|(arn, _)| arn)
-                .ok_or(err)
+            let secret = describe_secret(aws, &plan.secret_name).await?.ok_or(err)?;
+            check_own_secret(&secret, plan, key)?;
+            Ok(secret.arn)
         }
         Err(err) => Err(err),
     }
 }
 
-/// `(arn, password applied)` of a secret, or `None`.
-async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<(String, bool)>> {
+/// A secret as the import sees it.
+struct Secret {
+    arn: String,
+    tags: BTreeMap<String, String>,
+    kms_key_id: Option<String>,
+}
+
+async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<Secret>> {
     match aws
         .secrets
         .describe_secret()
@@ -652,16 +790,59 @@ async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<(String, bool)>
         .await
         .map_err(sdk("secretsmanager:DescribeSecret"))
     {
-        Ok(out) => {
-            let applied = out
+        Ok(out) => Ok(Some(Secret {
+            arn: out.arn().unwrap_or_default().to_owned(),
+            tags: out
                 .tags()
                 .iter()
-                .any(|t| t.key() == Some(TAG_PASSWORD_SET) && t.value() == Some("true"));
-            Ok(Some((out.arn().unwrap_or_default().to_owned(), applied)))
-        }
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                .collect(),
+            kms_key_id: out.kms_key_id().map(str::to_owned),
+        })),
         Err(err) if err.aws_code() == Some("ResourceNotFoundException") => Ok(None),
         Err(err) => Err(err),
     }
+}
+
+/// An existing secret of the chosen name is written to only if the toolkit made it for this
+/// database, under the key the operator chose.
+fn check_own_secret(secret: &Secret, plan: &ImportPlan, key: &Key) -> Result<()> {
+    check_secret_owner(secret, plan)?;
+    let under_key = secret
+        .kms_key_id
+        .as_deref()
+        .is_some_and(|k| k == key.arn || k == key.id || k.ends_with(&format!("/{}", key.id)));
+    if !under_key {
+        return Err(Error::refused(
+            format!(
+                "secret `{}` is encrypted with `{}`, not with the key this import uses (`{}`)",
+                plan.secret_name,
+                secret
+                    .kms_key_id
+                    .as_deref()
+                    .unwrap_or("the AWS managed key"),
+                key.arn
+            ),
+            "pass the same `--kms-key` as the first run, or `--secret-name` with a new name",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the toolkit made the secret for this database (its tags say so).
+fn check_secret_owner(secret: &Secret, plan: &ImportPlan) -> Result<()> {
+    let ours = secret.tags.get(crate::export::TAG_DB) == Some(&plan.db)
+        && secret.tags.get(TAG_ROLE).map(String::as_str) == Some("master-secret");
+    if !ours {
+        return Err(Error::refused(
+            format!(
+                "secret `{}` already exists and was not made by rds-handoff for `{}`: the new master password is not written into it",
+                plan.secret_name, plan.db
+            ),
+            "pass `--secret-name` with a name of your own for the new password",
+        ));
+    }
+    Ok(())
 }
 
 async fn set_master_password(aws: &Aws, plan: &ImportPlan, password: &str) -> Result<()> {
@@ -802,6 +983,7 @@ mod tests {
             availability_zones: Vec::new(),
             deletion_protection: false,
             writer: None,
+            resource_id: None,
             database: crate::manifest::Database {
                 kind: DbKind::Instance,
                 identifier: "orders".into(),

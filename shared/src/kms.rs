@@ -11,6 +11,7 @@ use aws_sdk_kms::types::{KeyState, Tag};
 use crate::aws::{Aws, Caller};
 use crate::error::{sdk, Error, Result};
 use crate::ident::Arn;
+use crate::policy::audit::audit;
 use crate::policy::builder::{check_lockout, has_peer, merge_peer};
 use crate::policy::{KeyPolicySpec, PolicyDocument};
 use crate::progress::{Event, Progress};
@@ -103,6 +104,7 @@ pub async fn ensure_key(
             Some(key) => key,
             None => match find_tagged(aws, alias).await? {
                 Some(key) => {
+                    adoptable(aws, &key, spec, caller).await?;
                     progress.event(&Event::step(
                         "key",
                         alias,
@@ -118,6 +120,31 @@ pub async fn ensure_key(
     add_peer(aws, &key, spec, caller, progress).await?;
     progress.event(&Event::step("key", &key.arn, "ready"));
     Ok(key)
+}
+
+/// A key found only by its tag (the alias is missing) is adopted only if its policy passes
+/// the audit a key the toolkit makes passes: anyone in the account can tag a key.
+async fn adoptable(aws: &Aws, key: &Key, spec: &KeyPolicySpec, caller: &Caller) -> Result<()> {
+    let policy = get_policy(aws, &key.id).await?;
+    let findings = audit(&policy, &spec.key_account, Some(&caller.principal()));
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = findings
+        .iter()
+        .map(|f| format!("{}: {}", f.check, f.message))
+        .collect();
+    Err(Error::refused(
+        format!(
+            "key `{}` carries the toolkit's tag but its policy is not one the toolkit would write ({})",
+            key.arn,
+            listed.join("; ")
+        ),
+        format!(
+            "run `src-agent audit --key {}` and find out who made it; pass `--key-alias` to make a new key, or `--key` to use a key you trust",
+            key.arn
+        ),
+    ))
 }
 
 async fn create(
@@ -242,17 +269,16 @@ async fn find_tagged(aws: &Aws, alias: &str) -> Result<Option<Key>> {
         let page = page.map_err(sdk("kms:ListKeys"))?;
         for entry in page.keys() {
             let Some(id) = entry.key_id() else { continue };
-            let tags = aws
-                .kms
-                .list_resource_tags()
-                .key_id(id)
-                .send()
-                .await
-                .map_err(sdk("kms:ListResourceTags"))?;
-            let ours = tags
-                .tags()
-                .iter()
-                .any(|t| t.tag_key() == ALIAS_TAG && t.tag_value() == alias);
+            let tags = match tags(aws, id).await {
+                Ok(tags) => tags,
+                // A key whose policy does not let us read it is not ours.
+                Err(err) if err.aws_code() == Some("AccessDeniedException") => {
+                    tracing::debug!(key = id, "skipping a key we may not read the tags of");
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            let ours = tags.get(ALIAS_TAG).map(String::as_str) == Some(alias);
             if ours {
                 if let Ok(Some(key)) = describe(aws, id).await {
                     return Ok(Some(key));

@@ -15,6 +15,25 @@ use crate::ident::{check_rds_id, AccountId, Arn, RdsIdKind, Region};
 pub const SCHEMA_VERSION: u32 = 1;
 /// Far above any real manifest; refuses to read a huge file into memory.
 pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+/// AWS's limit of tags per resource.
+pub const MAX_TAGS: usize = 50;
+/// Tag keys a manifest may not carry: AWS's own, and the toolkit's, which the target sets.
+pub const RESERVED_TAG_PREFIXES: &[&str] = &["aws:", "rds-handoff:"];
+
+/// The manifest's fingerprint: the SHA-256 of its bytes, in lowercase hex (what `sha256sum`
+/// prints), so the target can check it on its own.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether a tag is one a manifest may carry.
+pub fn is_user_tag(key: &str) -> bool {
+    !RESERVED_TAG_PREFIXES.iter().any(|p| key.starts_with(p))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -99,6 +118,65 @@ pub struct Database {
     pub option_group: Option<String>,
 }
 
+impl Database {
+    /// What no AWS call can check for the target: the fields a restore or a tag call takes,
+    /// in the shapes AWS accepts (the rest is compared with the shared snapshot).
+    fn check_fields(&self) -> std::result::Result<(), String> {
+        if self.tags.len() > MAX_TAGS {
+            return Err(format!(
+                "database.tags: {} tags, more than AWS allows on a resource ({MAX_TAGS})",
+                self.tags.len()
+            ));
+        }
+        for (key, value) in &self.tags {
+            if !is_user_tag(key) {
+                return Err(format!(
+                    "database.tags: `{key}` is reserved (`aws:` is AWS's, `rds-handoff:` the toolkit's own): a manifest may not set it"
+                ));
+            }
+            if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
+                return Err(format!(
+                    "database.tags: `{key}`: keys are 1 to 128 characters, values at most 256"
+                ));
+            }
+        }
+        let name = |field: &str, value: &str, extra: &str| {
+            let ok = !value.is_empty()
+                && value.len() <= 255
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c) || extra.contains(c));
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("database.{field}: `{value}` is not a valid name"))
+            }
+        };
+        name("engine", &self.engine, "")?;
+        name("engine_version", &self.engine_version, ".")?;
+        name("master_username", &self.master_username, "")?;
+        for (field, value) in [
+            ("parameter_group", &self.parameter_group),
+            ("option_group", &self.option_group),
+            ("instance_class", &self.instance_class),
+            ("storage_type", &self.storage_type),
+            ("database_name", &self.database_name),
+        ] {
+            if let Some(value) = value {
+                name(field, value, ".:")?;
+            }
+        }
+        if let Some(port) = self.port {
+            if !(1150..=65535).contains(&port) {
+                return Err(format!(
+                    "database.port: {port} is outside 1150-65535, the ports RDS accepts"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SharedSnapshot {
@@ -110,6 +188,11 @@ pub struct SharedSnapshot {
 impl Manifest {
     /// Reads and validates a manifest file; every problem is a usage error naming the file.
     pub fn read(path: &Path) -> Result<Self> {
+        Self::read_fingerprinted(path).map(|(manifest, _)| manifest)
+    }
+
+    /// [`Self::read`], with the [`fingerprint`] of the very bytes it parsed.
+    pub fn read_fingerprinted(path: &Path) -> Result<(Self, String)> {
         let shown = path.display();
         let size = std::fs::metadata(path)
             .map_err(|e| Error::io(&shown, e))?
@@ -120,10 +203,11 @@ impl Manifest {
             )));
         }
         let bytes = std::fs::read(path).map_err(|e| Error::io(&shown, e))?;
-        Self::parse(&bytes).map_err(|message| Error::Usage {
+        let manifest = Self::parse(&bytes).map_err(|message| Error::Usage {
             message: format!("manifest `{shown}`: {message}"),
             hint: Some("use the manifest exactly as `src-agent export` wrote it".into()),
-        })
+        })?;
+        Ok((manifest, fingerprint(&bytes)))
     }
 
     /// Parses manifest bytes; the error says what is wrong.
@@ -147,6 +231,7 @@ impl Manifest {
         };
         check_rds_id(kind, &manifest.database.identifier)
             .map_err(|e| format!("database.identifier: {e}"))?;
+        manifest.database.check_fields()?;
         Ok(manifest)
     }
 
@@ -265,6 +350,30 @@ pub(crate) mod tests {
             ),
             (
                 edit(
+                    "\"team\": \"data\"",
+                    "\"aws:cloudformation:stack-name\": \"x\"",
+                )
+                .into_bytes(),
+                "`aws:cloudformation:stack-name` is reserved",
+            ),
+            (
+                edit(
+                    "\"team\": \"data\"",
+                    "\"rds-handoff:role\": \"restored-database\"",
+                )
+                .into_bytes(),
+                "`rds-handoff:role` is reserved",
+            ),
+            (
+                edit(
+                    "\"master_username\": \"admin\"",
+                    "\"master_username\": \"admin; drop\"",
+                )
+                .into_bytes(),
+                "database.master_username",
+            ),
+            (
+                edit(
                     "arn:aws:rds:us-east-1:111111111111:snapshot",
                     "arn:aws:rds:us-east-1:11111:snapshot",
                 )
@@ -276,6 +385,24 @@ pub(crate) mod tests {
             let err = Manifest::parse(&bytes).unwrap_err();
             assert!(err.contains(expected), "expected {expected:?} in {err:?}");
         }
+    }
+
+    #[test]
+    fn at_most_fifty_tags() {
+        let mut manifest = sample();
+        manifest.database.tags = (0..51).map(|n| (format!("k{n}"), "v".into())).collect();
+        let err = Manifest::parse(manifest.to_json().as_bytes()).unwrap_err();
+        assert!(err.contains("51 tags"), "{err}");
+        manifest.database.tags.remove("k0");
+        assert!(Manifest::parse(manifest.to_json().as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn fingerprint_is_sha256_hex() {
+        assert_eq!(
+            fingerprint(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct DbInfo {
     pub deletion_protection: bool,
     /// A cluster's writer instance.
     pub writer: Option<String>,
+    /// `DbiResourceId` / `DbClusterResourceId`: unlike the name, never reused.
+    pub resource_id: Option<String>,
     pub database: Database,
 }
 
@@ -44,6 +46,18 @@ pub struct Snap {
     pub kms_key_id: Option<String>,
     pub snapshot_type: String,
     pub tags: BTreeMap<String, String>,
+    /// The database the snapshot holds, as AWS describes it.
+    pub described: Described,
+}
+
+/// What AWS says about the database inside a snapshot: what a restore of it will be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Described {
+    pub engine: Option<String>,
+    pub engine_version: Option<String>,
+    pub port: Option<i32>,
+    pub master_username: Option<String>,
+    pub iam_auth: Option<bool>,
 }
 
 pub fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag> {
@@ -175,6 +189,7 @@ async fn describe_instance(aws: &Aws, id: &str) -> Result<DbInfo> {
             .collect(),
         deletion_protection: db.deletion_protection().unwrap_or(false),
         writer: None,
+        resource_id: db.dbi_resource_id().map(str::to_owned),
         database: Database {
             kind: DbKind::Instance,
             identifier: id.to_owned(),
@@ -247,6 +262,7 @@ async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
         availability_zones: db.availability_zones().to_vec(),
         deletion_protection: db.deletion_protection().unwrap_or(false),
         writer: writer.map(str::to_owned),
+        resource_id: db.db_cluster_resource_id().map(str::to_owned),
         database: Database {
             kind: DbKind::Cluster,
             identifier: id.to_owned(),
@@ -474,6 +490,13 @@ fn snap_of_instance(s: &aws_sdk_rds::types::DbSnapshot) -> Snap {
         kms_key_id: s.kms_key_id().map(str::to_owned),
         snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
         tags: tag_map(s.tag_list()),
+        described: Described {
+            engine: s.engine().map(str::to_owned),
+            engine_version: s.engine_version().map(str::to_owned),
+            port: s.port().filter(|p| *p > 0),
+            master_username: s.master_username().map(str::to_owned),
+            iam_auth: s.iam_database_authentication_enabled(),
+        },
     }
 }
 
@@ -489,6 +512,13 @@ fn snap_of_cluster(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Snap {
         kms_key_id: s.kms_key_id().map(str::to_owned),
         snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
         tags: tag_map(s.tag_list()),
+        described: Described {
+            engine: s.engine().map(str::to_owned),
+            engine_version: s.engine_version().map(str::to_owned),
+            port: s.port().filter(|p| *p > 0),
+            master_username: s.master_username().map(str::to_owned),
+            iam_auth: s.iam_database_authentication_enabled(),
+        },
     }
 }
 
@@ -523,6 +553,38 @@ pub async fn create_snapshot(
     })
 }
 
+/// Refuses a snapshot found under a name this run makes unless it carries every tag in
+/// `tags` and, when `key` is given, is encrypted with that key: a deterministic name lets a
+/// re-run resume, and must not let a stale or planted snapshot in.
+pub fn check_ours(snap: &Snap, tags: &BTreeMap<String, String>, key: Option<&str>) -> Result<()> {
+    let mut differs: Vec<String> = tags
+        .iter()
+        .filter_map(|(k, v)| match snap.tags.get(k) {
+            Some(found) if found == v => None,
+            Some(found) => Some(format!("tag `{k}` is `{found}`, not `{v}`")),
+            None => Some(format!("tag `{k}` is missing")),
+        })
+        .collect();
+    if let Some(key) = key.filter(|k| snap.kms_key_id.as_deref() != Some(*k)) {
+        let found = snap.kms_key_id.as_deref().unwrap_or("no key (unencrypted)");
+        differs.push(format!("it is encrypted with `{found}`, not with `{key}`"));
+    }
+    if differs.is_empty() {
+        return Ok(());
+    }
+    Err(Error::refused(
+        format!(
+            "snapshot `{}` exists but is not this run's: {}",
+            snap.id,
+            differs.join("; ")
+        ),
+        format!(
+            "find out who made `{}`; if it is stale, delete it and re-run (the toolkit never reuses or deletes a snapshot it cannot prove is its own)",
+            snap.id
+        ),
+    ))
+}
+
 /// Snapshots `db` into `id` unless an earlier try did, and waits until it is `available`.
 pub async fn ensure_snapshot(
     aws: &Aws,
@@ -537,7 +599,9 @@ pub async fn ensure_snapshot(
         create_snapshot(aws, kind, db, id, tags).await?;
         progress.event(&Event::step("snapshot", id, "started"));
     }
-    wait_snapshot(aws, kind, id, "snapshot", wait, progress).await
+    let snap = wait_snapshot(aws, kind, id, "snapshot", wait, progress).await?;
+    check_ours(&snap, tags, None)?;
+    Ok(snap)
 }
 
 /// Deletes snapshot `id` if it carries every tag in `marks` (the toolkit's
@@ -578,20 +642,16 @@ pub async fn ensure_copy(
     wait: WaitPolicy,
     progress: &dyn Progress,
 ) -> Result<Snap> {
-    if describe_snapshot(aws, kind, target).await?.is_none() {
-        copy_snapshot(aws, kind, source, target, Some(key_arn), tags).await?;
-        progress.event(&Event::step("copy", target, "started under the key"));
+    match describe_snapshot(aws, kind, target).await? {
+        // Refuse a foreign snapshot before waiting on it.
+        Some(found) => check_ours(&found, tags, None)?,
+        None => {
+            copy_snapshot(aws, kind, source, target, Some(key_arn), tags).await?;
+            progress.event(&Event::step("copy", target, "started under the key"));
+        }
     }
     let copy = wait_snapshot(aws, kind, target, "copy", wait, progress).await?;
-    if copy.kms_key_id.as_deref() != Some(key_arn) {
-        return Err(Error::refused(
-            format!(
-                "the copy `{target}` is encrypted with `{}`, not with the key `{key_arn}`",
-                copy.kms_key_id.as_deref().unwrap_or("nothing"),
-            ),
-            format!("delete snapshot `{target}` and re-run"),
-        ));
-    }
+    check_ours(&copy, tags, Some(key_arn))?;
     Ok(copy)
 }
 

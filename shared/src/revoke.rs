@@ -65,6 +65,14 @@ pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Resu
         };
         printer.event(&event);
     };
+    let key = match &m.snapshot.kms_key_arn {
+        Some(arn) => kms::lookup(aws, arn.as_str()).await?,
+        None => None,
+    };
+    // Refuse a key that is not the toolkit's before changing anything.
+    if let (Some(_), Some((key, _))) = (args.schedule_key_deletion, &key) {
+        check_key_is_ours(aws, key, &m).await?;
+    }
     let exists = rds::describe_snapshot(aws, kind, &snapshot).await?;
     if exists.is_some()
         && rds::shared_with(aws, kind, &snapshot)
@@ -85,10 +93,6 @@ pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Resu
         }
         step("unshare", &snapshot, &format!("account {target} removed"));
     }
-    let key = match &m.snapshot.kms_key_arn {
-        Some(arn) => kms::lookup(aws, arn.as_str()).await?,
-        None => None,
-    };
     // A key that is no longer enabled (disabled, pending deletion) is left as it is.
     let mut revoked_grants = Vec::new();
     if let Some((key, Some(KeyState::Enabled) | None)) = &key {
@@ -117,7 +121,6 @@ pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Resu
             hint: None,
         })?;
         let pending = state == Some(KeyState::PendingDeletion);
-        check_key_is_ours(aws, &key, &m).await?;
         schedule_deletion(aws, &key, pending, days, args.dry_run, &step).await?;
     }
     let text = if args.dry_run {
@@ -165,10 +168,16 @@ async fn revoke_grants(
     step: &impl Fn(&str, &str, &str),
 ) -> Result<Vec<String>> {
     let in_target = |principal: Option<&str>| {
-        principal.is_some_and(|p| p == target.as_str() || p.split(':').nth(4) == Some(target.as_str()))
+        principal
+            .is_some_and(|p| p == target.as_str() || p.split(':').nth(4) == Some(target.as_str()))
     };
     let mut revoked = Vec::new();
-    let mut pages = aws.kms.list_grants().key_id(&key.arn).into_paginator().send();
+    let mut pages = aws
+        .kms
+        .list_grants()
+        .key_id(&key.arn)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(sdk("kms:ListGrants"))?;
         for grant in page.grants() {
@@ -187,7 +196,11 @@ async fn revoke_grants(
                     .await
                     .map_err(sdk("kms:RevokeGrant"))?;
             }
-            step("revoke grant", id, &format!("held or made by account {target}"));
+            step(
+                "revoke grant",
+                id,
+                &format!("held or made by account {target}"),
+            );
             revoked.push(id.to_owned());
         }
     }

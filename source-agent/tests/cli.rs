@@ -108,7 +108,11 @@ fn strict_key_policy_is_opt_in_and_marked_unverified() {
         "strict",
     ];
     let out = src_agent(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     let reviewed: serde_json::Value =
         serde_json::from_str(include_str!("../../policies/key-policy.strict.json")).unwrap();

@@ -14,13 +14,19 @@ unencrypted Aurora cluster gets encrypted). The shim marks such a cluster encryp
 
 A third: moto has no DescribeAccountAttributes, which the agents read for the manual
 snapshot quota. The shim answers it from moto's own snapshot counts and quota.
+
+A fourth: moto gives every DB instance the same DbiResourceId; in AWS each instance gets its
+own, never reused, even when a new instance takes a deleted one's name (tgt-agent ties the
+"password set" marker to it). The shim gives each instance a fresh one.
 Nothing else is changed.
 """
 
 import copy
+import secrets
+import string
 
 from moto.core.responses import ActionResult
-from moto.rds.models import RDSBackend, rds_backends
+from moto.rds.models import DBInstance, RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
 _original_get_snapshot = RDSBackend.get_snapshot
@@ -106,3 +112,15 @@ def describe_account_attributes(self):
 
 
 RDSResponse.describe_account_attributes = describe_account_attributes
+
+
+_original_instance_init = DBInstance.__init__
+
+
+def instance_init(self, *args, **kwargs):
+    _original_instance_init(self, *args, **kwargs)
+    alphabet = string.ascii_uppercase + string.digits
+    self.dbi_resource_id = "db-" + "".join(secrets.choice(alphabet) for _ in range(26))
+
+
+DBInstance.__init__ = instance_init

@@ -157,7 +157,10 @@ impl Authorizer {
         let (arn, tags) = self.key(key);
         let mut requests: Vec<Request> = ["kms:DescribeKey", "kms:Decrypt", "kms:GenerateDataKey"]
             .into_iter()
-            .map(|a| self.on(a, &arn, &Tags::new(), Some(&tags)).via(service, &self.region))
+            .map(|a| {
+                self.on(a, &arn, &Tags::new(), Some(&tags))
+                    .via(service, &self.region)
+            })
             .collect();
         let grant = self.on("kms:CreateGrant", &arn, &Tags::new(), Some(&tags));
         requests.push(grant.via(service, &self.region).for_aws_resource());
@@ -197,13 +200,25 @@ impl Authorizer {
             }
         };
         match api {
-            "DescribeDBInstances" => resources.push(self.rds("db", &with_default(get("DBInstanceIdentifier"), "*"))),
-            "DescribeDBClusters" => resources.push(self.rds("cluster", &with_default(get("DBClusterIdentifier"), "*"))),
-            "DescribeDBSnapshotAttributes" => resources.push(self.rds("snapshot", &get("DBSnapshotIdentifier"))),
-            "DescribeDBClusterSnapshotAttributes" => resources.push(self.rds("cluster-snapshot", &get("DBClusterSnapshotIdentifier"))),
+            "DescribeDBInstances" => {
+                resources.push(self.rds("db", &with_default(get("DBInstanceIdentifier"), "*")))
+            }
+            "DescribeDBClusters" => {
+                resources.push(self.rds("cluster", &with_default(get("DBClusterIdentifier"), "*")))
+            }
+            "DescribeDBSnapshotAttributes" => {
+                resources.push(self.rds("snapshot", &get("DBSnapshotIdentifier")))
+            }
+            "DescribeDBClusterSnapshotAttributes" => {
+                resources.push(self.rds("cluster-snapshot", &get("DBClusterSnapshotIdentifier")))
+            }
             "DescribeOptionGroups" => resources.push(self.rds("og", &get("OptionGroupName"))),
-            "DescribeDBSubnetGroups" => resources.push(self.rds("subgrp", &get("DBSubnetGroupName"))),
-            "DescribeDBSnapshots" | "DescribeDBClusterSnapshots" | "DescribeAccountAttributes" => resources.push("*".into()),
+            "DescribeDBSubnetGroups" => {
+                resources.push(self.rds("subgrp", &get("DBSubnetGroupName")))
+            }
+            "DescribeDBSnapshots" | "DescribeDBClusterSnapshots" | "DescribeAccountAttributes" => {
+                resources.push("*".into())
+            }
             "CreateDBSnapshot" => {
                 resources.push(self.rds("db", &get("DBInstanceIdentifier")));
                 created.push(self.rds("snapshot", &get("DBSnapshotIdentifier")));
@@ -213,30 +228,53 @@ impl Authorizer {
                 created.push(self.rds("cluster-snapshot", &get("DBClusterSnapshotIdentifier")));
             }
             "CopyDBSnapshot" | "CopyDBClusterSnapshot" => {
-                let kind = if api == "CopyDBSnapshot" { "snapshot" } else { "cluster-snapshot" };
-                let prefix = if api == "CopyDBSnapshot" { "DBSnapshotIdentifier" } else { "DBClusterSnapshotIdentifier" };
+                let kind = if api == "CopyDBSnapshot" {
+                    "snapshot"
+                } else {
+                    "cluster-snapshot"
+                };
+                let prefix = if api == "CopyDBSnapshot" {
+                    "DBSnapshotIdentifier"
+                } else {
+                    "DBClusterSnapshotIdentifier"
+                };
                 resources.push(self.rds(kind, &get(&format!("Source{prefix}"))));
                 created.push(self.rds(kind, &get(&format!("Target{prefix}"))));
                 if let Some(key) = call.get("KmsKeyId") {
                     out.extend(self.through("rds", &key));
                 }
             }
-            "ModifyDBSnapshotAttribute" | "DeleteDBSnapshot" => resources.push(self.rds("snapshot", &get("DBSnapshotIdentifier"))),
-            "ModifyDBClusterSnapshotAttribute" | "DeleteDBClusterSnapshot" => resources.push(self.rds("cluster-snapshot", &get("DBClusterSnapshotIdentifier"))),
+            "ModifyDBSnapshotAttribute" | "DeleteDBSnapshot" => {
+                resources.push(self.rds("snapshot", &get("DBSnapshotIdentifier")))
+            }
+            "ModifyDBClusterSnapshotAttribute" | "DeleteDBClusterSnapshot" => {
+                resources.push(self.rds("cluster-snapshot", &get("DBClusterSnapshotIdentifier")))
+            }
             "RestoreDBInstanceFromDBSnapshot" => {
                 created.push(self.rds("db", &get("DBInstanceIdentifier")));
                 resources.push(self.rds("snapshot", &get("DBSnapshotIdentifier")));
-                resources.push(self.rds("subgrp", &with_default(get("DBSubnetGroupName"), "default")));
-                resources.push(self.rds("og", &with_default(get("OptionGroupName"), "default:engine")));
-                resources.push(self.rds("pg", &with_default(get("DBParameterGroupName"), "default.engine")));
+                resources
+                    .push(self.rds("subgrp", &with_default(get("DBSubnetGroupName"), "default")));
+                resources.push(self.rds(
+                    "og",
+                    &with_default(get("OptionGroupName"), "default:engine"),
+                ));
+                resources.push(self.rds(
+                    "pg",
+                    &with_default(get("DBParameterGroupName"), "default.engine"),
+                ));
             }
             "RestoreDBClusterFromSnapshot" => {
                 created.push(self.rds("cluster", &get("DBClusterIdentifier")));
                 let snapshot = get("SnapshotIdentifier");
                 resources.push(self.rds("cluster-snapshot", &snapshot));
-                resources.push(self.rds("subgrp", &with_default(get("DBSubnetGroupName"), "default")));
+                resources
+                    .push(self.rds("subgrp", &with_default(get("DBSubnetGroupName"), "default")));
                 resources.push(self.rds("og", "default:engine"));
-                resources.push(self.rds("cluster-pg", &with_default(get("DBClusterParameterGroupName"), "default.engine")));
+                resources.push(self.rds(
+                    "cluster-pg",
+                    &with_default(get("DBClusterParameterGroupName"), "default.engine"),
+                ));
                 if let Some(key) = call.get("KmsKeyId") {
                     out.extend(self.through("rds", &key));
                 }

@@ -22,8 +22,8 @@
 //! caller's account (or `all`) is in the snapshot's `restore` attribute, answering
 //! `DBSnapshotNotFound` / `DBClusterSnapshotNotFoundFault` otherwise, as AWS does. It also marks a
 //! cluster restored with `KmsKeyId` as encrypted (AWS does; moto does not) and answers
-//! `DescribeAccountAttributes` (the snapshot quota), which moto lacks. `tests/shim.rs` tests it
-//! both ways.
+//! `DescribeAccountAttributes` (the snapshot quota), which moto lacks, and gives each DB instance
+//! its own `DbiResourceId` (moto gives all the same one). `tests/shim.rs` tests it both ways.
 
 pub mod accounts;
 pub mod agents;

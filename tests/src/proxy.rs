@@ -9,7 +9,8 @@
 //! - hold an RDS status (`creating`, `copying`, `modifying`, `failed`, …) for N polls of a
 //!   Describe action, so waiting paths run end to end (moto makes everything `available` at
 //!   once);
-//! - stop at the N-th request: forward it, tell the test (which kills the agent), never answer.
+//! - stop at the N-th request: forward it, tell the test (which kills the agent), never answer;
+//! - refuse chosen requests with `AccessDenied`, as IAM or a key policy would.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,6 +40,16 @@ pub struct FaultPlan {
     pub holds: Vec<Hold>,
     /// Forward request number N (1-based), then notify and never answer it.
     pub stop_at: Option<usize>,
+    /// Answer `AccessDenied` to requests for `action` whose body contains `matching`, as IAM
+    /// or a key policy would (moto evaluates neither).
+    pub denials: Vec<Denial>,
+}
+
+/// A request the proxy refuses as AWS would refuse an unauthorized caller.
+#[derive(Debug, Clone)]
+pub struct Denial {
+    pub action: &'static str,
+    pub matching: String,
 }
 
 /// What the proxy saw and did.
@@ -282,8 +293,23 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
             ));
             seen.len()
         };
-        let fault = choose_fault(&state);
+        let denied = {
+            let plan = state.plan.lock().expect("plan lock");
+            let body = String::from_utf8_lossy(&request.body);
+            plan.denials
+                .iter()
+                .any(|d| d.action == action && body.contains(&d.matching))
+        };
+        let fault = if denied { None } else { choose_fault(&state) };
         let canned = match fault {
+            None if denied => {
+                let code = if matches!(service.as_str(), "kms" | "secretsmanager") {
+                    "AccessDeniedException"
+                } else {
+                    "AccessDenied"
+                };
+                Some(error_response(&service, "400 Bad Request", code))
+            }
             Some(Fault::Throttle) => {
                 count(&state, "throttle");
                 let code = if matches!(service.as_str(), "kms" | "secretsmanager") {

@@ -156,8 +156,7 @@ fn pinned_to_accounts(statement: &Statement) -> bool {
         PINNING_OPERATORS.contains(&operator.as_str())
             && keys.iter().any(|(key, values)| {
                 let key = key.to_ascii_lowercase();
-                ACCOUNT_KEYS.contains(&key.as_str())
-                    && values.texts().iter().all(|v| pins(&key, v))
+                ACCOUNT_KEYS.contains(&key.as_str()) && values.texts().iter().all(|v| pins(&key, v))
             })
     })
 }

@@ -194,8 +194,6 @@ fn statement_matches(
     conditions_match(statement, request)
 }
 
-
-
 /// Whether a policy principal block names the requesting principal.
 pub fn principal_matches(principal: &Principal, requester: &str) -> bool {
     principal
@@ -357,7 +355,11 @@ pub fn known_operator(operator: &str) -> bool {
 ///
 /// `IfExists` makes a missing key match; `ForAnyValue:` / `ForAllValues:` apply the test to
 /// any / all request values; negated operators match a missing key, as in IAM.
-fn condition_holds(operator: &str, present: Option<&[String]>, expected: &[String]) -> Option<bool> {
+fn condition_holds(
+    operator: &str,
+    present: Option<&[String]>,
+    expected: &[String],
+) -> Option<bool> {
     let (set, rest) = match operator.split_once(':') {
         Some((set, rest)) => (Some(set), rest),
         None => (None, operator),
@@ -436,7 +438,10 @@ mod tests {
             "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0a1b".into(),
         ]);
         assert!(
-            principal_matches(&sso, "arn:aws:iam::111111111111:role/AWSReservedSSO_Admin_0a1b"),
+            principal_matches(
+                &sso,
+                "arn:aws:iam::111111111111:role/AWSReservedSSO_Admin_0a1b"
+            ),
             "a role with a path is the role its session names"
         );
         assert!(!principal_matches(
@@ -461,7 +466,12 @@ mod tests {
         ] {
             assert!(known_operator(known), "{known}");
         }
-        for unknown in ["StringEqual", "NullIfExists", "ForSomeValues:StringEquals", "Foo"] {
+        for unknown in [
+            "StringEqual",
+            "NullIfExists",
+            "ForSomeValues:StringEquals",
+            "Foo",
+        ] {
             assert!(!known_operator(unknown), "{unknown}");
         }
     }

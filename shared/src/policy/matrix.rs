@@ -2,7 +2,9 @@
 //! audit, all judged by evaluation.
 
 use super::audit::{audit, Finding, Severity};
-use super::builder::{check_lockout, merge_peer, remove_account, KeyPolicySpec, KeyPolicyVariant, Peer};
+use super::builder::{
+    check_lockout, merge_peer, remove_account, KeyPolicySpec, KeyPolicyVariant, Peer,
+};
 use super::eval::{evaluate, Request};
 use super::model::PolicyDocument;
 use super::proof::{check, rows};
@@ -88,7 +90,10 @@ fn target_gets_aws_documented_set_through_rds_in_region_as_itself() {
     }
     for action in ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"] {
         let grant = Request::new(TARGET_ROLE, action).via("rds", "us-east-1");
-        assert!(allowed(&policy, grant.clone().for_aws_resource()), "{action}");
+        assert!(
+            allowed(&policy, grant.clone().for_aws_resource()),
+            "{action}"
+        );
         assert!(!allowed(&policy, grant), "{action} only for AWS resources");
     }
 }
@@ -124,7 +129,10 @@ fn source_principals_use_the_key_only_through_rds() {
                 "kms:ReEncryptFrom",
                 "kms:CreateGrant",
             ] {
-                assert!(!allowed(&policy, Request::new(who, action)), "{who} {action}");
+                assert!(
+                    !allowed(&policy, Request::new(who, action)),
+                    "{who} {action}"
+                );
                 assert!(
                     !allowed(&policy, Request::new(who, action).for_aws_resource()),
                     "{who} {action} for a resource, not through RDS"
@@ -136,8 +144,15 @@ fn source_principals_use_the_key_only_through_rds() {
             Request::new(user, "kms:Decrypt").via("rds", "us-east-1")
         ));
         let admin_statement = &policy.statements()[0];
-        let actions: Vec<&str> = admin_statement.action.iter().flat_map(|a| a.iter()).collect();
-        assert!(!actions.contains(&"kms:*") && !actions.contains(&"kms:Create*"), "{actions:?}");
+        let actions: Vec<&str> = admin_statement
+            .action
+            .iter()
+            .flat_map(|a| a.iter())
+            .collect();
+        assert!(
+            !actions.contains(&"kms:*") && !actions.contains(&"kms:Create*"),
+            "{actions:?}"
+        );
     }
 }
 
@@ -166,7 +181,11 @@ fn every_explained_claim_is_proven_by_evaluation() {
     for spec in variants {
         let checked = check(&spec.build(), rows(&spec));
         assert!(checked.len() > 30, "{}", checked.len());
-        let failed: Vec<_> = checked.iter().filter(|c| !c.holds).map(|c| &c.row.claim).collect();
+        let failed: Vec<_> = checked
+            .iter()
+            .filter(|c| !c.holds)
+            .map(|c| &c.row.claim)
+            .collect();
         assert!(failed.is_empty(), "{failed:#?}");
         let text = super::explain::explain(&spec);
         assert!(!text.contains("FAILS"), "{text}");
@@ -180,7 +199,10 @@ fn explain_names_the_admin_caveat_and_only_checked_claims() {
     assert!(text.contains("kms:PutKeyPolicy and kms:CreateGrant"));
     assert!(text.contains("denied   arn:aws:iam::111111111111:role/AppWithKeyUseRights calls KMS directly: kms:Decrypt"), "{text}");
     assert!(text.contains("allowed  target arn:aws:iam::222222222222:role/Importer through RDS in us-east-1: kms:Encrypt"), "{text}");
-    assert!(!text.contains("NOT VERIFIED"), "the default is AWS's documented form");
+    assert!(
+        !text.contains("NOT VERIFIED"),
+        "the default is AWS's documented form"
+    );
 }
 
 #[test]
@@ -410,8 +432,16 @@ fn key_admin_with_a_path_passes_the_lockout_check_as_its_session() {
     spec.admins = vec![sso.parse().unwrap()];
     let policy = spec.build();
     // What `Caller::principal` makes of the SSO session's assumed-role ARN.
-    assert!(check_lockout(&policy, "arn:aws:iam::111111111111:role/AWSReservedSSO_DBA_0123456789abcdef").is_ok());
-    assert!(check_lockout(&policy, "arn:aws:iam::111111111111:role/AWSReservedSSO_Dev_0123456789abcdef").is_err());
+    assert!(check_lockout(
+        &policy,
+        "arn:aws:iam::111111111111:role/AWSReservedSSO_DBA_0123456789abcdef"
+    )
+    .is_ok());
+    assert!(check_lockout(
+        &policy,
+        "arn:aws:iam::111111111111:role/AWSReservedSSO_Dev_0123456789abcdef"
+    )
+    .is_err());
 }
 
 fn audit_of(text: &str) -> Vec<Finding> {
@@ -420,7 +450,9 @@ fn audit_of(text: &str) -> Vec<Finding> {
 }
 
 fn has_high(findings: &[Finding], check: &str) -> bool {
-    findings.iter().any(|f| f.check == check && f.severity == Severity::High)
+    findings
+        .iter()
+        .any(|f| f.check == check && f.severity == Severity::High)
 }
 
 const ADMIN_STATEMENT: &str = r#"{"Sid":"Admin","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:*","Resource":"*"}"#;
@@ -435,16 +467,28 @@ fn audit_flags_wildcard_principal_behind_undecidable_conditions() {
         (r#"{"StringLike":{"aws:PrincipalOrgID":"o-*"}}"#, true),
         (r#"{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#, true),
         (r#"{"StringLike":{"aws:PrincipalArn":"*"}}"#, true),
-        (r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/Admin"}}"#, false),
+        (
+            r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/Admin"}}"#,
+            false,
+        ),
         (r#"{"Bool":{"aws:SecureTransport":"true"}}"#, true),
-        (r#"{"StringNotEquals":{"kms:CallerAccount":"444444444444"}}"#, true),
-        (r#"{"StringEqualsIfExists":{"kms:CallerAccount":"111111111111"}}"#, false),
+        (
+            r#"{"StringNotEquals":{"kms:CallerAccount":"444444444444"}}"#,
+            true,
+        ),
+        (
+            r#"{"StringEqualsIfExists":{"kms:CallerAccount":"111111111111"}}"#,
+            false,
+        ),
     ] {
         let statement = format!(
             r#"{{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{condition}}}"#
         );
         let findings = audit_of(&with_admin(&statement));
-        assert!(has_high(&findings, "wildcard-principal"), "{condition}: {findings:#?}");
+        assert!(
+            has_high(&findings, "wildcard-principal"),
+            "{condition}: {findings:#?}"
+        );
         assert_eq!(
             findings.iter().any(|f| f.check == "foreign-direct-use"),
             stranger_may_match,
@@ -459,37 +503,63 @@ fn audit_flags_wildcard_principal_behind_undecidable_conditions() {
             r#"{{"Sid":"Pinned","Effect":"Allow","Principal":{{"AWS":"*"}},"Action":"kms:Decrypt","Resource":"*","Condition":{condition}}}"#
         );
         let findings = audit_of(&with_admin(&statement));
-        assert!(!has_high(&findings, "wildcard-principal"), "{condition}: {findings:#?}");
+        assert!(
+            !has_high(&findings, "wildcard-principal"),
+            "{condition}: {findings:#?}"
+        );
     }
 }
 
 #[test]
 fn audit_flags_foreign_administration_under_any_condition() {
-    for actions in [r#""kms:*""#, r#""kms:PutKeyPolicy""#, r#"["kms:Describe*","kms:ScheduleKeyDeletion"]"#, r#""kms:TagResource""#] {
+    for actions in [
+        r#""kms:*""#,
+        r#""kms:PutKeyPolicy""#,
+        r#"["kms:Describe*","kms:ScheduleKeyDeletion"]"#,
+        r#""kms:TagResource""#,
+    ] {
         let statement = format!(
             r#"{{"Sid":"Foreign","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::222222222222:root"}},"Action":{actions},"Resource":"*","Condition":{{"StringEquals":{{"kms:ViaService":"rds.us-east-1.amazonaws.com","kms:CallerAccount":"222222222222"}}}}}}"#
         );
         let findings = audit_of(&with_admin(&statement));
-        assert!(has_high(&findings, "foreign-control"), "{actions}: {findings:#?}");
+        assert!(
+            has_high(&findings, "foreign-control"),
+            "{actions}: {findings:#?}"
+        );
     }
 }
 
 #[test]
 fn audit_flags_service_principal_without_source() {
     let bare = r#"{"Sid":"Svc","Effect":"Allow","Principal":{"Service":"logs.amazonaws.com"},"Action":"kms:Decrypt","Resource":"*"}"#;
-    assert!(has_high(&audit_of(&with_admin(bare)), "service-without-source"));
+    assert!(has_high(
+        &audit_of(&with_admin(bare)),
+        "service-without-source"
+    ));
     let tied = r#"{"Sid":"Svc","Effect":"Allow","Principal":{"Service":"logs.amazonaws.com"},"Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"111111111111"}}}"#;
-    assert!(!has_high(&audit_of(&with_admin(tied)), "service-without-source"));
+    assert!(!has_high(
+        &audit_of(&with_admin(tied)),
+        "service-without-source"
+    ));
 }
 
 #[test]
 fn audit_flags_resource_other_than_star_and_unknown_operators() {
     let scoped = r#"{"Sid":"Scoped","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/App"},"Action":"kms:Decrypt","Resource":"arn:aws:kms:us-east-1:111111111111:key/abc"}"#;
-    assert!(has_high(&audit_of(&with_admin(scoped)), "resource-not-star"));
+    assert!(has_high(
+        &audit_of(&with_admin(scoped)),
+        "resource-not-star"
+    ));
     let not_resource = r#"{"Sid":"Not","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/App"},"Action":"kms:Decrypt","NotResource":"x"}"#;
-    assert!(has_high(&audit_of(&with_admin(not_resource)), "resource-not-star"));
+    assert!(has_high(
+        &audit_of(&with_admin(not_resource)),
+        "resource-not-star"
+    ));
     let unknown = r#"{"Sid":"Odd","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/App"},"Action":"kms:Decrypt","Resource":"*","Condition":{"StringEqualsMaybe":{"kms:ViaService":"rds.us-east-1.amazonaws.com"}}}"#;
-    assert!(has_high(&audit_of(&with_admin(unknown)), "unknown-condition-operator"));
+    assert!(has_high(
+        &audit_of(&with_admin(unknown)),
+        "unknown-condition-operator"
+    ));
 }
 
 #[test]

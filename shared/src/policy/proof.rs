@@ -77,11 +77,20 @@ fn own_account_rows(spec: &KeyPolicySpec, rows: &mut Vec<Row>) {
         None => role(&spec.partition, account, "KeyAdministrator"),
     };
     let user = role(&spec.partition, account, "AppWithKeyUseRights");
-    for action in ["kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:TagResource"] {
+    for action in [
+        "kms:PutKeyPolicy",
+        "kms:ScheduleKeyDeletion",
+        "kms:TagResource",
+    ] {
         let claim = format!("key administrator {admin} administers the key: {action}");
         row(rows, claim, Request::new(&admin, action), true);
     }
-    for action in ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:CreateGrant"] {
+    for action in [
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:CreateGrant",
+    ] {
         for who in [&admin, &user] {
             let claim = format!("{who} calls KMS directly: {action}");
             row(rows, claim, Request::new(who, action), false);
@@ -134,16 +143,15 @@ fn peer_rows(spec: &KeyPolicySpec, rows: &mut Vec<Row>) {
         .iter()
         .flat_map(|a| match *a {
             "kms:ReEncrypt*" => vec!["kms:ReEncryptFrom", "kms:ReEncryptTo"],
-            "kms:GenerateDataKey*" => vec![
-                "kms:GenerateDataKey",
-                "kms:GenerateDataKeyWithoutPlaintext",
-            ],
+            "kms:GenerateDataKey*" => {
+                vec!["kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext"]
+            }
             other => vec![other],
         })
         .collect();
     for action in documented {
-        let allowed = !strict
-            || ["kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom"].contains(&action);
+        let allowed =
+            !strict || ["kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom"].contains(&action);
         let claim = format!("target {principal} through RDS in {region}: {action}");
         row(rows, claim, through_rds(&principal, action), allowed);
     }
@@ -153,9 +161,15 @@ fn peer_rows(spec: &KeyPolicySpec, rows: &mut Vec<Row>) {
         let request = through_rds(&principal, action).for_aws_resource();
         row(rows, claim, request, true);
     }
-    let claim =
-        format!("target {principal} through RDS in {region}: kms:CreateGrant not for an AWS resource");
-    row(rows, claim, through_rds(&principal, "kms:CreateGrant"), false);
+    let claim = format!(
+        "target {principal} through RDS in {region}: kms:CreateGrant not for an AWS resource"
+    );
+    row(
+        rows,
+        claim,
+        through_rds(&principal, "kms:CreateGrant"),
+        false,
+    );
     for action in [
         "kms:Decrypt",
         "kms:Encrypt",
@@ -164,7 +178,12 @@ fn peer_rows(spec: &KeyPolicySpec, rows: &mut Vec<Row>) {
         "kms:DisableKey",
     ] {
         let claim = format!("target {principal} calls KMS directly: {action}");
-        row(rows, claim, with_org(Request::new(&principal, action)), false);
+        row(
+            rows,
+            claim,
+            with_org(Request::new(&principal, action)),
+            false,
+        );
     }
     let claim = format!("target {principal} through RDS in another region: kms:Decrypt");
     let request = with_org(Request::new(&principal, "kms:Decrypt").via("rds", "eu-west-1"));

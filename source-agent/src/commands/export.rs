@@ -11,14 +11,11 @@ pub async fn run(args: &ExportArgs, global: &GlobalArgs, printer: &Printer) -> R
     let path = report.manifest_path.display().to_string();
     let text = if plan.dry_run {
         format!("dry run: nothing was changed\nthe manifest would be written to {path}")
-    } else if report.already_done {
-        format!(
-            "already exported: manifest {path}\n\nnext, in the target account:\n  {}",
-            report.next_command
-        )
     } else {
         format!(
-            "manifest: {path}\n\nnext, in the target account:\n  {}",
+            "{}manifest: {path}\nmanifest SHA-256: {}\n\nsend the manifest to the target admin, and its SHA-256 on another channel (a call, a signed message): the target refuses a manifest that does not match it\n\nnext, in the target account:\n  {}",
+            if report.already_done { "already exported: " } else { "" },
+            report.fingerprint,
             report.next_command
         )
     };
@@ -28,6 +25,7 @@ pub async fn run(args: &ExportArgs, global: &GlobalArgs, printer: &Printer) -> R
         "already_done": report.already_done,
         "next_command": report.next_command,
         "manifest": path,
+        "manifest_sha256": report.fingerprint,
     });
     printer.result(&text, &json);
     Ok(ExitCode::Ok)

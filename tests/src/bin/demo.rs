@@ -91,9 +91,16 @@ async fn main() {
     ));
     let net = network(&target);
     let manifest = format!("{DB}.handoff.json");
+    // The source admin sends the SHA-256 export printed on another channel than the file.
+    let bytes = std::fs::read(wd.file(&manifest)).expect("the export wrote the manifest");
+    let sha256 = rds_handoff::manifest::fingerprint(&bytes);
     let import = [
         "import",
         &manifest,
+        "--source-account",
+        SOURCE,
+        "--manifest-sha256",
+        &sha256,
         "--db-subnet-group",
         &net.subnet_group,
         "--vpc-security-group-ids",

@@ -33,6 +33,8 @@ pub async fn import(wd: &Workdir, target: &Account, db: &str, extra: &[&str]) ->
     let mut args = vec![
         "import",
         &manifest,
+        "--source-account",
+        SOURCE,
         "--db-subnet-group",
         &net.subnet_group,
         "--vpc-security-group-ids",

@@ -152,7 +152,7 @@ async fn unencrypted_instance_is_exported_encrypted_and_shared() {
         .ok();
     assert!(
         run.stdout
-            .contains("tgt-agent import exp-inst.handoff.json --region us-east-1"),
+            .contains("tgt-agent import exp-inst.handoff.json --source-account 111111111111 --manifest-sha256 "),
         "{}",
         run.stdout
     );

@@ -16,11 +16,28 @@ async fn refused_locally(
     args: &[&str],
     expect: &str,
 ) -> Run {
+    refused_before_aws(wd, proxy, agent, account, args, 2, expect).await
+}
+
+/// Refused with `code` and one message containing `expect`, before any AWS call.
+async fn refused_before_aws(
+    wd: &Workdir,
+    proxy: &Proxy,
+    agent: Agent,
+    account: &Account,
+    args: &[&str],
+    code: i32,
+    expect: &str,
+) -> Run {
     let before = proxy.requests();
     let run = wd
         .run_with(agent, account, args, &[("AWS_ENDPOINT_URL", &proxy.url)])
         .await;
-    assert_eq!(run.code, 2, "{args:?}: exit code; stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.code, code,
+        "{args:?}: exit code; stderr:\n{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
     assert!(
         run.stderr.contains(expect),
@@ -208,6 +225,8 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
         [
             "import",
             manifest,
+            "--source-account",
+            "111111111111",
             "--db-subnet-group",
             "g",
             "--vpc-security-group-ids",
@@ -217,7 +236,31 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
         .map(|s| s.to_string())
         .collect()
     };
-    let cases = corrupt_manifests(&good);
+    let mut cases = corrupt_manifests(&good);
+    let tag = "\"team\": \"payments\"";
+    assert!(good.contains(tag));
+    let many: Vec<String> = (0..51).map(|n| format!("\"t{n}\": \"v\"")).collect();
+    for (name, to, expect) in [
+        (
+            "aws: tag",
+            "\"aws:createdBy\": \"x\"".to_owned(),
+            "`aws:createdBy` is reserved",
+        ),
+        (
+            "toolkit tag",
+            "\"rds-handoff:source-snapshot\": \"x\"".to_owned(),
+            "`rds-handoff:source-snapshot` is reserved",
+        ),
+        ("51 tags", many.join(", "), "52 tags, more than AWS allows"),
+    ] {
+        cases.push((name.into(), good.replacen(tag, &to, 1).into_bytes(), expect));
+    }
+    cases.push((
+        "port out of range".into(),
+        good.replacen("\"port\": 3306", "\"port\": 80", 1)
+            .into_bytes(),
+        "outside 1150-65535",
+    ));
     for (i, (name, bytes, expect)) in cases.iter().enumerate() {
         let file = format!("bad-{i}.json");
         std::fs::write(wd.file(&file), bytes).unwrap();
@@ -439,6 +482,8 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
             vec![
                 "import",
                 "ok.json",
+                "--source-account",
+                "111111111111",
                 "--db-subnet-group",
                 "g",
                 "--vpc-security-group-ids",
@@ -450,6 +495,8 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
             vec![
                 "import",
                 "ok.json",
+                "--source-account",
+                "111111111111",
                 "--vpc-security-group-ids",
                 "sg-12345678",
             ],
@@ -463,6 +510,8 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
             vec![
                 "import",
                 "ok.json",
+                "--source-account",
+                "111111111111",
                 "--db-subnet-group",
                 "g",
                 "--vpc-security-group-ids",
@@ -476,6 +525,8 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
             vec![
                 "import",
                 "ok.json",
+                "--source-account",
+                "111111111111",
                 "--db-subnet-group",
                 "g",
                 "--vpc-security-group-ids",
@@ -489,6 +540,8 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
             vec![
                 "import",
                 "ok.json",
+                "--source-account",
+                "111111111111",
                 "--db-subnet-group",
                 "g",
                 "--vpc-security-group-ids",
@@ -502,6 +555,8 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
             vec![
                 "check",
                 "ok.json",
+                "--source-account",
+                "111111111111",
                 "--db-subnet-group",
                 "",
                 "--vpc-security-group-ids",
@@ -513,11 +568,77 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
     for (args, expect) in &tgt_cases {
         refused_locally(&wd, &proxy, Agent::Tgt, &target, args, expect).await;
     }
+    // Refused as checks (exit 3), still before any AWS call: whom the target trusts and the
+    // manifest's fingerprint are known without AWS.
+    let sha = rds_handoff::manifest::fingerprint(good.as_bytes());
+    let other_sha = "0".repeat(64);
+    let pinned: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["import", "ok.json", "--source-account", THIRD, "--db-subnet-group", "g", "--vpc-security-group-ids", "sg-12345678"],
+            "the manifest's source account is `111111111111`, but you expect the database from `333333333333`",
+        ),
+        (
+            vec!["check", "ok.json", "--source-account", THIRD, "--db-subnet-group", "g", "--vpc-security-group-ids", "sg-12345678"],
+            "but you expect the database from `333333333333`",
+        ),
+        (
+            vec!["import", "ok.json", "--source-account", "111111111111", "--manifest-sha256", &other_sha, "--db-subnet-group", "g", "--vpc-security-group-ids", "sg-12345678"],
+            "it is not the manifest the source admin exported",
+        ),
+    ];
+    for (args, expect) in &pinned {
+        refused_before_aws(&wd, &proxy, Agent::Tgt, &target, args, 3, expect).await;
+    }
+    let usage: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "import",
+                "ok.json",
+                "--db-subnet-group",
+                "g",
+                "--vpc-security-group-ids",
+                "sg-12345678",
+            ],
+            "--source-account <ACCOUNT>",
+        ),
+        (
+            vec![
+                "import",
+                "ok.json",
+                "--source-account",
+                "1111",
+                "--db-subnet-group",
+                "g",
+                "--vpc-security-group-ids",
+                "sg-12345678",
+            ],
+            "`1111`",
+        ),
+        (
+            vec![
+                "import",
+                "ok.json",
+                "--source-account",
+                "111111111111",
+                "--manifest-sha256",
+                &sha[..63],
+                "--db-subnet-group",
+                "g",
+                "--vpc-security-group-ids",
+                "sg-12345678",
+            ],
+            "64 hexadecimal characters",
+        ),
+    ];
+    for (args, expect) in &usage {
+        refused_locally(&wd, &proxy, Agent::Tgt, &target, args, expect).await;
+    }
     println!(
-        "hostile: {} bad manifests, {} bad src-agent and {} bad tgt-agent command lines: all exit 2, no AWS call, no panic",
+        "hostile: {} bad manifests, {} bad src-agent and {} bad tgt-agent command lines: all exit 2; {} manifests from an untrusted source or with another fingerprint: exit 3; no AWS call, no panic",
         cases.len() + 1,
         src_cases.len(),
-        tgt_cases.len()
+        tgt_cases.len() + usage.len(),
+        pinned.len()
     );
 }
 
@@ -559,6 +680,8 @@ async fn manifests_pointing_elsewhere_are_refused_by_aws_checks_and_create_nothi
                 &[
                     "import",
                     "m.json",
+                    "--source-account",
+                    e2e::SOURCE,
                     "--db-subnet-group",
                     &net.subnet_group,
                     "--vpc-security-group-ids",

@@ -207,6 +207,8 @@ async fn check_verifies_without_changing_anything() {
             &[
                 "check",
                 "imp-check.handoff.json",
+                "--source-account",
+                e2e::SOURCE,
                 "--db-subnet-group",
                 &net.subnet_group,
                 "--vpc-security-group-ids",
@@ -255,7 +257,7 @@ async fn refusals_create_nothing() {
     import(&wd, &target, "imp-refuse", &[])
         .await
         .0
-        .refused(3, "the manifest was edited");
+        .refused(3, "the shared snapshot's account is `444444444444`");
     write(&good.replace(
         &key,
         "arn:aws:kms:us-east-1:111111111111:key/00000000-0000-0000-0000-000000000000",

@@ -17,4 +17,5 @@ mod operator;
 mod reliability;
 mod review;
 mod shim;
+mod trust;
 mod two_accounts;

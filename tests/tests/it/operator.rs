@@ -140,11 +140,21 @@ async fn keys_of(account: &Account) -> HashMap<String, (String, BTreeMap<String,
 }
 
 /// Every authorization the proxy's recorded calls needed that `name` does not allow.
-fn denied(name: &str, authorizer: &mut Authorizer, proxy: &Proxy, extra: Vec<Request>) -> (usize, Vec<String>) {
+fn denied(
+    name: &str,
+    authorizer: &mut Authorizer,
+    proxy: &Proxy,
+    extra: Vec<Request>,
+) -> (usize, Vec<String>) {
     let policy = identity_policy(name);
     let seen = proxy.stats.seen.lock().unwrap().clone();
     let mut all = authorizer.authorizations(&seen);
-    all.extend(extra.into_iter().map(|r| (format!("{} on {} (RDS, cross-account)", r.action, r.resource), r)));
+    all.extend(extra.into_iter().map(|r| {
+        (
+            format!("{} on {} (RDS, cross-account)", r.action, r.resource),
+            r,
+        )
+    }));
     let refused = all
         .iter()
         .filter(|(_, request)| !evaluate(&policy, request).allowed)
@@ -215,6 +225,8 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
         [
             "import",
             m,
+            "--source-account",
+            e2e::SOURCE,
             "--db-subnet-group",
             &net.subnet_group,
             "--vpc-security-group-ids",
@@ -240,7 +252,10 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
         .to_string();
     let audit = ["audit", "--key", &key];
     wd.via(&src, Agent::Src, &source, &audit).await.ok();
-    for (m, password) in [("opr-db.handoff.json", "rotate"), ("opr-cl.handoff.json", "rds-managed")] {
+    for (m, password) in [
+        ("opr-db.handoff.json", "rotate"),
+        ("opr-cl.handoff.json", "rds-managed"),
+    ] {
         let args = import(m);
         let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
         args.extend(["--password", password]);
@@ -276,14 +291,24 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
     let mut src_auth = Authorizer::new(e2e::SOURCE, region);
     src_auth.keys = keys_of(&source).await;
     let (src_n, src_denied) = denied("source-operator.iam.json", &mut src_auth, &src, Vec::new());
-    assert!(src_denied.is_empty(), "the source operator policy refuses: {src_denied:#?}");
+    assert!(
+        src_denied.is_empty(),
+        "the source operator policy refuses: {src_denied:#?}"
+    );
     let mut tgt_auth = Authorizer::new(TARGET, region);
     tgt_auth.keys = keys_of(&target).await;
     // RDS reads the shared snapshot through the source's key with the target's permissions.
-    let source_key = manifest(&wd, "opr-db").snapshot.kms_key_arn.unwrap().to_string();
+    let source_key = manifest(&wd, "opr-db")
+        .snapshot
+        .kms_key_arn
+        .unwrap()
+        .to_string();
     let cross = tgt_auth.through("rds", &source_key);
     let (tgt_n, tgt_denied) = denied("target-operator.iam.json", &mut tgt_auth, &tgt, cross);
-    assert!(tgt_denied.is_empty(), "the target operator policy refuses: {tgt_denied:#?}");
+    assert!(
+        tgt_denied.is_empty(),
+        "the target operator policy refuses: {tgt_denied:#?}"
+    );
     println!(
         "operator policies: src-agent made {} distinct calls ({src_n} authorizations), tgt-agent {} ({tgt_n}), all allowed by resource and condition",
         src_seen.len(),
@@ -297,7 +322,12 @@ fn operator_policies_refuse_what_they_need_not_allow() {
     let request = |action: &str, resource: &str, context: &[(&str, &str)]| {
         let mut request = Request::new("arn:aws:iam::111111111111:role/Operator", action);
         request.resource = resource.to_owned();
-        request.decided = vec!["aws:requesttag/".into(), "aws:resourcetag/".into(), "aws:tagkeys".into(), "kms:bypass".into()];
+        request.decided = vec![
+            "aws:requesttag/".into(),
+            "aws:resourcetag/".into(),
+            "aws:tagkeys".into(),
+            "kms:bypass".into(),
+        ];
         for (k, v) in context {
             request = request.with(k, v);
         }
@@ -308,23 +338,114 @@ fn operator_policies_refuse_what_they_need_not_allow() {
     let target = identity_policy("target-operator.iam.json");
     let refused = [
         (&source, request("kms:PutKeyPolicy", key, &[])),
-        (&source, request("kms:TagResource", key, &[("aws:ResourceTag/rds-handoff:alias", "alias/rds-handoff/x"), ("aws:RequestTag/rds-handoff:alias", "alias/rds-handoff/y"), ("aws:TagKeys", "rds-handoff:alias")])),
+        (
+            &source,
+            request(
+                "kms:TagResource",
+                key,
+                &[
+                    ("aws:ResourceTag/rds-handoff:alias", "alias/rds-handoff/x"),
+                    ("aws:RequestTag/rds-handoff:alias", "alias/rds-handoff/y"),
+                    ("aws:TagKeys", "rds-handoff:alias"),
+                ],
+            ),
+        ),
         (&source, request("kms:ScheduleKeyDeletion", key, &[])),
         (&source, request("kms:CreateKey", "*", &[])),
-        (&source, request("kms:CreateKey", "*", &[("aws:RequestTag/rds-handoff:alias", "alias/rds-handoff/x"), ("kms:BypassPolicyLockoutSafetyCheck", "true")])),
+        (
+            &source,
+            request(
+                "kms:CreateKey",
+                "*",
+                &[
+                    ("aws:RequestTag/rds-handoff:alias", "alias/rds-handoff/x"),
+                    ("kms:BypassPolicyLockoutSafetyCheck", "true"),
+                ],
+            ),
+        ),
         (&source, request("kms:CreateAlias", key, &[])),
-        (&source, request("rds:ModifyDBSnapshotAttribute", "arn:aws:rds:us-east-1:111111111111:snapshot:nightly-backup", &[])),
-        (&source, request("rds:DeleteDBSnapshot", "arn:aws:rds:us-east-1:111111111111:snapshot:nightly-backup", &[])),
-        (&source, request("rds:DeleteDBSnapshot", "arn:aws:rds:us-east-1:111111111111:snapshot:rh-someone-elses", &[])),
-        (&source, request("rds:DeleteDBCluster", "arn:aws:rds:us-east-1:111111111111:cluster:orders", &[])),
-        (&source, request("rds:AddTagsToResource", "arn:aws:rds:us-east-1:111111111111:snapshot:rh-x", &[("aws:ResourceTag/rds-handoff:role", "shared-copy"), ("aws:TagKeys", "rds-handoff:role")])),
-        (&target, request("rds:ModifyDBInstance", "arn:aws:rds:us-east-1:222222222222:db:payroll", &[])),
-        (&target, request("rds:ModifyDBCluster", "arn:aws:rds:us-east-1:222222222222:cluster:payroll", &[])),
-        (&target, request("rds:DeleteDBSnapshot", "arn:aws:rds:us-east-1:222222222222:snapshot:payroll-final", &[])),
-        (&target, request("secretsmanager:PutSecretValue", "arn:aws:secretsmanager:us-east-1:222222222222:secret:prod/payroll-AbCdEf", &[])),
+        (
+            &source,
+            request(
+                "rds:ModifyDBSnapshotAttribute",
+                "arn:aws:rds:us-east-1:111111111111:snapshot:nightly-backup",
+                &[],
+            ),
+        ),
+        (
+            &source,
+            request(
+                "rds:DeleteDBSnapshot",
+                "arn:aws:rds:us-east-1:111111111111:snapshot:nightly-backup",
+                &[],
+            ),
+        ),
+        (
+            &source,
+            request(
+                "rds:DeleteDBSnapshot",
+                "arn:aws:rds:us-east-1:111111111111:snapshot:rh-someone-elses",
+                &[],
+            ),
+        ),
+        (
+            &source,
+            request(
+                "rds:DeleteDBCluster",
+                "arn:aws:rds:us-east-1:111111111111:cluster:orders",
+                &[],
+            ),
+        ),
+        (
+            &source,
+            request(
+                "rds:AddTagsToResource",
+                "arn:aws:rds:us-east-1:111111111111:snapshot:rh-x",
+                &[
+                    ("aws:ResourceTag/rds-handoff:role", "shared-copy"),
+                    ("aws:TagKeys", "rds-handoff:role"),
+                ],
+            ),
+        ),
+        (
+            &target,
+            request(
+                "rds:ModifyDBInstance",
+                "arn:aws:rds:us-east-1:222222222222:db:payroll",
+                &[],
+            ),
+        ),
+        (
+            &target,
+            request(
+                "rds:ModifyDBCluster",
+                "arn:aws:rds:us-east-1:222222222222:cluster:payroll",
+                &[],
+            ),
+        ),
+        (
+            &target,
+            request(
+                "rds:DeleteDBSnapshot",
+                "arn:aws:rds:us-east-1:222222222222:snapshot:payroll-final",
+                &[],
+            ),
+        ),
+        (
+            &target,
+            request(
+                "secretsmanager:PutSecretValue",
+                "arn:aws:secretsmanager:us-east-1:222222222222:secret:prod/payroll-AbCdEf",
+                &[],
+            ),
+        ),
     ];
     for (policy, request) in refused {
         let decision = evaluate(policy, &request);
-        assert!(!decision.allowed, "{} on {} {:?}: {decision:?}", request.action, request.resource, request.context);
+        assert!(
+            !decision.allowed,
+            "{} on {} {:?}: {decision:?}",
+            request.action, request.resource, request.context
+        );
     }
 }

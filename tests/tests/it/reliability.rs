@@ -18,6 +18,8 @@ fn import_args(db: &str, net: &e2e::fixtures::Network) -> Vec<String> {
     [
         "import",
         &format!("{db}.handoff.json"),
+        "--source-account",
+        e2e::SOURCE,
         "--db-subnet-group",
         &net.subnet_group,
         "--vpc-security-group-ids",

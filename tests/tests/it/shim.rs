@@ -123,3 +123,38 @@ async fn shared_cluster_snapshot_restores_across_accounts_and_unshared_is_refuse
         .unwrap()
         .contains(TARGET));
 }
+
+#[tokio::test]
+async fn each_instance_has_its_own_resource_id_even_under_a_reused_name() {
+    let source = Account::assume(SOURCE).await;
+    let id = |name: &'static str| {
+        let rds = source.rds();
+        async move {
+            let out = rds
+                .describe_db_instances()
+                .db_instance_identifier(name)
+                .send()
+                .await
+                .unwrap();
+            out.db_instances()[0].dbi_resource_id().unwrap().to_owned()
+        }
+    };
+    mysql_instance(&source, "shim-rid", false).await;
+    mysql_instance(&source, "shim-rid2", false).await;
+    let (first, other) = (id("shim-rid").await, id("shim-rid2").await);
+    assert_ne!(first, other);
+    source
+        .rds()
+        .delete_db_instance()
+        .db_instance_identifier("shim-rid")
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap();
+    mysql_instance(&source, "shim-rid", false).await;
+    assert_ne!(
+        id("shim-rid").await,
+        first,
+        "a new instance under an old name is a new resource"
+    );
+}

@@ -1,0 +1,583 @@
+//! The trust boundary: the target pins its source independently of the manifest; nothing
+//! found by name is reused without proof that it is this run's own; the password marker names
+//! the database it was set on; revoke touches only the toolkit's own key and cuts the
+//! target's grants. A third, hostile account (333333333333) plays the attacker.
+
+use aws_sdk_kms::types::KeyState;
+use e2e::fixtures::{footprint, key_arn, mysql_instance, network, Network};
+use e2e::proxy::{Denial, FaultPlan, Proxy};
+use e2e::{Account, Agent, Emulator, Run, Workdir, SOURCE, TARGET, THIRD};
+use rds_handoff::manifest::fingerprint;
+
+use crate::common::{accounts, export, import, manifest};
+
+fn import_args<'a>(manifest: &'a str, net: &'a Network, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "import",
+        manifest,
+        "--db-subnet-group",
+        &net.subnet_group,
+        "--vpc-security-group-ids",
+        &net.security_group,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// A run through a fresh proxy that must make no AWS call at all.
+async fn without_aws(wd: &Workdir, agent: Agent, account: &Account, args: &[&str]) -> Run {
+    let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
+    let run = wd.via(&proxy, agent, account, args).await;
+    assert_eq!(
+        proxy.requests(),
+        0,
+        "{args:?} made an AWS call:\n{}",
+        run.stderr
+    );
+    run
+}
+
+#[tokio::test]
+async fn a_manifest_pointing_at_another_accounts_shared_snapshot_is_refused_before_any_change() {
+    let (source, target) = accounts().await;
+    let third = Account::assume(THIRD).await;
+    let wd = Workdir::new("trust-pin");
+    mysql_instance(&source, "trust-pin", false).await;
+    mysql_instance(&third, "trust-evil", false).await;
+    export(&wd, &source, "--db-instance", "trust-pin", &[])
+        .await
+        .ok();
+    // The attacker's own snapshot, really shared with the target.
+    export(&wd, &third, "--db-instance", "trust-evil", &[])
+        .await
+        .ok();
+    let evil = manifest(&wd, "trust-evil");
+    let good = std::fs::read_to_string(wd.file("trust-pin.handoff.json")).unwrap();
+    let good_manifest = manifest(&wd, "trust-pin");
+    let swap = |from: &str, to: &str| good.replace(from, to);
+    let evil_key = evil.snapshot.kms_key_arn.unwrap().to_string();
+    let good_key = good_manifest.snapshot.kms_key_arn.unwrap().to_string();
+    let cases = [
+        (
+            "the whole manifest rewritten to account 333333333333",
+            std::fs::read_to_string(wd.file("trust-evil.handoff.json")).unwrap(),
+            "the manifest's source account is `333333333333`",
+        ),
+        (
+            "only the snapshot and key swapped",
+            swap(
+                good_manifest.snapshot.arn.as_str(),
+                evil.snapshot.arn.as_str(),
+            )
+            .replace(&good_key, &evil_key),
+            "the shared snapshot's account is `333333333333`",
+        ),
+        (
+            "only the key swapped",
+            swap(&good_key, &evil_key),
+            "the snapshot key's account is `333333333333`",
+        ),
+    ];
+    let net = network(&target);
+    let before = (
+        footprint(&target, "trust-evil").await,
+        footprint(&target, "trust-pin").await,
+    );
+    for (case, text, reason) in cases {
+        std::fs::write(wd.file("m.json"), text).unwrap();
+        let args = import_args("m.json", &net, &["--source-account", SOURCE]);
+        let run = without_aws(&wd, Agent::Tgt, &target, &args).await;
+        let run = run.refused(3, reason);
+        assert!(
+            run.stderr.contains("--source-account"),
+            "{case}: {}",
+            run.stderr
+        );
+        let check = [&["check"][..], &args[1..]].concat();
+        without_aws(&wd, Agent::Tgt, &target, &check)
+            .await
+            .refused(3, reason);
+    }
+    let after = (
+        footprint(&target, "trust-evil").await,
+        footprint(&target, "trust-pin").await,
+    );
+    assert_eq!(after, before, "nothing was created in the target");
+    let args = import_args("trust-pin.handoff.json", &net, &[]);
+    without_aws(&wd, Agent::Tgt, &target, &args)
+        .await
+        .refused(2, "--source-account");
+}
+
+#[tokio::test]
+async fn the_manifest_fingerprint_travels_apart_and_a_changed_manifest_is_refused() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("trust-sha");
+    mysql_instance(&source, "trust-sha", false).await;
+    let run = export(&wd, &source, "--db-instance", "trust-sha", &[])
+        .await
+        .ok();
+    let path = wd.file("trust-sha.handoff.json");
+    let original = std::fs::read(&path).unwrap();
+    let sha = fingerprint(&original);
+    assert!(
+        run.stdout.contains(&format!("manifest SHA-256: {sha}")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("another channel"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!(
+            "--source-account {SOURCE} --manifest-sha256 {sha}"
+        )),
+        "the printed command pins both: {}",
+        run.stdout
+    );
+    let net = network(&target);
+    let tampered = String::from_utf8(original.clone())
+        .unwrap()
+        .replace("payments", "finance");
+    std::fs::write(&path, tampered).unwrap();
+    let args = import_args(
+        "trust-sha.handoff.json",
+        &net,
+        &["--source-account", SOURCE, "--manifest-sha256", &sha],
+    );
+    without_aws(&wd, Agent::Tgt, &target, &args)
+        .await
+        .refused(3, &format!("not `{sha}`"));
+    let bad = import_args(
+        "trust-sha.handoff.json",
+        &net,
+        &["--source-account", SOURCE, "--manifest-sha256", "abc"],
+    );
+    without_aws(&wd, Agent::Tgt, &target, &bad)
+        .await
+        .refused(2, "64 hexadecimal characters");
+    std::fs::write(&path, &original).unwrap();
+    wd.run(Agent::Tgt, &target, &args).await.ok();
+}
+
+#[tokio::test]
+async fn manifest_fields_are_checked_against_the_snapshot_aws_describes() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("trust-fields");
+    mysql_instance(&source, "trust-fields", false).await;
+    export(&wd, &source, "--db-instance", "trust-fields", &[])
+        .await
+        .ok();
+    let good = std::fs::read_to_string(wd.file("trust-fields.handoff.json")).unwrap();
+    let net = network(&target);
+    let before = footprint(&target, "trust-fields").await;
+    for (from, to, reason) in [
+        (
+            "\"master_username\": \"admin\"",
+            "\"master_username\": \"root\"",
+            "master username `root` (AWS: `admin`)",
+        ),
+        (
+            "\"engine_version\": \"8.0.36\"",
+            "\"engine_version\": \"8.0.35\"",
+            "engine version `8.0.35` (AWS: `8.0.36`)",
+        ),
+        (
+            "\"port\": 3306",
+            "\"port\": 3307",
+            "port `3307` (AWS: `3306`)",
+        ),
+    ] {
+        assert!(good.contains(from), "{from}");
+        std::fs::write(wd.file("m.json"), good.replacen(from, to, 1)).unwrap();
+        let args = import_args("m.json", &net, &["--source-account", SOURCE]);
+        wd.run(Agent::Tgt, &target, &args).await.refused(3, reason);
+    }
+    for (from, to, reason) in [
+        (
+            "\"team\": \"payments\"",
+            "\"aws:cloudformation:stack-id\": \"x\"",
+            "is reserved",
+        ),
+        (
+            "\"team\": \"payments\"",
+            "\"rds-handoff:role\": \"restored-database\"",
+            "is reserved",
+        ),
+    ] {
+        std::fs::write(wd.file("m.json"), good.replacen(from, to, 1)).unwrap();
+        let args = import_args("m.json", &net, &["--source-account", SOURCE]);
+        without_aws(&wd, Agent::Tgt, &target, &args)
+            .await
+            .refused(2, reason);
+    }
+    assert_eq!(footprint(&target, "trust-fields").await, before);
+}
+
+/// Plants a snapshot of `db` under `name`, with `tags`, as someone else in the account might.
+async fn plant(account: &Account, db: &str, name: &str, tags: &[(&str, &str)]) {
+    let tags = tags
+        .iter()
+        .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(*k).value(*v).build())
+        .collect();
+    account
+        .rds()
+        .create_db_snapshot()
+        .db_instance_identifier(db)
+        .db_snapshot_identifier(name)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn shared_with(account: &Account, snapshot: &str) -> Vec<String> {
+    let out = account
+        .rds()
+        .describe_db_snapshot_attributes()
+        .db_snapshot_identifier(snapshot)
+        .send()
+        .await
+        .unwrap();
+    out.db_snapshot_attributes_result()
+        .map(|r| {
+            r.db_snapshot_attributes()
+                .iter()
+                .flat_map(|a| a.attribute_values().to_vec())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn export_refuses_a_snapshot_it_did_not_make_under_its_own_name() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("trust-plant");
+    for db in ["trust-plant", "trust-plant2"] {
+        mysql_instance(&source, db, false).await;
+    }
+    let name = format!("rh-trust-plant-to-{TARGET}");
+    plant(&source, "trust-plant", &name, &[]).await;
+    export(&wd, &source, "--db-instance", "trust-plant", &[])
+        .await
+        .refused(
+            3,
+            &format!(
+                "snapshot `{name}` exists but is not this run's: tag `rds-handoff:db` is missing"
+            ),
+        );
+    assert!(
+        shared_with(&source, &name).await.is_empty(),
+        "the planted snapshot was not shared"
+    );
+    // Tags copied from a real run do not help: the snapshot is not under the export's key.
+    let name = format!("rh-trust-plant2-to-{TARGET}");
+    let tags = [
+        ("rds-handoff:db", "trust-plant2"),
+        ("rds-handoff:target-account", TARGET),
+        ("rds-handoff:role", "shared-copy"),
+    ];
+    plant(&source, "trust-plant2", &name, &tags).await;
+    export(&wd, &source, "--db-instance", "trust-plant2", &[])
+        .await
+        .refused(3, "it is encrypted with `no key (unencrypted)`");
+    assert!(
+        shared_with(&source, &name).await.is_empty(),
+        "the planted snapshot was not shared"
+    );
+    assert!(!wd.file("trust-plant2.handoff.json").exists());
+}
+
+#[tokio::test]
+async fn import_refuses_a_copy_it_did_not_make_under_its_own_name() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("trust-copy");
+    mysql_instance(&source, "trust-copy", false).await;
+    export(&wd, &source, "--db-instance", "trust-copy", &[])
+        .await
+        .ok();
+    mysql_instance(&target, "trust-copy-other", false).await;
+    plant(
+        &target,
+        "trust-copy-other",
+        "rh-trust-copy-imported",
+        &[("rds-handoff:role", "intermediate")],
+    )
+    .await;
+    let (run, _) = import(&wd, &target, "trust-copy", &[]).await;
+    run.refused(3, "snapshot `rh-trust-copy-imported` exists but is not this run's: tag `rds-handoff:db` is missing");
+    let databases = footprint(&target, "trust-copy").await.databases;
+    assert_eq!(
+        databases,
+        vec!["trust-copy-other".to_owned()],
+        "nothing was restored"
+    );
+}
+
+#[tokio::test]
+async fn a_key_found_by_tag_is_adopted_only_if_its_policy_passes_the_audit() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("trust-key");
+    mysql_instance(&source, "trust-key", false).await;
+    let planted_policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+          {{"Sid":"Root","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{SOURCE}:root"}},"Action":"kms:*","Resource":"*"}},
+          {{"Sid":"Attacker","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{THIRD}:root"}},"Action":"kms:Decrypt","Resource":"*"}}]}}"#
+    );
+    let tag = aws_sdk_kms::types::Tag::builder()
+        .tag_key("rds-handoff:alias")
+        .tag_value("alias/rds-handoff/trust-key")
+        .build()
+        .unwrap();
+    let planted = source
+        .kms()
+        .create_key()
+        .policy(planted_policy)
+        .tags(tag)
+        .send()
+        .await
+        .unwrap();
+    let planted_id = planted.key_metadata().unwrap().key_id().to_owned();
+    export(&wd, &source, "--db-instance", "trust-key", &[])
+        .await
+        .refused(
+            3,
+            "carries the toolkit's tag but its policy is not one the toolkit would write",
+        );
+    let aliases = source
+        .kms()
+        .list_aliases()
+        .key_id(&planted_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        aliases.aliases().is_empty(),
+        "the planted key was not adopted"
+    );
+
+    // A key whose tags we may not read is skipped, not fatal.
+    mysql_instance(&source, "trust-key2", false).await;
+    let plan = FaultPlan {
+        denials: vec![Denial {
+            action: "ListResourceTags",
+            matching: planted_id.clone(),
+        }],
+        ..FaultPlan::default()
+    };
+    let proxy = Proxy::start(&Emulator::get().url, plan).await;
+    let args = [
+        "export",
+        "--db-instance",
+        "trust-key2",
+        "--target-account",
+        TARGET,
+    ];
+    wd.via(&proxy, Agent::Src, &source, &args).await.ok();
+    assert!(
+        proxy
+            .stats
+            .bodies("ListResourceTags")
+            .iter()
+            .any(|b| b.contains(&planted_id)),
+        "the export met the key it may not read"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_the_toolkit_did_not_make_is_never_written() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("trust-secret");
+    mysql_instance(&source, "trust-secret", false).await;
+    export(&wd, &source, "--db-instance", "trust-secret", &[])
+        .await
+        .ok();
+    let name = "rds-handoff/trust-secret/master";
+    target
+        .secrets()
+        .create_secret()
+        .name(name)
+        .secret_string("theirs")
+        .send()
+        .await
+        .unwrap();
+    let (run, _) = import(&wd, &target, "trust-secret", &[]).await;
+    run.refused(
+        3,
+        &format!("secret `{name}` already exists and was not made by rds-handoff"),
+    )
+    .stderr
+    .contains("--secret-name")
+    .then_some(())
+    .expect("the hint names --secret-name");
+    assert!(
+        footprint(&target, "trust-secret")
+            .await
+            .databases
+            .is_empty(),
+        "refused before the restore"
+    );
+    let value = target
+        .secrets()
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(value.secret_string(), Some("theirs"));
+    import(
+        &wd,
+        &target,
+        "trust-secret",
+        &["--secret-name", "rds-handoff/trust-secret/ours"],
+    )
+    .await
+    .0
+    .ok();
+}
+
+#[tokio::test]
+async fn a_database_restored_again_gets_a_new_password() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("trust-pw");
+    mysql_instance(&source, "trust-pw", false).await;
+    export(&wd, &source, "--db-instance", "trust-pw", &[])
+        .await
+        .ok();
+    let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
+    let net = network(&target);
+    let args = import_args("trust-pw.handoff.json", &net, &["--source-account", SOURCE]);
+    let secret = "rds-handoff/trust-pw/master";
+    let password = || async {
+        let out = target
+            .secrets()
+            .get_secret_value()
+            .secret_id(secret)
+            .send()
+            .await
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_str(out.secret_string().unwrap()).unwrap();
+        value["password"].as_str().unwrap().to_owned()
+    };
+    wd.via(&proxy, Agent::Tgt, &target, &args).await.ok();
+    let first = password().await;
+    // A rehearsal: the database is deleted and the same import run again.
+    target
+        .rds()
+        .delete_db_instance()
+        .db_instance_identifier("trust-pw")
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap();
+    wd.via(&proxy, Agent::Tgt, &target, &args).await.ok();
+    let second = password().await;
+    assert_ne!(
+        first, second,
+        "the second database got a password of its own"
+    );
+    let set: Vec<String> = proxy
+        .stats
+        .bodies("ModifyDBInstance")
+        .iter()
+        .filter_map(|body| {
+            form_urlencoded::parse(body.as_bytes())
+                .find(|(k, _)| k == "MasterUserPassword")
+                .map(|(_, v)| v.into_owned())
+        })
+        .collect();
+    assert_eq!(
+        set,
+        vec![first, second],
+        "each database had its password set, the stored one"
+    );
+}
+
+#[tokio::test]
+async fn revoke_schedules_deletion_only_of_the_toolkits_key_and_revokes_the_targets_grants() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("trust-revoke");
+    mysql_instance(&source, "trust-rv", false).await;
+    mysql_instance(&source, "trust-rv2", false).await;
+    // A key of the source admin's own, passed with --key.
+    let own = source
+        .kms()
+        .create_key()
+        .description("the DBA's key")
+        .send()
+        .await
+        .unwrap();
+    let own_arn = own.key_metadata().unwrap().arn().unwrap().to_owned();
+    export(
+        &wd,
+        &source,
+        "--db-instance",
+        "trust-rv",
+        &["--key", &own_arn],
+    )
+    .await
+    .ok();
+    let revoke = [
+        "revoke",
+        "trust-rv.handoff.json",
+        "--schedule-key-deletion",
+        "7",
+    ];
+    wd.run(Agent::Src, &source, &revoke)
+        .await
+        .refused(3, "was not made by rds-handoff")
+        .stderr
+        .contains("aws kms schedule-key-deletion")
+        .then_some(())
+        .expect("the hint says how to do it by hand");
+    let state = source
+        .kms()
+        .describe_key()
+        .key_id(&own_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        state.key_metadata().unwrap().key_state(),
+        Some(&KeyState::Enabled)
+    );
+
+    export(&wd, &source, "--db-instance", "trust-rv2", &[])
+        .await
+        .ok();
+    let key = key_arn(&source, "alias/rds-handoff/trust-rv2").await;
+    for grantee in [
+        format!("arn:aws:iam::{TARGET}:role/Importer"),
+        format!("arn:aws:iam::{SOURCE}:role/App"),
+    ] {
+        source
+            .kms()
+            .create_grant()
+            .key_id(&key)
+            .grantee_principal(grantee)
+            .operations(aws_sdk_kms::types::GrantOperation::Decrypt)
+            .send()
+            .await
+            .unwrap();
+    }
+    let run = wd
+        .run(Agent::Src, &source, &["revoke", "trust-rv2.handoff.json"])
+        .await
+        .ok();
+    assert!(run.stderr.contains("revoke grant"), "{}", run.stderr);
+    let grants = source
+        .kms()
+        .list_grants()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    let left: Vec<&str> = grants
+        .grants()
+        .iter()
+        .filter_map(|g| g.grantee_principal())
+        .collect();
+    assert_eq!(
+        left,
+        vec![format!("arn:aws:iam::{SOURCE}:role/App").as_str()]
+    );
+    let _ = target;
+}
