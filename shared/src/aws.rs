@@ -25,14 +25,73 @@ pub struct AwsArgs {
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<Region>,
     /// Send every AWS call to this endpoint, e.g. a local emulator (default: `AWS_ENDPOINT_URL`)
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", value_parser = parse_endpoint)]
     pub endpoint_url: Option<String>,
+}
+
+/// An endpoint URL: `http://` or `https://`, then a host.
+fn parse_endpoint(value: &str) -> std::result::Result<String, String> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("`{value}` has no scheme: write it as `https://{value}` (or `http://` for a local emulator)")
+        })?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("`{value}` names no host"));
+    }
+    Ok(value.to_owned())
+}
+
+/// A setting of the selected profile (`--profile`, else `AWS_PROFILE`, else `default`) from
+/// the shared config files, read as the SDK reads them.
+pub async fn profile_setting(profile: Option<&str>, key: &str) -> Option<String> {
+    let profiles = load_profiles(profile).await?;
+    profiles
+        .get_profile(profiles.selected_profile())
+        .and_then(|p| p.get(key))
+        .map(str::to_owned)
+}
+
+async fn load_profiles(profile: Option<&str>) -> Option<aws_config::profile::ProfileSet> {
+    use aws_runtime::env_config::file::EnvConfigFiles;
+    use aws_types::os_shim_internal::{Env, Fs};
+    let selected = profile.map(|p| std::borrow::Cow::Owned(p.to_owned()));
+    aws_config::profile::load(
+        &Fs::real(),
+        &Env::real(),
+        &EnvConfigFiles::default(),
+        selected,
+    )
+    .await
+    .ok()
+}
+
+/// Refuses a `--profile` that no config or credentials file defines (the SDK would fall back
+/// to other credentials without a word).
+async fn check_profile(profile: Option<&str>) -> Result<()> {
+    let Some(name) = profile else {
+        return Ok(());
+    };
+    let known = load_profiles(Some(name))
+        .await
+        .is_some_and(|set| set.get_profile(name).is_some());
+    if known {
+        return Ok(());
+    }
+    Err(Error::Config {
+        message: format!("profile `{name}` is not in your AWS config or credentials file"),
+        hint: "list your profiles with `aws configure list-profiles`, or check `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE`".into(),
+    })
 }
 
 /// Retries survive throttling and brief outages; a snapshot copy is not retried forever.
 const MAX_ATTEMPTS: u32 = 6;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// The first call (who am I) says quickly when the endpoint cannot be reached at all.
+const FIRST_CALL_ATTEMPTS: u32 = 2;
+const FIRST_CALL_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Who is calling: from `sts:GetCallerIdentity`.
 #[derive(Debug, Clone)]
@@ -71,6 +130,8 @@ pub struct Aws {
     pub kms: aws_sdk_kms::Client,
     pub sts: aws_sdk_sts::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// Only to check that security groups exist and where.
+    pub ec2: aws_sdk_ec2::Client,
     pub region: Region,
     pub partition: String,
 }
@@ -78,14 +139,25 @@ pub struct Aws {
 impl Aws {
     /// Loads the configuration and checks that a region and credentials are there.
     pub async fn connect(args: &AwsArgs) -> Result<Self> {
+        check_profile(args.profile.as_deref()).await?;
         let config = load_config(args).await;
         let region = region_of(&config)?;
         check_credentials(&config, args).await?;
+        let first_call = aws_sdk_sts::config::Builder::from(&config)
+            .retry_config(RetryConfig::standard().with_max_attempts(FIRST_CALL_ATTEMPTS))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(FIRST_CALL_CONNECT_TIMEOUT)
+                    .read_timeout(READ_TIMEOUT)
+                    .build(),
+            )
+            .build();
         Ok(Self {
             rds: aws_sdk_rds::Client::new(&config),
             kms: aws_sdk_kms::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
+            sts: aws_sdk_sts::Client::from_conf(first_call),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(&config),
             partition: partition_of(&region).to_owned(),
             region,
         })

@@ -1,28 +1,37 @@
 //! What both binaries share around their commands: global flags, logging, the async
-//! runtime, Ctrl-C, and how an error is shown and turned into an exit code.
+//! runtime, Ctrl-C and SIGTERM, and how an error is shown and turned into an exit code.
 
 use std::future::Future;
 
-use crate::aws::AwsArgs;
+use crate::aws::{profile_setting, AwsArgs};
 use crate::error::{Error, ExitCode, Result};
 use crate::progress::{OutputFormat, Printer};
 
-/// Flags every command of both agents accepts.
+/// Flags every command of both agents accepts, listed after the command's own in `--help`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
-    /// `human` (progress on stderr, results on stdout) or `json` (one JSON object per line)
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
+    /// `text`, `table` (the final result as a table) or `json` (one JSON object per line on
+    /// stdout: every event, then the result) [default: the profile's `output`, else text]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
     /// More log detail on stderr (-v info, -vv debug, -vvv trace)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// All log detail, with every AWS request (same as -vvv)
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// No colors in logs (also when `NO_COLOR` is set)
+    #[arg(long, global = true)]
+    pub no_color: bool,
 }
 
 /// Logs go to stderr, off by default (progress says what happens); `-v` or `RUST_LOG` turn
 /// them on.
-pub fn init_logging(verbose: u8) {
+pub fn init_logging(global: &GlobalArgs) {
+    let verbose = if global.debug { 3 } else { global.verbose };
     let level = match verbose {
         0 => "off",
         1 => "info",
@@ -31,54 +40,115 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let color = !global.no_color && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(color)
         .with_writer(std::io::stderr)
         .try_init();
 }
 
-/// Runs one command to its exit code: builds the runtime, stops cleanly on Ctrl-C, prints
-/// errors with their hint.
+/// `--output`, then `AWS_DEFAULT_OUTPUT`, then the profile's `output` setting, as the AWS CLI.
+async fn output_format(global: &GlobalArgs) -> OutputFormat {
+    if let Some(format) = global.output {
+        return format;
+    }
+    let configured = match std::env::var("AWS_DEFAULT_OUTPUT") {
+        Ok(value) => Some(value),
+        Err(_) => profile_setting(global.aws.profile.as_deref(), "output").await,
+    };
+    configured
+        .and_then(|value| <OutputFormat as clap::ValueEnum>::from_str(&value, true).ok())
+        .unwrap_or_default()
+}
+
+/// Runs one command to its exit code: builds the runtime, stops cleanly on Ctrl-C or
+/// SIGTERM, prints errors with their hint.
 pub fn run<F>(global: &GlobalArgs, command: impl FnOnce(Printer) -> F) -> std::process::ExitCode
 where
     F: Future<Output = Result<ExitCode>>,
 {
-    init_logging(global.verbose);
-    let printer = Printer::new(global.output);
-    let format = printer.format();
+    init_logging(global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return report(format, &Error::io("tokio runtime", e)),
-    };
-    let outcome = runtime.block_on(async {
-        tokio::select! {
-            result = command(printer) => result,
-            _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+        Err(e) => {
+            return report(
+                &Printer::new(OutputFormat::Text),
+                &Error::io("tokio runtime", e),
+            )
         }
-    });
-    match outcome {
-        Ok(code) => std::process::ExitCode::from(code as u8),
-        Err(err) => report(format, &err),
+    };
+    runtime.block_on(async {
+        let printer = Printer::new(output_format(global).await);
+        let outcome = tokio::select! {
+            result = command(printer.clone()) => result,
+            _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+            _ = terminated() => Err(Error::Interrupted),
+        };
+        match outcome {
+            Ok(code) => std::process::ExitCode::from(code as u8),
+            Err(err) => report(&printer, &err),
+        }
+    })
+}
+
+/// Resolves on SIGTERM (what `kill`, systemd and container runtimes send); never elsewhere.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            return;
+        }
     }
+    std::future::pending::<()>().await;
 }
 
 /// Prints an error (and its hint) on stderr, or as one JSON line on stdout with `--output json`.
-pub fn report(format: OutputFormat, err: &Error) -> std::process::ExitCode {
+pub fn report(printer: &Printer, err: &Error) -> std::process::ExitCode {
     let code = err.exit_code();
-    match format {
-        OutputFormat::Json => {
-            let json = serde_json::json!({"event": "error", "error": err.to_string(), "hint": err.hint(), "exit_code": code as u8});
-            println!("{json}");
-        }
-        OutputFormat::Human => {
-            eprintln!("error: {err}");
-            if let Some(hint) = err.hint() {
-                eprintln!("\nhint: {hint}");
-            }
-        }
-    }
+    printer.error(&err.to_string(), err.hint().as_deref(), code as u8);
     std::process::ExitCode::from(code as u8)
+}
+
+/// A command line clap refused: as clap prints it, or as one JSON error line when the
+/// command line asks for `--output json`.
+pub fn parse_error(err: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    let json = {
+        let args: Vec<String> = std::env::args().collect();
+        args.windows(2)
+            .any(|w| w[0] == "--output" && w[1] == "json")
+            || args.iter().any(|a| a == "--output=json")
+    };
+    let informational = matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !json || informational {
+        err.exit();
+    }
+    let text = err.to_string();
+    // clap's message, without its usage lines, on one line.
+    let message = text
+        .lines()
+        .take_while(|line| !line.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.trim_start_matches("error: ");
+    let printer = Printer::new(OutputFormat::Json);
+    printer.error(
+        message,
+        Some("run with `--help` for the flags"),
+        ExitCode::Usage as u8,
+    );
+    std::process::ExitCode::from(ExitCode::Usage as u8)
 }

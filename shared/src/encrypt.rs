@@ -16,9 +16,11 @@ use crate::ident::{check_rds_id, Arn};
 use crate::kms::{ensure_key, Key, KeyArgs, KeyChoice};
 use crate::manifest::DbKind;
 use crate::names::{writer_instance, EncryptNames};
+use crate::plan::{self, Action};
 use crate::policy::KeyPolicySpec;
 use crate::progress::{Event, Progress};
 use crate::rds::{self, DbInfo};
+use crate::state::Recorder;
 use crate::wait::{parse_duration, WaitPolicy};
 
 /// The tag that marks a database as the encrypted twin of the one it names.
@@ -44,6 +46,10 @@ pub struct EncryptArgs {
     /// Keep the intermediate snapshots (they are deleted once the copy is available)
     #[arg(long)]
     pub keep_intermediate: bool,
+    /// Stop the original before its snapshot, so no write is lost in the cut-over (it stays
+    /// stopped; without this flag, writes after the snapshot are not in the copy)
+    #[arg(long)]
+    pub stop_source: bool,
 }
 
 /// The validated plan of one `encrypt`.
@@ -58,6 +64,7 @@ pub struct EncryptPlan {
     pub key_admins: Vec<Arn>,
     pub names: EncryptNames,
     pub dry_run: bool,
+    pub stop_source: bool,
     pub wait: WaitPolicy,
     pub keep_intermediate: bool,
 }
@@ -89,6 +96,7 @@ impl EncryptArgs {
             key,
             key_admins: self.key.key_admins.clone(),
             dry_run: self.dry_run,
+            stop_source: self.stop_source,
             wait: WaitPolicy::new(self.wait_timeout),
             keep_intermediate: self.keep_intermediate,
         })
@@ -115,6 +123,7 @@ pub async fn encrypt(
     let original = rds::describe_db(aws, plan.kind, &plan.db)
         .await?
         .ok_or_else(|| rds::not_here(aws, plan.kind, &plan.db, &caller))?;
+    rds::refuse_cluster_member(&original)?;
     let existing = existing_twin(aws, plan).await?;
     if let Some(twin) = &existing {
         if twin.status == "available" && twin_writer_ready(aws, plan).await? {
@@ -122,10 +131,10 @@ pub async fn encrypt(
             return Ok(report(plan, twin, true));
         }
     } else {
-        preflight(aws, plan, &original).await?;
+        preflight(aws, plan, &original, progress).await?;
     }
     if plan.dry_run {
-        print_plan(plan, progress);
+        print_plan(aws, plan, progress).await?;
         return Ok(EncryptReport {
             twin: plan.twin.clone(),
             endpoint: None,
@@ -133,6 +142,13 @@ pub async fn encrypt(
             already_done: false,
         });
     }
+    let recorder = Recorder::new(
+        std::path::PathBuf::from(format!("{}.encrypt.state.json", plan.db)),
+        "encrypt",
+        &plan.db,
+        progress,
+    );
+    let progress: &dyn Progress = &recorder;
     let mut spec =
         KeyPolicySpec::own_account(&aws.partition, aws.region.clone(), caller.account.clone());
     spec.admins = plan.key_admins.clone();
@@ -191,8 +207,28 @@ async fn twin_writer_ready(aws: &Aws, plan: &EncryptPlan) -> Result<bool> {
 }
 
 /// Everything that must hold before anything is created.
-async fn preflight(aws: &Aws, plan: &EncryptPlan, original: &DbInfo) -> Result<()> {
-    if original.status != "available" {
+async fn preflight(
+    aws: &Aws,
+    plan: &EncryptPlan,
+    original: &DbInfo,
+    progress: &dyn Progress,
+) -> Result<()> {
+    if original.encrypted {
+        return Err(Error::refused(
+            format!(
+                "{} `{}` is already encrypted (with `{}`): there is nothing to encrypt",
+                plan.kind.name(),
+                plan.db,
+                original.kms_key_id.as_deref().unwrap_or("a KMS key")
+            ),
+            "to move it to another key, snapshot it and copy the snapshot with `--kms-key-id` (`aws rds copy-db-snapshot`), or hand it off with `src-agent export`",
+        ));
+    }
+    if let KeyChoice::Given(key) = &plan.key {
+        crate::preflight::key_exists(aws, key).await?;
+    }
+    let stopped_on_purpose = plan.stop_source && original.status == "stopped";
+    if original.status != "available" && !stopped_on_purpose {
         return Err(Error::refused(
             format!(
                 "{} `{}` is `{}`; it must be `available` to be snapshotted",
@@ -213,54 +249,67 @@ async fn preflight(aws: &Aws, plan: &EncryptPlan, original: &DbInfo) -> Result<(
         ));
     }
     let needed = if plan.kind == DbKind::Instance { 2 } else { 1 };
-    rds::check_snapshot_room(aws, plan.kind, needed).await
+    rds::check_snapshot_room(aws, plan.kind, needed, progress).await
 }
 
-fn print_plan(plan: &EncryptPlan, progress: &dyn Progress) {
-    let step = |stage: &str, resource: &str, status: &str| {
-        progress.event(&Event::plan(stage, resource, status))
-    };
-    step(
-        "use or create key",
+/// The plan, each step read from AWS: what exists is reused, the rest is made.
+async fn print_plan(aws: &Aws, plan: &EncryptPlan, progress: &dyn Progress) -> Result<()> {
+    let names = &plan.names;
+    plan::step(
+        progress,
+        plan::key(aws, &plan.key).await?,
+        "key (own account, RDS only)",
         &plan.key.describe(),
-        "own account, RDS only",
     );
-    step(
-        "snapshot",
-        &plan.names.snapshot,
-        &format!("of {} {}", plan.kind.name(), plan.db),
+    let twin = plan::database(aws, plan.kind, &plan.twin).await?;
+    let done = twin == Action::Reuse;
+    if plan.stop_source {
+        plan::step(
+            progress,
+            if done { Action::Skip } else { Action::Update },
+            "stop the original before its snapshot",
+            &plan.db,
+        );
+    }
+    let snapshot = if done {
+        Action::Skip
+    } else {
+        plan::snapshot(aws, plan.kind, &names.snapshot).await?
+    };
+    plan::step(
+        progress,
+        snapshot,
+        &format!("snapshot of {} {}", plan.kind.name(), plan.db),
+        &names.snapshot,
     );
-    match plan.kind {
-        DbKind::Instance => {
-            step("copy", &plan.names.copy, "under the key");
-            step(
-                "restore",
-                &plan.twin,
-                &format!("from {}, same placement", plan.names.copy),
-            );
-        }
-        DbKind::Cluster => {
-            step(
-                "restore",
-                &plan.twin,
-                &format!(
-                    "from {}, encrypted under the key, same placement",
-                    plan.names.snapshot
-                ),
-            );
-            step(
-                "writer instance",
-                &plan.writer,
-                "same class and zone as the original's",
-            );
-        }
+    if plan.kind == DbKind::Instance {
+        let copy = if done {
+            Action::Skip
+        } else {
+            plan::snapshot(aws, plan.kind, &names.copy).await?
+        };
+        plan::step(progress, copy, "copy under the key", &names.copy);
     }
-    if !plan.keep_intermediate {
-        let copy = (plan.kind == DbKind::Instance).then_some(plan.names.copy.as_str());
-        for id in std::iter::once(plan.names.snapshot.as_str()).chain(copy) {
-            step("delete intermediate snapshot", id, "");
-        }
+    plan::step(progress, twin, "encrypted copy, same placement", &plan.twin);
+    if plan.kind == DbKind::Cluster {
+        let writer = plan::database(aws, DbKind::Instance, &plan.writer).await?;
+        plan::step(
+            progress,
+            writer,
+            "writer instance, as the original's",
+            &plan.writer,
+        );
     }
+    let copy = (plan.kind == DbKind::Instance).then_some(names.copy.as_str());
+    for id in std::iter::once(names.snapshot.as_str()).chain(copy) {
+        plan::step(
+            progress,
+            plan::delete_unless(plan.keep_intermediate),
+            "delete intermediate snapshot",
+            id,
+        );
+    }
+    Ok(())
 }
 
 /// Snapshot (and for an instance, copy under the key), then start the restore.
@@ -273,6 +322,22 @@ async fn start_restore(
 ) -> Result<()> {
     let tags = with_role(&base_tags(plan), "intermediate");
     let names = &plan.names;
+    if plan.stop_source {
+        rds::stop_db(aws, plan.kind, &plan.db).await?;
+        progress.event(&Event::step(
+            "stop source",
+            &plan.db,
+            "stopping before the snapshot",
+        ));
+        let stage = ("stop source", "stopped");
+        rds::wait_db_status(aws, plan.kind, &plan.db, stage, plan.wait, progress).await?;
+    } else {
+        progress.event(&Event::warning(
+            "snapshot",
+            &plan.db,
+            "writes after this moment are not in the copy; stop writers first, or re-run with --stop-source",
+        ));
+    }
     rds::ensure_snapshot(
         aws,
         plan.kind,
@@ -296,6 +361,7 @@ async fn start_restore(
     };
     rds::restore(aws, plan.kind, &twin_spec(plan, original, source, key)).await?;
     progress.event(&Event::step("restore", &plan.twin, "started"));
+    progress.created(rds::database_kind(plan.kind), &plan.twin);
     Ok(())
 }
 

@@ -138,18 +138,37 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The SDK's error for one call.
+pub type SdkError<E> =
+    aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>;
+
 /// Turns an SDK error into [`Error::Aws`], naming the action and adding a hint for the
-/// failures an operator can fix (permissions, credentials, endpoint).
-pub fn sdk<E>(action: impl Into<String>) -> impl FnOnce(E) -> Error
+/// failures an operator can fix (permissions, credentials, endpoint). A request that never
+/// got an answer is `Unreachable`; an answer without an AWS error code (an HTTP 500, an
+/// operation the endpoint does not implement) is the server's `ServerError`, with its status.
+pub fn sdk<E>(action: impl Into<String>) -> impl FnOnce(SdkError<E>) -> Error
 where
-    E: ProvideErrorMetadata + std::error::Error,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    use aws_smithy_runtime_api::client::result::SdkError as Sdk;
     let action = action.into();
     move |err| {
-        let code = err.code().unwrap_or("Unreachable").to_owned();
-        let message = match err.message() {
-            Some(m) => m.to_owned(),
-            None => chain(&err),
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let (code, message) = match (&err, err.code(), status) {
+            (Sdk::DispatchFailure(_) | Sdk::TimeoutError(_), _, _) => {
+                ("Unreachable".to_owned(), chain(&err))
+            }
+            (_, Some(code), _) => (
+                code.to_owned(),
+                err.message()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| chain(&err)),
+            ),
+            (_, None, Some(status)) => (
+                "ServerError".to_owned(),
+                format!("the endpoint answered HTTP {status} without an AWS error code"),
+            ),
+            (_, None, None) => ("RequestFailed".to_owned(), chain(&err)),
         };
         let hint = hint_for(&code, &action);
         Error::Aws {
@@ -183,6 +202,9 @@ fn hint_for(code: &str, action: &str) -> Option<String> {
         }
         "Unreachable" => {
             "AWS could not be reached: check the network, `--region` and `--endpoint-url` / `AWS_ENDPOINT_URL`".into()
+        }
+        "ServerError" => {
+            format!("the server answered but did not perform {action}: if `--endpoint-url` points at an emulator, it may not implement it; on AWS, re-run the same command (it resumes)")
         }
         "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
             "AWS kept throttling after all retries: wait a minute and re-run the same command; it resumes".into()

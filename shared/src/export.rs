@@ -18,9 +18,12 @@ use crate::manifest::{
     SCHEMA_VERSION,
 };
 use crate::names::ExportNames;
+use crate::plan::{self, Action};
 use crate::policy::{KeyPolicySpec, KeyPolicyVariant, Peer};
+use crate::preflight;
 use crate::progress::{Event, Progress};
 use crate::rds::{self, DbInfo};
+use crate::state::{self, Recorder};
 use crate::wait::{parse_duration, WaitPolicy};
 
 pub const TAG_DB: &str = "rds-handoff:db";
@@ -182,6 +185,7 @@ pub struct ExportReport {
 
 /// Runs an export (or, with `dry_run`, only its checks and plan).
 pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<ExportReport> {
+    preflight::writable(&plan.manifest_path)?;
     let caller = aws.identify(progress).await?;
     if caller.account == plan.target {
         return Err(Error::refused(
@@ -192,15 +196,16 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     let db = rds::describe_db(aws, plan.kind, &plan.db)
         .await?
         .ok_or_else(|| rds::not_here(aws, plan.kind, &plan.db, &caller))?;
+    rds::refuse_cluster_member(&db)?;
     if let Some(report) = finished(aws, plan).await? {
         return Ok(report);
     }
     let shared = rds::describe_snapshot(aws, plan.kind, &plan.names.shared).await?;
     if shared.is_none() {
-        preflight(aws, plan, &db).await?;
+        preflight(aws, plan, &db, progress).await?;
     }
     if plan.dry_run {
-        print_plan(plan, &db, progress);
+        print_plan(aws, plan, &db, progress).await?;
         return Ok(ExportReport {
             manifest_path: plan.manifest_path.clone(),
             manifest: None,
@@ -209,6 +214,13 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
             fingerprint: String::new(),
         });
     }
+    let recorder = Recorder::new(
+        state::path_beside(&plan.manifest_path),
+        "export",
+        &plan.db,
+        progress,
+    );
+    let progress: &dyn Progress = &recorder;
     let tags = base_tags(plan);
     let key = ensure_key(
         aws,
@@ -372,7 +384,15 @@ async fn finished(aws: &Aws, plan: &ExportPlan) -> Result<Option<ExportReport>> 
 }
 
 /// Everything that must hold before anything is created.
-async fn preflight(aws: &Aws, plan: &ExportPlan, db: &DbInfo) -> Result<()> {
+async fn preflight(
+    aws: &Aws,
+    plan: &ExportPlan,
+    db: &DbInfo,
+    progress: &dyn Progress,
+) -> Result<()> {
+    if let KeyChoice::Given(key) = &plan.key {
+        preflight::key_exists(aws, key).await?;
+    }
     if plan.from_snapshot.is_none() && db.status != "available" {
         return Err(Error::refused(
             format!("{} `{}` is `{}`; it must be `available` to be snapshotted", plan.kind.name(), plan.db, db.status),
@@ -418,64 +438,98 @@ async fn preflight(aws: &Aws, plan: &ExportPlan, db: &DbInfo) -> Result<()> {
         ));
     }
     let needed = if plan.from_snapshot.is_some() { 1 } else { 2 };
-    rds::check_snapshot_room(aws, plan.kind, needed).await
+    rds::check_snapshot_room(aws, plan.kind, needed, progress).await
 }
 
-fn print_plan(plan: &ExportPlan, db: &DbInfo, progress: &dyn Progress) {
-    let kind = plan.kind.name();
-    let step = |stage: &str, resource: &str, status: &str| {
-        progress.event(&Event::plan(stage, resource, status))
-    };
-    step(
-        "use or create key",
+/// The plan, each step read from AWS: what exists is reused, the rest is made.
+async fn print_plan(
+    aws: &Aws,
+    plan: &ExportPlan,
+    db: &DbInfo,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let names = &plan.names;
+    let shared = plan::snapshot(aws, plan.kind, &names.shared).await?;
+    plan::step(
+        progress,
+        plan::key(aws, &plan.key).await?,
+        "key (policy: `src-agent policy`)",
         &plan.key.describe(),
-        "policy from `src-agent policy`",
     );
-    match &plan.from_snapshot {
-        Some(id) => step("start from snapshot", id, ""),
-        None => step(
-            "snapshot",
-            &plan.names.intermediate,
-            &format!("of {kind} {}", plan.db),
-        ),
-    }
-    let source = plan
-        .from_snapshot
-        .as_deref()
-        .unwrap_or(&plan.names.intermediate);
+    let snapshot = match (&plan.from_snapshot, shared) {
+        (_, Action::Reuse) | (Some(_), _) => Action::Skip,
+        (None, Action::Create) => plan::snapshot(aws, plan.kind, &names.intermediate).await?,
+        (None, _) => Action::Create,
+    };
+    let source = plan.from_snapshot.as_deref().unwrap_or(&names.intermediate);
+    plan::step(
+        progress,
+        snapshot,
+        &format!("snapshot of {} {}", plan.kind.name(), plan.db),
+        source,
+    );
     if plan.kind == DbKind::Cluster && !db.encrypted && plan.encrypt_at_source {
-        step(
-            "restore temporary cluster",
-            &plan.names.temp_cluster,
-            "encrypted under the key",
+        let temp = if shared == Action::Reuse {
+            Action::Skip
+        } else {
+            plan::database(aws, DbKind::Cluster, &names.temp_cluster).await?
+        };
+        plan::step(
+            progress,
+            temp,
+            "temporary cluster, encrypted under the key",
+            &names.temp_cluster,
         );
-        step(
-            "snapshot temporary cluster",
-            &plan.names.shared,
-            "encrypted",
+        plan::step(
+            progress,
+            shared,
+            "encrypted snapshot of the temporary cluster",
+            &names.shared,
         );
-        step("delete temporary cluster", &plan.names.temp_cluster, "");
+        plan::step(
+            progress,
+            plan::delete_unless(shared == Action::Reuse),
+            "delete temporary cluster",
+            &names.temp_cluster,
+        );
     } else {
         let how = if plan.kind == DbKind::Cluster && !db.encrypted {
             "unencrypted"
         } else {
             "under the key"
         };
-        step("copy", &plan.names.shared, &format!("from {source}, {how}"));
+        plan::step(
+            progress,
+            shared,
+            &format!("copy of {source}, {how}"),
+            &names.shared,
+        );
     }
-    step(
-        "share",
-        &plan.names.shared,
-        &format!("with account {}", plan.target),
+    let target = plan.target.to_string();
+    let is_shared = shared == Action::Reuse
+        && rds::shared_with(aws, plan.kind, &names.shared)
+            .await?
+            .contains(&target);
+    plan::step(
+        progress,
+        Action::reuse_or_create(is_shared),
+        &format!("share with account {target}"),
+        &names.shared,
     );
-    if plan.from_snapshot.is_none() && !plan.keep_intermediate {
-        step("delete intermediate", &plan.names.intermediate, "");
-    }
-    step(
-        "write manifest",
+    let kept = plan.from_snapshot.is_some() || plan.keep_intermediate;
+    plan::step(
+        progress,
+        plan::delete_unless(kept),
+        "delete intermediate snapshot",
+        &names.intermediate,
+    );
+    plan::step(
+        progress,
+        Action::Create,
+        "manifest",
         &plan.manifest_path.display().to_string(),
-        "",
     );
+    Ok(())
 }
 
 /// Snapshot, then copy (or encrypt through a temporary cluster) into the shared name.
@@ -514,6 +568,7 @@ async fn make_shared_copy(
         &shared_tags,
     )
     .await?;
+    progress.created(rds::snapshot_kind(plan.kind), &plan.names.shared);
     progress.event(&Event::step(
         "copy",
         &plan.names.shared,
@@ -571,6 +626,7 @@ async fn encrypt_at_source(
             temp,
             "restoring under the key",
         ));
+        progress.created("db-cluster", temp);
     }
     rds::wait_db(
         aws,
@@ -582,6 +638,7 @@ async fn encrypt_at_source(
     )
     .await?;
     rds::create_snapshot(aws, DbKind::Cluster, temp, &plan.names.shared, tags).await?;
+    progress.created("db-cluster-snapshot", &plan.names.shared);
     let snap = rds::wait_snapshot(
         aws,
         DbKind::Cluster,

@@ -20,9 +20,12 @@ use crate::kms::{ensure_key, Key, KeyChoice};
 use crate::manifest::{write_atomic, DbKind, Manifest};
 use crate::names::{bounded, writer_instance};
 use crate::password::generate;
+use crate::plan::{self, Action};
 use crate::policy::KeyPolicySpec;
+use crate::preflight;
 use crate::progress::{Event, Progress};
 use crate::rds::{self, DbInfo};
+use crate::state::{self, Recorder};
 use crate::wait::{parse_duration, WaitPolicy};
 
 pub const TAG_SOURCE_SNAPSHOT: &str = "rds-handoff:source-snapshot";
@@ -39,6 +42,36 @@ pub enum PasswordMode {
 /// What the operator typed for `import` and `check`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImportArgs {
+    #[command(flatten)]
+    pub check: CheckArgs,
+    /// Instance class [default: the source's]
+    #[arg(
+        long = "db-instance-class",
+        alias = "instance-class",
+        value_name = "CLASS"
+    )]
+    pub instance_class: Option<String>,
+    /// Restore as Multi-AZ [default: as the source]
+    #[arg(long)]
+    pub multi_az: bool,
+    /// Turn on deletion protection
+    #[arg(long)]
+    pub deletion_protection: bool,
+    /// How the new master password is kept
+    #[arg(long, value_enum, default_value = "rotate")]
+    pub password: PasswordMode,
+    /// Verify everything and print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Give up waiting for a copy or restore after this long (e.g. 90m, 4h)
+    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = parse_duration)]
+    pub wait_timeout: Duration,
+}
+
+/// What `check` takes: only what it checks (the manifest, whom it trusts, and the target's
+/// own resources the import would use).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
     /// The manifest `src-agent export` wrote
     #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
@@ -51,13 +84,18 @@ pub struct ImportArgs {
     #[arg(long, value_name = "HEX")]
     pub manifest_sha256: Option<String>,
     /// The DB subnet group (in this account) to restore into
-    #[arg(long, value_name = "NAME")]
+    #[arg(
+        long = "db-subnet-group-name",
+        alias = "db-subnet-group",
+        value_name = "NAME"
+    )]
     pub db_subnet_group: String,
-    /// Security groups (in this account) for the database, comma-separated
+    /// Security groups (in this account, in the subnet group's VPC), space- or comma-separated
     #[arg(
         long,
-        value_name = "SG[,SG...]",
+        value_name = "SG",
         value_delimiter = ',',
+        num_args = 1..,
         required = true
     )]
     pub vpc_security_group_ids: Vec<String>,
@@ -65,35 +103,40 @@ pub struct ImportArgs {
     #[arg(long, value_name = "ID")]
     pub db_identifier: Option<String>,
     /// Encrypt with this key of ours [default: make or reuse alias/rds-handoff/imported/<db>]
-    #[arg(long, value_name = "KEY")]
+    #[arg(long = "kms-key-id", alias = "kms-key", value_name = "KEY")]
     pub kms_key: Option<String>,
-    /// Instance class [default: the source's]
-    #[arg(long, value_name = "CLASS")]
-    pub instance_class: Option<String>,
     /// DB (instance) or DB cluster parameter group in this account
-    #[arg(long, value_name = "NAME")]
+    #[arg(
+        long = "db-parameter-group-name",
+        alias = "parameter-group",
+        value_name = "NAME"
+    )]
     pub parameter_group: Option<String>,
     /// Option group in this account (instances)
-    #[arg(long, value_name = "NAME")]
+    #[arg(
+        long = "option-group-name",
+        alias = "option-group",
+        value_name = "NAME"
+    )]
     pub option_group: Option<String>,
-    /// Restore as Multi-AZ [default: as the source]
-    #[arg(long)]
-    pub multi_az: bool,
-    /// Turn on deletion protection
-    #[arg(long)]
-    pub deletion_protection: bool,
     /// Name of the secret for the new master password [default: rds-handoff/<db>/master]
     #[arg(long, value_name = "NAME")]
     pub secret_name: Option<String>,
-    /// How the new master password is kept
-    #[arg(long, value_enum, default_value = "rotate")]
-    pub password: PasswordMode,
-    /// Verify everything and print the plan; change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Give up waiting for a copy or restore after this long (e.g. 90m, 4h)
-    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = parse_duration)]
-    pub wait_timeout: Duration,
+}
+
+impl CheckArgs {
+    /// The import this check is for, with every import-only setting at its default.
+    pub fn as_import(&self) -> ImportArgs {
+        ImportArgs {
+            check: self.clone(),
+            instance_class: None,
+            multi_az: false,
+            deletion_protection: false,
+            password: PasswordMode::Rotate,
+            dry_run: true,
+            wait_timeout: Duration::from_secs(4 * 3600),
+        }
+    }
 }
 
 /// The validated plan of one import.
@@ -116,11 +159,12 @@ impl ImportArgs {
     /// from first.
     pub fn resolve(&self) -> Result<ImportPlan> {
         let expected = self
+            .check
             .manifest_sha256
             .as_deref()
             .map(check_sha256)
             .transpose()?;
-        let (manifest, fingerprint) = Manifest::read_fingerprinted(&self.manifest)?;
+        let (manifest, fingerprint) = Manifest::read_fingerprinted(&self.check.manifest)?;
         if let Some(expected) = expected.filter(|e| *e != fingerprint) {
             return Err(Error::refused(
                 format!(
@@ -129,15 +173,17 @@ impl ImportArgs {
                 "ask the source admin for the manifest and its SHA-256 again, on two different channels; do not import this one",
             ));
         }
-        pin_source(&manifest, &self.source_account)?;
+        pin_source(&manifest, &self.check.source_account)?;
         let kind = manifest.database.kind;
         let db = check_rds_id(
             kind.id_kind(),
-            self.db_identifier
+            self.check
+                .db_identifier
                 .as_deref()
                 .unwrap_or(&manifest.database.identifier),
         )?;
         if let Some(bad) = self
+            .check
             .vpc_security_group_ids
             .iter()
             .find(|sg| !is_security_group_id(sg))
@@ -146,7 +192,7 @@ impl ImportArgs {
                 "`{bad}` is not a security group id like `sg-0123456789abcdef0`"
             )));
         }
-        if self.db_subnet_group.is_empty() || self.db_subnet_group.len() > 255 {
+        if self.check.db_subnet_group.is_empty() || self.check.db_subnet_group.len() > 255 {
             return Err(Error::usage(
                 "`--db-subnet-group` must be 1 to 255 characters",
             ));
@@ -155,11 +201,12 @@ impl ImportArgs {
             kind,
             writer: writer_instance(&db),
             copy: bounded(kind.snapshot_kind(), &db, "imported"),
-            key: match &self.kms_key {
+            key: match &self.check.kms_key {
                 Some(key) => KeyChoice::Given(key.clone()),
                 None => KeyChoice::Alias(format!("alias/rds-handoff/imported/{db}")),
             },
             secret_name: self
+                .check
                 .secret_name
                 .clone()
                 .unwrap_or_else(|| format!("rds-handoff/{db}/master")),
@@ -248,6 +295,26 @@ pub struct ImportReport {
     pub intermediate_copy: String,
     #[serde(default)]
     pub already_done: bool,
+}
+
+/// The connection flags for a run on `plan`: the manifest's region when none is given (a
+/// shared encrypted snapshot is only usable in its own region), said as the run's first event.
+pub fn aws_args_for(
+    plan: &ImportPlan,
+    given: &crate::aws::AwsArgs,
+    progress: &dyn Progress,
+) -> crate::aws::AwsArgs {
+    let mut args = given.clone();
+    if args.region.is_none() {
+        let region = plan.manifest.source.region.clone();
+        progress.event(&Event::step(
+            "region",
+            region.as_str(),
+            "from the manifest; pass --region to override",
+        ));
+        args.region = Some(region);
+    }
+    args
 }
 
 /// Verifies the manifest against AWS: the whole of `tgt-agent check`.
@@ -340,24 +407,7 @@ pub async fn verify(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
             "wait for the source's copy to finish, then re-run",
         );
     }
-    let groups = aws
-        .rds
-        .describe_db_subnet_groups()
-        .db_subnet_group_name(&plan.args.db_subnet_group)
-        .send()
-        .await;
-    if let Err(err) = groups.map_err(sdk("rds:DescribeDBSubnetGroups")) {
-        return match err.aws_code() {
-            Some("DBSubnetGroupNotFoundFault") => refuse(
-                format!(
-                    "DB subnet group `{}` does not exist in account `{}` region `{}`",
-                    plan.args.db_subnet_group, caller.account, aws.region
-                ),
-                "create it (`aws rds create-db-subnet-group`) or pass another `--db-subnet-group`",
-            ),
-            _ => Err(err),
-        };
-    }
+    check_placement(aws, plan).await?;
     if let Some(existing) = rds::describe_db(aws, plan.kind, &plan.db).await? {
         if existing.database.tags.get(TAG_SOURCE_SNAPSHOT) != Some(&arn.to_string()) {
             return refuse(
@@ -411,16 +461,42 @@ fn described_differences(
     (!differs.is_empty()).then(|| differs.join(", "))
 }
 
+/// The target's own resources the import will use exist here and fit together.
+async fn check_placement(aws: &Aws, plan: &ImportPlan) -> Result<()> {
+    let args = &plan.args.check;
+    let vpc = preflight::subnet_group_vpc(aws, &args.db_subnet_group).await?;
+    preflight::security_groups_in(aws, &args.vpc_security_group_ids, &vpc).await?;
+    if let Some(group) = &args.parameter_group {
+        preflight::parameter_group_exists(aws, plan.kind, group).await?;
+    }
+    if let Some(group) = &args.option_group {
+        preflight::option_group_exists(aws, group).await?;
+    }
+    if let Some(key) = &args.kms_key {
+        preflight::key_exists(aws, key).await?;
+    }
+    Ok(())
+}
+
 /// Runs an import (or, with `dry_run`, only its verification and plan).
 pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<ImportReport> {
-    let caller = verify(aws, plan, progress).await?;
+    // The target's own state answers a finished import, even once the source has revoked
+    // the share (which the verification below would refuse).
     if let Some(report) = finished(aws, plan).await? {
         return Ok(report);
     }
+    let caller = verify(aws, plan, progress).await?;
     if plan.args.dry_run {
-        print_plan(plan, progress);
+        print_plan(aws, plan, progress).await?;
         return Ok(report_of(plan, None, "", None));
     }
+    let recorder = Recorder::new(
+        state::path_beside(&plan.report_path),
+        "import",
+        &plan.db,
+        progress,
+    );
+    let progress: &dyn Progress = &recorder;
     let spec =
         KeyPolicySpec::target_own(&aws.partition, aws.region.clone(), caller.account.clone());
     let key = ensure_key(aws, &plan.key, &spec, &caller, &tags(plan, "key"), progress).await?;
@@ -485,11 +561,98 @@ async fn finished(aws: &Aws, plan: &ImportPlan) -> Result<Option<ImportReport>> 
     {
         return Ok(None);
     }
-    let available = rds::describe_db(aws, plan.kind, &plan.db)
-        .await?
-        .is_some_and(|d| d.status == "available");
-    report.already_done = available;
-    Ok(available.then_some(report))
+    let Some(db) = rds::describe_db(aws, plan.kind, &plan.db).await? else {
+        return Ok(None);
+    };
+    let ours = db.database.tags.get(TAG_SOURCE_SNAPSHOT) == Some(&report.source_snapshot_arn);
+    if db.status != "available" || !ours {
+        return Ok(None);
+    }
+    let differs = placement_differences(aws, plan, &db, &report).await?;
+    if !differs.is_empty() {
+        return Err(Error::refused(
+            format!(
+                "{} `{}` is already imported, placed differently than this run asks: {}",
+                plan.kind.name(),
+                plan.db,
+                differs.join("; ")
+            ),
+            "the import is done and was not changed: modify the database yourself (`aws rds modify-db-instance` / `modify-db-cluster`), or import again under a new `--db-identifier`",
+        ));
+    }
+    report.already_done = true;
+    Ok(Some(report))
+}
+
+/// Where a finished import's database (as AWS describes it) differs from this run's flags.
+async fn placement_differences(
+    aws: &Aws,
+    plan: &ImportPlan,
+    db: &DbInfo,
+    report: &ImportReport,
+) -> Result<Vec<String>> {
+    let args = &plan.args;
+    let mut differs = Vec::new();
+    let mut compare = |what: &str, done: Option<&str>, asked: Option<&str>| {
+        if let Some(asked) = asked.filter(|a| Some(*a) != done) {
+            differs.push(format!(
+                "{what} `{}` (this run: `{asked}`)",
+                done.unwrap_or("none")
+            ));
+        }
+    };
+    compare(
+        "subnet group",
+        db.subnet_group.as_deref(),
+        Some(&args.check.db_subnet_group),
+    );
+    let (mut done, mut asked) = (
+        db.security_groups.clone(),
+        args.check.vpc_security_group_ids.clone(),
+    );
+    done.sort();
+    asked.sort();
+    compare(
+        "security groups",
+        Some(&done.join(",")),
+        Some(&asked.join(",")),
+    );
+    compare(
+        "instance class",
+        db.database.instance_class.as_deref(),
+        args.instance_class.as_deref(),
+    );
+    compare(
+        "parameter group",
+        db.database.parameter_group.as_deref(),
+        args.check.parameter_group.as_deref(),
+    );
+    compare(
+        "option group",
+        db.database.option_group.as_deref(),
+        args.check.option_group.as_deref(),
+    );
+    compare(
+        "secret",
+        report.secret_name.as_deref(),
+        args.check.secret_name.as_deref(),
+    );
+    if args.multi_az && !db.database.multi_az {
+        differs.push("Multi-AZ `false` (this run: `true`)".into());
+    }
+    if args.deletion_protection && !db.deletion_protection {
+        differs.push("deletion protection `false` (this run: `true`)".into());
+    }
+    if let Some(key) = &args.check.kms_key {
+        let arn = crate::kms::describe(aws, key).await?.map(|k| k.arn);
+        if arn.as_deref() != Some(report.kms_key_arn.as_str()) {
+            differs.push(format!(
+                "KMS key `{}` (this run: `{key}`)",
+                report.kms_key_arn
+            ));
+        }
+    }
+    Ok(differs)
 }
 
 fn tags(plan: &ImportPlan, role: &str) -> BTreeMap<String, String> {
@@ -510,43 +673,83 @@ fn db_tags(plan: &ImportPlan) -> BTreeMap<String, String> {
     all
 }
 
-fn print_plan(plan: &ImportPlan, progress: &dyn Progress) {
-    let step = |stage: &str, resource: &str, status: &str| {
-        progress.event(&Event::plan(stage, resource, status))
-    };
-    step(
-        "use or create key",
+/// The plan, each step read from AWS: what exists is reused, the rest is made.
+async fn print_plan(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<()> {
+    plan::step(
+        progress,
+        plan::key(aws, &plan.key).await?,
+        "key of our own",
         &plan.key.describe(),
-        "the target's own key",
     );
+    let db = plan::database(aws, plan.kind, &plan.db).await?;
     let copy_needed = plan.kind == DbKind::Instance || plan.manifest.snapshot.encrypted;
     if copy_needed {
-        step("copy", &plan.copy, "shared snapshot, under the target key");
+        let copy = if db == Action::Reuse {
+            Action::Skip
+        } else {
+            plan::snapshot(aws, plan.kind, &plan.copy).await?
+        };
+        plan::step(
+            progress,
+            copy,
+            "copy of the shared snapshot, under our key",
+            &plan.copy,
+        );
     }
-    step(
-        "restore",
-        &plan.db,
-        &format!(
-            "into {} with {}",
-            plan.args.db_subnet_group,
-            plan.args.vpc_security_group_ids.join(",")
-        ),
+    let check = &plan.args.check;
+    let placement = format!(
+        "restore into {} with {}",
+        check.db_subnet_group,
+        check.vpc_security_group_ids.join(",")
     );
+    plan::step(progress, db, &placement, &plan.db);
     if plan.kind == DbKind::Cluster {
-        step("create writer instance", &plan.writer, "");
+        plan::step(
+            progress,
+            plan::database(aws, DbKind::Instance, &plan.writer).await?,
+            "writer instance",
+            &plan.writer,
+        );
     }
     if copy_needed {
-        step("delete intermediate copy", &plan.copy, "");
+        plan::step(
+            progress,
+            Action::Delete,
+            "delete intermediate copy",
+            &plan.copy,
+        );
     }
     match plan.args.password {
-        PasswordMode::Rotate => step(
-            "set master password",
-            &plan.secret_name,
-            "new password stored in Secrets Manager",
+        PasswordMode::Rotate => {
+            let secret =
+                Action::reuse_or_create(describe_secret(aws, &plan.secret_name).await?.is_some());
+            plan::step(
+                progress,
+                secret,
+                "secret for the new master password",
+                &plan.secret_name,
+            );
+            plan::step(
+                progress,
+                Action::Update,
+                "set a new master password",
+                &plan.db,
+            );
+        }
+        PasswordMode::RdsManaged => plan::step(
+            progress,
+            Action::Update,
+            "master password managed by RDS",
+            &plan.db,
         ),
-        PasswordMode::RdsManaged => step("set master password", &plan.db, "managed by RDS"),
     }
-    step("write report", &plan.report_path.display().to_string(), "");
+    plan::step(
+        progress,
+        Action::Create,
+        "report",
+        &plan.report_path.display().to_string(),
+    );
+    Ok(())
 }
 
 /// Copies the shared snapshot under our key (when needed) and restores the database.
@@ -560,6 +763,7 @@ async fn restore(
         let source = restore_source(aws, plan, key, progress).await?;
         rds::restore(aws, plan.kind, &restore_spec(plan, &source, key)).await?;
         progress.event(&Event::step("restore", &plan.db, "started"));
+        progress.created(rds::database_kind(plan.kind), &plan.db);
     }
     let db = rds::wait_db(aws, plan.kind, &plan.db, "restore", plan.wait, progress).await?;
     if plan.kind == DbKind::Cluster {
@@ -596,8 +800,8 @@ fn restore_spec<'a>(plan: &'a ImportPlan, source: &'a str, key: &'a Key) -> rds:
         snapshot: source,
         kms_key: Some(&key.arn),
         database: d,
-        subnet_group: Some(plan.args.db_subnet_group.clone()),
-        security_groups: plan.args.vpc_security_group_ids.clone(),
+        subnet_group: Some(plan.args.check.db_subnet_group.clone()),
+        security_groups: plan.args.check.vpc_security_group_ids.clone(),
         availability_zones: Vec::new(),
         publicly_accessible: false,
         instance_class: plan
@@ -605,8 +809,8 @@ fn restore_spec<'a>(plan: &'a ImportPlan, source: &'a str, key: &'a Key) -> rds:
             .instance_class
             .clone()
             .or(d.instance_class.clone()),
-        parameter_group: plan.args.parameter_group.clone(),
-        option_group: plan.args.option_group.clone(),
+        parameter_group: plan.args.check.parameter_group.clone(),
+        option_group: plan.args.check.option_group.clone(),
         multi_az: plan.args.multi_az || d.multi_az,
         deletion_protection: plan.args.deletion_protection,
         tags: db_tags(plan),
@@ -714,7 +918,11 @@ async fn rotate_password(
                 .map_err(sdk("secretsmanager:PutSecretValue"))?;
             secret.arn
         }
-        None => create_secret(aws, plan, key, value).await?,
+        None => {
+            let arn = create_secret(aws, plan, key, value).await?;
+            progress.created("secret", &arn);
+            arn
+        }
     };
     set_master_password(aws, plan, password.expose()).await?;
     let applied = aws_sdk_secretsmanager::types::Tag::builder()
@@ -904,48 +1112,6 @@ async fn rds_managed_password(
     Ok(())
 }
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct CleanupArgs {
-    /// The report `tgt-agent import` wrote (`<db>.import.json`)
-    #[arg(value_name = "IMPORT_REPORT")]
-    pub report: PathBuf,
-}
-
-/// `tgt-agent cleanup`: removes the intermediate copy an import left, if any. Never the
-/// restored database, its key or its secret.
-pub async fn run_cleanup(
-    args: &CleanupArgs,
-    aws: &Aws,
-    printer: &crate::progress::Printer,
-) -> Result<crate::ExitCode> {
-    let shown = args.report.display();
-    let text = std::fs::read_to_string(&args.report).map_err(|e| Error::io(&shown, e))?;
-    let report: ImportReport = serde_json::from_str(&text).map_err(|e| Error::Usage {
-        message: format!("import report `{shown}`: {e}"),
-        hint: Some("pass the `<db>.import.json` that `tgt-agent import` wrote".into()),
-    })?;
-    let copy = check_rds_id(report.kind.snapshot_kind(), &report.intermediate_copy)?;
-    let marks = [
-        (TAG_ROLE, "intermediate"),
-        (TAG_SOURCE_SNAPSHOT, report.source_snapshot_arn.as_str()),
-    ];
-    let mut removed = Vec::new();
-    if rds::delete_own_snapshot(aws, report.kind, &copy, &marks).await? {
-        printer.event(&Event::step("cleanup", &copy, "intermediate copy deleted"));
-        removed.push(copy);
-    }
-    let text = if removed.is_empty() {
-        "nothing to clean up".to_owned()
-    } else {
-        format!("removed: {}", removed.join(", "))
-    };
-    printer.result(
-        &text,
-        &serde_json::json!({"event": "done", "removed": removed}),
-    );
-    Ok(crate::ExitCode::Ok)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -984,6 +1150,7 @@ mod tests {
             deletion_protection: false,
             writer: None,
             resource_id: None,
+            member_of: None,
             database: crate::manifest::Database {
                 kind: DbKind::Instance,
                 identifier: "orders".into(),

@@ -45,7 +45,12 @@ impl KeyChoice {
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeyArgs {
     /// Use this existing key (id, ARN or alias) instead of making one
-    #[arg(long, value_name = "KEY", conflicts_with = "key_alias")]
+    #[arg(
+        long = "kms-key-id",
+        alias = "key",
+        value_name = "KEY",
+        conflicts_with = "key_alias"
+    )]
     pub key: Option<String>,
     /// Alias of the key to make or reuse [default: alias/rds-handoff/<id of the database it encrypts>]
     #[arg(long, value_name = "ALIAS")]
@@ -180,6 +185,7 @@ async fn create(
         id: meta.key_id().to_owned(),
     };
     progress.event(&Event::step("key", &key.arn, "created"));
+    progress.created("kms-key", &key.arn);
     create_alias(aws, alias, &key.id).await?;
     Ok(key)
 }
@@ -263,7 +269,7 @@ pub async fn tags(aws: &Aws, key: &str) -> Result<BTreeMap<String, String>> {
         .collect())
 }
 
-async fn find_tagged(aws: &Aws, alias: &str) -> Result<Option<Key>> {
+pub async fn find_tagged(aws: &Aws, alias: &str) -> Result<Option<Key>> {
     let mut pages = aws.kms.list_keys().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(sdk("kms:ListKeys"))?;
@@ -348,4 +354,73 @@ async fn add_peer(
         "target statements added",
     ));
     Ok(())
+}
+
+/// Databases and snapshots in this account and region encrypted with `key`.
+pub async fn encrypting(aws: &Aws, key: &Key) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let uses = |k: Option<&str>| k.is_some_and(|k| k == key.arn || k == key.id);
+    let mut instances = aws.rds.describe_db_instances().into_paginator().send();
+    while let Some(page) = instances.next().await {
+        let page = page.map_err(sdk("rds:DescribeDBInstances"))?;
+        found.extend(
+            page.db_instances()
+                .iter()
+                .filter(|d| uses(d.kms_key_id()))
+                .filter_map(|d| d.db_instance_identifier())
+                .map(|id| format!("DB instance `{id}`")),
+        );
+    }
+    let mut clusters = aws.rds.describe_db_clusters().into_paginator().send();
+    while let Some(page) = clusters.next().await {
+        let page = page.map_err(sdk("rds:DescribeDBClusters"))?;
+        found.extend(
+            page.db_clusters()
+                .iter()
+                .filter(|d| uses(d.kms_key_id()))
+                .filter_map(|d| d.db_cluster_identifier())
+                .map(|id| format!("DB cluster `{id}`")),
+        );
+    }
+    let mut snapshots = aws.rds.describe_db_snapshots().into_paginator().send();
+    while let Some(page) = snapshots.next().await {
+        let page = page.map_err(sdk("rds:DescribeDBSnapshots"))?;
+        found.extend(
+            page.db_snapshots()
+                .iter()
+                .filter(|s| uses(s.kms_key_id()))
+                .filter_map(|s| s.db_snapshot_identifier())
+                .map(|id| format!("snapshot `{id}`")),
+        );
+    }
+    let mut cluster_snapshots = aws
+        .rds
+        .describe_db_cluster_snapshots()
+        .into_paginator()
+        .send();
+    while let Some(page) = cluster_snapshots.next().await {
+        let page = page.map_err(sdk("rds:DescribeDBClusterSnapshots"))?;
+        found.extend(
+            page.db_cluster_snapshots()
+                .iter()
+                .filter(|s| uses(s.kms_key_id()))
+                .filter_map(|s| s.db_cluster_snapshot_identifier())
+                .map(|id| format!("cluster snapshot `{id}`")),
+        );
+    }
+    Ok(found)
+}
+
+/// Schedules a key's deletion after `days` (7–30), the waiting period in which it can still
+/// be cancelled.
+pub async fn schedule_deletion(aws: &Aws, key: &Key, days: i32) -> Result<()> {
+    // By id: AWS takes the id or the ARN, the emulator only the id.
+    aws.kms
+        .schedule_key_deletion()
+        .key_id(&key.id)
+        .pending_window_in_days(days)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(sdk("kms:ScheduleKeyDeletion"))
 }

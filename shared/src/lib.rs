@@ -7,8 +7,12 @@
 //! - [`error`]: the error type, operator hints, exit codes.
 //! - [`policy`], [`kms`]: the key policies the toolkit writes, and its keys.
 //! - [`rds`]: RDS calls for instances and clusters behind one vocabulary.
+//! - [`plan`]: a dry run's plan, read from AWS.
+//! - [`preflight`]: what every run checks before it creates anything (the dry run too).
 //! - [`export`], [`import`], [`encrypt`], [`revoke`], [`review`]: the agents' commands.
 //! - [`manifest`], [`names`], [`password`]: what the two sides exchange and create.
+//! - [`state`]: the state file of what a run created; [`holdings`]: what the toolkit holds in
+//!   an account, for `status` and `cleanup`.
 
 #![cfg_attr(
     test,
@@ -24,17 +28,21 @@ pub mod cli;
 pub mod encrypt;
 pub mod error;
 pub mod export;
+pub mod holdings;
 pub mod ident;
 pub mod import;
 pub mod kms;
 pub mod manifest;
 pub mod names;
 pub mod password;
+pub mod plan;
 pub mod policy;
+pub mod preflight;
 pub mod progress;
 pub mod rds;
 pub mod review;
 pub mod revoke;
+pub mod state;
 pub mod wait;
 
 pub use error::{Error, ExitCode, Result};

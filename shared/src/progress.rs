@@ -2,11 +2,12 @@
 //!
 //! The library reports what it is doing as [`Event`]s through the [`Progress`] trait; the
 //! [`Printer`] renders them for the chosen `--output`: a live spinner on a terminal, plain
-//! lines on stderr otherwise, or one JSON object per line on stdout. Data (the manifest path,
-//! the next command) goes to stdout, progress to stderr, so human output pipes cleanly.
+//! lines on stderr otherwise, or one JSON object per line on stdout, each with its `event`, a
+//! `timestamp` and the `database` it concerns. Data (the manifest path, the next command) goes
+//! to stdout, progress to stderr, so text output pipes cleanly.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,7 +16,7 @@ use serde::Serialize;
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
-    /// `step` (a step started or found done), `wait` (a poll), `plan` (dry run) or `done`.
+    /// `step` (a step started or found done), `wait` (a poll), `plan` (dry run), `warning`.
     pub event: &'static str,
     pub stage: String,
     pub resource: String,
@@ -34,6 +35,11 @@ impl Event {
 
     pub fn plan(stage: &str, resource: &str, status: &str) -> Self {
         Self::new("plan", stage, resource, status, Duration::ZERO)
+    }
+
+    /// Something the operator should know that does not stop the run.
+    pub fn warning(stage: &str, resource: &str, status: &str) -> Self {
+        Self::new("warning", stage, resource, status, Duration::ZERO)
     }
 
     fn new(
@@ -56,6 +62,10 @@ impl Event {
 /// Where the library sends its events.
 pub trait Progress: Sync {
     fn event(&self, event: &Event);
+
+    /// A resource this run just created (`kind` as in [`crate::state`]); recorded in the
+    /// run's state file, so `cleanup` finds it whatever happens next.
+    fn created(&self, _kind: &str, _id: &str) {}
 }
 
 /// Discards events (for callers that only want the result).
@@ -65,25 +75,40 @@ impl Progress for Silent {
     fn event(&self, _: &Event) {}
 }
 
-/// `--output`.
+/// `--output`, with the AWS CLI's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum OutputFormat {
+    /// Progress lines on stderr, the result as text on stdout
     #[default]
-    Human,
+    #[value(alias = "human")]
+    Text,
+    /// As `text`, the result as a table
+    Table,
+    /// One JSON object per line on stdout
     Json,
 }
 
-/// Renders events and results for one run.
+/// Renders events and results for one run; clones share one output.
+#[derive(Clone)]
 pub struct Printer {
     format: OutputFormat,
     spinner: Option<ProgressBar>,
-    lock: Mutex<()>,
+    lock: Arc<Mutex<()>>,
+    /// The database the run concerns, named in every JSON line.
+    database: Arc<Mutex<Option<String>>>,
+}
+
+/// Now, as RFC 3339 in UTC.
+pub fn timestamp() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 impl Printer {
     pub fn new(format: OutputFormat) -> Self {
         let spinner =
-            (format == OutputFormat::Human && std::io::stderr().is_terminal()).then(|| {
+            (format != OutputFormat::Json && std::io::stderr().is_terminal()).then(|| {
                 let bar = ProgressBar::new_spinner();
                 if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
                     bar.set_style(style);
@@ -94,7 +119,8 @@ impl Printer {
         Self {
             format,
             spinner,
-            lock: Mutex::new(()),
+            lock: Arc::new(Mutex::new(())),
+            database: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -102,16 +128,63 @@ impl Printer {
         self.format
     }
 
-    /// Prints the run's result: `text` for people, `json` for machines, always on stdout.
+    /// Names the database every later JSON line concerns.
+    pub fn set_database(&self, database: &str) {
+        if let Ok(mut slot) = self.database.lock() {
+            *slot = Some(database.to_owned());
+        }
+    }
+
+    /// `value` with the fields every JSON line carries: `event` (kept if set), `timestamp`,
+    /// `database`.
+    fn stamped(&self, value: &serde_json::Value, event: &str) -> serde_json::Value {
+        let mut object = match value {
+            serde_json::Value::Object(map) => map.clone(),
+            other => serde_json::Map::from_iter([("result".to_owned(), other.clone())]),
+        };
+        object
+            .entry("event")
+            .or_insert_with(|| serde_json::Value::from(event));
+        object.insert("timestamp".into(), timestamp().into());
+        let database = self.database.lock().ok().and_then(|d| d.clone());
+        object.entry("database").or_insert_with(|| database.into());
+        serde_json::Value::Object(object)
+    }
+
+    fn stdout_line(&self, line: &str) {
+        // A closed stdout (e.g. `| head`) must not turn a finished run into a failure.
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
+
+    /// Prints the run's result: `text` for people (or `json` as a table), `json` for
+    /// machines, always on stdout.
     pub fn result(&self, text: &str, json: &serde_json::Value) {
         self.clear();
         let _guard = self.lock.lock();
-        let mut out = std::io::stdout().lock();
-        // A closed stdout (e.g. `| head`) must not turn a finished run into a failure.
-        let _ = match self.format {
-            OutputFormat::Human => writeln!(out, "{text}"),
-            OutputFormat::Json => writeln!(out, "{json}"),
-        };
+        match self.format {
+            OutputFormat::Text => self.stdout_line(text),
+            OutputFormat::Table => self.stdout_line(&table(json)),
+            OutputFormat::Json => self.stdout_line(&self.stamped(json, "done").to_string()),
+        }
+    }
+
+    /// Prints an error and its hint: on stderr for people, one JSON line on stdout otherwise.
+    pub fn error(&self, message: &str, hint: Option<&str>, exit_code: u8) {
+        self.clear();
+        let _guard = self.lock.lock();
+        match self.format {
+            OutputFormat::Json => {
+                let json = serde_json::json!({"event": "error", "error": message, "hint": hint, "exit_code": exit_code});
+                self.stdout_line(&self.stamped(&json, "error").to_string());
+            }
+            OutputFormat::Text | OutputFormat::Table => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "error: {message}");
+                if let Some(hint) = hint {
+                    let _ = writeln!(err, "\nhint: {hint}");
+                }
+            }
+        }
     }
 
     /// Removes the spinner before an error or a result is printed.
@@ -122,6 +195,46 @@ impl Printer {
     }
 }
 
+/// A JSON object as a two-column table, keys in order; nested values as compact JSON.
+pub fn table(json: &serde_json::Value) -> String {
+    let rows: Vec<(String, String)> = match json {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .filter(|(key, _)| key.as_str() != "event")
+            .map(|(key, value)| {
+                let text = match value {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => "-".to_owned(),
+                    serde_json::Value::Array(items) => items
+                        .iter()
+                        .map(|i| {
+                            i.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| i.to_string())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    other => other.to_string(),
+                };
+                (key.clone(), text)
+            })
+            .collect(),
+        other => vec![("result".to_owned(), other.to_string())],
+    };
+    let width = |f: fn(&(String, String)) -> usize| rows.iter().map(f).max().unwrap_or(0);
+    let (kw, vw) = (
+        width(|r| r.0.chars().count()),
+        width(|r| r.1.chars().count()),
+    );
+    let rule = format!("+{}+{}+", "-".repeat(kw + 2), "-".repeat(vw + 2));
+    let mut lines = vec![rule.clone()];
+    for (key, value) in &rows {
+        lines.push(format!("| {key:<kw$} | {value:<vw$} |"));
+    }
+    lines.push(rule);
+    lines.join("\n")
+}
+
 fn human_line(event: &Event) -> String {
     let mut line = format!("{}: {}", event.stage, event.resource);
     if !event.status.is_empty() {
@@ -130,7 +243,9 @@ fn human_line(event: &Event) -> String {
     if event.event == "wait" {
         line = format!("[{:>5}s] {line}", event.elapsed_secs);
     } else if event.event == "plan" {
-        line = format!("would {line}");
+        line = format!("{:<14} {}: {}", event.status, event.stage, event.resource);
+    } else if event.event == "warning" {
+        line = format!("warning: {line}");
     }
     line
 }
@@ -140,15 +255,12 @@ impl Progress for Printer {
         let _guard = self.lock.lock();
         match (self.format, &self.spinner) {
             (OutputFormat::Json, _) => {
-                if let Ok(line) = serde_json::to_string(event) {
-                    let _ = writeln!(std::io::stdout().lock(), "{line}");
-                }
+                let value = serde_json::to_value(event).unwrap_or_default();
+                self.stdout_line(&self.stamped(&value, event.event).to_string());
             }
-            (OutputFormat::Human, Some(bar)) if event.event == "wait" => {
-                bar.set_message(human_line(event))
-            }
-            (OutputFormat::Human, Some(bar)) => bar.println(human_line(event)),
-            (OutputFormat::Human, None) => {
+            (_, Some(bar)) if event.event == "wait" => bar.set_message(human_line(event)),
+            (_, Some(bar)) => bar.println(human_line(event)),
+            (_, None) => {
                 let _ = writeln!(std::io::stderr().lock(), "{}", human_line(event));
             }
         }
@@ -171,8 +283,30 @@ mod tests {
             human_line(&wait),
             "[   42s] copy snapshot: DB snapshot s1 (copying)"
         );
-        let plan = Event::plan("create key", "alias/rds-handoff/db1", "");
-        assert_eq!(human_line(&plan), "would create key: alias/rds-handoff/db1");
+        let plan = Event::plan("key", "alias/rds-handoff/db1", "create");
+        assert_eq!(
+            human_line(&plan),
+            "create         key: alias/rds-handoff/db1"
+        );
+    }
+
+    #[test]
+    fn tables_for_people() {
+        let json = serde_json::json!({"event": "done", "manifest": "db1.handoff.json", "dry_run": false, "removed": ["a", "b"]});
+        assert_eq!(
+            table(&json),
+            "+----------+------------------+\n| dry_run  | false            |\n| manifest | db1.handoff.json |\n| removed  | a, b             |\n+----------+------------------+"
+        );
+    }
+
+    #[test]
+    fn json_lines_carry_event_timestamp_and_database() {
+        let printer = Printer::new(OutputFormat::Json);
+        printer.set_database("db1");
+        let line = printer.stamped(&serde_json::json!({"x": 1}), "done");
+        assert_eq!(line["event"], "done");
+        assert_eq!(line["database"], "db1");
+        assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct DbInfo {
     pub writer: Option<String>,
     /// `DbiResourceId` / `DbClusterResourceId`: unlike the name, never reused.
     pub resource_id: Option<String>,
+    /// The Aurora cluster an instance is a member of.
+    pub member_of: Option<String>,
     pub database: Database,
 }
 
@@ -130,6 +132,21 @@ fn optional<T>(result: Result<T>, codes: &[&str]) -> Result<Option<T>> {
     }
 }
 
+/// An Aurora cluster's member instance is handed off or encrypted with its cluster, never
+/// on its own (its snapshots are the cluster's).
+pub fn refuse_cluster_member(db: &DbInfo) -> Result<()> {
+    match &db.member_of {
+        Some(cluster) => Err(Error::refused(
+            format!(
+                "DB instance `{}` is a member of Aurora DB cluster `{cluster}`: its data is the cluster's",
+                db.database.identifier
+            ),
+            format!("use `--db-cluster {cluster}`"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The refusal for a database the caller's account and region do not hold.
 pub fn not_here(aws: &Aws, kind: DbKind, id: &str, caller: &Caller) -> Error {
     Error::refused(
@@ -190,6 +207,7 @@ async fn describe_instance(aws: &Aws, id: &str) -> Result<DbInfo> {
         deletion_protection: db.deletion_protection().unwrap_or(false),
         writer: None,
         resource_id: db.dbi_resource_id().map(str::to_owned),
+        member_of: db.db_cluster_identifier().map(str::to_owned),
         database: Database {
             kind: DbKind::Instance,
             identifier: id.to_owned(),
@@ -263,6 +281,7 @@ async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
         deletion_protection: db.deletion_protection().unwrap_or(false),
         writer: writer.map(str::to_owned),
         resource_id: db.db_cluster_resource_id().map(str::to_owned),
+        member_of: None,
         database: Database {
             kind: DbKind::Cluster,
             identifier: id.to_owned(),
@@ -402,6 +421,7 @@ pub async fn ensure_writer(
                 .map_err(sdk("rds:CreateDBInstance")),
         )?;
         progress.event(&Event::step("writer instance", spec.id, "creating"));
+        progress.created("db-instance", spec.id);
     }
     wait_db(
         aws,
@@ -413,6 +433,22 @@ pub async fn ensure_writer(
     )
     .await?;
     Ok(())
+}
+
+/// The state file's name for a snapshot of a database of `kind`.
+pub fn snapshot_kind(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::Instance => "db-snapshot",
+        DbKind::Cluster => "db-cluster-snapshot",
+    }
+}
+
+/// The state file's name for a database of `kind`.
+pub fn database_kind(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::Instance => "db-instance",
+        DbKind::Cluster => "db-cluster",
+    }
 }
 
 /// A snapshot by identifier or (for one shared with us) by ARN.
@@ -598,6 +634,7 @@ pub async fn ensure_snapshot(
     if describe_snapshot(aws, kind, id).await?.is_none() {
         create_snapshot(aws, kind, db, id, tags).await?;
         progress.event(&Event::step("snapshot", id, "started"));
+        progress.created(snapshot_kind(kind), id);
     }
     let snap = wait_snapshot(aws, kind, id, "snapshot", wait, progress).await?;
     check_ours(&snap, tags, None)?;
@@ -648,6 +685,7 @@ pub async fn ensure_copy(
         None => {
             copy_snapshot(aws, kind, source, target, Some(key_arn), tags).await?;
             progress.event(&Event::step("copy", target, "started under the key"));
+            progress.created(snapshot_kind(kind), target);
         }
     }
     let copy = wait_snapshot(aws, kind, target, "copy", wait, progress).await?;
@@ -655,9 +693,55 @@ pub async fn ensure_copy(
     Ok(copy)
 }
 
-/// Refuses when the region's manual snapshot quota has no room for `needed` more.
-pub async fn check_snapshot_room(aws: &Aws, kind: DbKind, needed: i64) -> Result<()> {
-    match snapshot_quota(aws, kind).await? {
+/// Stops a database (the source of `encrypt --stop-source`) unless it is stopped already.
+pub async fn stop_db(aws: &Aws, kind: DbKind, id: &str) -> Result<()> {
+    let result = match kind {
+        DbKind::Instance => aws
+            .rds
+            .stop_db_instance()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:StopDBInstance")),
+        DbKind::Cluster => aws
+            .rds
+            .stop_db_cluster()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk("rds:StopDBCluster")),
+    };
+    match result {
+        // A retried stop whose first answer was lost: it is stopping or stopped.
+        Err(err) if err.aws_code().is_some_and(|c| c.starts_with("InvalidDB")) => Ok(()),
+        other => other,
+    }
+}
+
+/// Refuses when the region's manual snapshot quota has no room for `needed` more. The quota
+/// is advisory: when it cannot be read (a caller without `rds:DescribeAccountAttributes`),
+/// the run warns and goes on, and AWS itself refuses a snapshot over the quota.
+pub async fn check_snapshot_room(
+    aws: &Aws,
+    kind: DbKind,
+    needed: i64,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let quota = match snapshot_quota(aws, kind).await {
+        Ok(quota) => quota,
+        Err(err) => {
+            let status = format!("not checked ({err})");
+            progress.event(&Event::warning(
+                "snapshot quota",
+                "rds:DescribeAccountAttributes",
+                &status,
+            ));
+            return Ok(());
+        }
+    };
+    match quota {
         Some((used, max)) if used + needed > max => Err(Error::refused(
             format!(
                 "the region has {used} of {max} manual snapshots; this run needs {needed} more"
@@ -831,11 +915,23 @@ pub async fn wait_db(
     policy: WaitPolicy,
     progress: &dyn Progress,
 ) -> Result<DbInfo> {
+    wait_db_status(aws, kind, id, (stage, "available"), policy, progress).await
+}
+
+/// Waits until a database reaches `status` (`available`, `stopped`).
+pub async fn wait_db_status(
+    aws: &Aws,
+    kind: DbKind,
+    id: &str,
+    (stage, status): (&str, &str),
+    policy: WaitPolicy,
+    progress: &dyn Progress,
+) -> Result<DbInfo> {
     let resource = format!("{} {id}", kind.name());
     let goal = Goal {
         stage,
         resource: &resource,
-        status: "available",
+        status,
     };
     wait_for(&goal, policy, progress, || async {
         Ok(describe_db(aws, kind, id).await?.map(|d| d.status))

@@ -38,6 +38,7 @@ pub struct RevokeArgs {
 
 pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Result<ExitCode> {
     let m = Manifest::read(&args.manifest)?;
+    printer.set_database(&m.database.identifier);
     let caller = aws.identify(printer).await?;
     if caller.account != m.source.account || aws.region != m.source.region {
         return Err(Error::refused(
@@ -237,7 +238,7 @@ async fn schedule_deletion(
     dry_run: bool,
     step: &impl Fn(&str, &str, &str),
 ) -> Result<()> {
-    let users = resources_using(aws, key).await?;
+    let users = kms::encrypting(aws, key).await?;
     if !users.is_empty() {
         return Err(Error::refused(
             format!("key `{}` still encrypts {}: deleting it would make them unreadable", key.arn, users.join(", ")),
@@ -245,14 +246,7 @@ async fn schedule_deletion(
         ));
     }
     if !pending && !dry_run {
-        // By id: AWS takes the id or the ARN, the emulator only the id.
-        aws.kms
-            .schedule_key_deletion()
-            .key_id(&key.id)
-            .pending_window_in_days(days)
-            .send()
-            .await
-            .map_err(sdk("kms:ScheduleKeyDeletion"))?;
+        kms::schedule_deletion(aws, key, days).await?;
     }
     step(
         "schedule key deletion",
@@ -260,59 +254,4 @@ async fn schedule_deletion(
         &format!("in {days} days"),
     );
     Ok(())
-}
-
-/// Databases and snapshots in this account and region encrypted with `key`.
-async fn resources_using(aws: &Aws, key: &Key) -> Result<Vec<String>> {
-    let mut found = Vec::new();
-    let uses = |k: Option<&str>| k.is_some_and(|k| k == key.arn || k == key.id);
-    let mut instances = aws.rds.describe_db_instances().into_paginator().send();
-    while let Some(page) = instances.next().await {
-        let page = page.map_err(sdk("rds:DescribeDBInstances"))?;
-        found.extend(
-            page.db_instances()
-                .iter()
-                .filter(|d| uses(d.kms_key_id()))
-                .filter_map(|d| d.db_instance_identifier())
-                .map(|id| format!("DB instance `{id}`")),
-        );
-    }
-    let mut clusters = aws.rds.describe_db_clusters().into_paginator().send();
-    while let Some(page) = clusters.next().await {
-        let page = page.map_err(sdk("rds:DescribeDBClusters"))?;
-        found.extend(
-            page.db_clusters()
-                .iter()
-                .filter(|d| uses(d.kms_key_id()))
-                .filter_map(|d| d.db_cluster_identifier())
-                .map(|id| format!("DB cluster `{id}`")),
-        );
-    }
-    let mut snapshots = aws.rds.describe_db_snapshots().into_paginator().send();
-    while let Some(page) = snapshots.next().await {
-        let page = page.map_err(sdk("rds:DescribeDBSnapshots"))?;
-        found.extend(
-            page.db_snapshots()
-                .iter()
-                .filter(|s| uses(s.kms_key_id()))
-                .filter_map(|s| s.db_snapshot_identifier())
-                .map(|id| format!("snapshot `{id}`")),
-        );
-    }
-    let mut cluster_snapshots = aws
-        .rds
-        .describe_db_cluster_snapshots()
-        .into_paginator()
-        .send();
-    while let Some(page) = cluster_snapshots.next().await {
-        let page = page.map_err(sdk("rds:DescribeDBClusterSnapshots"))?;
-        found.extend(
-            page.db_cluster_snapshots()
-                .iter()
-                .filter(|s| uses(s.kms_key_id()))
-                .filter_map(|s| s.db_cluster_snapshot_identifier())
-                .map(|id| format!("cluster snapshot `{id}`")),
-        );
-    }
-    Ok(found)
 }

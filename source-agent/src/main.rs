@@ -3,9 +3,10 @@
 mod commands;
 
 use clap::{Parser, Subcommand};
-use rds_handoff::cli::{run, GlobalArgs};
+use rds_handoff::cli::{parse_error, run, GlobalArgs};
 use rds_handoff::encrypt::EncryptArgs;
 use rds_handoff::export::ExportArgs;
+use rds_handoff::holdings::{CleanupArgs, StatusArgs};
 use rds_handoff::review::{AuditArgs, PolicyArgs};
 use rds_handoff::revoke::RevokeArgs;
 
@@ -44,10 +45,17 @@ enum Command {
     Revoke(RevokeArgs),
     /// Same account: make an encrypted copy of an unencrypted database, same placement
     Encrypt(EncryptArgs),
+    /// Remove what an unfinished or abandoned export or encrypt left (never a database)
+    Cleanup(CleanupArgs),
+    /// List the handoffs in this account and region: stage reached, resources held
+    Status(StatusArgs),
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return parse_error(err),
+    };
     let global = cli.global.clone();
     run(&cli.global, |printer| async move {
         match cli.command {
@@ -56,6 +64,8 @@ fn main() -> std::process::ExitCode {
             Command::Audit(args) => commands::audit::run(&args, &global, &printer).await,
             Command::Revoke(args) => commands::revoke::run(&args, &global, &printer).await,
             Command::Encrypt(args) => commands::encrypt::run(&args, &global, &printer).await,
+            Command::Cleanup(args) => commands::cleanup::run(&args, &global, &printer).await,
+            Command::Status(args) => commands::status::run(&args, &global, &printer).await,
         }
     })
 }

@@ -3,8 +3,9 @@
 mod commands;
 
 use clap::{Parser, Subcommand};
-use rds_handoff::cli::{run, GlobalArgs};
-use rds_handoff::import::{CleanupArgs, ImportArgs};
+use rds_handoff::cli::{parse_error, run, GlobalArgs};
+use rds_handoff::holdings::{CleanupArgs, StatusArgs};
+use rds_handoff::import::{CheckArgs, ImportArgs};
 
 /// Receive an RDS instance or Aurora cluster handed over from another AWS account (target side).
 ///
@@ -18,7 +19,8 @@ use rds_handoff::import::{CleanupArgs, ImportArgs};
 ///   4. sets a new master password and stores it in Secrets Manager under our key;
 ///   5. deletes the intermediate copy and writes `<db>.import.json`.
 ///
-/// `check` runs step 1 only; `cleanup` removes what an interrupted import left behind.
+/// `check` runs step 1 only; `cleanup` removes what an interrupted import left behind;
+/// `status` lists the handoffs this account holds.
 /// Every step is safe to repeat: re-run after any failure.
 #[derive(Debug, Parser)]
 #[command(name = "tgt-agent", version, verbatim_doc_comment)]
@@ -34,19 +36,25 @@ enum Command {
     /// Verify, re-key, restore and set a new master password
     Import(ImportArgs),
     /// Verify the manifest against AWS and this account; change nothing
-    Check(ImportArgs),
-    /// Remove what an import left that is no longer needed (never the database or its secret)
+    Check(CheckArgs),
+    /// Remove what an unfinished or abandoned import left (never a database or a secret)
     Cleanup(CleanupArgs),
+    /// List the handoffs in this account and region: stage reached, resources held
+    Status(StatusArgs),
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return parse_error(err),
+    };
     let global = cli.global.clone();
     run(&cli.global, |printer| async move {
         match cli.command {
             Command::Import(args) => commands::import::run(&args, &global, &printer).await,
             Command::Check(args) => commands::check::run(&args, &global, &printer).await,
             Command::Cleanup(args) => commands::cleanup::run(&args, &global, &printer).await,
+            Command::Status(args) => commands::status::run(&args, &global, &printer).await,
         }
     })
 }

@@ -181,7 +181,9 @@ impl Authorizer {
         match service {
             "rds" => self.rds_call(api, call, &tags, &mut out),
             "kms" => self.kms_call(api, call, &tags, &mut out),
+            "secretsmanager" if api == "ListSecrets" => out.push(self.request(action, "*")),
             "secretsmanager" => self.secrets_call(api, call, &tags, &mut out),
+            "ec2" => out.push(self.request(action, "*")),
             _ => panic!("unexpected call {action}"),
         }
         out.into_iter().map(name).collect()
@@ -213,6 +215,14 @@ impl Authorizer {
                 resources.push(self.rds("cluster-snapshot", &get("DBClusterSnapshotIdentifier")))
             }
             "DescribeOptionGroups" => resources.push(self.rds("og", &get("OptionGroupName"))),
+            "DescribeDBParameterGroups" => {
+                resources.push(self.rds("pg", &get("DBParameterGroupName")))
+            }
+            "DescribeDBClusterParameterGroups" => {
+                resources.push(self.rds("cluster-pg", &get("DBClusterParameterGroupName")))
+            }
+            "StopDBInstance" => resources.push(self.rds("db", &get("DBInstanceIdentifier"))),
+            "StopDBCluster" => resources.push(self.rds("cluster", &get("DBClusterIdentifier"))),
             "DescribeDBSubnetGroups" => {
                 resources.push(self.rds("subgrp", &get("DBSubnetGroupName")))
             }

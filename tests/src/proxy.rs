@@ -22,7 +22,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 /// Holds the status in `action`'s responses at `status` for `polls` responses, for requests
-/// whose body contains `matching` (e.g. `DBSnapshotIdentifier=rh-`).
+/// whose body contains `matching` (e.g. `DBSnapshotIdentifier=rh-`), or ends with it when it
+/// ends with `$`.
 #[derive(Debug, Clone)]
 pub struct Hold {
     pub action: &'static str,
@@ -408,10 +409,13 @@ async fn forward(upstream: &str, request: &Message) -> Option<Message> {
 fn hold_status(state: &State, action: &str, request: &[u8], body: Vec<u8>) -> Vec<u8> {
     let request = String::from_utf8_lossy(request);
     let mut plan = state.plan.lock().expect("plan lock");
-    let hold = plan
-        .holds
-        .iter_mut()
-        .find(|h| h.action == action && h.polls > 0 && request.contains(h.matching));
+    let hold = plan.holds.iter_mut().find(|h| {
+        let hit = match h.matching.strip_suffix('$') {
+            Some(end) => request.ends_with(end),
+            None => request.contains(h.matching),
+        };
+        h.action == action && h.polls > 0 && hit
+    });
     let Some(hold) = hold else {
         return body;
     };

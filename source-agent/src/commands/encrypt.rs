@@ -6,6 +6,7 @@ use rds_handoff::{ExitCode, Result};
 
 pub async fn run(args: &EncryptArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
     let plan = args.resolve()?;
+    printer.set_database(&plan.db);
     let aws = Aws::connect(&global.aws).await?;
     let report = encrypt(&aws, &plan, printer).await?;
     let endpoint = report.endpoint.as_deref().unwrap_or("(not yet known)");
@@ -16,11 +17,16 @@ pub async fn run(args: &EncryptArgs, global: &GlobalArgs, printer: &Printer) -> 
         )
     } else {
         format!(
-            "{}encrypted copy: {} ({})\nendpoint: {endpoint}\nthe original `{}` is unchanged: point your applications at the copy, then retire the original",
+            "{}encrypted copy: {} ({})\nendpoint: {endpoint}\nthe original `{}` {}: point your applications at the copy, then retire the original",
             if report.already_done { "already done: " } else { "" },
             report.twin,
             plan.kind.name(),
             plan.db,
+            if plan.stop_source {
+                "was stopped before its snapshot and stays stopped (nothing written after that is lost)"
+            } else {
+                "is unchanged (writes to it after the snapshot are not in the copy)"
+            },
         )
     };
     let json = serde_json::json!({

@@ -6,6 +6,7 @@ use rds_handoff::{ExitCode, Result};
 
 pub async fn run(args: &ExportArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
     let plan = args.resolve()?;
+    printer.set_database(&plan.db);
     let aws = Aws::connect(&global.aws).await?;
     let report = export(&aws, &plan, printer).await?;
     let path = report.manifest_path.display().to_string();

@@ -1,12 +1,13 @@
 use rds_handoff::aws::Aws;
 use rds_handoff::cli::GlobalArgs;
-use rds_handoff::import::{verify, ImportArgs};
+use rds_handoff::import::{aws_args_for, verify, CheckArgs};
 use rds_handoff::progress::Printer;
 use rds_handoff::{ExitCode, Result};
 
-pub async fn run(args: &ImportArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
-    let plan = args.resolve()?;
-    let aws = Aws::connect(&global.aws).await?;
+pub async fn run(args: &CheckArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
+    let plan = args.as_import().resolve()?;
+    printer.set_database(&plan.db);
+    let aws = Aws::connect(&aws_args_for(&plan, &global.aws, printer)).await?;
     verify(&aws, &plan, printer).await?;
     let arn = plan.manifest.snapshot.arn.to_string();
     printer.result(

@@ -1,12 +1,13 @@
 use rds_handoff::aws::Aws;
 use rds_handoff::cli::GlobalArgs;
-use rds_handoff::import::{import, ImportArgs};
+use rds_handoff::import::{aws_args_for, import, ImportArgs};
 use rds_handoff::progress::Printer;
 use rds_handoff::{ExitCode, Result};
 
 pub async fn run(args: &ImportArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
     let plan = args.resolve()?;
-    let aws = Aws::connect(&global.aws).await?;
+    printer.set_database(&plan.db);
+    let aws = Aws::connect(&aws_args_for(&plan, &global.aws, printer)).await?;
     let report = import(&aws, &plan, printer).await?;
     let path = plan.report_path.display().to_string();
     let text = if plan.args.dry_run {

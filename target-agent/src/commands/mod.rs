@@ -3,3 +3,4 @@
 pub mod check;
 pub mod cleanup;
 pub mod import;
+pub mod status;

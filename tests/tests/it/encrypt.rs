@@ -82,7 +82,8 @@ async fn instance_gets_an_encrypted_twin_in_the_same_place() {
         .ok();
     assert!(dry.stdout.contains("enc-db-encrypted"), "{}", dry.stdout);
     assert!(
-        dry.stderr.contains("would snapshot: rh-enc-db-encrypt-src"),
+        dry.stderr
+            .contains("create         snapshot of DB instance enc-db: rh-enc-db-encrypt-src"),
         "{}",
         dry.stderr
     );

@@ -402,14 +402,56 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
         .await
         .ok();
     for step in [
-        "would use or create key: alias/rds-handoff/exp-dry",
-        "would snapshot: rh-exp-dry-to-222222222222-src",
-        "would share: rh-exp-dry-to-222222222222",
+        "create         key (policy: `src-agent policy`): alias/rds-handoff/exp-dry",
+        "create         snapshot of DB instance exp-dry: rh-exp-dry-to-222222222222-src",
+        "create         share with account 222222222222: rh-exp-dry-to-222222222222",
     ] {
         assert!(run.stderr.contains(step), "{step} in {}", run.stderr);
     }
     assert_eq!(footprint(&source, "exp-dry").await, before);
     assert!(!wd.file("exp-dry.handoff.json").exists());
+    // After a run that stopped once the copy was shared, the plan reads what exists.
+    export(
+        &wd,
+        &source,
+        "--db-instance",
+        "exp-dry",
+        &["--keep-intermediate"],
+    )
+    .await
+    .ok();
+    std::fs::remove_file(wd.file("exp-dry.handoff.json")).unwrap();
+    let run = export(
+        &wd,
+        &source,
+        "--db-instance",
+        "exp-dry",
+        &["--dry-run", "--output", "json"],
+    )
+    .await
+    .ok();
+    let plan: Vec<(String, String)> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "plan")
+        .map(|e| {
+            (
+                e["stage"].as_str().unwrap().to_owned(),
+                e["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let action = |stage: &str| {
+        plan.iter()
+            .find(|(s, _)| s.starts_with(stage))
+            .map(|(_, a)| a.as_str())
+    };
+    assert_eq!(action("key"), Some("exists, reuse"), "{plan:?}");
+    assert_eq!(action("copy of"), Some("exists, reuse"), "{plan:?}");
+    assert_eq!(action("share with"), Some("exists, reuse"), "{plan:?}");
+    assert_eq!(action("snapshot of"), Some("skip"), "{plan:?}");
+    assert_eq!(action("manifest"), Some("create"), "{plan:?}");
 }
 
 #[tokio::test]

@@ -219,7 +219,14 @@ async fn check_verifies_without_changing_anything() {
         .ok();
     assert!(run.stdout.contains("ready to import"), "{}", run.stdout);
     let (dry, _) = import(&wd, &target, "imp-check", &["--dry-run"]).await;
-    assert!(dry.ok().stderr.contains("would restore: imp-check"));
+    let dry = dry.ok();
+    assert!(
+        dry.stderr
+            .contains("create         restore into rh-test-subnets with")
+            && dry.stderr.contains(": imp-check"),
+        "{}",
+        dry.stderr
+    );
     assert_eq!(footprint(&target, "imp-check").await, before);
 }
 

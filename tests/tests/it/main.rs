@@ -13,6 +13,7 @@ mod export;
 mod hostile;
 mod import;
 mod lifecycle;
+mod operability;
 mod operator;
 mod reliability;
 mod review;

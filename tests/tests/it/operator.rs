@@ -272,12 +272,22 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
     ];
     wd.via(&src, Agent::Src, &source, &revoke).await.ok();
     for encrypt in [
-        ["encrypt", "--db-instance", "opr-enc"],
-        ["encrypt", "--db-cluster", "opr-cl"],
+        ["encrypt", "--db-instance", "opr-enc", "--stop-source"],
+        ["encrypt", "--db-cluster", "opr-cl", "--no-color"],
     ] {
         wd.via(&src, Agent::Src, &source, &encrypt).await.ok();
     }
 
+    wd.via(&src, Agent::Src, &source, &["status"]).await.ok();
+    wd.via(
+        &src,
+        Agent::Src,
+        &source,
+        &["cleanup", "--db", "opr-enc", "--yes"],
+    )
+    .await
+    .ok();
+    wd.via(&tgt, Agent::Tgt, &target, &["status"]).await.ok();
     let code = calls_in_code();
     let (src_seen, tgt_seen) = (seen(&src), seen(&tgt));
     assert!(

@@ -1,0 +1,80 @@
+//! A dry run's plan: every step of the run with what the run would do about it, read from
+//! AWS like a Terraform plan — `exists, reuse`, `create`, `update`, `delete` or `skip`.
+//!
+//! The lookups are the ones the run itself makes to find its own results, so the plan says
+//! what the run will do, not what a first run would do.
+
+use crate::aws::Aws;
+use crate::error::Result;
+use crate::kms::{self, KeyChoice};
+use crate::manifest::DbKind;
+use crate::progress::{Event, Progress};
+use crate::rds;
+
+/// What a run would do about one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Reuse,
+    Create,
+    Update,
+    Delete,
+    Skip,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reuse => "exists, reuse",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::Skip => "skip",
+        }
+    }
+
+    /// `Reuse` when the result is there, else `Create`.
+    pub fn reuse_or_create(exists: bool) -> Self {
+        if exists {
+            Self::Reuse
+        } else {
+            Self::Create
+        }
+    }
+}
+
+/// Reports one step of the plan.
+pub fn step(progress: &dyn Progress, action: Action, stage: &str, resource: &str) {
+    progress.event(&Event::plan(stage, resource, action.as_str()));
+}
+
+/// Whether the run would make the key or find it (by alias, then by the toolkit's tag).
+pub async fn key(aws: &Aws, choice: &KeyChoice) -> Result<Action> {
+    Ok(match choice {
+        KeyChoice::Given(_) => Action::Reuse,
+        KeyChoice::Alias(alias) => Action::reuse_or_create(
+            kms::describe(aws, alias).await?.is_some()
+                || kms::find_tagged(aws, alias).await?.is_some(),
+        ),
+    })
+}
+
+pub async fn snapshot(aws: &Aws, kind: DbKind, id: &str) -> Result<Action> {
+    Ok(Action::reuse_or_create(
+        rds::describe_snapshot(aws, kind, id).await?.is_some(),
+    ))
+}
+
+pub async fn database(aws: &Aws, kind: DbKind, id: &str) -> Result<Action> {
+    Ok(Action::reuse_or_create(
+        rds::describe_db(aws, kind, id).await?.is_some(),
+    ))
+}
+
+/// `Delete` unless the step is kept, then `Skip`.
+pub fn delete_unless(kept: bool) -> Action {
+    if kept {
+        Action::Skip
+    } else {
+        Action::Delete
+    }
+}

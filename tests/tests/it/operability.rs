@@ -1,0 +1,770 @@
+//! The operator's contract: the plan says what will happen, the run does it, whatever a run
+//! leaves behind one command removes; wrong inputs are refused before anything is made;
+//! errors say what to do; flags and output follow the AWS CLI's conventions.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_kms::types::KeyState;
+use e2e::fixtures::{
+    aurora_cluster, footprint, instance_state, key_arn, mysql_instance, network, Network,
+};
+use e2e::proxy::{Denial, FaultPlan, Hold, Proxy};
+use e2e::{Account, Agent, Emulator, Run, Workdir, SOURCE, TARGET};
+
+use crate::common::{accounts, export, import};
+
+fn import_args<'a>(manifest: &'a str, net: &'a Network, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "import",
+        manifest,
+        "--source-account",
+        SOURCE,
+        "--db-subnet-group-name",
+        &net.subnet_group,
+        "--vpc-security-group-ids",
+        &net.security_group,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Every stdout line parsed as JSON, each with `event`, `timestamp` and `database`.
+fn json_lines(run: &Run) -> Vec<serde_json::Value> {
+    run.stdout
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            for field in ["event", "timestamp", "database"] {
+                assert!(value.get(field).is_some(), "no `{field}` in {line}");
+            }
+            value
+        })
+        .collect()
+}
+
+async fn key_state(account: &Account, key: &str) -> KeyState {
+    let out = account
+        .kms()
+        .describe_key()
+        .key_id(key)
+        .send()
+        .await
+        .unwrap();
+    out.key_metadata().unwrap().key_state().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_folder_that_cannot_take_the_manifest_is_refused_before_anything_is_made() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("opx-ro");
+    mysql_instance(&source, "opx-ro", false).await;
+    let before = footprint(&source, "opx-ro").await;
+    let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
+    let args = [
+        "export",
+        "--db-instance",
+        "opx-ro",
+        "--target-account",
+        TARGET,
+        "--manifest",
+        "no-such-folder/m.json",
+    ];
+    wd.via(&proxy, Agent::Src, &source, &args)
+        .await
+        .refused(2, "`no-such-folder/m.json` cannot be written");
+    assert_eq!(proxy.requests(), 0, "refused before any AWS call");
+    assert_eq!(footprint(&source, "opx-ro").await, before);
+}
+
+#[tokio::test]
+async fn check_refuses_placement_that_does_not_exist_here_or_does_not_fit() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("opx-place");
+    mysql_instance(&source, "opx-place", false).await;
+    export(&wd, &source, "--db-instance", "opx-place", &[])
+        .await
+        .ok();
+    let net = network(&target);
+    let ec2 = aws_sdk_ec2::Client::new(&target.config());
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.99.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let other_vpc = vpc.vpc().unwrap().vpc_id().unwrap();
+    let elsewhere = ec2
+        .create_security_group()
+        .group_name("opx-elsewhere")
+        .description("a group in another VPC")
+        .vpc_id(other_vpc)
+        .send()
+        .await
+        .unwrap();
+    let elsewhere = elsewhere.group_id().unwrap();
+    let before = footprint(&target, "opx-place").await;
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["--vpc-security-group-ids", "sg-0000000000000000"],
+            "sg-0000000000000000".into(),
+        ),
+        (
+            vec!["--vpc-security-group-ids", elsewhere],
+            format!("security group `{elsewhere}` is in VPC `{other_vpc}`"),
+        ),
+        (
+            vec!["--db-parameter-group-name", "no-such-params"],
+            "parameter group `no-such-params` does not exist".into(),
+        ),
+        (
+            vec!["--option-group-name", "no-such-options"],
+            "option group `no-such-options` does not exist".into(),
+        ),
+        (
+            vec!["--kms-key-id", "alias/no-such-key"],
+            "KMS key `alias/no-such-key` not found".into(),
+        ),
+        (
+            vec!["--db-subnet-group-name", "no-such-subnets"],
+            "DB subnet group `no-such-subnets` does not exist".into(),
+        ),
+    ];
+    for (extra, reason) in &cases {
+        for verb in ["check", "import"] {
+            let mut args = import_args("opx-place.handoff.json", &net, &[]);
+            args[0] = verb;
+            let flag = extra[0];
+            if let Some(at) = args.iter().position(|a| *a == flag) {
+                args.drain(at..at + 2);
+            }
+            args.extend_from_slice(extra);
+            wd.run(Agent::Tgt, &target, &args).await.refused(3, reason);
+        }
+    }
+    assert_eq!(
+        footprint(&target, "opx-place").await,
+        before,
+        "nothing made"
+    );
+    // `check` takes only what it checks.
+    let mut args = import_args("opx-place.handoff.json", &net, &["--multi-az"]);
+    args[0] = "check";
+    wd.run(Agent::Tgt, &target, &args)
+        .await
+        .refused(2, "unexpected argument '--multi-az'");
+}
+
+#[tokio::test]
+async fn a_failed_import_leaves_a_state_file_and_cleanup_removes_what_it_made() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("opx-fimp");
+    mysql_instance(&source, "opx-fimp", false).await;
+    export(&wd, &source, "--db-instance", "opx-fimp", &[])
+        .await
+        .ok();
+    let plan = FaultPlan {
+        holds: vec![Hold {
+            action: "DescribeDBSnapshots",
+            matching: "DBSnapshotIdentifier=rh-opx-fimp-imported",
+            status: "failed",
+            polls: 1000,
+        }],
+        ..FaultPlan::default()
+    };
+    let proxy = Proxy::start(&Emulator::get().url, plan).await;
+    let net = network(&target);
+    let args = import_args("opx-fimp.handoff.json", &net, &[]);
+    wd.via(&proxy, Agent::Tgt, &target, &args)
+        .await
+        .refused(5, "is `failed`");
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(wd.file("opx-fimp.import.state.json")).unwrap(),
+    )
+    .unwrap();
+    let kinds: Vec<&str> = state["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["kms-key", "db-snapshot"], "{state}");
+    let key = key_arn(&target, "alias/rds-handoff/imported/opx-fimp").await;
+    let status = wd
+        .run(Agent::Tgt, &target, &["status", "--db", "opx-fimp"])
+        .await
+        .ok();
+    assert!(
+        status.stdout.contains("opx-fimp: shared snapshot copied"),
+        "{}",
+        status.stdout
+    );
+
+    let run = wd
+        .run(
+            Agent::Tgt,
+            &target,
+            &["cleanup", "opx-fimp.handoff.json", "--yes"],
+        )
+        .await
+        .ok();
+    assert!(
+        run.stdout.contains("rh-opx-fimp-imported deleted"),
+        "{}",
+        run.stdout
+    );
+    assert!(footprint(&target, "opx-fimp").await.snapshots.is_empty());
+    assert_eq!(key_state(&target, &key).await, KeyState::PendingDeletion);
+}
+
+#[tokio::test]
+async fn a_failed_export_or_encrypt_is_cleaned_up_and_the_database_is_never_touched() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("opx-fexp");
+    mysql_instance(&source, "opx-fexp", false).await;
+    mysql_instance(&source, "opx-fenc", false).await;
+    let plan = FaultPlan {
+        holds: vec![
+            Hold {
+                action: "DescribeDBSnapshots",
+                matching: "DBSnapshotIdentifier=rh-opx-fexp-to-222222222222-src",
+                status: "failed",
+                polls: 1000,
+            },
+            Hold {
+                action: "DescribeDBSnapshots",
+                matching: "DBSnapshotIdentifier=rh-opx-fenc-encrypt$",
+                status: "failed",
+                polls: 1000,
+            },
+        ],
+        ..FaultPlan::default()
+    };
+    let proxy = Proxy::start(&Emulator::get().url, plan).await;
+    let export = [
+        "export",
+        "--db-instance",
+        "opx-fexp",
+        "--target-account",
+        TARGET,
+    ];
+    wd.via(&proxy, Agent::Src, &source, &export)
+        .await
+        .refused(5, "is `failed`");
+    let encrypt = ["encrypt", "--db-instance", "opx-fenc"];
+    wd.via(&proxy, Agent::Src, &source, &encrypt)
+        .await
+        .refused(5, "is `failed`");
+    let left = footprint(&source, "opx-fenc").await;
+    assert_eq!(
+        left.snapshots.len(),
+        2,
+        "a failed encrypt leaves two snapshots: {left:?}"
+    );
+    for db in ["opx-fexp", "opx-fenc"] {
+        let before = instance_state(&source, db).await;
+        let key = footprint(&source, db).await.keys;
+        assert_eq!(key.len(), 1, "{db}");
+        // Without --yes and without a terminal, the key stays and cleanup says how to go on.
+        let run = wd
+            .run(Agent::Src, &source, &["cleanup", "--db", db])
+            .await
+            .ok();
+        assert!(run.stderr.contains("pass `--yes`"), "{}", run.stderr);
+        assert_eq!(key_state(&source, &key[0]).await, KeyState::Enabled);
+        wd.run(Agent::Src, &source, &["cleanup", "--db", db, "--yes"])
+            .await
+            .ok();
+        let after = footprint(&source, db).await;
+        assert!(after.snapshots.is_empty(), "{db}: {after:?}");
+        assert_eq!(
+            after.databases,
+            vec![db.to_owned()],
+            "the database is never removed"
+        );
+        assert_eq!(instance_state(&source, db).await, before);
+        assert_eq!(key_state(&source, &key[0]).await, KeyState::PendingDeletion);
+    }
+}
+
+#[tokio::test]
+async fn status_lists_each_handoff_with_its_stage_and_resources() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("opx-status");
+    mysql_instance(&source, "opx-status", false).await;
+    export(&wd, &source, "--db-instance", "opx-status", &[])
+        .await
+        .ok();
+    import(&wd, &target, "opx-status", &[]).await.0.ok();
+    let src = wd
+        .run(Agent::Src, &source, &["status", "--output", "json"])
+        .await
+        .ok();
+    let done = json_lines(&src).pop().unwrap();
+    let handoff = done["handoffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["database"] == "opx-status")
+        .unwrap()
+        .clone();
+    assert_eq!(handoff["stage"], format!("shared with {TARGET}"));
+    let tgt = wd
+        .run(Agent::Tgt, &target, &["status", "--db", "opx-status"])
+        .await
+        .ok();
+    assert!(
+        tgt.stdout.starts_with("opx-status: imported"),
+        "{}",
+        tgt.stdout
+    );
+    assert!(
+        tgt.stdout
+            .contains("db-instance opx-status (available, restored-database)"),
+        "{}",
+        tgt.stdout
+    );
+    assert!(
+        tgt.stdout.contains("secret rds-handoff/opx-status/master"),
+        "{}",
+        tgt.stdout
+    );
+}
+
+#[tokio::test]
+async fn wrong_inputs_are_refused_before_anything_is_made() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("opx-wrong");
+    aurora_cluster(&source, "opx-aur", true).await;
+    mysql_instance(&source, "opx-enc-already", true).await;
+    let before = footprint(&source, "opx-aur").await;
+    export(&wd, &source, "--db-instance", "opx-aur-1", &[])
+        .await
+        .refused(3, "is a member of Aurora DB cluster `opx-aur`")
+        .stderr
+        .contains("use `--db-cluster opx-aur`")
+        .then_some(())
+        .expect("the hint names the cluster flag");
+    wd.run(
+        Agent::Src,
+        &source,
+        &["encrypt", "--db-instance", "opx-aur-1"],
+    )
+    .await
+    .refused(3, "use `--db-cluster opx-aur`");
+    assert_eq!(footprint(&source, "opx-aur").await, before);
+    wd.run(
+        Agent::Src,
+        &source,
+        &["encrypt", "--db-instance", "opx-enc-already"],
+    )
+    .await
+    .refused(3, "is already encrypted");
+    assert!(footprint(&source, "opx-enc-already-encrypted")
+        .await
+        .databases
+        .is_empty());
+}
+
+#[tokio::test]
+async fn encrypt_says_writes_after_the_snapshot_are_lost_and_stop_source_stops_the_original() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("opx-stop");
+    mysql_instance(&source, "opx-warn", false).await;
+    mysql_instance(&source, "opx-stop", false).await;
+    let run = wd
+        .run(
+            Agent::Src,
+            &source,
+            &["encrypt", "--db-instance", "opx-warn"],
+        )
+        .await
+        .ok();
+    assert!(
+        run.stderr
+            .contains("writes after this moment are not in the copy"),
+        "{}",
+        run.stderr
+    );
+    let run = wd
+        .run(
+            Agent::Src,
+            &source,
+            &["encrypt", "--db-instance", "opx-stop", "--stop-source"],
+        )
+        .await
+        .ok();
+    assert!(
+        run.stdout
+            .contains("was stopped before its snapshot and stays stopped"),
+        "{}",
+        run.stdout
+    );
+    let original = e2e::fixtures::describe_instance(&source, "opx-stop").await;
+    assert_eq!(original.db_instance_status(), Some("stopped"));
+}
+
+#[tokio::test]
+async fn a_finished_import_answers_from_its_own_state_and_says_what_differs() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("opx-done");
+    mysql_instance(&source, "opx-done", false).await;
+    export(&wd, &source, "--db-instance", "opx-done", &[])
+        .await
+        .ok();
+    import(&wd, &target, "opx-done", &[]).await.0.ok();
+    wd.run(Agent::Src, &source, &["revoke", "opx-done.handoff.json"])
+        .await
+        .ok();
+    let (again, _) = import(&wd, &target, "opx-done", &[]).await;
+    assert!(again.ok().stdout.starts_with("already imported"));
+    import(&wd, &target, "opx-done", &["--db-instance-class", "db.r5.large", "--deletion-protection"])
+        .await
+        .0
+        .refused(3, "is already imported, placed differently than this run asks: instance class `db.t3.micro` (this run: `db.r5.large`); deletion protection `false` (this run: `true`)");
+}
+
+/// A server on a loopback port that answers every request with HTTP 500 and no AWS error.
+async fn broken_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = vec![0u8; 65536];
+                let _ = socket.read(&mut buf).await;
+                let reply = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn connection_errors_say_what_to_do_within_seconds() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("opx-errors");
+    let export = ["export", "--db-instance", "x", "--target-account", TARGET];
+    let with = |extra: &'static [&'static str]| [&export[..], extra].concat();
+    wd.run(
+        Agent::Src,
+        &source,
+        &with(&["--endpoint-url", "localhost:4566"]),
+    )
+    .await
+    .refused(
+        2,
+        "`localhost:4566` has no scheme: write it as `https://localhost:4566`",
+    );
+    wd.run(
+        Agent::Src,
+        &source,
+        &with(&["--profile", "no-such-profile"]),
+    )
+    .await
+    .refused(
+        2,
+        "profile `no-such-profile` is not in your AWS config or credentials file",
+    );
+    let started = Instant::now();
+    let run = wd
+        .run_with(
+            Agent::Src,
+            &source,
+            &export,
+            &[("AWS_ENDPOINT_URL", "http://127.0.0.1:1")],
+        )
+        .await;
+    let run = run.refused(4, "Unreachable");
+    assert!(
+        run.stderr.contains("hint: AWS could not be reached"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    let broken = broken_server().await;
+    let run = wd
+        .run_with(
+            Agent::Src,
+            &source,
+            &export,
+            &[("AWS_ENDPOINT_URL", &broken)],
+        )
+        .await;
+    let run = run.refused(4, "the endpoint answered HTTP 500");
+    assert!(
+        !run.stderr.contains("could not be reached"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_snapshot_quota_warns_and_the_export_goes_on() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("opx-quota");
+    mysql_instance(&source, "opx-quota", false).await;
+    let plan = FaultPlan {
+        denials: vec![Denial {
+            action: "DescribeAccountAttributes",
+            matching: String::new(),
+        }],
+        ..FaultPlan::default()
+    };
+    let proxy = Proxy::start(&Emulator::get().url, plan).await;
+    let args = [
+        "export",
+        "--db-instance",
+        "opx-quota",
+        "--target-account",
+        TARGET,
+    ];
+    let run = wd.via(&proxy, Agent::Src, &source, &args).await.ok();
+    assert!(
+        run.stderr
+            .contains("warning: snapshot quota: rds:DescribeAccountAttributes (not checked"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_like_ctrl_c_and_the_same_command_resumes() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("opx-term");
+    mysql_instance(&source, "opx-term", false).await;
+    let plan = FaultPlan {
+        holds: vec![Hold {
+            action: "DescribeDBSnapshots",
+            matching: "DBSnapshotIdentifier=rh-opx-term",
+            status: "creating",
+            polls: 1000,
+        }],
+        ..FaultPlan::default()
+    };
+    let proxy = Proxy::start(&Emulator::get().url, plan).await;
+    let args = [
+        "export",
+        "--db-instance",
+        "opx-term",
+        "--target-account",
+        TARGET,
+    ];
+    let child = tokio::process::Command::new(Agent::Src.path())
+        .args(args)
+        .current_dir(wd.path())
+        .env_clear()
+        .env("HOME", wd.path())
+        .envs(source.env())
+        .env("AWS_ENDPOINT_URL", &proxy.url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !proxy.stats.saw("DescribeDBSnapshots") {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("error: interrupted") && stderr.contains("re-run the same command"),
+        "{stderr}"
+    );
+    wd.run(Agent::Src, &source, &args).await.ok();
+}
+
+#[tokio::test]
+async fn flags_and_output_follow_the_aws_cli() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("opx-cli");
+    mysql_instance(&source, "opx-cli", false).await;
+    export(&wd, &source, "--db-instance", "opx-cli", &[])
+        .await
+        .ok();
+    let net = network(&target);
+    // The profile's `output` setting is honoured; security groups may be space-separated;
+    // without --region, the manifest's region is used and said.
+    let config = wd.path().join(".aws");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config"), "[default]\noutput = json\n").unwrap();
+    let ec2 = aws_sdk_ec2::Client::new(&target.config());
+    let first = ec2
+        .describe_security_groups()
+        .group_ids(&net.security_group)
+        .send()
+        .await
+        .unwrap();
+    let vpc = first.security_groups()[0].vpc_id().unwrap().to_owned();
+    let second = ec2
+        .create_security_group()
+        .group_name("opx-cli-second")
+        .description("a second group in the same VPC")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .unwrap();
+    let second = second.group_id().unwrap().to_owned();
+    let mut args = import_args("opx-cli.handoff.json", &net, &[]);
+    args.push(&second);
+    let config = config.join("config").display().to_string();
+    let env = [
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_CONFIG_FILE", config.as_str()),
+    ];
+    let run = wd.run_with(Agent::Tgt, &target, &args, &env).await.ok();
+    let lines = json_lines(&run);
+    assert!(
+        lines.iter().all(|l| l["database"] == "opx-cli"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["stage"] == "region" && l["resource"] == "us-east-1"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lines.last().unwrap()["event"], "done");
+    let table = wd
+        .run(
+            Agent::Tgt,
+            &target,
+            &[&args[..], &["--output", "table"]].concat(),
+        )
+        .await
+        .ok();
+    assert!(
+        table.stdout.starts_with("+--") && table.stdout.contains("| db_identifier"),
+        "{}",
+        table.stdout
+    );
+    // Argument errors are JSON too with --output json.
+    let bad = wd
+        .run(
+            Agent::Src,
+            &source,
+            &["export", "--db-instance", "x", "--output", "json"],
+        )
+        .await;
+    assert_eq!(bad.code, 2);
+    let error = json_lines(&bad).pop().unwrap();
+    assert_eq!(error["event"], "error");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("--target-account"),
+        "{error}"
+    );
+    // --debug logs every request; --no-color keeps them plain.
+    let debug = wd
+        .run(Agent::Src, &source, &["status", "--debug", "--no-color"])
+        .await
+        .ok();
+    assert!(
+        debug.stderr.contains("TRACE") || debug.stderr.contains("DEBUG"),
+        "{}",
+        &debug.stderr[..debug.stderr.len().min(2000)]
+    );
+    assert!(!debug.stderr.contains('\u{1b}'), "no color codes");
+    // Global options come after the command's own in --help.
+    let help = wd
+        .run(Agent::Tgt, &target, &["import", "--help"])
+        .await
+        .ok();
+    let (own, global) = (
+        help.stdout.find("--db-subnet-group-name").unwrap(),
+        help.stdout.find("Global options").unwrap(),
+    );
+    assert!(
+        own < global && help.stdout[global..].contains("--profile"),
+        "{}",
+        help.stdout
+    );
+}
+
+#[tokio::test]
+async fn every_documented_command_speaks_json_lines() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("opx-json");
+    mysql_instance(&source, "opx-json", false).await;
+    mysql_instance(&source, "opx-json-enc", false).await;
+    let net = network(&target);
+    let json = ["--output", "json"];
+    let src_runs: Vec<Vec<&str>> = vec![
+        vec!["policy", "--target-account", TARGET],
+        vec![
+            "export",
+            "--db-instance",
+            "opx-json",
+            "--target-account",
+            TARGET,
+            "--dry-run",
+        ],
+        vec![
+            "export",
+            "--db-instance",
+            "opx-json",
+            "--target-account",
+            TARGET,
+        ],
+        vec!["audit", "--key", "alias/rds-handoff/opx-json"],
+        vec!["encrypt", "--db-instance", "opx-json-enc", "--dry-run"],
+        vec!["encrypt", "--db-instance", "opx-json-enc"],
+        vec!["status"],
+        vec!["cleanup", "--db", "opx-json-enc", "--dry-run"],
+    ];
+    let mut count = 0;
+    for args in &src_runs {
+        let run = wd
+            .run(Agent::Src, &source, &[&args[..], &json].concat())
+            .await
+            .ok();
+        count += json_lines(&run).len();
+    }
+    let tgt_runs = [
+        import_args("opx-json.handoff.json", &net, &[])
+            .into_iter()
+            .map(|a| if a == "import" { "check" } else { a })
+            .collect::<Vec<_>>(),
+        import_args("opx-json.handoff.json", &net, &["--dry-run"]),
+        import_args("opx-json.handoff.json", &net, &[]),
+        vec!["status"],
+        vec!["cleanup", "opx-json.import.json"],
+    ];
+    for args in &tgt_runs {
+        let run = wd
+            .run(Agent::Tgt, &target, &[&args[..], &json].concat())
+            .await
+            .ok();
+        count += json_lines(&run).len();
+    }
+    let revoke = wd
+        .run(
+            Agent::Src,
+            &source,
+            &["revoke", "opx-json.handoff.json", "--output", "json"],
+        )
+        .await
+        .ok();
+    count += json_lines(&revoke).len();
+    println!(
+        "json: {} commands, {count} lines, every one parsed with event, timestamp and database",
+        src_runs.len() + tgt_runs.len() + 1
+    );
+}
