@@ -89,8 +89,11 @@ async fn check_profile(profile: Option<&str>) -> Result<()> {
 const MAX_ATTEMPTS: u32 = 6;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// The first call (who am I) says quickly when the endpoint cannot be reached at all.
-const FIRST_CALL_ATTEMPTS: u32 = 2;
+/// The first call (who am I) says within seconds when the endpoint cannot be reached at all
+/// (a connection that times out is tried twice, with a short connect timeout; one refused or
+/// dropped, a few times with short pauses), and still rides out throttling and server errors.
+const TIMED_OUT_ATTEMPTS: u32 = 2;
+const DROPPED_ATTEMPTS: u32 = 5;
 const FIRST_CALL_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Who is calling: from `sts:GetCallerIdentity`.
@@ -143,8 +146,9 @@ impl Aws {
         let config = load_config(args).await;
         let region = region_of(&config)?;
         check_credentials(&config, args).await?;
+        // Its retries are `caller`'s own, which tell "no answer" from "an error answer".
         let first_call = aws_sdk_sts::config::Builder::from(&config)
-            .retry_config(RetryConfig::standard().with_max_attempts(FIRST_CALL_ATTEMPTS))
+            .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(FIRST_CALL_CONNECT_TIMEOUT)
@@ -165,12 +169,40 @@ impl Aws {
 
     /// The caller's account and ARN.
     pub async fn caller(&self) -> Result<Caller> {
-        let out = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(sdk("sts:GetCallerIdentity"))?;
+        use aws_smithy_runtime_api::client::result::SdkError;
+        use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+        let mut attempt = 0;
+        let out = loop {
+            attempt += 1;
+            let err = match self.sts.get_caller_identity().send().await {
+                Ok(out) => break out,
+                Err(err) => err,
+            };
+            let timed_out = match &err {
+                SdkError::TimeoutError(_) => true,
+                SdkError::DispatchFailure(failure) => failure.is_timeout(),
+                _ => false,
+            };
+            let dropped = matches!(err, SdkError::DispatchFailure(_)) && !timed_out;
+            let server_error = err
+                .raw_response()
+                .is_some_and(|r| r.status().as_u16() >= 500);
+            let throttled = err.code().is_some_and(|c| {
+                matches!(
+                    c,
+                    "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
+                )
+            });
+            let limit = match (timed_out, dropped) {
+                (true, _) => TIMED_OUT_ATTEMPTS,
+                (_, true) => DROPPED_ATTEMPTS,
+                _ => MAX_ATTEMPTS,
+            };
+            if attempt >= limit || !(timed_out || dropped || server_error || throttled) {
+                return Err(sdk("sts:GetCallerIdentity")(err));
+            }
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+        };
         let account = out.account().unwrap_or_default().parse()?;
         let arn = out.arn().unwrap_or_default().parse()?;
         Ok(Caller { account, arn })

@@ -682,6 +682,8 @@ async fn manifests_pointing_elsewhere_are_refused_by_aws_checks_and_create_nothi
                     "m.json",
                     "--source-account",
                     e2e::SOURCE,
+                    "--region",
+                    "us-east-1",
                     "--db-subnet-group",
                     &net.subnet_group,
                     "--vpc-security-group-ids",

@@ -128,6 +128,7 @@ async fn cleanup_removes_only_what_import_left() {
     // An import killed after its copy leaves one behind; simulate it with the same name and tags.
     let m = manifest(&wd, "cln-db");
     let tags = [
+        ("rds-handoff:db", "cln-db"),
         ("rds-handoff:role", "intermediate"),
         ("rds-handoff:source-snapshot", m.snapshot.arn.as_str()),
     ]
