@@ -67,17 +67,6 @@ fn held(kind: &'static str, id: &str, status: &str, tags: Tags) -> Option<Held> 
     })
 }
 
-fn rds_tags(tags: &[aws_sdk_rds::types::Tag]) -> Tags {
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            ))
-        })
-        .collect()
-}
-
 /// Everything the toolkit holds here, for `database` or for every database.
 pub async fn scan(aws: &Aws, side: Side, database: Option<&str>) -> Result<Vec<Held>> {
     let mut found = Vec::new();
@@ -93,7 +82,7 @@ pub async fn scan(aws: &Aws, side: Side, database: Option<&str>) -> Result<Vec<H
                 s.db_snapshot_identifier().unwrap_or_default(),
                 s.status().unwrap_or_default(),
             );
-            found.extend(held("db-snapshot", id, status, rds_tags(s.tag_list())));
+            found.extend(held("db-snapshot", id, status, rds::tag_map(s.tag_list())));
         }
     }
     let mut pages = aws
@@ -115,7 +104,7 @@ pub async fn scan(aws: &Aws, side: Side, database: Option<&str>) -> Result<Vec<H
                 "db-cluster-snapshot",
                 id,
                 status,
-                rds_tags(s.tag_list()),
+                rds::tag_map(s.tag_list()),
             ));
         }
     }
@@ -126,7 +115,7 @@ pub async fn scan(aws: &Aws, side: Side, database: Option<&str>) -> Result<Vec<H
                 d.db_instance_identifier().unwrap_or_default(),
                 d.db_instance_status().unwrap_or_default(),
             );
-            found.extend(held("db-instance", id, status, rds_tags(d.tag_list())));
+            found.extend(held("db-instance", id, status, rds::tag_map(d.tag_list())));
         }
     }
     let mut pages = aws.rds.describe_db_clusters().into_paginator().send();
@@ -136,7 +125,7 @@ pub async fn scan(aws: &Aws, side: Side, database: Option<&str>) -> Result<Vec<H
                 d.db_cluster_identifier().unwrap_or_default(),
                 d.status().unwrap_or_default(),
             );
-            found.extend(held("db-cluster", id, status, rds_tags(d.tag_list())));
+            found.extend(held("db-cluster", id, status, rds::tag_map(d.tag_list())));
         }
     }
     found.extend(keys(aws).await?);

@@ -50,7 +50,9 @@ fn local_problems_are_refused_before_any_aws_call() {
     let out = tgt_agent(&[
         "import",
         path,
-        "--db-subnet-group",
+        "--source-account",
+        "111111111111",
+        "--db-subnet-group-name",
         "g",
         "--vpc-security-group-ids",
         "sg-12345678",

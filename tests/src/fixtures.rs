@@ -241,6 +241,21 @@ pub async fn key_arn(account: &Account, key: &str) -> String {
         .to_owned()
 }
 
+/// A key's state (`Enabled`, `PendingDeletion`, …).
+pub async fn key_state(account: &Account, key: &str) -> aws_sdk_kms::types::KeyState {
+    let out = account
+        .kms()
+        .describe_key()
+        .key_id(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe key {key}: {e:?}"));
+    out.key_metadata()
+        .and_then(|m| m.key_state())
+        .cloned()
+        .unwrap_or_else(|| panic!("key {key} has no state"))
+}
+
 /// A key's live policy, parsed.
 pub async fn key_policy(account: &Account, key: &str) -> PolicyDocument {
     let out = account

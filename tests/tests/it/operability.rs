@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_kms::types::KeyState;
 use e2e::fixtures::{
-    aurora_cluster, footprint, instance_state, key_arn, mysql_instance, network, Network,
+    aurora_cluster, footprint, instance_state, key_arn, key_state, mysql_instance, network, Network,
 };
 use e2e::proxy::{Denial, FaultPlan, Hold, Proxy};
-use e2e::{Account, Agent, Emulator, Run, Workdir, SOURCE, TARGET};
+use e2e::{Agent, Emulator, Run, Workdir, SOURCE, TARGET};
 
 use crate::common::{accounts, export, import};
 
@@ -41,17 +41,6 @@ fn json_lines(run: &Run) -> Vec<serde_json::Value> {
             value
         })
         .collect()
-}
-
-async fn key_state(account: &Account, key: &str) -> KeyState {
-    let out = account
-        .kms()
-        .describe_key()
-        .key_id(key)
-        .send()
-        .await
-        .unwrap();
-    out.key_metadata().unwrap().key_state().unwrap().clone()
 }
 
 #[tokio::test]
