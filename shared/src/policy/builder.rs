@@ -21,8 +21,15 @@ pub const SID_TARGET_USE: &str = "TargetAccountUsesKeyThroughRdsToCopySharedSnap
 pub const SID_TARGET_GRANTS: &str = "TargetAccountGrantsKeyToRdsCopiesOnly";
 /// The strict variant's use statement (a different Sid, so a reviewer sees which one a key has).
 pub const SID_TARGET_USE_STRICT: &str = "TargetAccountReadsSharedSnapshotThroughRdsStrict";
-/// Sids of the statements written for a peer account, in either variant.
-pub const PEER_SIDS: &[&str] = &[SID_TARGET_USE, SID_TARGET_USE_STRICT, SID_TARGET_GRANTS];
+/// The target's use statement as releases before the documented default wrote it.
+const SID_TARGET_USE_LEGACY: &str = "TargetAccountReadsSharedSnapshotThroughRds";
+/// Sids of the statements written for a peer account, in either variant or an older release.
+pub const PEER_SIDS: &[&str] = &[
+    SID_TARGET_USE,
+    SID_TARGET_USE_STRICT,
+    SID_TARGET_GRANTS,
+    SID_TARGET_USE_LEGACY,
+];
 
 /// Which statements the target account gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -382,6 +382,21 @@ fn audit_flags_lockout_and_foreign_control() {
 }
 
 #[test]
+fn merge_replaces_the_target_statements_an_older_release_wrote() {
+    let old = spec();
+    let mut policy = old.build();
+    if let super::model::Statements::Many(statements) = &mut policy.statement {
+        statements[3].sid = Some("TargetAccountReadsSharedSnapshotThroughRds".into());
+    }
+    let mut strict = spec();
+    strict.variant = KeyPolicyVariant::Strict;
+    let merged = merge_peer(policy.clone(), old.peer_statements(old.peer.as_ref().unwrap()));
+    assert_eq!(merged.statements().len(), 5, "{}", merged.to_json());
+    let switched = merge_peer(merged, strict.peer_statements(strict.peer.as_ref().unwrap()));
+    assert_eq!(switched, strict.build(), "switching variant leaves no stale statement");
+}
+
+#[test]
 fn merge_keeps_existing_statements_and_revoke_removes_the_peer() {
     let existing = PolicyDocument::parse(
         r#"{"Version":"2012-10-17","Id":"key-default-1","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:*","Resource":"*"}]}"#,
