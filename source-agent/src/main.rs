@@ -20,10 +20,12 @@ use rds_handoff::revoke::RevokeArgs;
 ///   4. shares the copy with the target account;
 ///   5. writes a manifest for `tgt-agent import` and prints the command to run next.
 ///
-/// After the target has imported, `revoke` stops sharing the snapshot and removes the
-/// target from the key policy. Within one account, `encrypt` makes an encrypted copy of
-/// an unencrypted database in the same place (snapshot, copy under a key, restore). Every step is safe to repeat: re-run the same command after
-/// any failure and it resumes.
+/// After the target has imported, `revoke` stops sharing the snapshot, removes the target
+/// from the key policy and revokes its grants. Within one account, `encrypt` makes an
+/// encrypted copy of an unencrypted database in the same place (snapshot, copy under a key,
+/// restore). `status` lists the handoffs this account holds; `cleanup` removes what an
+/// unfinished or abandoned run left. Every step is safe to repeat: re-run the same command
+/// after any failure and it resumes.
 #[derive(Debug, Parser)]
 #[command(name = "src-agent", version, verbatim_doc_comment)]
 struct Cli {

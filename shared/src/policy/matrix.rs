@@ -390,10 +390,20 @@ fn merge_replaces_the_target_statements_an_older_release_wrote() {
     }
     let mut strict = spec();
     strict.variant = KeyPolicyVariant::Strict;
-    let merged = merge_peer(policy.clone(), old.peer_statements(old.peer.as_ref().unwrap()));
+    let merged = merge_peer(
+        policy.clone(),
+        old.peer_statements(old.peer.as_ref().unwrap()),
+    );
     assert_eq!(merged.statements().len(), 5, "{}", merged.to_json());
-    let switched = merge_peer(merged, strict.peer_statements(strict.peer.as_ref().unwrap()));
-    assert_eq!(switched, strict.build(), "switching variant leaves no stale statement");
+    let switched = merge_peer(
+        merged,
+        strict.peer_statements(strict.peer.as_ref().unwrap()),
+    );
+    assert_eq!(
+        switched,
+        strict.build(),
+        "switching variant leaves no stale statement"
+    );
 }
 
 #[test]
