@@ -77,8 +77,9 @@ pub struct CheckArgs {
     pub manifest: PathBuf,
     /// The account you expect the database from, known to you independently of the manifest:
     /// any manifest, snapshot or key of another account is refused before anything is made
+    /// [default: `RDS_HANDOFF_SOURCE_ACCOUNT`, else `rds_handoff_source_account` in the profile]
     #[arg(long, value_name = "ACCOUNT", env = "RDS_HANDOFF_SOURCE_ACCOUNT")]
-    pub source_account: AccountId,
+    pub source_account: Option<AccountId>,
     /// The manifest's SHA-256 as `src-agent export` printed it, received on another channel
     /// than the file; a manifest that differs is refused
     #[arg(long, value_name = "HEX")]
@@ -124,7 +125,22 @@ pub struct CheckArgs {
     pub secret_name: Option<String>,
 }
 
+/// The profile setting that names the source account a target trusts.
+pub const SOURCE_ACCOUNT_SETTING: &str = "rds_handoff_source_account";
+
 impl CheckArgs {
+    /// Fills the trusted source account from the profile (`rds_handoff_source_account`) when
+    /// neither the flag nor the environment gave it.
+    pub async fn trusting(mut self, profile: Option<&str>) -> Result<Self> {
+        if self.source_account.is_none() {
+            if let Some(value) = crate::aws::profile_setting(profile, SOURCE_ACCOUNT_SETTING).await
+            {
+                self.source_account = Some(value.trim().parse()?);
+            }
+        }
+        Ok(self)
+    }
+
     /// The import this check is for, with every import-only setting at its default.
     pub fn as_import(&self) -> ImportArgs {
         ImportArgs {
@@ -158,6 +174,10 @@ impl ImportArgs {
     /// Reads the manifest and checks what can be checked without AWS, the source it comes
     /// from first.
     pub fn resolve(&self) -> Result<ImportPlan> {
+        let trusted = self.check.source_account.as_ref().ok_or_else(|| Error::Usage {
+            message: "no source account to trust: a manifest cannot vouch for its own source".into(),
+            hint: Some(format!("pass `--source-account ACCOUNT` (the account you expect the database from, confirmed with its admin), set `RDS_HANDOFF_SOURCE_ACCOUNT`, or put `{SOURCE_ACCOUNT_SETTING} = ACCOUNT` in your AWS profile")),
+        })?;
         let expected = self
             .check
             .manifest_sha256
@@ -173,7 +193,7 @@ impl ImportArgs {
                 "ask the source admin for the manifest and its SHA-256 again, on two different channels; do not import this one",
             ));
         }
-        pin_source(&manifest, &self.check.source_account)?;
+        pin_source(&manifest, trusted)?;
         let kind = manifest.database.kind;
         let db = check_rds_id(
             kind.id_kind(),

@@ -5,6 +5,7 @@ use rds_handoff::progress::Printer;
 use rds_handoff::{ExitCode, Result};
 
 pub async fn run(args: &CheckArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
+    let args = args.clone().trusting(global.aws.profile.as_deref()).await?;
     let plan = args.as_import().resolve()?;
     printer.set_database(&plan.db);
     let aws = Aws::connect(&aws_args_for(&plan, &global.aws, printer)).await?;

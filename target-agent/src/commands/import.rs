@@ -5,6 +5,8 @@ use rds_handoff::progress::Printer;
 use rds_handoff::{ExitCode, Result};
 
 pub async fn run(args: &ImportArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
+    let mut args = args.clone();
+    args.check = args.check.trusting(global.aws.profile.as_deref()).await?;
     let plan = args.resolve()?;
     printer.set_database(&plan.db);
     let aws = Aws::connect(&aws_args_for(&plan, &global.aws, printer)).await?;

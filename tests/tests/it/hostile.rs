@@ -599,7 +599,7 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
                 "--vpc-security-group-ids",
                 "sg-12345678",
             ],
-            "--source-account <ACCOUNT>",
+            "no source account to trust",
         ),
         (
             vec![

@@ -106,7 +106,21 @@ async fn a_manifest_pointing_at_another_accounts_shared_snapshot_is_refused_befo
     let args = import_args("trust-pin.handoff.json", &net, &[]);
     without_aws(&wd, Agent::Tgt, &target, &args)
         .await
-        .refused(2, "--source-account");
+        .refused(2, "no source account to trust");
+    // The trusted source may also live in the target admin's AWS profile.
+    let config = wd.file("config");
+    let mut check = import_args("trust-pin.handoff.json", &net, &[]);
+    check[0] = "check";
+    for (trusted, code) in [(THIRD, 3), (SOURCE, 0)] {
+        std::fs::write(
+            &config,
+            format!("[default]\nrds_handoff_source_account = {trusted}\n"),
+        )
+        .unwrap();
+        let env = [("AWS_CONFIG_FILE", config.to_str().unwrap())];
+        let run = wd.run_with(Agent::Tgt, &target, &check, &env).await;
+        assert_eq!(run.code, code, "trusting {trusted}: {}", run.stderr);
+    }
 }
 
 #[tokio::test]
