@@ -3,7 +3,8 @@
 //! The agents reach it through `AWS_ENDPOINT_URL`; it forwards each HTTP request to moto and
 //! can, at a set rate and seed:
 //! - answer without forwarding: throttling in the service's own format (RDS/STS XML
-//!   `Throttling`, KMS/Secrets Manager JSON `ThrottlingException`), HTTP 500 or 503, or a
+//!   `Throttling`, EC2 XML `RequestLimitExceeded`, KMS/Secrets Manager JSON
+//!   `ThrottlingException`), HTTP 500 or 503, or a
 //!   dropped connection — all before moto sees the request, as a real transient failure;
 //! - forward and answer slowly;
 //! - hold an RDS status (`creating`, `copying`, `modifying`, `failed`, …) for N polls of a
@@ -239,9 +240,16 @@ fn error_response(service: &str, status: &str, code: &str) -> Vec<u8> {
         ];
         return render(status, &headers, body.as_bytes());
     }
-    let body = format!(
-        "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected by the test proxy</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
-    );
+    // EC2's query protocol has an error envelope of its own.
+    let body = if service == "ec2" {
+        format!(
+            "<Response><Errors><Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error></Errors><RequestID>proxy</RequestID></Response>"
+        )
+    } else {
+        format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected by the test proxy</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
+        )
+    };
     render(
         status,
         &[("content-type", "text/xml".to_owned())],
@@ -313,10 +321,10 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
             }
             Some(Fault::Throttle) => {
                 count(&state, "throttle");
-                let code = if matches!(service.as_str(), "kms" | "secretsmanager") {
-                    "ThrottlingException"
-                } else {
-                    "Throttling"
+                let code = match service.as_str() {
+                    "kms" | "secretsmanager" => "ThrottlingException",
+                    "ec2" => "RequestLimitExceeded",
+                    _ => "Throttling",
                 };
                 Some(error_response(&service, "400 Bad Request", code))
             }
