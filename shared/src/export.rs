@@ -653,24 +653,11 @@ async fn encrypt_at_source(
 }
 
 async fn delete_temp_cluster(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<()> {
-    let temp = &plan.names.temp_cluster;
-    let Some(found) = rds::describe_db(aws, DbKind::Cluster, temp).await? else {
-        return Ok(());
-    };
     // Only ever delete a cluster this toolkit made for this export.
-    if found.database.tags.get(TAG_ROLE).map(String::as_str) != Some("temporary-cluster")
-        || found.status == "deleting"
-    {
-        return Ok(());
+    let temp = &plan.names.temp_cluster;
+    if rds::delete_own_cluster(aws, temp, &[(TAG_ROLE, "temporary-cluster")]).await? {
+        progress.event(&Event::step("temporary cluster", temp, "deleted"));
     }
-    aws.rds
-        .delete_db_cluster()
-        .db_cluster_identifier(temp)
-        .skip_final_snapshot(true)
-        .send()
-        .await
-        .map_err(crate::error::sdk("rds:DeleteDBCluster"))?;
-    progress.event(&Event::step("temporary cluster", temp, "deleted"));
     Ok(())
 }
 

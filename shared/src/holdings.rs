@@ -69,65 +69,13 @@ fn held(kind: &'static str, id: &str, status: &str, tags: Tags) -> Option<Held> 
 
 /// Everything the toolkit holds here, for `database` or for every database.
 pub async fn scan(aws: &Aws, side: Side, database: Option<&str>) -> Result<Vec<Held>> {
-    let mut found = Vec::new();
-    let mut pages = aws
-        .rds
-        .describe_db_snapshots()
-        .snapshot_type("manual")
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        for s in page.map_err(sdk("rds:DescribeDBSnapshots"))?.db_snapshots() {
-            let (id, status) = (
-                s.db_snapshot_identifier().unwrap_or_default(),
-                s.status().unwrap_or_default(),
-            );
-            found.extend(held("db-snapshot", id, status, rds::tag_map(s.tag_list())));
-        }
-    }
-    let mut pages = aws
-        .rds
-        .describe_db_cluster_snapshots()
-        .snapshot_type("manual")
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        for s in page
-            .map_err(sdk("rds:DescribeDBClusterSnapshots"))?
-            .db_cluster_snapshots()
-        {
-            let (id, status) = (
-                s.db_cluster_snapshot_identifier().unwrap_or_default(),
-                s.status().unwrap_or_default(),
-            );
-            found.extend(held(
-                "db-cluster-snapshot",
-                id,
-                status,
-                rds::tag_map(s.tag_list()),
-            ));
-        }
-    }
-    let mut pages = aws.rds.describe_db_instances().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        for d in page.map_err(sdk("rds:DescribeDBInstances"))?.db_instances() {
-            let (id, status) = (
-                d.db_instance_identifier().unwrap_or_default(),
-                d.db_instance_status().unwrap_or_default(),
-            );
-            found.extend(held("db-instance", id, status, rds::tag_map(d.tag_list())));
-        }
-    }
-    let mut pages = aws.rds.describe_db_clusters().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        for d in page.map_err(sdk("rds:DescribeDBClusters"))?.db_clusters() {
-            let (id, status) = (
-                d.db_cluster_identifier().unwrap_or_default(),
-                d.status().unwrap_or_default(),
-            );
-            found.extend(held("db-cluster", id, status, rds::tag_map(d.tag_list())));
-        }
-    }
+    // The toolkit makes manual snapshots; automated ones may carry a restored database's tags.
+    let mut found: Vec<Held> = rds::list_all(aws)
+        .await?
+        .into_iter()
+        .filter(|r| r.snapshot_type.as_deref().is_none_or(|t| t == "manual"))
+        .filter_map(|r| held(r.kind, &r.id, &r.status, r.tags))
+        .collect();
     found.extend(keys(aws).await?);
     // Only the target stores secrets.
     if side == Side::Target {
@@ -443,14 +391,9 @@ async fn remove_one(
             Ok(Some("deleted"))
         }
         "db-cluster" => {
-            if !args.dry_run && h.status != "deleting" {
-                aws.rds
-                    .delete_db_cluster()
-                    .db_cluster_identifier(&h.id)
-                    .skip_final_snapshot(true)
-                    .send()
-                    .await
-                    .map_err(sdk("rds:DeleteDBCluster"))?;
+            let deleting = h.status == "deleting";
+            if !args.dry_run && !deleting && !rds::delete_own_cluster(aws, &h.id, &marks).await? {
+                return Ok(None);
             }
             printer.event(&Event::step("delete temporary cluster", &h.id, ""));
             Ok(Some("deleted"))

@@ -358,57 +358,13 @@ async fn add_peer(
 
 /// Databases and snapshots in this account and region encrypted with `key`.
 pub async fn encrypting(aws: &Aws, key: &Key) -> Result<Vec<String>> {
-    let mut found = Vec::new();
     let uses = |k: Option<&str>| k.is_some_and(|k| k == key.arn || k == key.id);
-    let mut instances = aws.rds.describe_db_instances().into_paginator().send();
-    while let Some(page) = instances.next().await {
-        let page = page.map_err(sdk("rds:DescribeDBInstances"))?;
-        found.extend(
-            page.db_instances()
-                .iter()
-                .filter(|d| uses(d.kms_key_id()))
-                .filter_map(|d| d.db_instance_identifier())
-                .map(|id| format!("DB instance `{id}`")),
-        );
-    }
-    let mut clusters = aws.rds.describe_db_clusters().into_paginator().send();
-    while let Some(page) = clusters.next().await {
-        let page = page.map_err(sdk("rds:DescribeDBClusters"))?;
-        found.extend(
-            page.db_clusters()
-                .iter()
-                .filter(|d| uses(d.kms_key_id()))
-                .filter_map(|d| d.db_cluster_identifier())
-                .map(|id| format!("DB cluster `{id}`")),
-        );
-    }
-    let mut snapshots = aws.rds.describe_db_snapshots().into_paginator().send();
-    while let Some(page) = snapshots.next().await {
-        let page = page.map_err(sdk("rds:DescribeDBSnapshots"))?;
-        found.extend(
-            page.db_snapshots()
-                .iter()
-                .filter(|s| uses(s.kms_key_id()))
-                .filter_map(|s| s.db_snapshot_identifier())
-                .map(|id| format!("snapshot `{id}`")),
-        );
-    }
-    let mut cluster_snapshots = aws
-        .rds
-        .describe_db_cluster_snapshots()
-        .into_paginator()
-        .send();
-    while let Some(page) = cluster_snapshots.next().await {
-        let page = page.map_err(sdk("rds:DescribeDBClusterSnapshots"))?;
-        found.extend(
-            page.db_cluster_snapshots()
-                .iter()
-                .filter(|s| uses(s.kms_key_id()))
-                .filter_map(|s| s.db_cluster_snapshot_identifier())
-                .map(|id| format!("cluster snapshot `{id}`")),
-        );
-    }
-    Ok(found)
+    Ok(crate::rds::list_all(aws)
+        .await?
+        .iter()
+        .filter(|r| uses(r.kms_key_id.as_deref()))
+        .map(crate::rds::Listed::describe)
+        .collect())
 }
 
 /// Schedules a key's deletion after `days` (7–30), the waiting period in which it can still

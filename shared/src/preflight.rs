@@ -9,10 +9,6 @@ use crate::error::{sdk, Error, Result};
 use crate::kms;
 use crate::manifest::DbKind;
 
-fn missing(what: String, hint: &str) -> Error {
-    Error::refused(what, hint)
-}
-
 /// The VPC of a DB subnet group that must exist here.
 pub async fn subnet_group_vpc(aws: &Aws, name: &str) -> Result<String> {
     let found = aws
@@ -29,7 +25,7 @@ pub async fn subnet_group_vpc(aws: &Aws, name: &str) -> Result<String> {
             .and_then(|g| g.vpc_id())
             .unwrap_or_default()
             .to_owned()),
-        Err(err) if err.aws_code() == Some("DBSubnetGroupNotFoundFault") => Err(missing(
+        Err(err) if err.aws_code() == Some("DBSubnetGroupNotFoundFault") => Err(Error::refused(
             format!(
                 "DB subnet group `{name}` does not exist in this account and region `{}`",
                 aws.region
@@ -55,7 +51,7 @@ pub async fn security_groups_in(aws: &Aws, ids: &[String], vpc: &str) -> Result<
     let groups = match found {
         Ok(out) => out.security_groups().to_vec(),
         Err(err) if err.aws_code() == Some("InvalidGroup.NotFound") => {
-            return Err(missing(
+            return Err(Error::refused(
                 format!(
                     "security group(s) `{}` not found in this account and region `{}`: {err}",
                     ids.join(", "),
@@ -69,13 +65,13 @@ pub async fn security_groups_in(aws: &Aws, ids: &[String], vpc: &str) -> Result<
     for id in ids {
         match groups.iter().find(|g| g.group_id() == Some(id.as_str())) {
             None => {
-                return Err(missing(
+                return Err(Error::refused(
                     format!("security group `{id}` not found in this account and region `{}`", aws.region),
                     "check `--vpc-security-group-ids` (`aws ec2 describe-security-groups`)",
                 ))
             }
             Some(group) if !vpc.is_empty() && group.vpc_id() != Some(vpc) => {
-                return Err(missing(
+                return Err(Error::refused(
                     format!(
                         "security group `{id}` is in VPC `{}`, but the DB subnet group is in VPC `{vpc}`",
                         group.vpc_id().unwrap_or("?")
@@ -116,7 +112,7 @@ pub async fn parameter_group_exists(aws: &Aws, kind: DbKind, name: &str) -> Resu
     match found {
         Ok(true) => Ok(()),
         Err(err) if !not_found(&err) => Err(err),
-        _ => Err(missing(
+        _ => Err(Error::refused(
             format!(
                 "{} parameter group `{name}` does not exist in this account and region `{}`",
                 kind.name(),
@@ -145,7 +141,7 @@ pub async fn option_group_exists(aws: &Aws, name: &str) -> Result<()> {
         {
             Err(err)
         }
-        _ => Err(missing(
+        _ => Err(Error::refused(
             format!(
                 "option group `{name}` does not exist in this account and region `{}`",
                 aws.region
@@ -159,7 +155,7 @@ pub async fn option_group_exists(aws: &Aws, name: &str) -> Result<()> {
 pub async fn key_exists(aws: &Aws, key: &str) -> Result<()> {
     match kms::describe(aws, key).await? {
         Some(_) => Ok(()),
-        None => Err(missing(
+        None => Err(Error::refused(
             format!(
                 "KMS key `{key}` not found in this account and region `{}`",
                 aws.region

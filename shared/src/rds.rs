@@ -654,14 +654,38 @@ pub async fn delete_own_snapshot(
     let Some(snap) = describe_snapshot(aws, kind, id).await? else {
         return Ok(false);
     };
-    if !marks
-        .iter()
-        .all(|(k, v)| snap.tags.get(*k).map(String::as_str) == Some(*v))
-    {
+    if !carries(&snap.tags, marks) {
         return Ok(false);
     }
     delete_snapshot(aws, kind, id).await?;
     Ok(true)
+}
+
+/// Deletes DB cluster `id` (no final snapshot) if it carries every tag in `marks` and is
+/// not already being deleted; never a cluster the toolkit did not make. Returns whether it
+/// deleted it.
+pub async fn delete_own_cluster(aws: &Aws, id: &str, marks: &[(&str, &str)]) -> Result<bool> {
+    let Some(found) = describe_db(aws, DbKind::Cluster, id).await? else {
+        return Ok(false);
+    };
+    if !carries(&found.database.tags, marks) || found.status == "deleting" {
+        return Ok(false);
+    }
+    aws.rds
+        .delete_db_cluster()
+        .db_cluster_identifier(id)
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .map_err(sdk("rds:DeleteDBCluster"))?;
+    Ok(true)
+}
+
+/// Whether `tags` hold every mark with its value.
+fn carries(tags: &BTreeMap<String, String>, marks: &[(&str, &str)]) -> bool {
+    marks
+        .iter()
+        .all(|(k, v)| tags.get(*k).map(String::as_str) == Some(*v))
 }
 
 /// Copies `source` to `target` under `key` unless an earlier try did, waits until the copy
@@ -944,6 +968,107 @@ pub async fn wait_db_status(
             resource,
             status: "deleted".into(),
         })
+}
+
+/// A database or snapshot of this account and region, as its listing shows it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// As in the state file: `db-instance`, `db-cluster`, `db-snapshot`, `db-cluster-snapshot`.
+    pub kind: &'static str,
+    pub id: String,
+    pub status: String,
+    pub kms_key_id: Option<String>,
+    /// Snapshots: `manual`, `automated`, …
+    pub snapshot_type: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Listed {
+    /// How an operator message names it: ``DB instance `orders` ``.
+    pub fn describe(&self) -> String {
+        let what = match self.kind {
+            "db-instance" => "DB instance",
+            "db-cluster" => "DB cluster",
+            "db-snapshot" => "snapshot",
+            _ => "cluster snapshot",
+        };
+        format!("{what} `{}`", self.id)
+    }
+}
+
+/// Every DB instance, DB cluster and snapshot this account owns in this region, every page.
+pub async fn list_all(aws: &Aws) -> Result<Vec<Listed>> {
+    let mut found = Vec::new();
+    let mut pages = aws.rds.describe_db_instances().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        found.extend(
+            page.map_err(sdk("rds:DescribeDBInstances"))?
+                .db_instances()
+                .iter()
+                .map(|d| Listed {
+                    kind: "db-instance",
+                    id: d.db_instance_identifier().unwrap_or_default().to_owned(),
+                    status: d.db_instance_status().unwrap_or_default().to_owned(),
+                    kms_key_id: d.kms_key_id().map(str::to_owned),
+                    snapshot_type: None,
+                    tags: tag_map(d.tag_list()),
+                }),
+        );
+    }
+    let mut pages = aws.rds.describe_db_clusters().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        found.extend(
+            page.map_err(sdk("rds:DescribeDBClusters"))?
+                .db_clusters()
+                .iter()
+                .map(|d| Listed {
+                    kind: "db-cluster",
+                    id: d.db_cluster_identifier().unwrap_or_default().to_owned(),
+                    status: d.status().unwrap_or_default().to_owned(),
+                    kms_key_id: d.kms_key_id().map(str::to_owned),
+                    snapshot_type: None,
+                    tags: tag_map(d.tag_list()),
+                }),
+        );
+    }
+    let mut pages = aws.rds.describe_db_snapshots().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        found.extend(
+            page.map_err(sdk("rds:DescribeDBSnapshots"))?
+                .db_snapshots()
+                .iter()
+                .map(|s| Listed {
+                    kind: "db-snapshot",
+                    id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
+                    status: s.status().unwrap_or_default().to_owned(),
+                    kms_key_id: s.kms_key_id().map(str::to_owned),
+                    snapshot_type: s.snapshot_type().map(str::to_owned),
+                    tags: tag_map(s.tag_list()),
+                }),
+        );
+    }
+    let mut pages = aws
+        .rds
+        .describe_db_cluster_snapshots()
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("rds:DescribeDBClusterSnapshots"))?;
+        found.extend(page.db_cluster_snapshots().iter().map(|s| {
+            Listed {
+                kind: "db-cluster-snapshot",
+                id: s
+                    .db_cluster_snapshot_identifier()
+                    .unwrap_or_default()
+                    .to_owned(),
+                status: s.status().unwrap_or_default().to_owned(),
+                kms_key_id: s.kms_key_id().map(str::to_owned),
+                snapshot_type: s.snapshot_type().map(str::to_owned),
+                tags: tag_map(s.tag_list()),
+            }
+        }));
+    }
+    Ok(found)
 }
 
 /// Manual snapshots in use and allowed in this region, from `DescribeAccountAttributes`.

@@ -226,8 +226,8 @@ fn make_network(account: &Account) -> Network {
     }
 }
 
-/// The ARN of a key (id, ARN or alias); panics if there is none.
-pub async fn key_arn(account: &Account, key: &str) -> String {
+/// A key's metadata (id, ARN or alias); panics if there is none.
+async fn key_metadata(account: &Account, key: &str) -> aws_sdk_kms::types::KeyMetadata {
     let out = account
         .kms()
         .describe_key()
@@ -236,24 +236,23 @@ pub async fn key_arn(account: &Account, key: &str) -> String {
         .await
         .unwrap_or_else(|e| panic!("describe key {key}: {e:?}"));
     out.key_metadata()
-        .and_then(|m| m.arn())
+        .cloned()
+        .unwrap_or_else(|| panic!("key {key} has no metadata"))
+}
+
+/// The ARN of a key (id, ARN or alias); panics if there is none.
+pub async fn key_arn(account: &Account, key: &str) -> String {
+    key_metadata(account, key)
+        .await
+        .arn()
         .unwrap_or_default()
         .to_owned()
 }
 
 /// A key's state (`Enabled`, `PendingDeletion`, …).
 pub async fn key_state(account: &Account, key: &str) -> aws_sdk_kms::types::KeyState {
-    let out = account
-        .kms()
-        .describe_key()
-        .key_id(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("describe key {key}: {e:?}"));
-    out.key_metadata()
-        .and_then(|m| m.key_state())
-        .cloned()
-        .unwrap_or_else(|| panic!("key {key} has no state"))
+    let state = key_metadata(account, key).await.key_state().cloned();
+    state.unwrap_or_else(|| panic!("key {key} has no state"))
 }
 
 /// A key's live policy, parsed.

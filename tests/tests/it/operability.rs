@@ -28,6 +28,16 @@ fn import_args<'a>(manifest: &'a str, net: &'a Network, extra: &[&'a str]) -> Ve
     args
 }
 
+/// The proxy holds a snapshot's status (for the whole test) where the body matches.
+fn snapshot_held(matching: &'static str, status: &'static str) -> Hold {
+    Hold {
+        action: "DescribeDBSnapshots",
+        matching,
+        status,
+        polls: 1000,
+    }
+}
+
 /// Every stdout line parsed as JSON, each with `event`, `timestamp` and `database`.
 fn json_lines(run: &Run) -> Vec<serde_json::Value> {
     run.stdout
@@ -153,12 +163,10 @@ async fn a_failed_import_leaves_a_state_file_and_cleanup_removes_what_it_made() 
         .await
         .ok();
     let plan = FaultPlan {
-        holds: vec![Hold {
-            action: "DescribeDBSnapshots",
-            matching: "DBSnapshotIdentifier=rh-opx-fimp-imported",
-            status: "failed",
-            polls: 1000,
-        }],
+        holds: vec![snapshot_held(
+            "DBSnapshotIdentifier=rh-opx-fimp-imported",
+            "failed",
+        )],
         ..FaultPlan::default()
     };
     let proxy = Proxy::start(&Emulator::get().url, plan).await;
@@ -214,18 +222,11 @@ async fn a_failed_export_or_encrypt_is_cleaned_up_and_the_database_is_never_touc
     mysql_instance(&source, "opx-fenc", false).await;
     let plan = FaultPlan {
         holds: vec![
-            Hold {
-                action: "DescribeDBSnapshots",
-                matching: "DBSnapshotIdentifier=rh-opx-fexp-to-222222222222-src",
-                status: "failed",
-                polls: 1000,
-            },
-            Hold {
-                action: "DescribeDBSnapshots",
-                matching: "DBSnapshotIdentifier=rh-opx-fenc-encrypt$",
-                status: "failed",
-                polls: 1000,
-            },
+            snapshot_held(
+                "DBSnapshotIdentifier=rh-opx-fexp-to-222222222222-src",
+                "failed",
+            ),
+            snapshot_held("DBSnapshotIdentifier=rh-opx-fenc-encrypt$", "failed"),
         ],
         ..FaultPlan::default()
     };
@@ -529,12 +530,10 @@ async fn sigterm_stops_like_ctrl_c_and_the_same_command_resumes() {
     let wd = Workdir::new("opx-term");
     mysql_instance(&source, "opx-term", false).await;
     let plan = FaultPlan {
-        holds: vec![Hold {
-            action: "DescribeDBSnapshots",
-            matching: "DBSnapshotIdentifier=rh-opx-term",
-            status: "creating",
-            polls: 1000,
-        }],
+        holds: vec![snapshot_held(
+            "DBSnapshotIdentifier=rh-opx-term",
+            "creating",
+        )],
         ..FaultPlan::default()
     };
     let proxy = Proxy::start(&Emulator::get().url, plan).await;

@@ -4,7 +4,7 @@
 //! target's grants. A third, hostile account (333333333333) plays the attacker.
 
 use aws_sdk_kms::types::KeyState;
-use e2e::fixtures::{footprint, key_arn, mysql_instance, network, Network};
+use e2e::fixtures::{footprint, key_arn, key_state, mysql_instance, network, Network};
 use e2e::proxy::{Denial, FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Run, Workdir, SOURCE, TARGET, THIRD};
 use rds_handoff::manifest::fingerprint;
@@ -542,17 +542,7 @@ async fn revoke_schedules_deletion_only_of_the_toolkits_key_and_revokes_the_targ
         .contains("aws kms schedule-key-deletion")
         .then_some(())
         .expect("the hint says how to do it by hand");
-    let state = source
-        .kms()
-        .describe_key()
-        .key_id(&own_arn)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        state.key_metadata().unwrap().key_state(),
-        Some(&KeyState::Enabled)
-    );
+    assert_eq!(key_state(&source, &own_arn).await, KeyState::Enabled);
 
     export(&wd, &source, "--db-instance", "trust-rv2", &[])
         .await
