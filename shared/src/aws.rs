@@ -5,15 +5,18 @@
 //! the flags `--profile`, `--region` and `--endpoint-url` override them. Missing region or
 //! credentials are reported in one sentence before any real call is made.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region as SdkRegion, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
+use tokio::sync::OnceCell;
 
 use crate::error::{sdk, Error, Result};
 use crate::ident::{AccountId, Arn, Region};
+use crate::quota::CopySlots;
 
 /// Connection flags both agents accept.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -137,6 +140,11 @@ pub struct Aws {
     pub ec2: aws_sdk_ec2::Client,
     pub region: Region,
     pub partition: String,
+    /// Copies this run may have in progress at once ([`CopySlots::none`] unless a fleet
+    /// sets them).
+    pub copies: CopySlots,
+    /// `sts:GetCallerIdentity`'s answer, asked once per run.
+    caller: Arc<OnceCell<Caller>>,
 }
 
 impl Aws {
@@ -164,11 +172,20 @@ impl Aws {
             ec2: aws_sdk_ec2::Client::new(&config),
             partition: partition_of(&region).to_owned(),
             region,
+            copies: CopySlots::none(),
+            caller: Arc::default(),
         })
     }
 
-    /// The caller's account and ARN.
+    /// The caller's account and ARN (asked once; every database of a fleet shares it).
     pub async fn caller(&self) -> Result<Caller> {
+        self.caller
+            .get_or_try_init(|| self.ask_caller())
+            .await
+            .cloned()
+    }
+
+    async fn ask_caller(&self) -> Result<Caller> {
         use aws_smithy_runtime_api::client::result::SdkError;
         use aws_smithy_types::error::metadata::ProvideErrorMetadata;
         let mut attempt = 0;

@@ -24,6 +24,8 @@ pub enum ExitCode {
     Aws = 4,
     /// A wait ran past `--wait-timeout`, or a resource reached a terminal failure status.
     Timeout = 5,
+    /// A fleet run finished some databases and not others; re-run the same command.
+    Partial = 6,
     /// Interrupted by a signal; re-run the same command to resume.
     Interrupted = 130,
 }

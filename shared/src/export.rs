@@ -33,9 +33,8 @@ pub const TAG_ROLE: &str = "rds-handoff:role";
 /// What the operator typed for `export`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExportArgs {
-    /// The database to hand off
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub selection: Selection,
     /// The account that will import the database
     #[arg(long, value_name = "ACCOUNT")]
     pub target_account: AccountId,
@@ -52,11 +51,20 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "documented")]
     pub key_policy: KeyPolicyVariant,
     /// Start from this existing snapshot (manual or automated) instead of taking a new one
+    /// (one database)
     #[arg(long, value_name = "ID")]
     pub from_snapshot: Option<String>,
-    /// Where to write the manifest [default: ./<db-id>.handoff.json]
-    #[arg(long, value_name = "PATH")]
+    /// Where to write the manifest, one database [default: ./<db-id>.handoff.json]
+    #[arg(long, value_name = "PATH", conflicts_with = "manifest_dir")]
     pub manifest: Option<PathBuf>,
+    /// Several databases: the folder for their manifests and the index
+    /// (rds-handoff-index.json) [default: .]
+    #[arg(long, value_name = "DIR")]
+    pub manifest_dir: Option<PathBuf>,
+    /// Several databases: at most this many snapshot copies at once (lowers AWS's limits of
+    /// 20 DB snapshot and 5 DB cluster snapshot copies per region, never raises them)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_parallel: Option<u16>,
     /// Check everything and print the plan; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -93,12 +101,32 @@ pub struct ExportPlan {
     pub encrypt_at_source: bool,
     pub allow_unencrypted_share: bool,
     pub names: ExportNames,
+    /// A fleet's dry run checked the manifest folder itself (it makes it when it runs).
+    pub folder_checked: bool,
 }
 
 impl ExportArgs {
-    /// Checks what can be checked without AWS.
+    /// The plan of a one-database export; checks what can be checked without AWS.
     pub fn resolve(&self) -> Result<ExportPlan> {
-        let (kind, db) = self.database.chosen()?;
+        let (kind, db) = self.selection.single().ok_or_else(|| {
+            Error::usage("this export names several databases; it runs as a fleet")
+        })?;
+        let manifest = self
+            .manifest
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{db}.handoff.json")));
+        self.plan_for(kind, &db, manifest)
+    }
+
+    /// Whether this export is a fleet: anything but exactly one named database, or a
+    /// `--manifest-dir`.
+    pub fn is_fleet(&self) -> bool {
+        self.selection.single().is_none() || self.manifest_dir.is_some()
+    }
+
+    /// The plan for one database of this export, its manifest at `manifest_path`.
+    pub fn plan_for(&self, kind: DbKind, db: &str, manifest_path: PathBuf) -> Result<ExportPlan> {
+        let db = crate::ident::check_rds_id(kind.id_kind(), db)?;
         let snapshot_kind = kind.snapshot_kind();
         if let Some(principal) = &self.target_principal {
             if principal.account.as_ref() != Some(&self.target_account) {
@@ -124,10 +152,7 @@ impl ExportArgs {
         };
         Ok(ExportPlan {
             names: ExportNames::new(snapshot_kind, &db, self.target_account.as_str()),
-            manifest_path: self
-                .manifest
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(format!("{db}.handoff.json"))),
+            manifest_path,
             kind,
             db,
             target: self.target_account.clone(),
@@ -142,7 +167,48 @@ impl ExportArgs {
             keep_intermediate: self.keep_intermediate,
             encrypt_at_source: self.encrypt_at_source,
             allow_unencrypted_share: self.allow_unencrypted_share,
+            folder_checked: false,
         })
+    }
+}
+
+/// Which databases an export hands off: named ones, tagged ones, or all of the region.
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = true, multiple = true)]
+pub struct Selection {
+    /// A DB instance to hand off (repeat the flag for several)
+    #[arg(long, value_name = "ID")]
+    pub db_instance: Vec<DbInstanceId>,
+    /// An Aurora DB cluster to hand off (repeat the flag for several)
+    #[arg(long, value_name = "ID")]
+    pub db_cluster: Vec<DbClusterId>,
+    /// Every DB instance and cluster carrying this tag (repeated: carrying all of them);
+    /// members of a cluster go with their cluster
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_tag_filter)]
+    pub tag: Vec<(String, String)>,
+    /// Every DB instance and Aurora cluster of the region (members go with their cluster)
+    #[arg(long, conflicts_with_all = ["db_instance", "db_cluster", "tag"])]
+    pub all: bool,
+}
+
+impl Selection {
+    /// The one database named, when exactly one is and nothing else selects.
+    pub fn single(&self) -> Option<(DbKind, String)> {
+        if self.all || !self.tag.is_empty() {
+            return None;
+        }
+        match (self.db_instance.as_slice(), self.db_cluster.as_slice()) {
+            ([id], []) => Some((DbKind::Instance, id.to_string())),
+            ([], [id]) => Some((DbKind::Cluster, id.to_string())),
+            _ => None,
+        }
+    }
+}
+
+fn parse_tag_filter(value: &str) -> std::result::Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((key, tag)) if !key.is_empty() => Ok((key.to_owned(), tag.to_owned())),
+        _ => Err(format!("`{value}` is not KEY=VALUE")),
     }
 }
 
@@ -185,14 +251,11 @@ pub struct ExportReport {
 
 /// Runs an export (or, with `dry_run`, only its checks and plan).
 pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<ExportReport> {
-    preflight::writable(&plan.manifest_path)?;
-    let caller = aws.identify(progress).await?;
-    if caller.account == plan.target {
-        return Err(Error::refused(
-            format!("the target account `{}` is the account running the export", plan.target),
-            "to encrypt a database within one account use `src-agent encrypt`; for a handoff pass the other account's id",
-        ));
+    if !plan.folder_checked {
+        preflight::writable(&plan.manifest_path)?;
     }
+    let caller = aws.identify(progress).await?;
+    refuse_own_account(&caller.account, &plan.target)?;
     let db = rds::describe_db(aws, plan.kind, &plan.db)
         .await?
         .ok_or_else(|| rds::not_here(aws, plan.kind, &plan.db, &caller))?;
@@ -302,6 +365,17 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
         already_done: false,
         fingerprint,
     })
+}
+
+/// A handoff goes to another account.
+pub fn refuse_own_account(caller: &AccountId, target: &AccountId) -> Result<()> {
+    if caller != target {
+        return Ok(());
+    }
+    Err(Error::refused(
+        format!("the target account `{target}` is the account running the export"),
+        "to encrypt a database within one account use `src-agent encrypt`; for a handoff pass the other account's id",
+    ))
 }
 
 pub fn now() -> String {
@@ -559,6 +633,7 @@ async fn make_shared_copy(
         return encrypt_at_source(aws, plan, db, source, key_arn, &shared_tags, progress).await;
     }
     let key = (plan.kind == DbKind::Instance || source_snap.encrypted).then_some(key_arn);
+    let _slot = aws.copies.take(plan.kind).await;
     rds::copy_snapshot(
         aws,
         plan.kind,

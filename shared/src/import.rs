@@ -72,18 +72,20 @@ pub struct ImportArgs {
 /// own resources the import would use).
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
-    /// The manifest `src-agent export` wrote
-    #[arg(value_name = "MANIFEST")]
-    pub manifest: PathBuf,
+    /// The manifest `src-agent export` wrote; for a fleet, several, or the index
+    /// (rds-handoff-index.json) that lists them
+    #[arg(value_name = "MANIFEST", required = true, num_args = 1..)]
+    pub manifests: Vec<PathBuf>,
     /// The account you expect the database from, known to you independently of the manifest:
     /// any manifest, snapshot or key of another account is refused before anything is made
     /// [default: `RDS_HANDOFF_SOURCE_ACCOUNT`, else `rds_handoff_source_account` in the profile]
     #[arg(long, value_name = "ACCOUNT", env = "RDS_HANDOFF_SOURCE_ACCOUNT")]
     pub source_account: Option<AccountId>,
-    /// The manifest's SHA-256 as `src-agent export` printed it, received on another channel
-    /// than the file; a manifest that differs is refused
+    /// The manifest's (or the index's) SHA-256 as `src-agent export` printed it, received on
+    /// another channel than the file; a manifest that differs is refused (repeat the flag for
+    /// several manifests)
     #[arg(long, value_name = "HEX")]
-    pub manifest_sha256: Option<String>,
+    pub manifest_sha256: Vec<String>,
     /// The DB subnet group (in this account) to restore into
     #[arg(
         long = "db-subnet-group-name",
@@ -178,13 +180,18 @@ impl ImportArgs {
             message: "no source account to trust: a manifest cannot vouch for its own source".into(),
             hint: Some(format!("pass `--source-account ACCOUNT` (the account you expect the database from, confirmed with its admin), set `RDS_HANDOFF_SOURCE_ACCOUNT`, or put `{SOURCE_ACCOUNT_SETTING} = ACCOUNT` in your AWS profile")),
         })?;
-        let expected = self
-            .check
-            .manifest_sha256
-            .as_deref()
-            .map(check_sha256)
-            .transpose()?;
-        let (manifest, fingerprint) = Manifest::read_fingerprinted(&self.check.manifest)?;
+        let ([path], expected) = (self.check.manifests.as_slice(), &self.check.manifest_sha256)
+        else {
+            return Err(Error::usage(
+                "several manifests are imported as a fleet, one at a time by `resolve`",
+            ));
+        };
+        let expected = match expected.as_slice() {
+            [] => None,
+            [one] => Some(check_sha256(one)?),
+            _ => return Err(Error::usage("one manifest takes one `--manifest-sha256`")),
+        };
+        let (manifest, fingerprint) = Manifest::read_fingerprinted(path)?;
         if let Some(expected) = expected.filter(|e| *e != fingerprint) {
             return Err(Error::refused(
                 format!(
@@ -240,7 +247,7 @@ impl ImportArgs {
 }
 
 /// A SHA-256 in hex, as `sha256sum` prints it.
-fn check_sha256(value: &str) -> Result<String> {
+pub fn check_sha256(value: &str) -> Result<String> {
     let hex = value.trim().to_ascii_lowercase();
     if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(hex);

@@ -8,6 +8,8 @@
 //! - [`policy`], [`kms`]: the key policies the toolkit writes, and its keys.
 //! - [`rds`]: RDS calls for instances and clusters behind one vocabulary.
 //! - [`plan`]: a dry run's plan, read from AWS.
+//! - [`quota`]: AWS's limits on copies in progress, as slots; [`fleet`]: many databases in
+//!   one run, within them.
 //! - [`preflight`]: what every run checks before it creates anything (the dry run too).
 //! - [`export`], [`import`], [`encrypt`], [`revoke`], [`review`]: the agents' commands.
 //! - [`manifest`], [`names`], [`password`]: what the two sides exchange and create.
@@ -28,6 +30,7 @@ pub mod cli;
 pub mod encrypt;
 pub mod error;
 pub mod export;
+pub mod fleet;
 pub mod holdings;
 pub mod ident;
 pub mod import;
@@ -39,6 +42,7 @@ pub mod plan;
 pub mod policy;
 pub mod preflight;
 pub mod progress;
+pub mod quota;
 pub mod rds;
 pub mod review;
 pub mod revoke;

@@ -193,18 +193,9 @@ impl Manifest {
 
     /// [`Self::read`], with the [`fingerprint`] of the very bytes it parsed.
     pub fn read_fingerprinted(path: &Path) -> Result<(Self, String)> {
-        let shown = path.display();
-        let size = std::fs::metadata(path)
-            .map_err(|e| Error::io(&shown, e))?
-            .len();
-        if size > MAX_MANIFEST_BYTES {
-            return Err(Error::usage(format!(
-                "manifest `{shown}` is {size} bytes, larger than any manifest ({MAX_MANIFEST_BYTES} bytes at most)"
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(|e| Error::io(&shown, e))?;
+        let bytes = read_bounded(path, "manifest")?;
         let manifest = Self::parse(&bytes).map_err(|message| Error::Usage {
-            message: format!("manifest `{shown}`: {message}"),
+            message: format!("manifest `{}`: {message}", path.display()),
             hint: Some("use the manifest exactly as `src-agent export` wrote it".into()),
         })?;
         Ok((manifest, fingerprint(&bytes)))
@@ -244,6 +235,20 @@ impl Manifest {
     pub fn write(&self, path: &Path) -> Result<()> {
         write_atomic(path, self.to_json().as_bytes())
     }
+}
+
+/// A file's bytes, refused when larger than any file the toolkit writes (`what` names it).
+pub fn read_bounded(path: &Path, what: &str) -> Result<Vec<u8>> {
+    let shown = path.display();
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io(&shown, e))?
+        .len();
+    if size > MAX_MANIFEST_BYTES {
+        return Err(Error::usage(format!(
+            "{what} `{shown}` is {size} bytes, larger than any {what} ({MAX_MANIFEST_BYTES} bytes at most)"
+        )));
+    }
+    std::fs::read(path).map_err(|e| Error::io(&shown, e))
 }
 
 /// Writes a file so that readers see the old content or the new, never a part.

@@ -175,7 +175,7 @@ pub fn writable(path: &Path) -> Result<()> {
     std::fs::write(&probe, b"").map_err(|e| Error::Usage {
         message: format!("`{}` cannot be written: {e}", path.display()),
         hint: Some(
-            "pass `--manifest` with a path in a folder you can write to; nothing was created"
+            "write it to a folder you can write to (`--manifest`, `--manifest-dir`, or run from another folder); nothing was created"
                 .into(),
         ),
     })?;

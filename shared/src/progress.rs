@@ -10,7 +10,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// One thing that happened.
@@ -92,10 +92,21 @@ pub enum OutputFormat {
 #[derive(Clone)]
 pub struct Printer {
     format: OutputFormat,
+    /// On a terminal: the run's spinner, and the lines of a fleet's databases below it.
+    multi: Option<MultiProgress>,
     spinner: Option<ProgressBar>,
     lock: Arc<Mutex<()>>,
     /// The database the run concerns, named in every JSON line.
     database: Arc<Mutex<Option<String>>>,
+}
+
+fn spinner() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
 }
 
 /// Now, as RFC 3339 in UTC.
@@ -107,17 +118,12 @@ pub fn timestamp() -> String {
 
 impl Printer {
     pub fn new(format: OutputFormat) -> Self {
-        let spinner =
-            (format != OutputFormat::Json && std::io::stderr().is_terminal()).then(|| {
-                let bar = ProgressBar::new_spinner();
-                if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
-                    bar.set_style(style);
-                }
-                bar.enable_steady_tick(Duration::from_millis(120));
-                bar
-            });
+        let multi = (format != OutputFormat::Json && std::io::stderr().is_terminal())
+            .then(MultiProgress::new);
+        let spinner = multi.as_ref().map(|multi| multi.add(spinner()));
         Self {
             format,
+            multi,
             spinner,
             lock: Arc::new(Mutex::new(())),
             database: Arc::new(Mutex::new(None)),
@@ -138,17 +144,49 @@ impl Printer {
     /// `value` with the fields every JSON line carries: `event` (kept if set), `timestamp`,
     /// `database`.
     fn stamped(&self, value: &serde_json::Value, event: &str) -> serde_json::Value {
-        let mut object = match value {
-            serde_json::Value::Object(map) => map.clone(),
-            other => serde_json::Map::from_iter([("result".to_owned(), other.clone())]),
-        };
-        object
-            .entry("event")
-            .or_insert_with(|| serde_json::Value::from(event));
-        object.insert("timestamp".into(), timestamp().into());
         let database = self.database.lock().ok().and_then(|d| d.clone());
-        object.entry("database").or_insert_with(|| database.into());
-        serde_json::Value::Object(object)
+        stamp(value, event, database.as_deref())
+    }
+
+    /// A line of its own for `database` in a fleet run: every event it reports names it.
+    pub fn line(&self, database: &str) -> DatabaseLine {
+        DatabaseLine {
+            printer: self.clone(),
+            database: database.to_owned(),
+            bar: self.multi.as_ref().map(|multi| multi.add(spinner())),
+            stage: Mutex::new(String::new()),
+        }
+    }
+
+    /// A bar counting a fleet's finished databases (on a terminal).
+    pub fn total(&self, databases: usize) -> Option<ProgressBar> {
+        let multi = self.multi.as_ref()?;
+        let bar = multi.add(ProgressBar::new(databases as u64));
+        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} databases done {msg}")
+        {
+            bar.set_style(style);
+        }
+        Some(bar)
+    }
+
+    fn json_line(&self, value: &serde_json::Value, event: &str, database: Option<&str>) {
+        let line = match database {
+            Some(database) => stamp(value, event, Some(database)),
+            None => self.stamped(value, event),
+        };
+        self.stdout_line(&line.to_string());
+    }
+
+    /// A line for people on stderr, above any live bars.
+    fn human(&self, line: &str) {
+        match &self.multi {
+            Some(multi) => {
+                let _ = multi.println(line);
+            }
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+        }
     }
 
     fn stdout_line(&self, line: &str) {
@@ -166,6 +204,20 @@ impl Printer {
             OutputFormat::Table => self.stdout_line(&table(json)),
             OutputFormat::Json => self.stdout_line(&self.stamped(json, "done").to_string()),
         }
+    }
+
+    /// Prints a result whose text is a table already (a fleet's summary): as `text` for
+    /// `--output table` too.
+    pub fn tabular(&self, text: &str, json: &serde_json::Value) {
+        let format = match self.format {
+            OutputFormat::Table => OutputFormat::Text,
+            other => other,
+        };
+        Printer {
+            format,
+            ..self.clone()
+        }
+        .result(text, json);
     }
 
     /// Prints an error and its hint: on stderr for people, one JSON line on stdout otherwise.
@@ -191,6 +243,68 @@ impl Printer {
     pub fn clear(&self) {
         if let Some(bar) = &self.spinner {
             bar.finish_and_clear();
+        }
+    }
+}
+
+/// `value` with the fields every JSON line carries: `event` (kept if set), `timestamp`,
+/// `database` (kept if set).
+fn stamp(value: &serde_json::Value, event: &str, database: Option<&str>) -> serde_json::Value {
+    let mut object = match value {
+        serde_json::Value::Object(map) => map.clone(),
+        other => serde_json::Map::from_iter([("result".to_owned(), other.clone())]),
+    };
+    object
+        .entry("event")
+        .or_insert_with(|| serde_json::Value::from(event));
+    object.insert("timestamp".into(), timestamp().into());
+    object.entry("database").or_insert_with(|| database.into());
+    serde_json::Value::Object(object)
+}
+
+/// One database's events in a fleet run: its own live line on a terminal, its name before
+/// each plain line and in each JSON line. Remembers the last stage it reached.
+pub struct DatabaseLine {
+    printer: Printer,
+    database: String,
+    bar: Option<ProgressBar>,
+    stage: Mutex<String>,
+}
+
+impl DatabaseLine {
+    /// The last stage an event reported.
+    pub fn stage(&self) -> String {
+        self.stage.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Reports how this database ended (`done` or `failed`) and removes its live line.
+    pub fn finish(&self, event: &str, text: &str, json: &serde_json::Value) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        let _guard = self.printer.lock.lock();
+        match self.printer.format {
+            OutputFormat::Json => self.printer.json_line(json, event, Some(&self.database)),
+            _ => self.printer.human(&format!("{}: {text}", self.database)),
+        }
+    }
+}
+
+impl Progress for DatabaseLine {
+    fn event(&self, event: &Event) {
+        if let Ok(mut stage) = self.stage.lock() {
+            event.stage.clone_into(&mut stage);
+        }
+        let _guard = self.printer.lock.lock();
+        let line = format!("{}: {}", self.database, human_line(event));
+        match (self.printer.format, &self.bar) {
+            (OutputFormat::Json, _) => {
+                let value = serde_json::to_value(event).unwrap_or_default();
+                self.printer
+                    .json_line(&value, event.event, Some(&self.database));
+            }
+            (_, Some(bar)) if event.event == "wait" => bar.set_message(line),
+            _ => self.printer.human(&line),
         }
     }
 }
@@ -256,13 +370,10 @@ impl Progress for Printer {
         match (self.format, &self.spinner) {
             (OutputFormat::Json, _) => {
                 let value = serde_json::to_value(event).unwrap_or_default();
-                self.stdout_line(&self.stamped(&value, event.event).to_string());
+                self.json_line(&value, event.event, None);
             }
             (_, Some(bar)) if event.event == "wait" => bar.set_message(human_line(event)),
-            (_, Some(bar)) => bar.println(human_line(event)),
-            (_, None) => {
-                let _ = writeln!(std::io::stderr().lock(), "{}", human_line(event));
-            }
+            _ => self.human(&human_line(event)),
         }
     }
 }

@@ -704,16 +704,19 @@ pub async fn ensure_copy(
     wait: WaitPolicy,
     progress: &dyn Progress,
 ) -> Result<Snap> {
+    let mut slot = None;
     match describe_snapshot(aws, kind, target).await? {
         // Refuse a foreign snapshot before waiting on it.
         Some(found) => check_ours(&found, tags, None)?,
         None => {
+            slot = Some(aws.copies.take(kind).await);
             copy_snapshot(aws, kind, source, target, Some(key_arn), tags).await?;
             progress.event(&Event::step("copy", target, "started under the key"));
             progress.created(snapshot_kind(kind), target);
         }
     }
     let copy = wait_snapshot(aws, kind, target, "copy", wait, progress).await?;
+    drop(slot);
     check_ours(&copy, tags, Some(key_arn))?;
     Ok(copy)
 }
@@ -981,6 +984,12 @@ pub struct Listed {
     /// Snapshots: `manual`, `automated`, …
     pub snapshot_type: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// Databases: allocated storage in GiB (what a copy of it has to move).
+    pub allocated_gib: i32,
+    /// DB instances: the Aurora cluster it is a member of.
+    pub cluster: Option<String>,
+    /// Snapshots: the snapshot this one is a copy of.
+    pub copy_of: Option<String>,
 }
 
 impl Listed {
@@ -1012,6 +1021,9 @@ pub async fn list_all(aws: &Aws) -> Result<Vec<Listed>> {
                     kms_key_id: d.kms_key_id().map(str::to_owned),
                     snapshot_type: None,
                     tags: tag_map(d.tag_list()),
+                    allocated_gib: d.allocated_storage().unwrap_or(0),
+                    cluster: d.db_cluster_identifier().map(str::to_owned),
+                    copy_of: None,
                 }),
         );
     }
@@ -1028,6 +1040,9 @@ pub async fn list_all(aws: &Aws) -> Result<Vec<Listed>> {
                     kms_key_id: d.kms_key_id().map(str::to_owned),
                     snapshot_type: None,
                     tags: tag_map(d.tag_list()),
+                    allocated_gib: d.allocated_storage().unwrap_or(0),
+                    cluster: None,
+                    copy_of: None,
                 }),
         );
     }
@@ -1044,6 +1059,9 @@ pub async fn list_all(aws: &Aws) -> Result<Vec<Listed>> {
                     kms_key_id: s.kms_key_id().map(str::to_owned),
                     snapshot_type: s.snapshot_type().map(str::to_owned),
                     tags: tag_map(s.tag_list()),
+                    allocated_gib: s.allocated_storage().unwrap_or(0),
+                    cluster: None,
+                    copy_of: s.source_db_snapshot_identifier().map(str::to_owned),
                 }),
         );
     }
@@ -1065,6 +1083,9 @@ pub async fn list_all(aws: &Aws) -> Result<Vec<Listed>> {
                 kms_key_id: s.kms_key_id().map(str::to_owned),
                 snapshot_type: s.snapshot_type().map(str::to_owned),
                 tags: tag_map(s.tag_list()),
+                allocated_gib: s.allocated_storage().unwrap_or(0),
+                cluster: None,
+                copy_of: s.source_db_cluster_snapshot_arn().map(str::to_owned),
             }
         }));
     }

@@ -11,7 +11,9 @@
 //!   Describe action, so waiting paths run end to end (moto makes everything `available` at
 //!   once);
 //! - stop at the N-th request: forward it, tell the test (which kills the agent), never answer;
-//! - refuse chosen requests with `AccessDenied`, as IAM or a key policy would.
+//! - refuse chosen requests with `AccessDenied`, as IAM or a key policy would;
+//! - make snapshot copies take time (`copying` for a set time after the Copy request), and
+//!   count the copies in progress at once, as the service would see them.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,6 +47,9 @@ pub struct FaultPlan {
     /// Answer `AccessDenied` to requests for `action` whose body contains `matching`, as IAM
     /// or a key policy would (moto evaluates neither).
     pub denials: Vec<Denial>,
+    /// Report every snapshot copy as `copying` until this long after its Copy request (moto
+    /// finishes copies at once), as a copy that takes time on AWS.
+    pub copy_time: Option<Duration>,
 }
 
 /// A request the proxy refuses as AWS would refuse an unauthorized caller.
@@ -61,6 +66,79 @@ pub struct Stats {
     pub faults: Mutex<BTreeMap<&'static str, usize>>,
     /// Every request, in order: `service:Action` and its body (form-encoded or JSON).
     pub seen: Mutex<Vec<(String, String)>>,
+    /// Snapshot copies as the emulator side sees them: started by a Copy request that
+    /// succeeded, in progress until a Describe answers `available` for them.
+    pub copies: Mutex<Copies>,
+}
+
+/// Copies in progress, seen from the emulator's side of the proxy.
+#[derive(Debug, Default)]
+pub struct Copies {
+    started: BTreeMap<String, std::time::Instant>,
+    in_flight: std::collections::BTreeSet<String>,
+    /// The most copies in progress at once.
+    pub peak: usize,
+    /// Every copy started.
+    pub total: usize,
+}
+
+impl Stats {
+    /// The most copies in progress at once, and how many were started.
+    pub fn copies(&self) -> (usize, usize) {
+        let copies = self.copies.lock().expect("copies lock");
+        (copies.peak, copies.total)
+    }
+}
+
+/// The value of `key` in a form-encoded body.
+fn form_value<'a>(body: &'a str, key: &str) -> Option<&'a str> {
+    body.split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Records a copy that started, or answers whether a described one is still copying (and
+/// ends it once it is not).
+fn track_copy(state: &State, action: &str, request: &[u8], ok: bool) -> bool {
+    let body = String::from_utf8_lossy(request);
+    let copy_time = state.plan.lock().expect("plan lock").copy_time;
+    let mut copies = state.stats.copies.lock().expect("copies lock");
+    match action {
+        "CopyDBSnapshot" | "CopyDBClusterSnapshot" if ok => {
+            let key = if action == "CopyDBSnapshot" {
+                "TargetDBSnapshotIdentifier"
+            } else {
+                "TargetDBClusterSnapshotIdentifier"
+            };
+            if let Some(id) = form_value(&body, key) {
+                copies
+                    .started
+                    .insert(id.to_owned(), std::time::Instant::now());
+                copies.in_flight.insert(id.to_owned());
+                copies.total += 1;
+                copies.peak = copies.peak.max(copies.in_flight.len());
+            }
+            false
+        }
+        "DescribeDBSnapshots" | "DescribeDBClusterSnapshots" => {
+            let key = if action == "DescribeDBSnapshots" {
+                "DBSnapshotIdentifier"
+            } else {
+                "DBClusterSnapshotIdentifier"
+            };
+            let Some(id) = form_value(&body, key) else {
+                return false;
+            };
+            let Some(started) = copies.started.get(id).copied() else {
+                return false;
+            };
+            let copying = copy_time.is_some_and(|t| started.elapsed() < t);
+            if !copying {
+                copies.in_flight.remove(id);
+            }
+            copying
+        }
+        _ => false,
+    }
 }
 
 impl Stats {
@@ -368,7 +446,14 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
             count(&state, "slow");
             tokio::time::sleep(Duration::from_millis(1500)).await;
         }
-        let body = hold_status(&state, &action, &request.body, response.body);
+        let ok =
+            response.head.starts_with("HTTP/1.1 200") || response.head.starts_with("HTTP/1.0 200");
+        let mut body = hold_status(&state, &action, &request.body, response.body);
+        if track_copy(&state, &action, &request.body, ok) {
+            body = String::from_utf8_lossy(&body)
+                .replace("<Status>available</Status>", "<Status>copying</Status>")
+                .into_bytes();
+        }
         let status = response
             .head
             .lines()

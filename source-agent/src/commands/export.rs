@@ -1,10 +1,17 @@
 use rds_handoff::aws::Aws;
 use rds_handoff::cli::GlobalArgs;
 use rds_handoff::export::{export, ExportArgs};
+use rds_handoff::fleet::export::export_all;
 use rds_handoff::progress::Printer;
 use rds_handoff::{ExitCode, Result};
 
 pub async fn run(args: &ExportArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
+    if args.is_fleet() {
+        let aws = Aws::connect(&global.aws).await?;
+        let summary = export_all(&aws, args, printer).await?;
+        printer.tabular(&summary.text(), &summary.json);
+        return Ok(summary.exit_code());
+    }
     let plan = args.resolve()?;
     printer.set_database(&plan.db);
     let aws = Aws::connect(&global.aws).await?;

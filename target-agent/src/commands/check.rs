@@ -2,10 +2,16 @@ use rds_handoff::aws::Aws;
 use rds_handoff::cli::GlobalArgs;
 use rds_handoff::import::{aws_args_for, verify, CheckArgs};
 use rds_handoff::progress::Printer;
-use rds_handoff::{ExitCode, Result};
+use rds_handoff::{Error, ExitCode, Result};
 
 pub async fn run(args: &CheckArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
     let args = args.clone().trusting(global.aws.profile.as_deref()).await?;
+    if args.as_import().is_fleet() {
+        return Err(Error::Usage {
+            message: "`check` verifies one manifest".into(),
+            hint: Some("run `tgt-agent import --dry-run` with the same manifests or index: it verifies every one of them and changes nothing".into()),
+        });
+    }
     let plan = args.as_import().resolve()?;
     printer.set_database(&plan.db);
     let aws = Aws::connect(&aws_args_for(&plan, &global.aws, printer)).await?;

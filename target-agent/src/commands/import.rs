@@ -1,5 +1,6 @@
 use rds_handoff::aws::Aws;
 use rds_handoff::cli::GlobalArgs;
+use rds_handoff::fleet::import::import_all;
 use rds_handoff::import::{aws_args_for, import, ImportArgs};
 use rds_handoff::progress::Printer;
 use rds_handoff::{ExitCode, Result};
@@ -7,6 +8,11 @@ use rds_handoff::{ExitCode, Result};
 pub async fn run(args: &ImportArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
     let mut args = args.clone();
     args.check = args.check.trusting(global.aws.profile.as_deref()).await?;
+    if args.is_fleet() {
+        let summary = import_all(&args, &global.aws, printer).await?;
+        printer.tabular(&summary.text(), &summary.json);
+        return Ok(summary.exit_code());
+    }
     let plan = args.resolve()?;
     printer.set_database(&plan.db);
     let aws = Aws::connect(&aws_args_for(&plan, &global.aws, printer)).await?;

@@ -10,6 +10,7 @@
 mod common;
 mod encrypt;
 mod export;
+mod fleet;
 mod hostile;
 mod import;
 mod lifecycle;

@@ -282,7 +282,7 @@ async fn terminal_status_and_wait_timeout_fail_fast_and_resume() {
 
 /// Kills `agent` with SIGKILL when the proxy has forwarded request `k` (its response never
 /// arrives). Returns false when the run finished before request `k`.
-async fn kill_at(
+pub(crate) async fn kill_at(
     wd: &Workdir,
     account: &Account,
     agent: Agent,

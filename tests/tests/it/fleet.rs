@@ -1,0 +1,272 @@
+//! Fleets: many databases in one export and one import, within AWS's copy limits.
+//!
+//! Each test has a source account of its own, so `--all` sees only the test's databases.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use e2e::fixtures::{aurora_cluster, footprint, mysql_instance, network};
+use e2e::proxy::{FaultPlan, Proxy};
+use e2e::{Account, Agent, Emulator, Run, Workdir};
+use rds_handoff::fleet::index::Index;
+use rds_handoff::manifest::fingerprint;
+
+use crate::reliability::kill_at;
+
+/// The target account of every fleet test (its databases have distinct names).
+const FLEET_TARGET: &str = "555555555555";
+
+fn lines(run: &Run) -> Vec<serde_json::Value> {
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The run's summary: database → (result, stage, error).
+fn results(run: &Run) -> BTreeMap<String, (String, String, String)> {
+    let done = lines(run)
+        .into_iter()
+        .find(|l| l["event"] == "done")
+        .unwrap_or_else(|| panic!("no summary:\n{}\n{}", run.stdout, run.stderr));
+    done["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let text = |k: &str| d[k].as_str().unwrap_or_default().to_owned();
+            (
+                text("database"),
+                (text("result"), text("stage"), text("error")),
+            )
+        })
+        .collect()
+}
+
+fn export_args<'a>(selection: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["export"];
+    args.extend_from_slice(selection);
+    args.extend_from_slice(&["--target-account", FLEET_TARGET, "--manifest-dir", "out"]);
+    args.extend_from_slice(&["--output", "json"]);
+    args.extend_from_slice(extra);
+    args
+}
+
+async fn import_index(wd: &Workdir, target: &Account, source: &str, sha: &str) -> Run {
+    let net = network(target);
+    let args = [
+        "import",
+        "out/rds-handoff-index.json",
+        "--source-account",
+        source,
+        "--manifest-sha256",
+        sha,
+        "--db-subnet-group-name",
+        &net.subnet_group,
+        "--vpc-security-group-ids",
+        &net.security_group,
+        "--output",
+        "json",
+    ];
+    wd.run(Agent::Tgt, target, &args).await
+}
+
+#[tokio::test]
+async fn a_fleet_of_instances_and_clusters_is_handed_off_and_one_failure_does_not_stop_the_rest() {
+    let source = Account::assume("444444444444").await;
+    let target = Account::assume(FLEET_TARGET).await;
+    for (id, encrypted) in [("fl-a", true), ("fl-b", false), ("fl-c", true)] {
+        mysql_instance(&source, id, encrypted).await;
+    }
+    aurora_cluster(&source, "fl-d", true).await;
+    mysql_instance(&source, "fl-stopped", true).await;
+    source
+        .rds()
+        .stop_db_instance()
+        .db_instance_identifier("fl-stopped")
+        .send()
+        .await
+        .unwrap();
+    let wd = Workdir::new("fleet-mixed");
+
+    let plan = wd
+        .run(
+            Agent::Src,
+            &source,
+            &export_args(&["--all"], &["--dry-run"]),
+        )
+        .await;
+    assert_eq!(plan.code, 6, "{}\n{}", plan.stdout, plan.stderr);
+    let planned = results(&plan);
+    assert_eq!(planned["fl-a"].0, "would export");
+    assert!(!wd.file("out/rds-handoff-index.json").exists());
+    assert_eq!(
+        footprint(&source, "rh-").await.snapshots,
+        Vec::<String>::new()
+    );
+
+    let run = wd
+        .run(Agent::Src, &source, &export_args(&["--all"], &[]))
+        .await;
+    assert_eq!(run.code, 6, "some failed: {}\n{}", run.stdout, run.stderr);
+    let got = results(&run);
+    let names: Vec<&str> = got.keys().map(String::as_str).collect();
+    // The cluster's member instance goes with its cluster, never on its own.
+    assert_eq!(names, ["fl-a", "fl-b", "fl-c", "fl-d", "fl-stopped"]);
+    for db in ["fl-a", "fl-b", "fl-c", "fl-d"] {
+        assert_eq!(got[db].0, "exported", "{db}: {:?}", got[db]);
+    }
+    let (result, _, error) = &got["fl-stopped"];
+    assert_eq!(result, "failed");
+    assert!(error.contains("`stopped`"), "{error}");
+    // Every progress line names its database.
+    for line in lines(&run)
+        .iter()
+        .filter(|l| l["event"] == "wait" || l["event"] == "step")
+    {
+        let db = line["database"].as_str().unwrap_or_default();
+        assert!(db.is_empty() || names.contains(&db), "{line}");
+    }
+
+    let (index, sha) = Index::read(&wd.file("out/rds-handoff-index.json")).unwrap();
+    assert_eq!(index.manifests.len(), 4, "the failed one has no manifest");
+    for entry in &index.manifests {
+        let bytes = std::fs::read(wd.file(&format!("out/{}", entry.file))).unwrap();
+        assert_eq!(fingerprint(&bytes), entry.sha256);
+    }
+    let done = lines(&run)
+        .into_iter()
+        .find(|l| l["event"] == "done")
+        .unwrap();
+    assert_eq!(done["index_sha256"], sha.as_str());
+
+    let imported = import_index(&wd, &target, "444444444444", &sha).await.ok();
+    let got = results(&imported);
+    assert_eq!(got.len(), 4);
+    assert!(
+        got.values().all(|(result, ..)| result == "imported"),
+        "{got:?}"
+    );
+    let there = footprint(&target, "fl-").await;
+    assert_eq!(
+        there.databases,
+        ["fl-a", "fl-b", "fl-c", "fl-d", "fl-d-writer"]
+    );
+    assert_eq!(there.secrets.len(), 4);
+
+    // Again, once the stopped database is started: only what is left is done.
+    let before = footprint(&source, "rh-").await;
+    source
+        .rds()
+        .start_db_instance()
+        .db_instance_identifier("fl-stopped")
+        .send()
+        .await
+        .unwrap();
+    let again = wd
+        .run(Agent::Src, &source, &export_args(&["--all"], &[]))
+        .await
+        .ok();
+    let got = results(&again);
+    assert_eq!(got["fl-stopped"].0, "exported");
+    for db in ["fl-a", "fl-b", "fl-c", "fl-d"] {
+        assert_eq!(got[db].0, "already exported", "{db}");
+    }
+    let after = footprint(&source, "rh-").await;
+    let new: Vec<_> = after
+        .snapshots
+        .iter()
+        .filter(|s| !before.snapshots.contains(s))
+        .collect();
+    assert_eq!(new, ["rh-fl-stopped-to-555555555555"]);
+    let (index, sha) = Index::read(&wd.file("out/rds-handoff-index.json")).unwrap();
+    assert_eq!(index.manifests.len(), 5);
+    let imported = import_index(&wd, &target, "444444444444", &sha).await.ok();
+    let got = results(&imported);
+    assert_eq!(got["fl-stopped"].0, "imported");
+    assert_eq!(got["fl-a"].0, "already imported");
+}
+
+#[tokio::test]
+async fn a_killed_fleet_run_again_creates_nothing_twice() {
+    let source = Account::assume("444444444445").await;
+    let target = Account::assume(FLEET_TARGET).await;
+    for id in ["fk-a", "fk-b", "fk-c"] {
+        mysql_instance(&source, id, true).await;
+    }
+    aurora_cluster(&source, "fk-d", true).await;
+    let wd = Workdir::new("fleet-killed");
+    let args = export_args(&["--all"], &[]);
+    for k in [25, 60] {
+        assert!(
+            kill_at(&wd, &source, Agent::Src, &args, k, vec![]).await,
+            "the export ended before request {k}"
+        );
+    }
+    let run = wd.run(Agent::Src, &source, &args).await.ok();
+    assert!(results(&run).values().all(|(r, ..)| r.contains("exported")));
+    for db in ["fk-a", "fk-b", "fk-c", "fk-d"] {
+        let left = footprint(&source, db).await;
+        assert_eq!(left.snapshots, [format!("rh-{db}-to-555555555555")], "{db}");
+        assert_eq!(left.keys.len(), 1, "{db}: one key");
+    }
+    let (_, sha) = Index::read(&wd.file("out/rds-handoff-index.json")).unwrap();
+    let net = network(&target);
+    let import = [
+        "import",
+        "out/rds-handoff-index.json",
+        "--source-account",
+        "444444444445",
+        "--manifest-sha256",
+        &sha,
+        "--db-subnet-group-name",
+        &net.subnet_group,
+        "--vpc-security-group-ids",
+        &net.security_group,
+        "--output",
+        "json",
+    ];
+    assert!(kill_at(&wd, &target, Agent::Tgt, &import, 40, vec![]).await);
+    let run = wd.run(Agent::Tgt, &target, &import).await.ok();
+    assert!(results(&run).values().all(|(r, ..)| r.contains("imported")));
+    for db in ["fk-a", "fk-b", "fk-c", "fk-d"] {
+        let there = footprint(&target, db).await;
+        assert_eq!(there.secrets, [format!("rds-handoff/{db}/master")], "{db}");
+        assert_eq!(there.keys.len(), 1, "{db}: one key");
+        assert!(
+            there.snapshots.is_empty(),
+            "{db}: the copy is deleted once restored"
+        );
+    }
+}
+
+#[tokio::test]
+async fn copies_in_progress_never_exceed_the_limit_and_the_fleet_runs_in_rounds() {
+    let source = Account::assume("444444444446").await;
+    for i in 0..6 {
+        mysql_instance(&source, &format!("fq-{i}"), true).await;
+    }
+    let proxy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            copy_time: Some(Duration::from_secs(3)),
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let wd = Workdir::new("fleet-quota");
+    let args = export_args(&["--all"], &["--max-parallel", "2"]);
+    let run = wd.via(&proxy, Agent::Src, &source, &args).await.ok();
+    assert!(results(&run).values().all(|(r, ..)| r == "exported"));
+    let (peak, total) = proxy.stats.copies();
+    assert_eq!(total, 6, "one copy per database");
+    assert_eq!(
+        peak, 2,
+        "never more than --max-parallel copies in progress, and that many"
+    );
+    let done = lines(&run)
+        .into_iter()
+        .find(|l| l["event"] == "done")
+        .unwrap();
+    assert_eq!(done["peak_copies"]["db_snapshot"], 2);
+}
