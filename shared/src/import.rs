@@ -195,7 +195,8 @@ impl ImportArgs {
         if let Some(expected) = expected.filter(|e| *e != fingerprint) {
             return Err(Error::refused(
                 format!(
-                    "the manifest's SHA-256 is `{fingerprint}`, not `{expected}` (`--manifest-sha256`): it is not the manifest the source admin exported"
+                    "the SHA-256 of `{}` is `{fingerprint}`, not `{expected}` (`--manifest-sha256` or the index): it is not the manifest the source admin exported",
+                    path.display()
                 ),
                 "ask the source admin for the manifest and its SHA-256 again, on two different channels; do not import this one",
             ));

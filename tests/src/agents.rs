@@ -40,6 +40,21 @@ impl Agent {
     }
 }
 
+/// Builds both agents, `release` or debug (`cargo run` has released cargo's lock by the
+/// time a binary of this crate runs).
+pub fn build_agents(release: bool) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut args = vec!["build", "--quiet", "-p", "source-agent", "-p", "target-agent"];
+    if release {
+        args.push("--release");
+    }
+    let status = std::process::Command::new(cargo)
+        .args(args)
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building the agents failed");
+}
+
 /// What one agent run did.
 #[derive(Debug, Clone)]
 pub struct Run {

@@ -7,9 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The pinned emulator, as `pip` installs it.
-pub const REQUIREMENTS: &str = include_str!("../moto/requirements.txt");
-
 pub struct Emulator {
     pub url: String,
     pub log: PathBuf,
@@ -46,20 +43,28 @@ fn moto_dir() -> PathBuf {
 
 /// The venv's python, making the venv first if it is missing or out of date.
 pub fn python() -> Result<PathBuf, String> {
-    let venv = target_dir().join("moto-venv");
+    venv("moto-venv", &moto_dir().join("requirements.txt"))
+}
+
+/// The python of the venv `target/<name>`, made from `requirements` if it is missing or
+/// its requirements changed since.
+pub fn venv(name: &str, requirements: &Path) -> Result<PathBuf, String> {
+    let wanted = std::fs::read_to_string(requirements)
+        .map_err(|e| format!("{}: {e}", requirements.display()))?;
+    let venv = target_dir().join(name);
     let python = venv.join("bin/python");
     let marker = venv.join(".installed");
-    let lock_path = target_dir().join("moto-venv.lock");
+    let lock_path = target_dir().join(format!("{name}.lock"));
     let lock =
         std::fs::File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
     // Several test binaries may start at once; one makes the venv, the others wait.
     lock.lock()
         .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(REQUIREMENTS) && python.exists() {
+    if std::fs::read_to_string(&marker).ok() == Some(wanted.clone()) && python.exists() {
         return Ok(python);
     }
     eprintln!(
-        "making the emulator's Python venv in {} (first run only)",
+        "making the Python venv {} (first run only)",
         venv.display()
     );
     run_checked(
@@ -77,9 +82,9 @@ pub fn python() -> Result<PathBuf, String> {
                 "--disable-pip-version-check",
                 "-r",
             ])
-            .arg(moto_dir().join("requirements.txt")),
+            .arg(requirements),
     )?;
-    std::fs::write(&marker, REQUIREMENTS).map_err(|e| e.to_string())?;
+    std::fs::write(&marker, wanted).map_err(|e| e.to_string())?;
     Ok(python)
 }
 

@@ -14,26 +14,10 @@
 use std::process::Command;
 
 use e2e::fixtures::{mysql_instance, network};
+use e2e::agents::build_agents;
 use e2e::{Account, Agent, Emulator, Workdir, SOURCE, TARGET};
 
 const DB: &str = "orders-db";
-
-/// Builds both agents (`cargo run` has released cargo's lock by the time this runs).
-fn build_agents() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "source-agent",
-            "-p",
-            "target-agent",
-        ])
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "building the agents failed");
-}
 
 fn banner(text: &str) {
     println!("\n\x1b[1m== {text}\x1b[0m");
@@ -55,7 +39,7 @@ fn admin(wd: &Workdir, agent: Agent, account: &Account, args: &[&str]) {
 
 #[tokio::main]
 async fn main() {
-    build_agents();
+    build_agents(false);
     let emulator = Emulator::get();
     banner(&format!("local AWS emulator (moto) at {}", emulator.url));
     let source = Account::assume(SOURCE).await;

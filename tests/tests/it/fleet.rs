@@ -185,6 +185,37 @@ async fn a_fleet_of_instances_and_clusters_is_handed_off_and_one_failure_does_no
     let got = results(&imported);
     assert_eq!(got["fl-stopped"].0, "imported");
     assert_eq!(got["fl-a"].0, "already imported");
+
+    // A manifest changed after the index was written, or an index that is not the one
+    // exported, is refused before any AWS request.
+    let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
+    let net = network(&target);
+    let import = |sha: &str| {
+        [
+            "import",
+            "out/rds-handoff-index.json",
+            "--source-account",
+            "444444444444",
+            "--manifest-sha256",
+            sha,
+            "--db-subnet-group-name",
+            &net.subnet_group,
+            "--vpc-security-group-ids",
+            &net.security_group,
+        ]
+        .map(str::to_owned)
+    };
+    let wrong = "0".repeat(64);
+    wd.via(&proxy, Agent::Tgt, &target, &import(&wrong).each_ref().map(String::as_str))
+        .await
+        .refused(3, "not the index the source admin exported");
+    let path = wd.file("out/fl-a.handoff.json");
+    let tampered = std::fs::read_to_string(&path).unwrap().replace("\"fl-a\"", "\"fl-a\" ");
+    std::fs::write(&path, tampered).unwrap();
+    wd.via(&proxy, Agent::Tgt, &target, &import(&sha).each_ref().map(String::as_str))
+        .await
+        .refused(3, "of `out/fl-a.handoff.json` is");
+    assert_eq!(proxy.requests(), 0, "refused before any AWS request");
 }
 
 #[tokio::test]

@@ -386,14 +386,39 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
         (
             vec![
                 "export",
-                "--db-instance",
-                "a",
+                "--all",
                 "--db-cluster",
                 "b",
                 "--target-account",
                 TARGET,
             ],
             "cannot be used with",
+        ),
+        (
+            vec!["export", "--tag", "team", "--target-account", TARGET],
+            "is not KEY=VALUE",
+        ),
+        (
+            vec![
+                "export",
+                "--all",
+                "--target-account",
+                TARGET,
+                "--manifest",
+                "m.json",
+            ],
+            "name one database's file",
+        ),
+        (
+            vec![
+                "export",
+                "--all",
+                "--target-account",
+                TARGET,
+                "--max-parallel",
+                "0",
+            ],
+            "--max-parallel",
         ),
         (
             vec![
