@@ -11,13 +11,15 @@ umask 077
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# A local emulator's endpoint, when one is given.
+endpoint=(${AWS_ENDPOINT_URL:+--endpoint-url "$AWS_ENDPOINT_URL"})
 src() {
   AWS_ACCESS_KEY_ID=$SRC_AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$SRC_AWS_SECRET_ACCESS_KEY \
-    AWS_SESSION_TOKEN=$SRC_AWS_SESSION_TOKEN aws --output text "$@"
+    AWS_SESSION_TOKEN=$SRC_AWS_SESSION_TOKEN aws "${endpoint[@]}" --output text "$@"
 }
 tgt() {
   AWS_ACCESS_KEY_ID=$TGT_AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$TGT_AWS_SECRET_ACCESS_KEY \
-    AWS_SESSION_TOKEN=$TGT_AWS_SESSION_TOKEN aws --output text "$@"
+    AWS_SESSION_TOKEN=$TGT_AWS_SESSION_TOKEN aws "${endpoint[@]}" --output text "$@"
 }
 
 cat >"$work/policy.json" <<JSON
@@ -49,7 +51,8 @@ shared="arn:aws:rds:$AWS_REGION:$SOURCE_ACCOUNT:snapshot:$DB-by-hand-shared"
 
 # Target account.
 tgt sts get-caller-identity >/dev/null                                                   # 11
-tgt rds describe-db-snapshots --db-snapshot-identifier "$shared" --include-shared >/dev/null  # 12
+tgt rds describe-db-snapshots --snapshot-type shared --include-shared \
+  --query "DBSnapshots[?DBSnapshotArn=='$shared'].Encrypted" >/dev/null                 # 12
 own=$(tgt kms create-key --description "imported $DB" --query KeyMetadata.Arn)           # 13
 tgt kms create-alias --alias-name "alias/by-hand/imported/$DB" --target-key-id "$own"    # 14
 tgt rds copy-db-snapshot --source-db-snapshot-identifier "$shared" \

@@ -145,6 +145,9 @@ pub struct Aws {
     pub copies: CopySlots,
     /// `sts:GetCallerIdentity`'s answer, asked once per run.
     caller: Arc<OnceCell<Caller>>,
+    /// The account's keys by their toolkit alias tag, read once per run (see
+    /// [`crate::kms::find_tagged`]).
+    pub(crate) tagged_keys: Arc<OnceCell<std::collections::BTreeMap<String, Vec<String>>>>,
 }
 
 impl Aws {
@@ -174,6 +177,7 @@ impl Aws {
             region,
             copies: CopySlots::none(),
             caller: Arc::default(),
+            tagged_keys: Arc::default(),
         })
     }
 

@@ -66,6 +66,10 @@ pub struct ImportArgs {
     /// Give up waiting for a copy or restore after this long (e.g. 90m, 4h)
     #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = parse_duration)]
     pub wait_timeout: Duration,
+    /// Several manifests: at most this many snapshot copies at once (lowers AWS's limits of
+    /// 20 DB snapshot and 5 DB cluster snapshot copies per region, never raises them)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_parallel: Option<u16>,
 }
 
 /// What `check` takes: only what it checks (the manifest, whom it trusts, and the target's
@@ -153,6 +157,7 @@ impl CheckArgs {
             password: PasswordMode::Rotate,
             dry_run: true,
             wait_timeout: Duration::from_secs(4 * 3600),
+            max_parallel: None,
         }
     }
 }

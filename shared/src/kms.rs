@@ -269,7 +269,24 @@ pub async fn tags(aws: &Aws, key: &str) -> Result<BTreeMap<String, String>> {
         .collect())
 }
 
+/// A key that carries the toolkit's tag for `alias` (made by a run stopped before it could
+/// name it). The account's keys are read once per run, however many databases ask.
 pub async fn find_tagged(aws: &Aws, alias: &str) -> Result<Option<Key>> {
+    let tagged = aws
+        .tagged_keys
+        .get_or_try_init(|| keys_by_alias_tag(aws))
+        .await?;
+    for id in tagged.get(alias).into_iter().flatten() {
+        if let Ok(Some(key)) = describe(aws, id).await {
+            return Ok(Some(key));
+        }
+    }
+    Ok(None)
+}
+
+/// Every key of the account that carries the toolkit's alias tag, by that tag.
+async fn keys_by_alias_tag(aws: &Aws) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut pages = aws.kms.list_keys().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(sdk("kms:ListKeys"))?;
@@ -284,15 +301,12 @@ pub async fn find_tagged(aws: &Aws, alias: &str) -> Result<Option<Key>> {
                 }
                 Err(err) => return Err(err),
             };
-            let ours = tags.get(ALIAS_TAG).map(String::as_str) == Some(alias);
-            if ours {
-                if let Ok(Some(key)) = describe(aws, id).await {
-                    return Ok(Some(key));
-                }
+            if let Some(alias) = tags.get(ALIAS_TAG) {
+                found.entry(alias.clone()).or_default().push(id.to_owned());
             }
         }
     }
-    Ok(None)
+    Ok(found)
 }
 
 pub async fn get_policy(aws: &Aws, key: &str) -> Result<PolicyDocument> {

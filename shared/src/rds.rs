@@ -13,7 +13,7 @@ use crate::aws::{Aws, Caller};
 use crate::error::{sdk, Error, Result};
 use crate::manifest::{Database, DbKind};
 use crate::progress::{Event, Progress};
-use crate::wait::{wait_for, Goal, WaitPolicy};
+use crate::wait::{wait_for, Goal, Status, WaitPolicy};
 
 /// A database as the agents see it.
 #[derive(Debug, Clone)]
@@ -922,16 +922,7 @@ pub async fn wait_snapshot(
         resource: &resource,
         status: "available",
     };
-    wait_for(&goal, policy, progress, || async {
-        Ok(describe_snapshot(aws, kind, id).await?.map(|s| s.status))
-    })
-    .await?;
-    describe_snapshot(aws, kind, id)
-        .await?
-        .ok_or_else(|| Error::TerminalStatus {
-            resource,
-            status: "deleted".into(),
-        })
+    wait_for(&goal, policy, progress, || describe_snapshot(aws, kind, id)).await
 }
 
 /// Waits until a database is `available`.
@@ -961,16 +952,19 @@ pub async fn wait_db_status(
         resource: &resource,
         status,
     };
-    wait_for(&goal, policy, progress, || async {
-        Ok(describe_db(aws, kind, id).await?.map(|d| d.status))
-    })
-    .await?;
-    describe_db(aws, kind, id)
-        .await?
-        .ok_or_else(|| Error::TerminalStatus {
-            resource,
-            status: "deleted".into(),
-        })
+    wait_for(&goal, policy, progress, || describe_db(aws, kind, id)).await
+}
+
+impl Status for Snap {
+    fn status(&self) -> &str {
+        &self.status
+    }
+}
+
+impl Status for DbInfo {
+    fn status(&self) -> &str {
+        &self.status
+    }
 }
 
 /// A database or snapshot of this account and region, as its listing shows it.

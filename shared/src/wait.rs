@@ -72,26 +72,43 @@ pub struct Goal<'a> {
     pub status: &'a str,
 }
 
-/// Polls until `poll` returns the goal status. `poll` returns the current status, or `None`
-/// when the resource is gone (a failure unless the goal is `deleted`).
-pub async fn wait_for<F, Fut>(
+/// Something polled for its status: a status string, a snapshot, a database.
+pub trait Status {
+    fn status(&self) -> &str;
+}
+
+impl Status for String {
+    fn status(&self) -> &str {
+        self
+    }
+}
+
+/// Polls until `poll` returns something in the goal status, and returns that last answer
+/// (no second request for what the last poll said). `poll` returns `None` when the resource
+/// is gone (a failure unless the goal is `deleted`).
+pub async fn wait_for<T, F, Fut>(
     goal: &Goal<'_>,
     policy: WaitPolicy,
     progress: &dyn Progress,
     mut poll: F,
-) -> Result<()>
+) -> Result<T>
 where
+    T: Status,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<String>>>,
+    Fut: Future<Output = Result<Option<T>>>,
 {
     let started = Instant::now();
     let mut attempt = 0;
     loop {
-        let status = poll().await?.unwrap_or_else(|| "deleted".to_owned());
+        let found = poll().await?;
+        let status = found
+            .as_ref()
+            .map_or("deleted", |found| found.status())
+            .to_owned();
         let elapsed = started.elapsed();
         progress.event(&Event::wait(goal.stage, goal.resource, &status, elapsed));
-        if status == goal.status {
-            return Ok(());
+        if let Some(found) = found.filter(|_| status == goal.status) {
+            return Ok(found);
         }
         if TERMINAL_STATUSES.contains(&status.as_str()) {
             return Err(Error::TerminalStatus {
@@ -221,7 +238,7 @@ mod tests {
             &goal(),
             WaitPolicy::new(Duration::from_secs(60)),
             &recorder,
-            || std::future::ready(Ok(None)),
+            || std::future::ready(Ok(None::<String>)),
         )
         .await
         .unwrap_err();

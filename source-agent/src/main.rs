@@ -20,6 +20,10 @@ use rds_handoff::revoke::RevokeArgs;
 ///   4. shares the copy with the target account;
 ///   5. writes a manifest for `tgt-agent import` and prints the command to run next.
 ///
+/// Several databases at once: repeat `--db-instance` / `--db-cluster`, or select them with
+/// `--tag KEY=VALUE` or `--all`. They run concurrently within AWS's limits on copies in
+/// progress; each gets its own manifest, and `rds-handoff-index.json` lists them all.
+///
 /// After the target has imported, `revoke` stops sharing the snapshot, removes the target
 /// from the key policy and revokes its grants. Within one account, `encrypt` makes an
 /// encrypted copy of an unencrypted database in the same place (snapshot, copy under a key,

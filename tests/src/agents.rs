@@ -44,7 +44,14 @@ impl Agent {
 /// time a binary of this crate runs).
 pub fn build_agents(release: bool) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut args = vec!["build", "--quiet", "-p", "source-agent", "-p", "target-agent"];
+    let mut args = vec![
+        "build",
+        "--quiet",
+        "-p",
+        "source-agent",
+        "-p",
+        "target-agent",
+    ];
     if release {
         args.push("--release");
     }

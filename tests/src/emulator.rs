@@ -63,10 +63,7 @@ pub fn venv(name: &str, requirements: &Path) -> Result<PathBuf, String> {
     if std::fs::read_to_string(&marker).ok() == Some(wanted.clone()) && python.exists() {
         return Ok(python);
     }
-    eprintln!(
-        "making the Python venv {} (first run only)",
-        venv.display()
-    );
+    eprintln!("making the Python venv {} (first run only)", venv.display());
     run_checked(
         Command::new("python3")
             .args(["-m", "venv", "--clear"])

@@ -71,22 +71,43 @@ pub struct Stats {
     pub copies: Mutex<Copies>,
 }
 
-/// Copies in progress, seen from the emulator's side of the proxy.
+/// Copies in progress, seen from the emulator's side of the proxy; DB snapshot copies and
+/// DB cluster snapshot copies apart, as AWS limits them apart.
 #[derive(Debug, Default)]
 pub struct Copies {
     started: BTreeMap<String, std::time::Instant>,
-    in_flight: std::collections::BTreeSet<String>,
-    /// The most copies in progress at once.
-    pub peak: usize,
+    in_flight: [std::collections::BTreeSet<String>; 2],
+    peak: [usize; 2],
+    total: usize,
+    /// How long each finished copy took, from its Copy request to the first `available`.
+    took: Vec<Duration>,
+}
+
+/// What the emulator side saw of the copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyStats {
+    /// The most DB snapshot copies in progress at once.
+    pub peak_db: usize,
+    /// The most DB cluster snapshot copies in progress at once.
+    pub peak_cluster: usize,
     /// Every copy started.
     pub total: usize,
+    /// The median time a copy took, from its Copy request to the first `available` answer
+    /// (with `copy_time`: that time, plus the wait until the agent polled again).
+    pub median: Duration,
 }
 
 impl Stats {
-    /// The most copies in progress at once, and how many were started.
-    pub fn copies(&self) -> (usize, usize) {
+    pub fn copies(&self) -> CopyStats {
         let copies = self.copies.lock().expect("copies lock");
-        (copies.peak, copies.total)
+        let mut took = copies.took.clone();
+        took.sort();
+        CopyStats {
+            peak_db: copies.peak[0],
+            peak_cluster: copies.peak[1],
+            total: copies.total,
+            median: took.get(took.len() / 2).copied().unwrap_or_default(),
+        }
     }
 }
 
@@ -109,13 +130,14 @@ fn track_copy(state: &State, action: &str, request: &[u8], ok: bool) -> bool {
             } else {
                 "TargetDBClusterSnapshotIdentifier"
             };
+            let kind = usize::from(action == "CopyDBClusterSnapshot");
             if let Some(id) = form_value(&body, key) {
                 copies
                     .started
                     .insert(id.to_owned(), std::time::Instant::now());
-                copies.in_flight.insert(id.to_owned());
+                copies.in_flight[kind].insert(id.to_owned());
                 copies.total += 1;
-                copies.peak = copies.peak.max(copies.in_flight.len());
+                copies.peak[kind] = copies.peak[kind].max(copies.in_flight[kind].len());
             }
             false
         }
@@ -132,8 +154,9 @@ fn track_copy(state: &State, action: &str, request: &[u8], ok: bool) -> bool {
                 return false;
             };
             let copying = copy_time.is_some_and(|t| started.elapsed() < t);
-            if !copying {
-                copies.in_flight.remove(id);
+            let kind = usize::from(action == "DescribeDBClusterSnapshots");
+            if !copying && copies.in_flight[kind].remove(id) {
+                copies.took.push(started.elapsed());
             }
             copying
         }

@@ -130,7 +130,7 @@ pub async fn import_all(
     let listed = crate::rds::list_all(&aws).await?;
     let kinds: Vec<_> = plans.iter().map(|p| p.kind).collect();
     let mut aws = aws.clone();
-    aws.copies = CopySlots::for_fleet(&listed, None, &kinds)?;
+    aws.copies = CopySlots::for_fleet(&listed, args.max_parallel.map(usize::from), &kinds)?;
     let aws = &aws;
     // Each import's copy of the shared snapshot lives until its database is restored.
     let temporary = Need {

@@ -305,11 +305,16 @@ impl Summary {
             })
             .collect();
         let failed = self.outcomes.iter().filter(|o| o.failed()).count();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for o in &self.outcomes {
+            *counts.entry(o.result.as_str()).or_default() += 1;
+        }
+        let counts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
         lines.push(String::new());
         lines.push(format!(
-            "{} of {} databases done, {failed} failed",
-            self.outcomes.len() - failed,
-            self.outcomes.len()
+            "{} databases: {}",
+            self.outcomes.len(),
+            counts.join(", ")
         ));
         for o in self.outcomes.iter().filter(|o| o.hint.is_some()) {
             lines.push(format!(
@@ -365,7 +370,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("bb        instance  copy   failed: it is stopped  1m 1s"));
-        assert!(text.contains("1 of 2 databases done, 1 failed"));
+        assert!(text.contains("2 databases: 1 exported, 1 failed"), "{text}");
         assert!(text.contains("hint for bb: start it"));
         assert!(text.ends_with("index: x"));
         let ok = Summary {

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use e2e::agents::build_agents;
 use e2e::emulator::venv;
 use e2e::fixtures::{aurora_cluster, footprint, mysql_instance, network};
-use e2e::proxy::{FaultPlan, Proxy};
+use e2e::proxy::{CopyStats, FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Run, Workdir};
 use rds_handoff::fleet::index::Index;
 
@@ -177,20 +177,27 @@ async fn toolkit_once(source: &Account, target: &Account, db: &str) -> (f64, usi
     ];
     let (run, _, _) = measured(&wd, &proxy, Agent::Tgt, target, &import).await;
     run.ok();
+    if std::env::var_os("BENCH_LIST_REQUESTS").is_some() {
+        for (i, (action, _)) in proxy.stats.seen.lock().unwrap().iter().enumerate() {
+            println!("  {:>3} {action}", i + 1);
+        }
+    }
     (started.elapsed().as_secs_f64(), proxy.requests())
 }
 
 /// The same handoff with the AWS CLI script: (seconds, AWS requests).
-async fn by_hand_once(aws_cli: &Path, source: &Account, target: &Account, db: &str) -> (f64, usize) {
+async fn by_hand_once(
+    aws_cli: &Path,
+    source: &Account,
+    target: &Account,
+    db: &str,
+) -> (f64, usize) {
     let wd = Workdir::new(&format!("bench-{db}"));
     let net = network(target);
     mysql_instance(source, db, false).await;
     let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/handoff-by-hand.sh");
-    let path = format!(
-        "{}:/usr/bin:/bin",
-        aws_cli.parent().unwrap().display()
-    );
+    let path = format!("{}:/usr/bin:/bin", aws_cli.parent().unwrap().display());
     let side = |prefix: &str, account: &Account| {
         account
             .env()
@@ -232,24 +239,37 @@ async fn by_hand_once(aws_cli: &Path, source: &Account, target: &Account, db: &s
 }
 
 async fn one_handoff(options: &Options) {
-    let aws_cli = venv("bench-venv", Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/requirements.txt")))
-        .expect("the AWS CLI's venv")
-        .with_file_name("aws");
-    let (source, target) = fresh_accounts().await;
+    let aws_cli = venv(
+        "bench-venv",
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../bench/requirements.txt"
+        )),
+    )
+    .expect("the AWS CLI's venv")
+    .with_file_name("aws");
     let (mut ours, mut theirs) = (vec![], vec![]);
     let (mut our_requests, mut their_requests) = (0, 0);
+    // Fresh accounts each run: what earlier runs left (keys, snapshots) costs neither side.
     for i in 0..options.runs {
+        let (source, target) = fresh_accounts().await;
         let (t, r) = toolkit_once(&source, &target, &format!("bench-tk-{i}")).await;
         ours.push(t);
         our_requests = r;
+        let (source, target) = fresh_accounts().await;
         let (t, r) = by_hand_once(&aws_cli, &source, &target, &format!("bench-cli-{i}")).await;
         theirs.push(t);
         their_requests = r;
     }
     let (ours, theirs) = (median(ours), median(theirs));
-    println!("one handoff (export + import of one instance), median of {} alternating runs:", options.runs);
+    println!(
+        "one handoff (export + import of one instance), median of {} alternating runs:",
+        options.runs
+    );
     println!("  rds-handoff agents   {ours:>7.2} s   {our_requests:>4} AWS requests");
-    println!("  AWS CLI by hand      {theirs:>7.2} s   {their_requests:>4} AWS requests (21 calls)");
+    println!(
+        "  AWS CLI by hand      {theirs:>7.2} s   {their_requests:>4} AWS requests (21 calls)"
+    );
     println!("  ratio                {:>7.1}x faster", theirs / ours);
 }
 
@@ -273,7 +293,7 @@ struct FleetRun {
     export: Duration,
     import: Duration,
     requests: (usize, usize),
-    peak_copies: (usize, usize),
+    peak_copies: (CopyStats, CopyStats),
     rss_kib: (u64, u64),
     faulted: usize,
 }
@@ -285,24 +305,40 @@ async fn fleet(options: &Options, plan: FaultPlan) -> FleetRun {
     let net = network(&target);
     let proxy = Proxy::start(&Emulator::get().url, plan.clone()).await;
     let export = [
-        "export", "--all", "--target-account", &target.id, "--manifest-dir", "out", "--output", "json",
+        "export",
+        "--all",
+        "--target-account",
+        &target.id,
+        "--manifest-dir",
+        "out",
+        "--output",
+        "json",
     ];
     let (run, export_time, export_rss) = measured(&wd, &proxy, Agent::Src, &source, &export).await;
     let done = done_json(&run.ok());
     assert_eq!(done["failed"], 0, "{done}");
-    let (export_peak, _) = proxy.stats.copies();
+    let export_peak = proxy.stats.copies();
     let (export_requests, export_faulted) = (proxy.requests(), proxy.faulted());
     let (_, sha) = Index::read(&wd.path().join("out/rds-handoff-index.json")).unwrap();
     let proxy = Proxy::start(&Emulator::get().url, plan).await;
     let import = [
-        "import", "out/rds-handoff-index.json", "--source-account", &source.id, "--manifest-sha256", &sha,
-        "--db-subnet-group-name", &net.subnet_group, "--vpc-security-group-ids", &net.security_group,
-        "--output", "json",
+        "import",
+        "out/rds-handoff-index.json",
+        "--source-account",
+        &source.id,
+        "--manifest-sha256",
+        &sha,
+        "--db-subnet-group-name",
+        &net.subnet_group,
+        "--vpc-security-group-ids",
+        &net.security_group,
+        "--output",
+        "json",
     ];
     let (run, import_time, import_rss) = measured(&wd, &proxy, Agent::Tgt, &target, &import).await;
     let done = done_json(&run.ok());
     assert_eq!(done["failed"], 0, "{done}");
-    let (import_peak, _) = proxy.stats.copies();
+    let import_peak = proxy.stats.copies();
     let faulted = export_faulted + proxy.faulted();
     exactly_once(&source, &target, options).await;
     FleetRun {
@@ -320,21 +356,41 @@ async fn fleet(options: &Options, plan: FaultPlan) -> FleetRun {
 async fn exactly_once(source: &Account, target: &Account, options: &Options) {
     let n = options.instances + options.clusters;
     let at_source = footprint(source, "").await;
-    let shared = at_source.snapshots.iter().filter(|s| s.starts_with("rh-")).count();
-    assert_eq!(shared, n, "one shared snapshot per database: {:?}", at_source.snapshots);
+    let shared = at_source
+        .snapshots
+        .iter()
+        .filter(|s| s.starts_with("rh-"))
+        .count();
+    assert_eq!(
+        shared, n,
+        "one shared snapshot per database: {:?}",
+        at_source.snapshots
+    );
     let at_target = footprint(target, "").await;
-    assert_eq!(at_target.databases.len(), n + options.clusters, "each database (and writer) once");
+    assert_eq!(
+        at_target.databases.len(),
+        n + options.clusters,
+        "each database (and writer) once"
+    );
     assert_eq!(at_target.secrets.len(), n, "one secret per database");
-    assert!(at_target.snapshots.is_empty(), "no copy left: {:?}", at_target.snapshots);
+    assert!(
+        at_target.snapshots.is_empty(),
+        "no copy left: {:?}",
+        at_target.snapshots
+    );
     let keys = |account: &Account| {
         let account = account.clone();
         async move {
             let mut count = 0;
             for i in 0..options.instances {
-                count += e2e::fixtures::keys_for(&account, &format!("fl-i-{i}")).await.len();
+                count += e2e::fixtures::keys_for(&account, &format!("fl-i-{i}"))
+                    .await
+                    .len();
             }
             for i in 0..options.clusters {
-                count += e2e::fixtures::keys_for(&account, &format!("fl-c-{i}")).await.len();
+                count += e2e::fixtures::keys_for(&account, &format!("fl-c-{i}"))
+                    .await
+                    .len();
             }
             count
         }
@@ -344,20 +400,36 @@ async fn exactly_once(source: &Account, target: &Account, options: &Options) {
 }
 
 fn report_fleet(title: &str, options: &Options, run: &FleetRun) {
-    println!("{title}: {} instances + {} clusters", options.instances, options.clusters);
     println!(
-        "  export  {:>7.1} s  {:>6} requests  peak copies in progress {:>3}  peak RSS {:>5.1} MB",
-        run.export.as_secs_f64(),
+        "{title}: {} instances + {} clusters",
+        options.instances, options.clusters
+    );
+    let line = |side: &str, time: Duration, requests: usize, copies: CopyStats, kib: u64| {
+        println!(
+            "  {side}  {:>6.1} s  {requests:>6} requests  peak copies in progress: {:>2} DB snapshot (limit 20), {} DB cluster snapshot (limit 5)  peak RSS {:>5.1} MB",
+            time.as_secs_f64(),
+            copies.peak_db,
+            copies.peak_cluster,
+            kib as f64 / 1024.0
+        );
+        assert!(
+            copies.peak_db <= 20 && copies.peak_cluster <= 5,
+            "over AWS's limit"
+        );
+    };
+    line(
+        "export",
+        run.export,
         run.requests.0,
         run.peak_copies.0,
-        run.rss_kib.0 as f64 / 1024.0
+        run.rss_kib.0,
     );
-    println!(
-        "  import  {:>7.1} s  {:>6} requests  peak copies in progress {:>3}  peak RSS {:>5.1} MB",
-        run.import.as_secs_f64(),
+    line(
+        "import",
+        run.import,
         run.requests.1,
         run.peak_copies.1,
-        run.rss_kib.1 as f64 / 1024.0
+        run.rss_kib.1,
     );
     if run.faulted > 0 {
         println!("  faults injected (export and import): {}", run.faulted);
@@ -393,11 +465,19 @@ async fn main() {
         &options,
         &run,
     );
-    let rounds = options.instances.div_ceil(20).max(options.clusters.div_ceil(5));
+    let rounds = options
+        .instances
+        .div_ceil(20)
+        .max(options.clusters.div_ceil(5));
+    let copy = run.peak_copies.0.median.as_secs_f64();
     println!(
-        "  export makespan {:.1} s = {:.1} copy times; the quota allows {rounds} rounds (⌈{}/20⌉ DB snapshot, ⌈{}/5⌉ cluster snapshot copies), one at a time would take {}",
+        "  a copy took {copy:.1} s from its start until the agent saw it available (the {} s it was held, then the next poll)",
+        options.copy_time
+    );
+    println!(
+        "  export makespan {:.1} s = {:.1} copies' time; the quota allows {rounds} rounds (⌈{}/20⌉ DB snapshot, ⌈{}/5⌉ DB cluster snapshot copies); one copy at a time would take {}",
         run.export.as_secs_f64(),
-        run.export.as_secs_f64() / options.copy_time as f64,
+        run.export.as_secs_f64() / copy,
         options.instances,
         options.clusters,
         options.instances + options.clusters

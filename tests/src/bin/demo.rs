@@ -13,8 +13,8 @@
 
 use std::process::Command;
 
-use e2e::fixtures::{mysql_instance, network};
 use e2e::agents::build_agents;
+use e2e::fixtures::{mysql_instance, network};
 use e2e::{Account, Agent, Emulator, Workdir, SOURCE, TARGET};
 
 const DB: &str = "orders-db";

@@ -206,15 +206,27 @@ async fn a_fleet_of_instances_and_clusters_is_handed_off_and_one_failure_does_no
         .map(str::to_owned)
     };
     let wrong = "0".repeat(64);
-    wd.via(&proxy, Agent::Tgt, &target, &import(&wrong).each_ref().map(String::as_str))
-        .await
-        .refused(3, "not the index the source admin exported");
+    wd.via(
+        &proxy,
+        Agent::Tgt,
+        &target,
+        &import(&wrong).each_ref().map(String::as_str),
+    )
+    .await
+    .refused(3, "not the index the source admin exported");
     let path = wd.file("out/fl-a.handoff.json");
-    let tampered = std::fs::read_to_string(&path).unwrap().replace("\"fl-a\"", "\"fl-a\" ");
+    let tampered = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"fl-a\"", "\"fl-a\" ");
     std::fs::write(&path, tampered).unwrap();
-    wd.via(&proxy, Agent::Tgt, &target, &import(&sha).each_ref().map(String::as_str))
-        .await
-        .refused(3, "of `out/fl-a.handoff.json` is");
+    wd.via(
+        &proxy,
+        Agent::Tgt,
+        &target,
+        &import(&sha).each_ref().map(String::as_str),
+    )
+    .await
+    .refused(3, "of `out/fl-a.handoff.json` is");
     assert_eq!(proxy.requests(), 0, "refused before any AWS request");
 }
 
@@ -289,10 +301,10 @@ async fn copies_in_progress_never_exceed_the_limit_and_the_fleet_runs_in_rounds(
     let args = export_args(&["--all"], &["--max-parallel", "2"]);
     let run = wd.via(&proxy, Agent::Src, &source, &args).await.ok();
     assert!(results(&run).values().all(|(r, ..)| r == "exported"));
-    let (peak, total) = proxy.stats.copies();
-    assert_eq!(total, 6, "one copy per database");
+    let copies = proxy.stats.copies();
+    assert_eq!(copies.total, 6, "one copy per database");
     assert_eq!(
-        peak, 2,
+        copies.peak_db, 2,
         "never more than --max-parallel copies in progress, and that many"
     );
     let done = lines(&run)
