@@ -261,6 +261,24 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
         args.extend(["--password", password]);
         wd.via(&tgt, Agent::Tgt, &target, &args).await.ok();
     }
+    // Fleets: the listing and the quotas they read first (dry runs: the rest is as above).
+    let fleet = [
+        "export",
+        "--db-instance",
+        "opr-db",
+        "--db-cluster",
+        "opr-cl",
+        "--target-account",
+        TARGET,
+        "--encrypt-at-source",
+        "--manifest-dir",
+        "fleet",
+    ];
+    wd.via(&src, Agent::Src, &source, &fleet).await.ok();
+    let fleet_import = import("fleet/rds-handoff-index.json");
+    let mut fleet_import: Vec<&str> = fleet_import.iter().map(String::as_str).collect();
+    fleet_import.push("--dry-run");
+    wd.via(&tgt, Agent::Tgt, &target, &fleet_import).await.ok();
     let cleanup = ["cleanup", "opr-db.import.json"];
     wd.via(&tgt, Agent::Tgt, &target, &cleanup).await.ok();
     let revoke = [
