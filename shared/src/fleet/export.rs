@@ -72,10 +72,11 @@ fn need(member: &Member, names: &ExportNames, listed: &[Listed]) -> Need {
 
 /// Exports every selected database; writes each manifest and the index in `--manifest-dir`.
 pub async fn export_all(aws: &Aws, args: &ExportArgs, printer: &Printer) -> Result<Summary> {
-    if args.manifest.is_some() || args.from_snapshot.is_some() {
-        return Err(Error::usage(
-            "`--manifest` and `--from-snapshot` name one database's file and snapshot; this export names several",
-        ));
+    if args.manifest.is_some() || args.from_snapshot.is_some() || args.key.key_alias.is_some() {
+        return Err(Error::Usage {
+            message: "`--manifest`, `--from-snapshot` and `--key-alias` name one database's file, snapshot and key; this export names several".into(),
+            hint: Some("leave them out (each database gets its own manifest in `--manifest-dir` and its own key), or pass `--kms-key-id` to use one existing key for all".into()),
+        });
     }
     let dir = args
         .manifest_dir

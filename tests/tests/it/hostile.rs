@@ -412,6 +412,18 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
         (
             vec![
                 "export",
+                "--tag",
+                "team=payments",
+                "--target-account",
+                TARGET,
+                "--key-alias",
+                "alias/shared",
+            ],
+            "snapshot and key",
+        ),
+        (
+            vec![
+                "export",
                 "--all",
                 "--target-account",
                 TARGET,
