@@ -272,6 +272,50 @@ async fn a_killed_fleet_run_again_creates_nothing_twice() {
     assert!(kill_at(&wd, &target, Agent::Tgt, &import, 40, vec![]).await);
     let run = wd.run(Agent::Tgt, &target, &import).await.ok();
     assert!(results(&run).values().all(|(r, ..)| r.contains("imported")));
+    // Manifests named one by one: each must match one of the SHA-256s given.
+    let (index, _) = Index::read(&wd.file("out/rds-handoff-index.json")).unwrap();
+    let sha_of = |db: &str| {
+        let entry = index.manifests.iter().find(|e| e.database == db).unwrap();
+        entry.sha256.clone()
+    };
+    let (a, b) = (sha_of("fk-a"), sha_of("fk-b"));
+    let by_name = |shas: &[&str]| {
+        let mut args = vec![
+            "import".to_owned(),
+            "out/fk-a.handoff.json".into(),
+            "out/fk-b.handoff.json".into(),
+            "--source-account".into(),
+            "444444444445".into(),
+            "--db-subnet-group-name".into(),
+            net.subnet_group.clone(),
+            "--vpc-security-group-ids".into(),
+            net.security_group.clone(),
+            "--output".into(),
+            "json".into(),
+        ];
+        for sha in shas {
+            args.extend(["--manifest-sha256".to_owned(), (*sha).to_owned()]);
+        }
+        args
+    };
+    let args = by_name(&[&a, &b]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = wd.run(Agent::Tgt, &target, &args).await.ok();
+    let got = results(&run);
+    assert_eq!(got.len(), 2);
+    assert!(
+        got.values().all(|(r, ..)| r == "already imported"),
+        "{got:?}"
+    );
+    let args = by_name(&[&a]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = wd.run(Agent::Tgt, &target, &args).await;
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("out/fk-b.handoff.json"),
+        "{}",
+        run.stdout
+    );
     for db in ["fk-a", "fk-b", "fk-c", "fk-d"] {
         let there = footprint(&target, db).await;
         assert_eq!(there.secrets, [format!("rds-handoff/{db}/master")], "{db}");
