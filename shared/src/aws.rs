@@ -148,6 +148,8 @@ pub struct Aws {
     /// The account's keys by their toolkit alias tag, read once per run (see
     /// [`crate::kms::find_tagged`]).
     pub(crate) tagged_keys: Arc<OnceCell<std::collections::BTreeMap<String, Vec<String>>>>,
+    /// `rds:DescribeAccountAttributes`' quotas (name, used, max), read once per run.
+    pub(crate) quotas: Arc<OnceCell<Vec<(String, i64, i64)>>>,
 }
 
 impl Aws {
@@ -178,6 +180,7 @@ impl Aws {
             copies: CopySlots::none(),
             caller: Arc::default(),
             tagged_keys: Arc::default(),
+            quotas: Arc::default(),
         })
     }
 

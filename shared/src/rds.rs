@@ -1086,12 +1086,21 @@ pub async fn list_all(aws: &Aws) -> Result<Vec<Listed>> {
     Ok(found)
 }
 
-/// Manual snapshots in use and allowed in this region, from `DescribeAccountAttributes`.
+/// Manual snapshots in use and allowed in this region, from `DescribeAccountAttributes`
+/// (asked once per run: every database of a fleet reads the same answer).
 pub async fn snapshot_quota(aws: &Aws, kind: DbKind) -> Result<Option<(i64, i64)>> {
     let name = match kind {
         DbKind::Instance => "ManualSnapshots",
         DbKind::Cluster => "ManualClusterSnapshots",
     };
+    let quotas = aws.quotas.get_or_try_init(|| account_quotas(aws)).await?;
+    Ok(quotas
+        .iter()
+        .find(|(quota, ..)| quota == name)
+        .map(|(_, used, max)| (*used, *max)))
+}
+
+async fn account_quotas(aws: &Aws) -> Result<Vec<(String, i64, i64)>> {
     let out = aws
         .rds
         .describe_account_attributes()
@@ -1101,8 +1110,11 @@ pub async fn snapshot_quota(aws: &Aws, kind: DbKind) -> Result<Option<(i64, i64)
     Ok(out
         .account_quotas()
         .iter()
-        .find(|q| q.account_quota_name() == Some(name))
-        .map(|q| (q.used().unwrap_or(0), q.max().unwrap_or(i64::MAX))))
+        .map(|q| {
+            let name = q.account_quota_name().unwrap_or_default().to_owned();
+            (name, q.used().unwrap_or(0), q.max().unwrap_or(i64::MAX))
+        })
+        .collect())
 }
 
 /// Options that make a snapshot unshareable: persistent or permanent ones (TDE).

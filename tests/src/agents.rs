@@ -1,5 +1,6 @@
 //! Runs the agents as separate processes, the way an admin runs them.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -60,6 +61,29 @@ pub fn build_agents(release: bool) {
         .status()
         .expect("run cargo build");
     assert!(status.success(), "building the agents failed");
+}
+
+/// `tgt-agent import` of `manifests` (or an index) into `net`, trusting `source`, with one
+/// `--manifest-sha256` per entry of `shas`.
+pub fn import_args(
+    manifests: &[&str],
+    source: &str,
+    shas: &[&str],
+    net: &crate::fixtures::Network,
+) -> Vec<String> {
+    let mut args = vec!["import".to_owned()];
+    args.extend(manifests.iter().map(|m| (*m).to_owned()));
+    args.extend(["--source-account".to_owned(), source.to_owned()]);
+    for sha in shas {
+        args.extend(["--manifest-sha256".to_owned(), (*sha).to_owned()]);
+    }
+    args.extend([
+        "--db-subnet-group-name".to_owned(),
+        net.subnet_group.clone(),
+        "--vpc-security-group-ids".to_owned(),
+        net.security_group.clone(),
+    ]);
+    args
 }
 
 /// What one agent run did.
@@ -126,7 +150,7 @@ impl Workdir {
     }
 
     /// Runs `agent args…` as `account`, in this directory, with a clean environment.
-    pub async fn run(&self, agent: Agent, account: &Account, args: &[&str]) -> Run {
+    pub async fn run(&self, agent: Agent, account: &Account, args: &[impl AsRef<OsStr>]) -> Run {
         self.run_with(agent, account, args, &[]).await
     }
 
@@ -134,15 +158,11 @@ impl Workdir {
         &self,
         agent: Agent,
         account: &Account,
-        args: &[&str],
+        args: &[impl AsRef<OsStr>],
         extra_env: &[(&str, &str)],
     ) -> Run {
-        let out = tokio::process::Command::new(agent.path())
-            .args(args)
-            .current_dir(&self.path)
-            .env_clear()
-            .env("HOME", &self.path)
-            .envs(account.env())
+        let out = self
+            .command(agent, account, args)
             .envs(extra_env.iter().copied())
             .stdin(Stdio::null())
             .output()
@@ -155,8 +175,32 @@ impl Workdir {
         }
     }
 
+    /// `agent args…` as an admin of `account` runs it here, isolated from the host's AWS
+    /// setup; the caller adds what else it needs and starts it.
+    pub fn command(
+        &self,
+        agent: Agent,
+        account: &Account,
+        args: &[impl AsRef<OsStr>],
+    ) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(agent.path());
+        command
+            .args(args)
+            .current_dir(&self.path)
+            .env_clear()
+            .env("HOME", &self.path)
+            .envs(account.env());
+        command
+    }
+
     /// Runs `agent args…` with its AWS traffic through `proxy`.
-    pub async fn via(&self, proxy: &Proxy, agent: Agent, account: &Account, args: &[&str]) -> Run {
+    pub async fn via(
+        &self,
+        proxy: &Proxy,
+        agent: Agent,
+        account: &Account,
+        args: &[impl AsRef<OsStr>],
+    ) -> Run {
         self.run_with(agent, account, args, &[("AWS_ENDPOINT_URL", &proxy.url)])
             .await
     }

@@ -125,11 +125,10 @@ pub async fn import_all(
     printer: &Printer,
 ) -> Result<Summary> {
     let plans = plans(args)?;
-    let aws = Aws::connect(&aws_args_for(&plans[0], given, printer)).await?;
+    let mut aws = Aws::connect(&aws_args_for(&plans[0], given, printer)).await?;
     aws.identify(printer).await?;
     let listed = crate::rds::list_all(&aws).await?;
     let kinds: Vec<_> = plans.iter().map(|p| p.kind).collect();
-    let mut aws = aws.clone();
     aws.copies = CopySlots::for_fleet(&listed, args.max_parallel.map(usize::from), &kinds)?;
     let aws = &aws;
     // Each import's copy of the shared snapshot lives until its database is restored.

@@ -54,8 +54,45 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// How `member` ended: at `stage`, after `elapsed`, with `result`.
+    fn of(member: &Member, stage: String, elapsed: Duration, result: crate::Result<Done>) -> Self {
+        let mut outcome = Outcome {
+            database: member.id.clone(),
+            kind: member.kind,
+            stage,
+            result: "failed".into(),
+            error: None,
+            hint: None,
+            elapsed_secs: elapsed.as_secs(),
+            file: None,
+            sha256: None,
+        };
+        match result {
+            Ok(done) => {
+                outcome.result = done.result.into();
+                outcome.file = done.file;
+                outcome.sha256 = done.sha256;
+            }
+            Err(err) => {
+                outcome.error = Some(err.to_string());
+                outcome.hint = err.hint();
+            }
+        }
+        outcome
+    }
+
     pub fn failed(&self) -> bool {
         self.error.is_some()
+    }
+}
+
+impl Member {
+    /// Largest allocated storage first (the longest copies start earliest), then by name.
+    fn largest_first(&self, other: &Self) -> std::cmp::Ordering {
+        other
+            .gib
+            .cmp(&self.gib)
+            .then_with(|| self.id.cmp(&other.id))
     }
 }
 
@@ -74,28 +111,7 @@ where
     let line = printer.line(&member.id);
     let started = Instant::now();
     let result = job(&member, &line).await;
-    let mut outcome = Outcome {
-        database: member.id.clone(),
-        kind: member.kind,
-        stage: line.stage(),
-        result: "failed".into(),
-        error: None,
-        hint: None,
-        elapsed_secs: started.elapsed().as_secs(),
-        file: None,
-        sha256: None,
-    };
-    match result {
-        Ok(done) => {
-            outcome.result = done.result.into();
-            outcome.file = done.file;
-            outcome.sha256 = done.sha256;
-        }
-        Err(err) => {
-            outcome.error = Some(err.to_string());
-            outcome.hint = err.hint();
-        }
-    }
+    let outcome = Outcome::of(&member, line.stage(), started.elapsed(), result);
     let json = serde_json::to_value(&outcome).unwrap_or_default();
     let text = match &outcome.error {
         Some(error) => format!("failed at {}: {error}", outcome.stage),
@@ -111,7 +127,7 @@ where
 }
 
 /// Runs every member, largest first within its kind, at most `workers(kind)` of a kind at
-/// once; a bar counts the finished ones on a terminal.
+/// once; a bar counts the finished ones on a terminal. Outcomes come in the order they end.
 async fn run_all<F, Fut>(
     members: Vec<Member>,
     workers: impl Fn(DbKind) -> usize,
@@ -127,7 +143,7 @@ where
         .into_iter()
         .partition(|m| m.kind == DbKind::Instance);
     let run = |mut members: Vec<Member>, kind| {
-        members.sort_by(|a, b| b.gib.cmp(&a.gib).then_with(|| a.id.cmp(&b.id)));
+        members.sort_by(Member::largest_first);
         stream::iter(members)
             .map(&job)
             .buffer_unordered(workers(kind).max(1))
@@ -146,7 +162,6 @@ where
         bar.finish_and_clear();
     }
     outcomes.extend(clusters);
-    outcomes.sort_by(|a, b| a.database.cmp(&b.database));
     outcomes
 }
 
@@ -163,7 +178,7 @@ async fn admit(
     mut members: Vec<(Member, Need)>,
     progress: &dyn Progress,
 ) -> (Vec<Member>, BTreeMap<String, Option<Room>>, Vec<Outcome>) {
-    members.sort_by(|(a, _), (b, _)| b.gib.cmp(&a.gib).then_with(|| a.id.cmp(&b.id)));
+    members.sort_by(|(a, _), (b, _)| a.largest_first(b));
     let (mut admitted, mut rooms, mut outcomes) = (vec![], BTreeMap::new(), vec![]);
     for kind in [DbKind::Instance, DbKind::Cluster] {
         let (of_kind, needs): (Vec<Member>, Vec<Need>) = members
@@ -184,7 +199,7 @@ async fn admit(
                     format!("the region's manual {} snapshot quota has no room left for this database's snapshots", kind.name()),
                     "delete manual snapshots you no longer need or ask AWS for a higher quota (Service Quotas, Amazon RDS), then re-run the same command",
                 );
-                outcomes.push(refused(&member, &err));
+                outcomes.push(refused(&member, err));
             }
         }
     }
@@ -230,18 +245,8 @@ async fn take_room(room: Option<Room>) -> Option<tokio::sync::OwnedSemaphorePerm
 }
 
 /// An outcome for a member refused before it started.
-fn refused(member: &Member, err: &Error) -> Outcome {
-    Outcome {
-        database: member.id.clone(),
-        kind: member.kind,
-        stage: "quota".into(),
-        result: "failed".into(),
-        error: Some(err.to_string()),
-        hint: err.hint(),
-        elapsed_secs: 0,
-        file: None,
-        sha256: None,
-    }
+fn refused(member: &Member, err: Error) -> Outcome {
+    Outcome::of(member, "quota".into(), Duration::ZERO, Err(err))
 }
 
 /// The summary a fleet run ends with: a table for people, the outcomes for machines.

@@ -23,7 +23,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::agents::build_agents;
+use e2e::agents::{build_agents, import_args};
 use e2e::emulator::venv;
 use e2e::fixtures::{aurora_cluster, footprint, mysql_instance, network};
 use e2e::proxy::{CopyStats, FaultPlan, Proxy};
@@ -77,15 +77,11 @@ async fn measured(
     proxy: &Proxy,
     agent: Agent,
     account: &Account,
-    args: &[&str],
+    args: &[impl AsRef<std::ffi::OsStr>],
 ) -> (Run, Duration, u64) {
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(agent.path())
-        .args(args)
-        .current_dir(wd.path())
-        .env_clear()
-        .env("HOME", wd.path())
-        .envs(account.env())
+    let mut child = wd
+        .command(agent, account, args)
         .env("AWS_ENDPOINT_URL", &proxy.url)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -118,6 +114,12 @@ async fn measured(
         stderr: String::from_utf8_lossy(&e).into_owned(),
     };
     (run, started.elapsed(), peak)
+}
+
+/// `args` with JSON output, which the benchmark reads.
+fn json(mut args: Vec<String>) -> Vec<String> {
+    args.extend(["--output".to_owned(), "json".to_owned()]);
+    args
 }
 
 fn high_water_mark(status: &str) -> Option<u64> {
@@ -161,20 +163,7 @@ async fn toolkit_once(source: &Account, target: &Account, db: &str) -> (f64, usi
         .unwrap()
         .to_owned();
     let manifest = format!("{db}.handoff.json");
-    let import = [
-        "import",
-        &manifest,
-        "--source-account",
-        &source.id,
-        "--manifest-sha256",
-        &sha,
-        "--db-subnet-group-name",
-        &net.subnet_group,
-        "--vpc-security-group-ids",
-        &net.security_group,
-        "--output",
-        "json",
-    ];
+    let import = json(import_args(&[&manifest], &source.id, &[&sha], &net));
     let (run, _, _) = measured(&wd, &proxy, Agent::Tgt, target, &import).await;
     run.ok();
     if std::env::var_os("BENCH_LIST_REQUESTS").is_some() {
@@ -321,20 +310,8 @@ async fn fleet(options: &Options, plan: FaultPlan) -> FleetRun {
     let (export_requests, export_faulted) = (proxy.requests(), proxy.faulted());
     let (_, sha) = Index::read(&wd.path().join("out/rds-handoff-index.json")).unwrap();
     let proxy = Proxy::start(&Emulator::get().url, plan).await;
-    let import = [
-        "import",
-        "out/rds-handoff-index.json",
-        "--source-account",
-        &source.id,
-        "--manifest-sha256",
-        &sha,
-        "--db-subnet-group-name",
-        &net.subnet_group,
-        "--vpc-security-group-ids",
-        &net.security_group,
-        "--output",
-        "json",
-    ];
+    let index = "out/rds-handoff-index.json";
+    let import = json(import_args(&[index], &source.id, &[&sha], &net));
     let (run, import_time, import_rss) = measured(&wd, &proxy, Agent::Tgt, &target, &import).await;
     let done = done_json(&run.ok());
     assert_eq!(done["failed"], 0, "{done}");

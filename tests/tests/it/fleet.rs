@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use e2e::agents::import_args;
 use e2e::fixtures::{aurora_cluster, footprint, mysql_instance, network};
 use e2e::proxy::{FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Run, Workdir};
@@ -15,6 +16,8 @@ use crate::reliability::kill_at;
 
 /// The target account of every fleet test (its databases have distinct names).
 const FLEET_TARGET: &str = "555555555555";
+/// Where the fleet tests' exports write their index.
+const INDEX: &str = "out/rds-handoff-index.json";
 
 fn lines(run: &Run) -> Vec<serde_json::Value> {
     run.stdout
@@ -52,22 +55,15 @@ fn export_args<'a>(selection: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// `tgt-agent import` of `manifests` (or the index) into the target's network, JSON output.
+fn import_json(target: &Account, manifests: &[&str], source: &str, shas: &[&str]) -> Vec<String> {
+    let mut args = import_args(manifests, source, shas, &network(target));
+    args.extend(["--output".to_owned(), "json".to_owned()]);
+    args
+}
+
 async fn import_index(wd: &Workdir, target: &Account, source: &str, sha: &str) -> Run {
-    let net = network(target);
-    let args = [
-        "import",
-        "out/rds-handoff-index.json",
-        "--source-account",
-        source,
-        "--manifest-sha256",
-        sha,
-        "--db-subnet-group-name",
-        &net.subnet_group,
-        "--vpc-security-group-ids",
-        &net.security_group,
-        "--output",
-        "json",
-    ];
+    let args = import_json(target, &[INDEX], source, &[sha]);
     wd.run(Agent::Tgt, target, &args).await
 }
 
@@ -99,7 +95,7 @@ async fn a_fleet_of_instances_and_clusters_is_handed_off_and_one_failure_does_no
     assert_eq!(plan.code, 6, "{}\n{}", plan.stdout, plan.stderr);
     let planned = results(&plan);
     assert_eq!(planned["fl-a"].0, "would export");
-    assert!(!wd.file("out/rds-handoff-index.json").exists());
+    assert!(!wd.file(INDEX).exists());
     assert_eq!(
         footprint(&source, "rh-").await.snapshots,
         Vec::<String>::new()
@@ -128,7 +124,7 @@ async fn a_fleet_of_instances_and_clusters_is_handed_off_and_one_failure_does_no
         assert!(db.is_empty() || names.contains(&db), "{line}");
     }
 
-    let (index, sha) = Index::read(&wd.file("out/rds-handoff-index.json")).unwrap();
+    let (index, sha) = Index::read(&wd.file(INDEX)).unwrap();
     assert_eq!(index.manifests.len(), 4, "the failed one has no manifest");
     for entry in &index.manifests {
         let bytes = std::fs::read(wd.file(&format!("out/{}", entry.file))).unwrap();
@@ -179,7 +175,7 @@ async fn a_fleet_of_instances_and_clusters_is_handed_off_and_one_failure_does_no
         .filter(|s| !before.snapshots.contains(s))
         .collect();
     assert_eq!(new, ["rh-fl-stopped-to-555555555555"]);
-    let (index, sha) = Index::read(&wd.file("out/rds-handoff-index.json")).unwrap();
+    let (index, sha) = Index::read(&wd.file(INDEX)).unwrap();
     assert_eq!(index.manifests.len(), 5);
     let imported = import_index(&wd, &target, "444444444444", &sha).await.ok();
     let got = results(&imported);
@@ -190,43 +186,19 @@ async fn a_fleet_of_instances_and_clusters_is_handed_off_and_one_failure_does_no
     // exported, is refused before any AWS request.
     let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
     let net = network(&target);
-    let import = |sha: &str| {
-        [
-            "import",
-            "out/rds-handoff-index.json",
-            "--source-account",
-            "444444444444",
-            "--manifest-sha256",
-            sha,
-            "--db-subnet-group-name",
-            &net.subnet_group,
-            "--vpc-security-group-ids",
-            &net.security_group,
-        ]
-        .map(str::to_owned)
-    };
+    let import = |sha: &str| import_args(&[INDEX], "444444444444", &[sha], &net);
     let wrong = "0".repeat(64);
-    wd.via(
-        &proxy,
-        Agent::Tgt,
-        &target,
-        &import(&wrong).each_ref().map(String::as_str),
-    )
-    .await
-    .refused(3, "not the index the source admin exported");
+    wd.via(&proxy, Agent::Tgt, &target, &import(&wrong))
+        .await
+        .refused(3, "not the index the source admin exported");
     let path = wd.file("out/fl-a.handoff.json");
     let tampered = std::fs::read_to_string(&path)
         .unwrap()
         .replace("\"fl-a\"", "\"fl-a\" ");
     std::fs::write(&path, tampered).unwrap();
-    wd.via(
-        &proxy,
-        Agent::Tgt,
-        &target,
-        &import(&sha).each_ref().map(String::as_str),
-    )
-    .await
-    .refused(3, "of `out/fl-a.handoff.json` is");
+    wd.via(&proxy, Agent::Tgt, &target, &import(&sha))
+        .await
+        .refused(3, "of `out/fl-a.handoff.json` is");
     assert_eq!(proxy.requests(), 0, "refused before any AWS request");
 }
 
@@ -253,63 +225,30 @@ async fn a_killed_fleet_run_again_creates_nothing_twice() {
         assert_eq!(left.snapshots, [format!("rh-{db}-to-555555555555")], "{db}");
         assert_eq!(left.keys.len(), 1, "{db}: one key");
     }
-    let (_, sha) = Index::read(&wd.file("out/rds-handoff-index.json")).unwrap();
-    let net = network(&target);
-    let import = [
-        "import",
-        "out/rds-handoff-index.json",
-        "--source-account",
-        "444444444445",
-        "--manifest-sha256",
-        &sha,
-        "--db-subnet-group-name",
-        &net.subnet_group,
-        "--vpc-security-group-ids",
-        &net.security_group,
-        "--output",
-        "json",
-    ];
+    let (_, sha) = Index::read(&wd.file(INDEX)).unwrap();
+    let import = import_json(&target, &[INDEX], "444444444445", &[&sha]);
     assert!(kill_at(&wd, &target, Agent::Tgt, &import, 40, vec![]).await);
     let run = wd.run(Agent::Tgt, &target, &import).await.ok();
     assert!(results(&run).values().all(|(r, ..)| r.contains("imported")));
     // Manifests named one by one: each must match one of the SHA-256s given.
-    let (index, _) = Index::read(&wd.file("out/rds-handoff-index.json")).unwrap();
+    let (index, _) = Index::read(&wd.file(INDEX)).unwrap();
     let sha_of = |db: &str| {
         let entry = index.manifests.iter().find(|e| e.database == db).unwrap();
         entry.sha256.clone()
     };
     let (a, b) = (sha_of("fk-a"), sha_of("fk-b"));
     let by_name = |shas: &[&str]| {
-        let mut args = vec![
-            "import".to_owned(),
-            "out/fk-a.handoff.json".into(),
-            "out/fk-b.handoff.json".into(),
-            "--source-account".into(),
-            "444444444445".into(),
-            "--db-subnet-group-name".into(),
-            net.subnet_group.clone(),
-            "--vpc-security-group-ids".into(),
-            net.security_group.clone(),
-            "--output".into(),
-            "json".into(),
-        ];
-        for sha in shas {
-            args.extend(["--manifest-sha256".to_owned(), (*sha).to_owned()]);
-        }
-        args
+        let manifests = ["out/fk-a.handoff.json", "out/fk-b.handoff.json"];
+        import_json(&target, &manifests, "444444444445", shas)
     };
-    let args = by_name(&[&a, &b]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = wd.run(Agent::Tgt, &target, &args).await.ok();
+    let run = wd.run(Agent::Tgt, &target, &by_name(&[&a, &b])).await.ok();
     let got = results(&run);
     assert_eq!(got.len(), 2);
     assert!(
         got.values().all(|(r, ..)| r == "already imported"),
         "{got:?}"
     );
-    let args = by_name(&[&a]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = wd.run(Agent::Tgt, &target, &args).await;
+    let run = wd.run(Agent::Tgt, &target, &by_name(&[&a])).await;
     assert_eq!(run.code, 3, "{}", run.stdout);
     assert!(
         run.stdout.contains("out/fk-b.handoff.json"),

@@ -544,12 +544,8 @@ async fn sigterm_stops_like_ctrl_c_and_the_same_command_resumes() {
         "--target-account",
         TARGET,
     ];
-    let child = tokio::process::Command::new(Agent::Src.path())
-        .args(args)
-        .current_dir(wd.path())
-        .env_clear()
-        .env("HOME", wd.path())
-        .envs(source.env())
+    let child = wd
+        .command(Agent::Src, &source, &args)
         .env("AWS_ENDPOINT_URL", &proxy.url)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

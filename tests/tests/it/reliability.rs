@@ -286,7 +286,7 @@ pub(crate) async fn kill_at(
     wd: &Workdir,
     account: &Account,
     agent: Agent,
-    args: &[&str],
+    args: &[impl AsRef<std::ffi::OsStr>],
     k: usize,
     holds: Vec<Hold>,
 ) -> bool {
@@ -299,12 +299,8 @@ pub(crate) async fn kill_at(
         },
     )
     .await;
-    let mut child = tokio::process::Command::new(agent.path())
-        .args(args)
-        .current_dir(wd.path())
-        .env_clear()
-        .env("HOME", wd.path())
-        .envs(account.env())
+    let mut child = wd
+        .command(agent, account, args)
         .env("AWS_ENDPOINT_URL", &proxy.url)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -593,11 +589,12 @@ async fn unreachable_aws_and_interruption_have_their_exit_codes() {
         },
     )
     .await;
-    let child = tokio::process::Command::new(Agent::Src.path())
-        .args(export_args("--db-instance", "sigint-db"))
-        .current_dir(wd.path())
-        .env_clear()
-        .envs(source.env())
+    let child = wd
+        .command(
+            Agent::Src,
+            &source,
+            &export_args("--db-instance", "sigint-db"),
+        )
         .env("AWS_ENDPOINT_URL", &proxy.url)
         .stderr(std::process::Stdio::piped())
         .spawn()
