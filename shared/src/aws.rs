@@ -138,6 +138,7 @@ pub struct Aws {
     pub secrets: aws_sdk_secretsmanager::Client,
     /// Only to check that security groups exist and where.
     pub ec2: aws_sdk_ec2::Client,
+    pub sfn: aws_sdk_sfn::Client,
     pub region: Region,
     pub partition: String,
     /// Copies this run may have in progress at once ([`CopySlots::none`] unless a fleet
@@ -175,6 +176,7 @@ impl Aws {
             sts: aws_sdk_sts::Client::from_conf(first_call),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
+            sfn: aws_sdk_sfn::Client::new(&config),
             partition: partition_of(&region).to_owned(),
             region,
             copies: CopySlots::none(),

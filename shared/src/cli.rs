@@ -111,6 +111,15 @@ async fn terminated() {
 /// Prints an error (and its hint) on stderr, or as one JSON line on stdout with `--output json`.
 pub fn report(printer: &Printer, err: &Error) -> std::process::ExitCode {
     let code = err.exit_code();
+    if let Error::Detached {
+        execution,
+        database,
+    } = err
+    {
+        let json = serde_json::json!({ "event": "detached", "database": database, "execution": execution, "next": err.hint() });
+        printer.result(&format!("{err}\n{}", err.hint().unwrap_or_default()), &json);
+        return std::process::ExitCode::from(code as u8);
+    }
     printer.error(&err.to_string(), err.hint().as_deref(), code as u8);
     std::process::ExitCode::from(code as u8)
 }

@@ -22,6 +22,7 @@ use crate::progress::{Event, Progress};
 use crate::rds::{self, DbInfo};
 use crate::state::Recorder;
 use crate::wait::{parse_duration, WaitPolicy};
+use crate::workflow::{self, EngineArgs, Op, Step, Workflow};
 
 /// The tag that marks a database as the encrypted twin of the one it names.
 pub const TAG_ENCRYPTED_FROM: &str = "rds-handoff:encrypted-from";
@@ -50,6 +51,8 @@ pub struct EncryptArgs {
     /// stopped; without this flag, writes after the snapshot are not in the copy)
     #[arg(long)]
     pub stop_source: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// The validated plan of one `encrypt`.
@@ -67,6 +70,7 @@ pub struct EncryptPlan {
     pub stop_source: bool,
     pub wait: WaitPolicy,
     pub keep_intermediate: bool,
+    pub engine: EngineArgs,
 }
 
 impl EncryptArgs {
@@ -99,6 +103,7 @@ impl EncryptArgs {
             stop_source: self.stop_source,
             wait: WaitPolicy::new(self.wait_timeout),
             keep_intermediate: self.keep_intermediate,
+            engine: self.engine.clone(),
         })
     }
 }
@@ -153,13 +158,32 @@ pub async fn encrypt(
         KeyPolicySpec::own_account(&aws.partition, aws.region.clone(), caller.account.clone());
     spec.admins = plan.key_admins.clone();
     let key = ensure_key(aws, &plan.key, &spec, &caller, &base_tags(plan), progress).await?;
-    if existing.is_none() {
-        start_restore(aws, plan, &original, &key, progress).await?;
+    if existing.is_none() && !plan.stop_source {
+        progress.event(&Event::warning(
+            "snapshot",
+            &plan.db,
+            "writes after this moment are not in the copy; stop writers first, or re-run with --stop-source",
+        ));
     }
-    let twin = rds::wait_db(aws, plan.kind, &plan.twin, "restore", plan.wait, progress).await?;
-    if plan.kind == DbKind::Cluster {
-        recreate_writer(aws, plan, &original, progress).await?;
-    }
+    let writer = match plan.kind {
+        DbKind::Cluster => Some(writer_spec(aws, plan, &original).await?),
+        DbKind::Instance => None,
+    };
+    let steps = steps(plan, &original, &key.arn, existing.is_some(), writer);
+    let done = workflow::run(
+        aws,
+        &plan.engine,
+        Workflow::Encrypt,
+        &plan.db,
+        &steps,
+        plan.wait,
+        progress,
+    )
+    .await?;
+    let twin = match done.database(&plan.twin) {
+        Some(twin) => twin.clone(),
+        None => rds::wait_db(aws, plan.kind, &plan.twin, "restore", plan.wait, progress).await?,
+    };
     check_encrypted(plan, &twin, &key)?;
     cleanup(aws, plan, progress).await?;
     Ok(report(plan, &twin, false))
@@ -312,74 +336,78 @@ async fn print_plan(aws: &Aws, plan: &EncryptPlan, progress: &dyn Progress) -> R
     Ok(())
 }
 
-/// Snapshot (and for an instance, copy under the key), then start the restore.
-async fn start_restore(
-    aws: &Aws,
+/// The encrypt steps: (stop the original,) snapshot, copy an instance's snapshot under the
+/// key, restore the twin under the key, recreate a cluster's writer. Once the twin exists,
+/// only waiting for it (and its writer) is left.
+pub fn steps(
     plan: &EncryptPlan,
     original: &DbInfo,
-    key: &Key,
-    progress: &dyn Progress,
-) -> Result<()> {
+    key_arn: &str,
+    twin_exists: bool,
+    writer: Option<rds::WriterSpec>,
+) -> Vec<Step> {
+    let step = |name: &str, op: Op| Step::new(Workflow::Encrypt, name, plan.kind, op);
     let tags = with_role(&base_tags(plan), "intermediate");
     let names = &plan.names;
-    if plan.stop_source {
-        rds::stop_db(aws, plan.kind, &plan.db).await?;
-        progress.event(&Event::step(
-            "stop source",
-            &plan.db,
-            "stopping before the snapshot",
+    let mut steps = Vec::new();
+    if !twin_exists {
+        if plan.stop_source {
+            steps.push(step(
+                "Stop",
+                Op::Stop {
+                    db: plan.db.clone(),
+                },
+            ));
+        }
+        steps.push(step(
+            "Snapshot",
+            Op::Snapshot {
+                db: plan.db.clone(),
+                id: names.snapshot.clone(),
+                tags: tags.clone(),
+            },
         ));
-        let stage = ("stop source", "stopped");
-        rds::wait_db_status(aws, plan.kind, &plan.db, stage, plan.wait, progress).await?;
-    } else {
-        progress.event(&Event::warning(
-            "snapshot",
-            &plan.db,
-            "writes after this moment are not in the copy; stop writers first, or re-run with --stop-source",
-        ));
+        if plan.kind == DbKind::Instance {
+            steps.push(step(
+                "Copy",
+                Op::Copy {
+                    source: names.snapshot.clone(),
+                    id: names.copy.clone(),
+                    key: Some(key_arn.to_owned()),
+                    tags,
+                },
+            ));
+        }
     }
-    rds::ensure_snapshot(
-        aws,
-        plan.kind,
-        &plan.db,
-        &names.snapshot,
-        &tags,
-        plan.wait,
-        progress,
-    )
-    .await?;
     let source = match plan.kind {
         DbKind::Cluster => &names.snapshot,
-        DbKind::Instance => {
-            let (from, to) = (&names.snapshot, &names.copy);
-            rds::ensure_copy(
-                aws, plan.kind, from, to, &key.arn, &tags, plan.wait, progress,
-            )
-            .await?;
-            to
-        }
+        DbKind::Instance => &names.copy,
     };
-    rds::restore(aws, plan.kind, &twin_spec(plan, original, source, key)).await?;
-    progress.event(&Event::step("restore", &plan.twin, "started"));
-    progress.created(rds::database_kind(plan.kind), &plan.twin);
-    Ok(())
+    steps.push(step(
+        "Restore",
+        Op::Restore(Box::new(twin_spec(plan, original, source, key_arn))),
+    ));
+    if let Some(writer) = writer {
+        steps.push(step("Writer", Op::Writer(writer)));
+    }
+    steps
 }
 
 /// The original's placement and settings, with the toolkit's tag added.
-fn twin_spec<'a>(
-    plan: &'a EncryptPlan,
-    original: &'a DbInfo,
-    source: &'a str,
-    key: &'a Key,
-) -> rds::RestoreSpec<'a> {
+fn twin_spec(
+    plan: &EncryptPlan,
+    original: &DbInfo,
+    source: &str,
+    key_arn: &str,
+) -> rds::RestoreSpec {
     let d = &original.database;
     let mut tags = rds::user_tags(&d.tags);
     tags.insert(TAG_ENCRYPTED_FROM.into(), plan.db.clone());
     rds::RestoreSpec {
-        id: &plan.twin,
-        snapshot: source,
-        kms_key: Some(&key.arn),
-        database: d,
+        id: plan.twin.clone(),
+        snapshot: source.to_owned(),
+        kms_key: Some(key_arn.to_owned()),
+        database: d.clone(),
         subnet_group: original.subnet_group.clone(),
         security_groups: original.security_groups.clone(),
         availability_zones: original.availability_zones.clone(),
@@ -403,13 +431,8 @@ fn custom(group: &Option<String>) -> Option<String> {
     group.clone().filter(|g| !g.starts_with("default"))
 }
 
-/// A cluster restore makes no instance: recreate the writer like the original's.
-async fn recreate_writer(
-    aws: &Aws,
-    plan: &EncryptPlan,
-    original: &DbInfo,
-    progress: &dyn Progress,
-) -> Result<()> {
+/// A cluster restore makes no instance: the writer to recreate, like the original's.
+async fn writer_spec(aws: &Aws, plan: &EncryptPlan, original: &DbInfo) -> Result<rds::WriterSpec> {
     let old = match &original.writer {
         Some(id) => rds::describe_db(aws, DbKind::Instance, id).await?,
         None => None,
@@ -429,17 +452,16 @@ async fn recreate_writer(
             format!("create the writer of `{}` by hand", plan.twin),
         )
     })?;
-    let spec = rds::WriterSpec {
-        id: &plan.writer,
-        cluster: &plan.twin,
-        engine: &original.database.engine,
+    Ok(rds::WriterSpec {
+        id: plan.writer.clone(),
+        cluster: plan.twin.clone(),
+        engine: original.database.engine.clone(),
         instance_class: class,
         availability_zone: old.availability_zones.first().cloned(),
         publicly_accessible: old.publicly_accessible.unwrap_or(false),
         parameter_group: custom(&old.database.parameter_group),
         tags: with_role(&base_tags(plan), "writer-instance"),
-    };
-    rds::ensure_writer(aws, &spec, plan.wait, progress).await
+    })
 }
 
 /// The twin must be encrypted under the chosen key (KMS reports key ARNs).

@@ -69,6 +69,16 @@ pub enum Error {
     Io { path: String, message: String },
     #[error("interrupted")]
     Interrupted,
+    #[error("Step Functions execution {execution} ended {status}: {error}: {cause}")]
+    Execution {
+        execution: String,
+        status: String,
+        error: String,
+        cause: String,
+    },
+    /// Not a failure: `--detach` started (or found) the execution and returned.
+    #[error("{database}: the Step Functions execution goes on without this process: {execution}")]
+    Detached { execution: String, database: String },
 }
 
 impl Error {
@@ -113,6 +123,14 @@ impl Error {
             Self::Interrupted => {
                 Some("re-run the same command: it resumes where it stopped".into())
             }
+            Self::Execution { .. } => Some(
+                "its history in the Step Functions console shows each step; fix the cause, then \
+                 re-run the same command: a new attempt starts and every step finds what the last one made"
+                    .into(),
+            ),
+            Self::Detached { execution, .. } => Some(format!(
+                "follow it with `status --execution {execution}`; when it has succeeded, run the same command again to finish (it attaches, writes what the local engine writes, and repeats nothing)"
+            )),
             Self::Ident(_) | Self::Io { .. } => None,
         }
     }
@@ -126,6 +144,11 @@ impl Error {
             Self::Aws { .. } => ExitCode::Aws,
             Self::TerminalStatus { .. } | Self::WaitTimeout { .. } => ExitCode::Timeout,
             Self::Interrupted => ExitCode::Interrupted,
+            Self::Execution { error, .. } if error == "RdsHandoff.TerminalStatus" => {
+                ExitCode::Timeout
+            }
+            Self::Execution { .. } => ExitCode::Aws,
+            Self::Detached { .. } => ExitCode::Ok,
         }
     }
 

@@ -25,6 +25,7 @@ use crate::progress::{Event, Progress};
 use crate::rds::{self, DbInfo};
 use crate::state::{self, Recorder};
 use crate::wait::{parse_duration, WaitPolicy};
+use crate::workflow::{self, EngineArgs, Op, Step, Workflow};
 
 pub const TAG_DB: &str = "rds-handoff:db";
 pub const TAG_TARGET: &str = "rds-handoff:target-account";
@@ -80,6 +81,8 @@ pub struct ExportArgs {
     /// Unencrypted cluster: share it unencrypted; the target encrypts it on restore
     #[arg(long)]
     pub allow_unencrypted_share: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// The validated plan of one export.
@@ -103,6 +106,7 @@ pub struct ExportPlan {
     pub names: ExportNames,
     /// A fleet's dry run checked the manifest folder itself (it makes it when it runs).
     pub folder_checked: bool,
+    pub engine: EngineArgs,
 }
 
 impl ExportArgs {
@@ -168,6 +172,7 @@ impl ExportArgs {
             encrypt_at_source: self.encrypt_at_source,
             allow_unencrypted_share: self.allow_unencrypted_share,
             folder_checked: false,
+            engine: self.engine.clone(),
         })
     }
 }
@@ -298,25 +303,37 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     if let Some(found) = &shared {
         rds::check_ours(found, &shared_tags, None)?;
     }
-    let snapshot = match shared {
-        Some(_) => {
-            rds::wait_snapshot(
-                aws,
-                plan.kind,
-                &plan.names.shared,
-                "shared copy",
-                plan.wait,
-                progress,
-            )
+    let source_encrypted = source_encrypted(aws, plan, &db).await?;
+    let steps = steps(plan, &db, &key.arn, shared.is_some(), source_encrypted);
+    let done = workflow::run(
+        aws,
+        &plan.engine,
+        Workflow::Export,
+        &plan.db,
+        &steps,
+        plan.wait,
+        progress,
+    )
+    .await?;
+    let snapshot = match done.snapshot(&plan.names.shared) {
+        Some(found) => found.clone(),
+        None => rds::describe_snapshot(aws, plan.kind, &plan.names.shared)
             .await?
-        }
-        None => make_shared_copy(aws, plan, &db, &key.arn, &tags, progress).await?,
+            .ok_or_else(|| {
+                Error::refused(
+                    format!(
+                        "the shared copy `{}` is missing after the steps ran",
+                        plan.names.shared
+                    ),
+                    "re-run the same command: every step finds what it already made",
+                )
+            })?,
     };
     // Encrypted unless an unencrypted cluster is shared on purpose; then under our key.
     let expected_key =
         (snapshot.encrypted || !plan.allow_unencrypted_share).then_some(key.arn.as_str());
     rds::check_ours(&snapshot, &shared_tags, expected_key)?;
-    share(aws, plan, progress).await?;
+    check_shared(aws, plan, progress).await?;
     cleanup(aws, plan, progress).await?;
     let manifest = Manifest {
         schema: SCHEMA_VERSION,
@@ -606,125 +623,100 @@ async fn print_plan(
     Ok(())
 }
 
-/// Snapshot, then copy (or encrypt through a temporary cluster) into the shared name.
-async fn make_shared_copy(
-    aws: &Aws,
-    plan: &ExportPlan,
-    db: &DbInfo,
-    key_arn: &str,
-    tags: &BTreeMap<String, String>,
-    progress: &dyn Progress,
-) -> Result<rds::Snap> {
-    let (source, source_snap) = match &plan.from_snapshot {
-        Some(id) => (
-            id,
-            rds::wait_snapshot(aws, plan.kind, id, "snapshot", plan.wait, progress).await?,
-        ),
-        None => {
-            let (id, tags) = (&plan.names.intermediate, with_role(tags, "intermediate"));
-            let snap =
-                rds::ensure_snapshot(aws, plan.kind, &plan.db, id, &tags, plan.wait, progress)
-                    .await?;
-            (id, snap)
-        }
+/// The encryption of what is copied: the snapshot started from, or the database.
+async fn source_encrypted(aws: &Aws, plan: &ExportPlan, db: &DbInfo) -> Result<bool> {
+    let Some(id) = &plan.from_snapshot else {
+        return Ok(db.encrypted);
     };
-    let shared_tags = with_role(tags, "shared-copy");
-    if plan.kind == DbKind::Cluster && !source_snap.encrypted && plan.encrypt_at_source {
-        return encrypt_at_source(aws, plan, db, source, key_arn, &shared_tags, progress).await;
-    }
-    let key = (plan.kind == DbKind::Instance || source_snap.encrypted).then_some(key_arn);
-    let _slot = aws.copies.take(plan.kind).await;
-    rds::copy_snapshot(
-        aws,
-        plan.kind,
-        source,
-        &plan.names.shared,
-        key,
-        &shared_tags,
-    )
-    .await?;
-    progress.created(rds::snapshot_kind(plan.kind), &plan.names.shared);
-    progress.event(&Event::step(
-        "copy",
-        &plan.names.shared,
-        if key.is_some() {
-            "started under the key"
-        } else {
-            "started, unencrypted"
-        },
-    ));
-    rds::wait_snapshot(
-        aws,
-        plan.kind,
-        &plan.names.shared,
-        "copy",
-        plan.wait,
-        progress,
-    )
-    .await
+    Ok(rds::describe_snapshot(aws, plan.kind, id)
+        .await?
+        .is_some_and(|s| s.encrypted))
 }
 
-/// Restores a temporary cluster under the key, snapshots it into the shared name, removes it.
-async fn encrypt_at_source(
-    aws: &Aws,
+/// The export's steps: snapshot, then copy under the key (or restore a temporary cluster
+/// under the key and snapshot it) into the shared name, then share. Once the shared copy
+/// exists, only finding it (and waiting for it) and sharing are left.
+pub fn steps(
     plan: &ExportPlan,
     db: &DbInfo,
-    source: &str,
     key_arn: &str,
-    tags: &BTreeMap<String, String>,
-    progress: &dyn Progress,
-) -> Result<rds::Snap> {
-    let temp = &plan.names.temp_cluster;
-    if rds::describe_db(aws, DbKind::Cluster, temp)
-        .await?
-        .is_none()
-    {
-        let request = aws
-            .rds
-            .restore_db_cluster_from_snapshot()
-            .db_cluster_identifier(temp)
-            .snapshot_identifier(source)
-            .engine(&db.database.engine)
-            .kms_key_id(key_arn)
-            .set_db_subnet_group_name(db.subnet_group.clone())
-            .set_vpc_security_group_ids(Some(db.security_groups.clone()))
-            .set_tags(Some(rds::tag_list(&with_role(tags, "temporary-cluster"))));
-        rds::created(
-            request
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(crate::error::sdk("rds:RestoreDBClusterFromSnapshot")),
-        )?;
-        progress.event(&Event::step(
-            "temporary cluster",
-            temp,
-            "restoring under the key",
+    shared_exists: bool,
+    source_encrypted: bool,
+) -> Vec<Step> {
+    let (kind, names) = (plan.kind, &plan.names);
+    let tags = base_tags(plan);
+    let shared_tags = with_role(&tags, "shared-copy");
+    let step = |name: &str, op: Op| Step::new(Workflow::Export, name, kind, op);
+    let mut steps = Vec::new();
+    let source = plan
+        .from_snapshot
+        .clone()
+        .unwrap_or(names.intermediate.clone());
+    if plan.from_snapshot.is_none() && !shared_exists {
+        steps.push(step(
+            "Snapshot",
+            Op::Snapshot {
+                db: plan.db.clone(),
+                id: names.intermediate.clone(),
+                tags: with_role(&tags, "intermediate"),
+            },
         ));
-        progress.created("db-cluster", temp);
     }
-    rds::wait_db(
-        aws,
-        DbKind::Cluster,
-        temp,
-        "temporary cluster",
-        plan.wait,
-        progress,
-    )
-    .await?;
-    rds::create_snapshot(aws, DbKind::Cluster, temp, &plan.names.shared, tags).await?;
-    progress.created("db-cluster-snapshot", &plan.names.shared);
-    let snap = rds::wait_snapshot(
-        aws,
-        DbKind::Cluster,
-        &plan.names.shared,
-        "encrypted snapshot",
-        plan.wait,
-        progress,
-    )
-    .await?;
-    delete_temp_cluster(aws, plan, progress).await?;
-    Ok(snap)
+    if kind == DbKind::Cluster && !source_encrypted && plan.encrypt_at_source {
+        if !shared_exists {
+            steps.push(step(
+                "TempCluster",
+                Op::Restore(Box::new(temp_cluster(plan, db, &source, key_arn))),
+            ));
+        }
+        steps.push(step(
+            "TempSnapshot",
+            Op::Snapshot {
+                db: names.temp_cluster.clone(),
+                id: names.shared.clone(),
+                tags: shared_tags.clone(),
+            },
+        ));
+    } else {
+        let key = (kind == DbKind::Instance || source_encrypted).then(|| key_arn.to_owned());
+        steps.push(step(
+            "Copy",
+            Op::Copy {
+                source,
+                id: names.shared.clone(),
+                key,
+                tags: shared_tags,
+            },
+        ));
+    }
+    steps.push(step(
+        "Share",
+        Op::Share {
+            id: names.shared.clone(),
+            account: plan.target.to_string(),
+        },
+    ));
+    steps
+}
+
+/// A temporary cluster restored under the key, where the database is, to snapshot encrypted.
+fn temp_cluster(plan: &ExportPlan, db: &DbInfo, source: &str, key_arn: &str) -> rds::RestoreSpec {
+    rds::RestoreSpec {
+        id: plan.names.temp_cluster.clone(),
+        snapshot: source.to_owned(),
+        kms_key: Some(key_arn.to_owned()),
+        database: db.database.clone(),
+        subnet_group: db.subnet_group.clone(),
+        security_groups: db.security_groups.clone(),
+        availability_zones: Vec::new(),
+        publicly_accessible: false,
+        instance_class: None,
+        parameter_group: None,
+        option_group: None,
+        multi_az: false,
+        deletion_protection: false,
+        tags: with_role(&base_tags(plan), "temporary-cluster"),
+    }
 }
 
 async fn delete_temp_cluster(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<()> {
@@ -736,15 +728,10 @@ async fn delete_temp_cluster(aws: &Aws, plan: &ExportPlan, progress: &dyn Progre
     Ok(())
 }
 
-async fn share(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<()> {
+/// The share step took effect: the target is in the snapshot's `restore` attribute.
+async fn check_shared(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Result<()> {
     let id = &plan.names.shared;
     let target = plan.target.to_string();
-    if !rds::shared_with(aws, plan.kind, id)
-        .await?
-        .contains(&target)
-    {
-        rds::set_shared(aws, plan.kind, id, std::slice::from_ref(&target), &[]).await?;
-    }
     let now_shared = rds::shared_with(aws, plan.kind, id).await?;
     if !now_shared.contains(&target) {
         return Err(Error::refused(

@@ -194,6 +194,12 @@ pub struct StatusArgs {
     /// Only this database
     #[arg(long = "db", value_name = "ID")]
     pub database: Option<String>,
+    /// Follow this Step Functions execution (`--engine step-functions --detach`) to its end
+    #[arg(long, value_name = "ARN", conflicts_with = "database")]
+    pub execution: Option<String>,
+    /// With `--execution`: give up following after this long (the execution goes on)
+    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = crate::wait::parse_duration)]
+    pub wait_timeout: std::time::Duration,
 }
 
 /// `status`: the handoffs in this account and region, from the toolkit's tags.
@@ -204,6 +210,15 @@ pub async fn run_status(
     printer: &Printer,
 ) -> Result<ExitCode> {
     aws.identify(printer).await?;
+    if let Some(execution) = &args.execution {
+        let wait = crate::wait::WaitPolicy::new(args.wait_timeout);
+        crate::workflow::states::follow(aws, execution, &[], wait, printer).await?;
+        printer.result(
+            &format!("execution {execution} succeeded: run the same command again to finish (it attaches and repeats nothing)"),
+            &serde_json::json!({ "execution": execution, "status": "SUCCEEDED" }),
+        );
+        return Ok(ExitCode::Ok);
+    }
     let all = scan(aws, side, args.database.as_deref()).await?;
     let mut by_database: BTreeMap<&str, Vec<&Held>> = BTreeMap::new();
     for h in &all {

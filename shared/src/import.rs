@@ -27,6 +27,7 @@ use crate::progress::{Event, Progress};
 use crate::rds::{self, DbInfo};
 use crate::state::{self, Recorder};
 use crate::wait::{parse_duration, WaitPolicy};
+use crate::workflow::{self, EngineArgs, Op, Step, Workflow};
 
 pub const TAG_SOURCE_SNAPSHOT: &str = "rds-handoff:source-snapshot";
 const TAG_PASSWORD_SET: &str = "rds-handoff:password-set";
@@ -70,6 +71,8 @@ pub struct ImportArgs {
     /// 20 DB snapshot and 5 DB cluster snapshot copies per region, never raises them)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_parallel: Option<u16>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// What `check` takes: only what it checks (the manifest, whom it trusts, and the target's
@@ -158,6 +161,7 @@ impl CheckArgs {
             dry_run: true,
             wait_timeout: Duration::from_secs(4 * 3600),
             max_parallel: None,
+            engine: EngineArgs::default(),
         }
     }
 }
@@ -533,7 +537,22 @@ pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
     let spec =
         KeyPolicySpec::target_own(&aws.partition, aws.region.clone(), caller.account.clone());
     let key = ensure_key(aws, &plan.key, &spec, &caller, &tags(plan, "key"), progress).await?;
-    let db = restore(aws, plan, &key, progress).await?;
+    let restored = rds::describe_db(aws, plan.kind, &plan.db).await?.is_some();
+    let steps = steps(plan, &key.arn, restored)?;
+    let done = workflow::run(
+        aws,
+        &plan.args.engine,
+        Workflow::Import,
+        &plan.db,
+        &steps,
+        plan.wait,
+        progress,
+    )
+    .await?;
+    let db = match done.database(&plan.db) {
+        Some(db) => db.clone(),
+        None => rds::wait_db(aws, plan.kind, &plan.db, "restore", plan.wait, progress).await?,
+    };
     delete_copy(aws, plan, progress).await?;
     let secret_arn = match plan.args.password {
         PasswordMode::Rotate => Some(rotate_password(aws, plan, &db, &key, progress).await?),
@@ -785,54 +804,44 @@ async fn print_plan(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
     Ok(())
 }
 
-/// Copies the shared snapshot under our key (when needed) and restores the database.
-async fn restore(
-    aws: &Aws,
-    plan: &ImportPlan,
-    key: &Key,
-    progress: &dyn Progress,
-) -> Result<DbInfo> {
-    if rds::describe_db(aws, plan.kind, &plan.db).await?.is_none() {
-        let source = restore_source(aws, plan, key, progress).await?;
-        rds::restore(aws, plan.kind, &restore_spec(plan, &source, key)).await?;
-        progress.event(&Event::step("restore", &plan.db, "started"));
-        progress.created(rds::database_kind(plan.kind), &plan.db);
-    }
-    let db = rds::wait_db(aws, plan.kind, &plan.db, "restore", plan.wait, progress).await?;
-    if plan.kind == DbKind::Cluster {
-        create_writer(aws, plan, progress).await?;
-    }
-    Ok(db)
-}
-
-/// The snapshot to restore from: our re-keyed copy, or (unencrypted cluster share) the
-/// shared snapshot itself, which the restore encrypts with our key.
-async fn restore_source(
-    aws: &Aws,
-    plan: &ImportPlan,
-    key: &Key,
-    progress: &dyn Progress,
-) -> Result<String> {
+/// The import's steps: copy the shared snapshot under our key (an unencrypted cluster
+/// share is restored from directly, the restore encrypting it), restore, add a cluster's
+/// writer. Once the database exists, only waiting for it (and its writer) is left.
+pub fn steps(plan: &ImportPlan, key_arn: &str, restored: bool) -> Result<Vec<Step>> {
+    let step = |name: &str, op: Op| Step::new(Workflow::Import, name, plan.kind, op);
     let arn = plan.manifest.snapshot.arn.as_str();
-    if plan.kind == DbKind::Cluster && !plan.manifest.snapshot.encrypted {
-        return Ok(arn.to_owned());
+    let copy_needed = plan.kind == DbKind::Instance || plan.manifest.snapshot.encrypted;
+    let mut steps = Vec::new();
+    if copy_needed && !restored {
+        steps.push(step(
+            "Copy",
+            Op::Copy {
+                source: arn.to_owned(),
+                id: plan.copy.clone(),
+                key: Some(key_arn.to_owned()),
+                tags: tags(plan, "intermediate"),
+            },
+        ));
     }
-    let tags = tags(plan, "intermediate");
-    rds::ensure_copy(
-        aws, plan.kind, arn, &plan.copy, &key.arn, &tags, plan.wait, progress,
-    )
-    .await?;
-    Ok(plan.copy.clone())
+    let source = if copy_needed { plan.copy.as_str() } else { arn };
+    steps.push(step(
+        "Restore",
+        Op::Restore(Box::new(restore_spec(plan, source, key_arn))),
+    ));
+    if plan.kind == DbKind::Cluster {
+        steps.push(step("Writer", Op::Writer(writer_spec(plan)?)));
+    }
+    Ok(steps)
 }
 
 /// Where the operator asked for the database, with the manifest's settings.
-fn restore_spec<'a>(plan: &'a ImportPlan, source: &'a str, key: &'a Key) -> rds::RestoreSpec<'a> {
+fn restore_spec(plan: &ImportPlan, source: &str, key_arn: &str) -> rds::RestoreSpec {
     let d = &plan.manifest.database;
     rds::RestoreSpec {
-        id: &plan.db,
-        snapshot: source,
-        kms_key: Some(&key.arn),
-        database: d,
+        id: plan.db.clone(),
+        snapshot: source.to_owned(),
+        kms_key: Some(key_arn.to_owned()),
+        database: d.clone(),
         subnet_group: Some(plan.args.check.db_subnet_group.clone()),
         security_groups: plan.args.check.vpc_security_group_ids.clone(),
         availability_zones: Vec::new(),
@@ -850,21 +859,20 @@ fn restore_spec<'a>(plan: &'a ImportPlan, source: &'a str, key: &'a Key) -> rds:
     }
 }
 
-async fn create_writer(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<()> {
+fn writer_spec(plan: &ImportPlan) -> Result<rds::WriterSpec> {
     let class = plan.args.instance_class.clone().or(plan.manifest.database.instance_class.clone()).ok_or_else(|| {
         Error::usage("the manifest names no instance class for the cluster's writer: pass `--instance-class`")
     })?;
-    let spec = rds::WriterSpec {
-        id: &plan.writer,
-        cluster: &plan.db,
-        engine: &plan.manifest.database.engine,
+    Ok(rds::WriterSpec {
+        id: plan.writer.clone(),
+        cluster: plan.db.clone(),
+        engine: plan.manifest.database.engine.clone(),
         instance_class: class,
         availability_zone: None,
         publicly_accessible: false,
         parameter_group: None,
         tags: tags(plan, "writer-instance"),
-    };
-    rds::ensure_writer(aws, &spec, plan.wait, progress).await
+    })
 }
 
 /// Deletes our copy of the shared snapshot once the database no longer needs it.

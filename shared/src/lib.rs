@@ -13,6 +13,7 @@
 //! - [`preflight`]: what every run checks before it creates anything (the dry run too).
 //! - [`export`], [`import`], [`encrypt`], [`revoke`], [`review`]: the agents' commands.
 //! - [`manifest`], [`names`], [`password`]: what the two sides exchange and create.
+//! - [`workflow`]: each workflow's steps, described once; run here or on AWS Step Functions.
 //! - [`state`]: the state file of what a run created; [`holdings`]: what the toolkit holds in
 //!   an account, for `status` and `cleanup`.
 
@@ -48,5 +49,6 @@ pub mod review;
 pub mod revoke;
 pub mod state;
 pub mod wait;
+pub mod workflow;
 
 pub use error::{Error, ExitCode, Result};

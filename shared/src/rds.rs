@@ -306,14 +306,14 @@ async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
 
 /// A database to restore from a snapshot, and where.
 #[derive(Debug, Clone)]
-pub struct RestoreSpec<'a> {
-    pub id: &'a str,
+pub struct RestoreSpec {
+    pub id: String,
     /// Identifier, or the ARN of a snapshot shared with us.
-    pub snapshot: &'a str,
+    pub snapshot: String,
     /// Clusters: the key the restore encrypts with.
-    pub kms_key: Option<&'a str>,
+    pub kms_key: Option<String>,
     /// Engine, version, port, storage and IAM authentication come from here.
-    pub database: &'a Database,
+    pub database: Database,
     pub subnet_group: Option<String>,
     pub security_groups: Vec<String>,
     /// An instance's zone (ignored with Multi-AZ, which AWS then places); a cluster's zones.
@@ -329,14 +329,14 @@ pub struct RestoreSpec<'a> {
 }
 
 /// Starts a restore; a database of that name made by an earlier try counts as started.
-pub async fn restore(aws: &Aws, kind: DbKind, spec: &RestoreSpec<'_>) -> Result<()> {
-    let d = spec.database;
+pub async fn restore(aws: &Aws, kind: DbKind, spec: &RestoreSpec) -> Result<()> {
+    let d = &spec.database;
     created(match kind {
         DbKind::Instance => aws
             .rds
             .restore_db_instance_from_db_snapshot()
-            .db_instance_identifier(spec.id)
-            .db_snapshot_identifier(spec.snapshot)
+            .db_instance_identifier(&spec.id)
+            .db_snapshot_identifier(&spec.snapshot)
             .set_db_subnet_group_name(spec.subnet_group.clone())
             .set_vpc_security_group_ids(Some(spec.security_groups.clone()))
             .set_availability_zone(
@@ -364,11 +364,11 @@ pub async fn restore(aws: &Aws, kind: DbKind, spec: &RestoreSpec<'_>) -> Result<
         DbKind::Cluster => aws
             .rds
             .restore_db_cluster_from_snapshot()
-            .db_cluster_identifier(spec.id)
-            .snapshot_identifier(spec.snapshot)
+            .db_cluster_identifier(&spec.id)
+            .snapshot_identifier(&spec.snapshot)
             .engine(&d.engine)
             .engine_version(&d.engine_version)
-            .set_kms_key_id(spec.kms_key.map(str::to_owned))
+            .set_kms_key_id(spec.kms_key.clone())
             .set_db_subnet_group_name(spec.subnet_group.clone())
             .set_vpc_security_group_ids(Some(spec.security_groups.clone()))
             .set_availability_zones(Some(spec.availability_zones.clone()).filter(|z| !z.is_empty()))
@@ -386,10 +386,10 @@ pub async fn restore(aws: &Aws, kind: DbKind, spec: &RestoreSpec<'_>) -> Result<
 
 /// The writer instance a restored cluster needs (a cluster restore makes none).
 #[derive(Debug, Clone)]
-pub struct WriterSpec<'a> {
-    pub id: &'a str,
-    pub cluster: &'a str,
-    pub engine: &'a str,
+pub struct WriterSpec {
+    pub id: String,
+    pub cluster: String,
+    pub engine: String,
     pub instance_class: String,
     pub availability_zone: Option<String>,
     pub publicly_accessible: bool,
@@ -400,17 +400,20 @@ pub struct WriterSpec<'a> {
 /// Creates the writer unless an earlier try did, and waits until it is `available`.
 pub async fn ensure_writer(
     aws: &Aws,
-    spec: &WriterSpec<'_>,
+    spec: &WriterSpec,
     wait: WaitPolicy,
     progress: &dyn Progress,
 ) -> Result<()> {
-    if describe_db(aws, DbKind::Instance, spec.id).await?.is_none() {
+    if describe_db(aws, DbKind::Instance, &spec.id)
+        .await?
+        .is_none()
+    {
         created(
             aws.rds
                 .create_db_instance()
-                .db_instance_identifier(spec.id)
-                .db_cluster_identifier(spec.cluster)
-                .engine(spec.engine)
+                .db_instance_identifier(&spec.id)
+                .db_cluster_identifier(&spec.cluster)
+                .engine(&spec.engine)
                 .db_instance_class(&spec.instance_class)
                 .set_availability_zone(spec.availability_zone.clone())
                 .publicly_accessible(spec.publicly_accessible)
@@ -421,13 +424,13 @@ pub async fn ensure_writer(
                 .map(|_| ())
                 .map_err(sdk("rds:CreateDBInstance")),
         )?;
-        progress.event(&Event::step("writer instance", spec.id, "creating"));
-        progress.created("db-instance", spec.id);
+        progress.event(&Event::step("writer instance", &spec.id, "creating"));
+        progress.created("db-instance", &spec.id);
     }
     wait_db(
         aws,
         DbKind::Instance,
-        spec.id,
+        &spec.id,
         "writer instance",
         wait,
         progress,
@@ -688,8 +691,9 @@ fn carries(tags: &BTreeMap<String, String>, marks: &[(&str, &str)]) -> bool {
         .all(|(k, v)| tags.get(*k).map(String::as_str) == Some(*v))
 }
 
-/// Copies `source` to `target` under `key` unless an earlier try did, waits until the copy
-/// is `available`, and checks it is encrypted with that key (KMS reports key ARNs).
+/// Copies `source` to `target` (under `key`, when given) unless an earlier try did, waits
+/// until the copy is `available`, and checks it is ours and under that key (KMS reports key
+/// ARNs). The copy holds one of the account's copy slots while it runs.
 #[allow(
     clippy::too_many_arguments,
     reason = "one call, every argument distinct"
@@ -699,7 +703,7 @@ pub async fn ensure_copy(
     kind: DbKind,
     source: &str,
     target: &str,
-    key_arn: &str,
+    key: Option<&str>,
     tags: &BTreeMap<String, String>,
     wait: WaitPolicy,
     progress: &dyn Progress,
@@ -710,14 +714,18 @@ pub async fn ensure_copy(
         Some(found) => check_ours(&found, tags, None)?,
         None => {
             slot = Some(aws.copies.take(kind).await);
-            copy_snapshot(aws, kind, source, target, Some(key_arn), tags).await?;
-            progress.event(&Event::step("copy", target, "started under the key"));
+            copy_snapshot(aws, kind, source, target, key, tags).await?;
+            let how = match key {
+                Some(_) => "started under the key",
+                None => "started, unencrypted",
+            };
+            progress.event(&Event::step("copy", target, how));
             progress.created(snapshot_kind(kind), target);
         }
     }
     let copy = wait_snapshot(aws, kind, target, "copy", wait, progress).await?;
     drop(slot);
-    check_ours(&copy, tags, Some(key_arn))?;
+    check_ours(&copy, tags, key)?;
     Ok(copy)
 }
 

@@ -42,7 +42,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Snapshot, encrypt under a shareable key, share with the target, write the manifest
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Print the key policy export would write (no AWS call with --source-account)
     Policy(PolicyArgs),
     /// Check a live key's policy; exits 1 on a high-severity finding

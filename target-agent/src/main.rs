@@ -34,7 +34,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Verify, re-key, restore and set a new master password
-    Import(ImportArgs),
+    Import(Box<ImportArgs>),
     /// Verify the manifest against AWS and this account; change nothing
     Check(CheckArgs),
     /// Remove what an unfinished or abandoned import left (never a database or a secret)

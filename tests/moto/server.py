@@ -10,8 +10,17 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# The shims' own ports and files: tasks of Step Functions executions go to this server.
+os.environ["MOTO_PORT"] = sys.argv[1]
+os.environ.setdefault("RDS_HANDOFF_STATES_TASKS", os.devnull)
+
 import shim  # noqa: E402,F401  (patches moto on import)
+import states_shim  # noqa: E402,F401  (patches moto's Step Functions on import)
+from moto.core.config import default_user_config  # noqa: E402
 from moto.server import main  # noqa: E402
+
+# Execute state machines (moto's default only records executions).
+default_user_config["stepfunctions"]["execute_state_machine"] = True
 
 
 def _exit_when_parent_goes():

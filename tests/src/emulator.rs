@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 pub struct Emulator {
     pub url: String,
     pub log: PathBuf,
+    /// Every AWS SDK task a Step Functions execution sent, one JSON line each (see
+    /// `moto/states_shim.py`): account, service, action, form-encoded body.
+    pub states_tasks: PathBuf,
     // Holding the child holds its stdin open; when this process ends, the pipe closes and the
     // server exits (see `moto/server.py`).
     _child: Mutex<Child>,
@@ -111,9 +114,11 @@ fn start() -> Result<Emulator, String> {
     let port = free_port()?;
     let log = target_dir().join(format!("moto-{port}.log"));
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let states_tasks = target_dir().join(format!("moto-{port}-states-tasks.jsonl"));
     let mut child = Command::new(python)
         .arg(moto_dir().join("server.py"))
         .arg(port.to_string())
+        .env("RDS_HANDOFF_STATES_TASKS", &states_tasks)
         .stdin(Stdio::piped())
         .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
         .stderr(log_file)
@@ -130,6 +135,7 @@ fn start() -> Result<Emulator, String> {
             return Ok(Emulator {
                 url,
                 log,
+                states_tasks,
                 _child: Mutex::new(child),
             });
         }

@@ -24,6 +24,15 @@
 //! cluster restored with `KmsKeyId` as encrypted (AWS does; moto does not) and answers
 //! `DescribeAccountAttributes` (the snapshot quota), which moto lacks, and gives each DB instance
 //! its own `DbiResourceId` (moto gives all the same one). `tests/shim.rs` tests it both ways.
+//!
+//! ## The Step Functions shim (`moto/states_shim.py`)
+//! moto executes state machines, but sends each AWS SDK task with fixed credentials to
+//! `localhost:$MOTO_PORT`, with the parameters as given and botocore's result names. The shim
+//! runs each task as the execution role's account, on this server, translates AWS's parameter
+//! and result names (the Java SDK's: `DbSnapshotIdentifier`) to botocore's and back, names
+//! errors as AWS does (`Rds.DbSnapshotNotFoundException`), sends a Task's effective input as
+//! its request when it has no `Parameters`, and returns a definite JSONPath's value, not a
+//! one-element list. It records every task it sent in [`Emulator::states_tasks`].
 
 pub mod accounts;
 pub mod agents;

@@ -19,5 +19,6 @@ mod operator;
 mod reliability;
 mod review;
 mod shim;
+mod states;
 mod trust;
 mod two_accounts;
