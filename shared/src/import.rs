@@ -354,8 +354,13 @@ pub fn aws_args_for(
     args
 }
 
-/// Verifies the manifest against AWS: the whole of `tgt-agent check`.
-pub async fn verify(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<Caller> {
+/// Verifies the manifest against AWS: the whole of `tgt-agent check`. Returns the caller
+/// and whether the database is already restored (by an earlier try of this import).
+pub async fn verify(
+    aws: &Aws,
+    plan: &ImportPlan,
+    progress: &dyn Progress,
+) -> Result<(Caller, bool)> {
     let m = &plan.manifest;
     let caller = aws.identify(progress).await?;
     let refuse = |message: String, hint: &str| Err(Error::refused(message, hint));
@@ -445,7 +450,8 @@ pub async fn verify(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
         );
     }
     check_placement(aws, plan).await?;
-    if let Some(existing) = rds::describe_db(aws, plan.kind, &plan.db).await? {
+    let existing = rds::describe_db(aws, plan.kind, &plan.db).await?;
+    if let Some(existing) = &existing {
         if existing.database.tags.get(TAG_SOURCE_SNAPSHOT) != Some(&arn.to_string()) {
             return refuse(
                 format!(
@@ -463,7 +469,7 @@ pub async fn verify(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
         }
     }
     progress.event(&Event::step("verify", arn.as_str(), "manifest matches AWS"));
-    Ok(caller)
+    Ok((caller, existing.is_some()))
 }
 
 /// Where the manifest's fields that reach AWS calls differ from the snapshot AWS describes.
@@ -522,7 +528,7 @@ pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
     if let Some(report) = finished(aws, plan).await? {
         return Ok(report);
     }
-    let caller = verify(aws, plan, progress).await?;
+    let (caller, restored) = verify(aws, plan, progress).await?;
     if plan.args.dry_run {
         print_plan(aws, plan, progress).await?;
         return Ok(report_of(plan, None, "", None));
@@ -537,7 +543,6 @@ pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
     let spec =
         KeyPolicySpec::target_own(&aws.partition, aws.region.clone(), caller.account.clone());
     let key = ensure_key(aws, &plan.key, &spec, &caller, &tags(plan, "key"), progress).await?;
-    let restored = rds::describe_db(aws, plan.kind, &plan.db).await?.is_some();
     let steps = steps(plan, &key.arn, restored)?;
     let done = workflow::run(
         aws,

@@ -4,7 +4,6 @@
 //! creates, how it finds an earlier try's result, what it waits for. A run fills the
 //! slots that apply to it with [`Step`]s (the values: names, key, tags). Three readers:
 //! - [`local`]: the local engine runs the steps in this process;
-//! - [`Step::plan_line`]: a dry run prints them;
 //! - [`asl`]: the compiler turns the slots into Amazon States Language, and [`states`]
 //!   runs that state machine on AWS Step Functions with the steps as its input.
 //!
@@ -248,21 +247,6 @@ impl Step {
         }
     }
 
-    /// The line a dry run prints for it, e.g. `copy of x, under the key`.
-    pub fn plan_line(&self) -> String {
-        match &self.op {
-            Op::Stop { .. } => "stop the original before its snapshot".into(),
-            Op::Snapshot { db, .. } => format!("snapshot of {db}"),
-            Op::Copy { source, key, .. } => match key {
-                Some(_) => format!("copy of {source}, under the key"),
-                None => format!("copy of {source}, unencrypted"),
-            },
-            Op::Restore(spec) => format!("restore from {}", spec.snapshot),
-            Op::Writer(spec) => format!("writer instance of {}", spec.cluster),
-            Op::Share { account, .. } => format!("share with account {account}"),
-        }
-    }
-
     /// The API request that makes the result, as Step Functions' AWS SDK integrations
     /// spell it: the AWS SDK for Java 2.x member names, capitalized, so a leading acronym
     /// loses its capitals (`DbSnapshotIdentifier`) and an inner one keeps them
@@ -449,5 +433,39 @@ mod tests {
                    "Tags": [{"Key": "k", "Value": "v"}]})
         );
         assert_eq!(step.find(), json!({"DbSnapshotIdentifier": "b"}));
+    }
+
+    /// Every step name the agents build a step with is a slot of its workflow: an unknown
+    /// name would be a step the state machine never runs.
+    #[test]
+    fn the_agents_build_steps_only_from_their_workflows_slots() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for (file, workflow) in [
+            ("export.rs", Workflow::Export),
+            ("import.rs", Workflow::Import),
+            ("encrypt.rs", Workflow::Encrypt),
+        ] {
+            let text = std::fs::read_to_string(src.join(file)).unwrap();
+            // The builders' own `step(` closure, not `plan::step(` or `Event::step(`.
+            let names: Vec<&str> = text
+                .match_indices("step(")
+                .filter(|(at, _)| !text[..*at].ends_with(':'))
+                .filter_map(|(at, _)| {
+                    text[at + 5..]
+                        .trim_start()
+                        .strip_prefix('"')?
+                        .split('"')
+                        .next()
+                })
+                .collect();
+            assert!(!names.is_empty(), "{file} builds no step");
+            for name in names {
+                assert_ne!(
+                    workflow.slot(name),
+                    &UNKNOWN,
+                    "{file}: `{name}` is no slot of {workflow:?}"
+                );
+            }
+        }
     }
 }

@@ -259,7 +259,8 @@ fn attempt_of(name: &str, database: &str) -> Option<u32> {
     name.strip_prefix(database)?.strip_prefix('-')?.parse().ok()
 }
 
-/// Follows an execution to its end, rendering its history as progress events.
+/// Follows an execution to its end, rendering its history as progress events. The history
+/// alone says when it ended and why (no DescribeExecution per poll).
 pub async fn follow(
     aws: &Aws,
     execution: &str,
@@ -277,28 +278,19 @@ pub async fn follow(
             render(event, steps, started.elapsed(), progress);
             seen = event.id();
         }
-        let described = aws
-            .sfn
-            .describe_execution()
-            .execution_arn(execution)
-            .send()
-            .await
-            .map_err(sdk("states:DescribeExecution"))?;
-        match described.status() {
-            ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {}
-            ExecutionStatus::Succeeded => {
-                progress.event(&Event::step("execution", execution, "succeeded"));
-                return Ok(());
-            }
-            status => {
-                let (error, cause) = failure(&described, &events);
-                return Err(Error::Execution {
+        if let Some(end) = events.iter().rev().find_map(ending) {
+            return match end {
+                Ok(()) => {
+                    progress.event(&Event::step("execution", execution, "succeeded"));
+                    Ok(())
+                }
+                Err((status, error, cause)) => Err(Error::Execution {
                     execution: execution.to_owned(),
-                    status: status.as_str().to_owned(),
+                    status: status.to_owned(),
                     error,
                     cause,
-                });
-            }
+                }),
+            };
         }
         if started.elapsed() + delay > wait.deadline {
             return Err(Error::WaitTimeout {
@@ -331,32 +323,42 @@ async fn history(aws: &Aws, execution: &str) -> Result<Vec<HistoryEvent>> {
     Ok(events)
 }
 
-/// The error and cause of a stopped execution: from DescribeExecution, else its history.
-fn failure(
-    described: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
-    events: &[HistoryEvent],
-) -> (String, String) {
-    let from_history = events
-        .iter()
-        .rev()
-        .find_map(|e| e.execution_failed_event_details())
-        .map(|d| {
+/// The execution's end, if `event` is one: success, or its status, error and cause.
+type Ending = std::result::Result<(), (&'static str, String, String)>;
+
+fn ending(event: &HistoryEvent) -> Option<Ending> {
+    let details = |error: Option<&str>, cause: Option<&str>| {
+        (
+            error.unwrap_or_default().to_owned(),
+            cause.unwrap_or_default().to_owned(),
+        )
+    };
+    let (status, (error, cause)) = match event.r#type() {
+        HistoryEventType::ExecutionSucceeded => return Some(Ok(())),
+        HistoryEventType::ExecutionFailed => {
+            let d = event.execution_failed_event_details();
             (
-                d.error().unwrap_or_default().to_owned(),
-                d.cause().unwrap_or_default().to_owned(),
+                "FAILED",
+                details(d.and_then(|d| d.error()), d.and_then(|d| d.cause())),
             )
-        })
-        .unwrap_or_default();
-    (
-        described
-            .error()
-            .map(str::to_owned)
-            .unwrap_or(from_history.0),
-        described
-            .cause()
-            .map(str::to_owned)
-            .unwrap_or(from_history.1),
-    )
+        }
+        HistoryEventType::ExecutionTimedOut => {
+            let d = event.execution_timed_out_event_details();
+            (
+                "TIMED_OUT",
+                details(d.and_then(|d| d.error()), d.and_then(|d| d.cause())),
+            )
+        }
+        HistoryEventType::ExecutionAborted => {
+            let d = event.execution_aborted_event_details();
+            (
+                "ABORTED",
+                details(d.and_then(|d| d.error()), d.and_then(|d| d.cause())),
+            )
+        }
+        _ => return None,
+    };
+    Some(Err((status, error, cause)))
 }
 
 /// A state of the history as the local engine's event: a create started, a poll's status.

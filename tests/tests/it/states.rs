@@ -198,7 +198,7 @@ async fn detach_then_the_same_command_attaches_and_a_failure_names_its_error() {
 
     // The source stops sharing before the import: the execution's copy fails, and the
     // run ends with the execution's error, not a hang.
-    rds_handoff_unshare(&source, "sfa-i").await;
+    unshare(&source, "sfa-i").await;
     let tgt = engine(TARGET);
     let tgt: Vec<&str> = tgt.iter().map(String::as_str).collect();
     let (run, _) = import(&wd, &target, "sfa-i", &tgt).await;
@@ -212,7 +212,7 @@ async fn detach_then_the_same_command_attaches_and_a_failure_names_its_error() {
     );
 }
 
-async fn rds_handoff_unshare(source: &Account, db: &str) {
+async fn unshare(source: &Account, db: &str) {
     let rds = source.rds();
     let snaps = rds.describe_db_snapshots().send().await.unwrap();
     for s in snaps.db_snapshots() {
