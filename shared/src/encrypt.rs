@@ -16,7 +16,7 @@ use crate::ident::{check_rds_id, Arn};
 use crate::kms::{ensure_key, Key, KeyArgs, KeyChoice};
 use crate::manifest::DbKind;
 use crate::names::{writer_instance, EncryptNames};
-use crate::plan::{self, Action};
+use crate::plan;
 use crate::policy::KeyPolicySpec;
 use crate::progress::{Event, Progress};
 use crate::rds::{self, DbInfo};
@@ -139,7 +139,7 @@ pub async fn encrypt(
         preflight(aws, plan, &original, progress).await?;
     }
     if plan.dry_run {
-        print_plan(aws, plan, progress).await?;
+        print_plan(aws, plan, &original, existing.is_some(), progress).await?;
         return Ok(EncryptReport {
             twin: plan.twin.clone(),
             endpoint: None,
@@ -277,7 +277,13 @@ async fn preflight(
 }
 
 /// The plan, each step read from AWS: what exists is reused, the rest is made.
-async fn print_plan(aws: &Aws, plan: &EncryptPlan, progress: &dyn Progress) -> Result<()> {
+async fn print_plan(
+    aws: &Aws,
+    plan: &EncryptPlan,
+    original: &DbInfo,
+    twin_exists: bool,
+    progress: &dyn Progress,
+) -> Result<()> {
     let names = &plan.names;
     plan::step(
         progress,
@@ -285,45 +291,12 @@ async fn print_plan(aws: &Aws, plan: &EncryptPlan, progress: &dyn Progress) -> R
         "key (own account, RDS only)",
         &plan.key.describe(),
     );
-    let twin = plan::database(aws, plan.kind, &plan.twin).await?;
-    let done = twin == Action::Reuse;
-    if plan.stop_source {
-        plan::step(
-            progress,
-            if done { Action::Skip } else { Action::Update },
-            "stop the original before its snapshot",
-            &plan.db,
-        );
-    }
-    let snapshot = if done {
-        Action::Skip
-    } else {
-        plan::snapshot(aws, plan.kind, &names.snapshot).await?
+    let writer = match plan.kind {
+        DbKind::Cluster => Some(writer_spec(aws, plan, original).await?),
+        DbKind::Instance => None,
     };
-    plan::step(
-        progress,
-        snapshot,
-        &format!("snapshot of {} {}", plan.kind.name(), plan.db),
-        &names.snapshot,
-    );
-    if plan.kind == DbKind::Instance {
-        let copy = if done {
-            Action::Skip
-        } else {
-            plan::snapshot(aws, plan.kind, &names.copy).await?
-        };
-        plan::step(progress, copy, "copy under the key", &names.copy);
-    }
-    plan::step(progress, twin, "encrypted copy, same placement", &plan.twin);
-    if plan.kind == DbKind::Cluster {
-        let writer = plan::database(aws, DbKind::Instance, &plan.writer).await?;
-        plan::step(
-            progress,
-            writer,
-            "writer instance, as the original's",
-            &plan.writer,
-        );
-    }
+    let steps = steps(plan, original, &plan.key.describe(), twin_exists, writer);
+    plan::steps(aws, Workflow::Encrypt, plan.kind, &steps, progress).await?;
     let copy = (plan.kind == DbKind::Instance).then_some(names.copy.as_str());
     for id in std::iter::once(names.snapshot.as_str()).chain(copy) {
         plan::step(

@@ -144,7 +144,7 @@ impl Error {
             Self::Aws { .. } => ExitCode::Aws,
             Self::TerminalStatus { .. } | Self::WaitTimeout { .. } => ExitCode::Timeout,
             Self::Interrupted => ExitCode::Interrupted,
-            Self::Execution { error, .. } if error == "RdsHandoff.TerminalStatus" => {
+            Self::Execution { error, .. } if error == crate::workflow::asl::TERMINAL_ERROR => {
                 ExitCode::Timeout
             }
             Self::Execution { .. } => ExitCode::Aws,

@@ -273,7 +273,7 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
         preflight(aws, plan, &db, progress).await?;
     }
     if plan.dry_run {
-        print_plan(aws, plan, &db, progress).await?;
+        print_plan(aws, plan, &db, shared.is_some(), progress).await?;
         return Ok(ExportReport {
             manifest_path: plan.manifest_path.clone(),
             manifest: None,
@@ -537,76 +537,27 @@ async fn print_plan(
     aws: &Aws,
     plan: &ExportPlan,
     db: &DbInfo,
+    shared: bool,
     progress: &dyn Progress,
 ) -> Result<()> {
     let names = &plan.names;
-    let shared = plan::snapshot(aws, plan.kind, &names.shared).await?;
     plan::step(
         progress,
         plan::key(aws, &plan.key).await?,
         "key (policy: `src-agent policy`)",
         &plan.key.describe(),
     );
-    let snapshot = match (&plan.from_snapshot, shared) {
-        (_, Action::Reuse) | (Some(_), _) => Action::Skip,
-        (None, Action::Create) => plan::snapshot(aws, plan.kind, &names.intermediate).await?,
-        (None, _) => Action::Create,
-    };
-    let source = plan.from_snapshot.as_deref().unwrap_or(&names.intermediate);
-    plan::step(
-        progress,
-        snapshot,
-        &format!("snapshot of {} {}", plan.kind.name(), plan.db),
-        source,
-    );
-    if plan.kind == DbKind::Cluster && !db.encrypted && plan.encrypt_at_source {
-        let temp = if shared == Action::Reuse {
-            Action::Skip
-        } else {
-            plan::database(aws, DbKind::Cluster, &names.temp_cluster).await?
-        };
+    let encrypted = source_encrypted(aws, plan, db).await?;
+    let steps = steps(plan, db, &plan.key.describe(), shared, encrypted);
+    plan::steps(aws, Workflow::Export, plan.kind, &steps, progress).await?;
+    if plan.kind == DbKind::Cluster && !encrypted && plan.encrypt_at_source {
         plan::step(
             progress,
-            temp,
-            "temporary cluster, encrypted under the key",
-            &names.temp_cluster,
-        );
-        plan::step(
-            progress,
-            shared,
-            "encrypted snapshot of the temporary cluster",
-            &names.shared,
-        );
-        plan::step(
-            progress,
-            plan::delete_unless(shared == Action::Reuse),
+            plan::delete_unless(shared),
             "delete temporary cluster",
             &names.temp_cluster,
         );
-    } else {
-        let how = if plan.kind == DbKind::Cluster && !db.encrypted {
-            "unencrypted"
-        } else {
-            "under the key"
-        };
-        plan::step(
-            progress,
-            shared,
-            &format!("copy of {source}, {how}"),
-            &names.shared,
-        );
     }
-    let target = plan.target.to_string();
-    let is_shared = shared == Action::Reuse
-        && rds::shared_with(aws, plan.kind, &names.shared)
-            .await?
-            .contains(&target);
-    plan::step(
-        progress,
-        Action::reuse_or_create(is_shared),
-        &format!("share with account {target}"),
-        &names.shared,
-    );
     let kept = plan.from_snapshot.is_some() || plan.keep_intermediate;
     plan::step(
         progress,

@@ -212,7 +212,7 @@ pub async fn run_status(
     aws.identify(printer).await?;
     if let Some(execution) = &args.execution {
         let wait = crate::wait::WaitPolicy::new(args.wait_timeout);
-        crate::workflow::states::follow(aws, execution, &[], wait, printer).await?;
+        crate::workflow::states::follow(aws, execution, None, &[], wait, printer).await?;
         printer.result(
             &format!("execution {execution} succeeded: run the same command again to finish (it attaches and repeats nothing)"),
             &serde_json::json!({ "execution": execution, "status": "SUCCEEDED" }),

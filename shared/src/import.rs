@@ -530,7 +530,7 @@ pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
     }
     let (caller, restored) = verify(aws, plan, progress).await?;
     if plan.args.dry_run {
-        print_plan(aws, plan, progress).await?;
+        print_plan(aws, plan, restored, progress).await?;
         return Ok(report_of(plan, None, "", None));
     }
     let recorder = Recorder::new(
@@ -731,44 +731,21 @@ fn db_tags(plan: &ImportPlan) -> BTreeMap<String, String> {
 }
 
 /// The plan, each step read from AWS: what exists is reused, the rest is made.
-async fn print_plan(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Result<()> {
+async fn print_plan(
+    aws: &Aws,
+    plan: &ImportPlan,
+    restored: bool,
+    progress: &dyn Progress,
+) -> Result<()> {
     plan::step(
         progress,
         plan::key(aws, &plan.key).await?,
         "key of our own",
         &plan.key.describe(),
     );
-    let db = plan::database(aws, plan.kind, &plan.db).await?;
-    let copy_needed = plan.kind == DbKind::Instance || plan.manifest.snapshot.encrypted;
-    if copy_needed {
-        let copy = if db == Action::Reuse {
-            Action::Skip
-        } else {
-            plan::snapshot(aws, plan.kind, &plan.copy).await?
-        };
-        plan::step(
-            progress,
-            copy,
-            "copy of the shared snapshot, under our key",
-            &plan.copy,
-        );
-    }
-    let check = &plan.args.check;
-    let placement = format!(
-        "restore into {} with {}",
-        check.db_subnet_group,
-        check.vpc_security_group_ids.join(",")
-    );
-    plan::step(progress, db, &placement, &plan.db);
-    if plan.kind == DbKind::Cluster {
-        plan::step(
-            progress,
-            plan::database(aws, DbKind::Instance, &plan.writer).await?,
-            "writer instance",
-            &plan.writer,
-        );
-    }
-    if copy_needed {
+    let steps = steps(plan, &plan.key.describe(), restored)?;
+    plan::steps(aws, Workflow::Import, plan.kind, &steps, progress).await?;
+    if plan.kind == DbKind::Instance || plan.manifest.snapshot.encrypted {
         plan::step(
             progress,
             Action::Delete,

@@ -10,6 +10,7 @@ use crate::kms::{self, KeyChoice};
 use crate::manifest::DbKind;
 use crate::progress::{Event, Progress};
 use crate::rds;
+use crate::workflow::{Op, Step, Workflow};
 
 /// What a run would do about one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,4 +78,48 @@ pub fn delete_unless(kept: bool) -> Action {
     } else {
         Action::Delete
     }
+}
+
+/// The workflow's steps as this run would take them, each read from AWS as the step finds
+/// its result; a step of the workflow this run does not take is `skip`.
+pub async fn steps(
+    aws: &Aws,
+    workflow: Workflow,
+    kind: DbKind,
+    steps: &[Step],
+    progress: &dyn Progress,
+) -> Result<()> {
+    for slot in workflow.slots().iter().filter(|s| s.kinds.contains(&kind)) {
+        match steps.iter().find(|s| std::ptr::eq(s.slot, slot)) {
+            Some(s) => step(progress, found(aws, s).await?, &s.describe(), s.resource()),
+            None => step(progress, Action::Skip, slot.stage, "-"),
+        }
+    }
+    Ok(())
+}
+
+/// What the run would do about one step, from what AWS has of its result.
+async fn found(aws: &Aws, step: &Step) -> Result<Action> {
+    let kind = step.resource_kind();
+    let id = step.resource();
+    Ok(match &step.op {
+        Op::Stop { .. } => {
+            let stopped = rds::describe_db(aws, kind, id)
+                .await?
+                .is_some_and(|db| db.status == "stopped");
+            if stopped {
+                Action::Skip
+            } else {
+                Action::Update
+            }
+        }
+        Op::Snapshot { .. } | Op::Copy { .. } => snapshot(aws, kind, id).await?,
+        Op::Restore(_) | Op::Writer(_) => database(aws, kind, id).await?,
+        Op::Share { account, .. } => {
+            let exists = rds::describe_snapshot(aws, kind, id).await?.is_some();
+            Action::reuse_or_create(
+                exists && rds::shared_with(aws, kind, id).await?.contains(account),
+            )
+        }
+    })
 }

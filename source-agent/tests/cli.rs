@@ -149,6 +149,18 @@ fn bad_flags_are_usage_errors_naming_the_value() {
         "222222222222",
     ]);
     assert_eq!(out.status.code(), Some(2));
+    // Step Functions without the role it runs as: refused before any AWS call.
+    let out = src_agent(&[
+        "export",
+        "--db-instance",
+        "a",
+        "--target-account",
+        "222222222222",
+        "--engine",
+        "step-functions",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--execution-role"));
 }
 
 #[test]

@@ -10,9 +10,9 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-# The shims' own ports and files: tasks of Step Functions executions go to this server.
+# The port the Step Functions shim sends executions' tasks to: this server.
 os.environ["MOTO_PORT"] = sys.argv[1]
-os.environ.setdefault("RDS_HANDOFF_STATES_TASKS", os.devnull)
+os.environ.setdefault("RDS_HANDOFF_STATES_ROUTES", os.devnull)
 
 import shim  # noqa: E402,F401  (patches moto on import)
 import states_shim  # noqa: E402,F401  (patches moto's Step Functions on import)

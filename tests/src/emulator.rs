@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 pub struct Emulator {
     pub url: String,
     pub log: PathBuf,
-    /// Every AWS SDK task a Step Functions execution sent, one JSON line each (see
-    /// `moto/states_shim.py`): account, service, action, form-encoded body.
-    pub states_tasks: PathBuf,
+    /// Where Step Functions tasks go by what they mention (see `moto/states_shim.py`).
+    routes: PathBuf,
     // Holding the child holds its stdin open; when this process ends, the pipe closes and the
     // server exits (see `moto/server.py`).
     _child: Mutex<Child>,
@@ -28,6 +27,25 @@ impl Emulator {
             start()
                 .unwrap_or_else(|e| panic!("the AWS emulator (moto server) could not start: {e}"))
         })
+    }
+
+    /// Sends every Step Functions task whose request mentions `mention` (a test's database
+    /// name) through the proxy at `proxy_url`, so its holds, faults and record reach the
+    /// state machine's calls.
+    pub fn route_states_tasks(&self, mention: &str, proxy_url: &str) {
+        static ROUTES: Mutex<()> = Mutex::new(());
+        let _one_writer = ROUTES.lock().unwrap_or_else(|e| e.into_inner());
+        let mut routes: serde_json::Map<String, serde_json::Value> = std::fs::read(&self.routes)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let port = proxy_url.rsplit(':').next().unwrap_or_default();
+        routes.insert(mention.to_owned(), port.into());
+        // Renamed into place: the shim never reads half a file.
+        let next = self.routes.with_extension("next");
+        std::fs::write(&next, serde_json::Value::Object(routes).to_string())
+            .and_then(|()| std::fs::rename(&next, &self.routes))
+            .unwrap_or_else(|e| panic!("{}: {e}", self.routes.display()));
     }
 }
 
@@ -114,11 +132,12 @@ fn start() -> Result<Emulator, String> {
     let port = free_port()?;
     let log = target_dir().join(format!("moto-{port}.log"));
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-    let states_tasks = target_dir().join(format!("moto-{port}-states-tasks.jsonl"));
+    let routes = target_dir().join(format!("moto-{port}-states-routes.json"));
+    std::fs::write(&routes, "{}").map_err(|e| e.to_string())?;
     let mut child = Command::new(python)
         .arg(moto_dir().join("server.py"))
         .arg(port.to_string())
-        .env("RDS_HANDOFF_STATES_TASKS", &states_tasks)
+        .env("RDS_HANDOFF_STATES_ROUTES", &routes)
         .stdin(Stdio::piped())
         .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
         .stderr(log_file)
@@ -135,7 +154,7 @@ fn start() -> Result<Emulator, String> {
             return Ok(Emulator {
                 url,
                 log,
-                states_tasks,
+                routes,
                 _child: Mutex::new(child),
             });
         }

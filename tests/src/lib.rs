@@ -32,7 +32,8 @@
 //! and result names (the Java SDK's: `DbSnapshotIdentifier`) to botocore's and back, names
 //! errors as AWS does (`Rds.DbSnapshotNotFoundException`), sends a Task's effective input as
 //! its request when it has no `Parameters`, and returns a definite JSONPath's value, not a
-//! one-element list. It records every task it sent in [`Emulator::states_tasks`].
+//! one-element list. A test sends the tasks that name its databases through its fault proxy
+//! with [`Emulator::route_states_tasks`].
 
 pub mod accounts;
 pub mod agents;

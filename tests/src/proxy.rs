@@ -52,11 +52,13 @@ pub struct FaultPlan {
     pub copy_time: Option<Duration>,
 }
 
-/// A request the proxy refuses as AWS would refuse an unauthorized caller.
+/// A request the proxy refuses as AWS would refuse an unauthorized caller, or, with a
+/// `code`, as the service would refuse it (`DBSnapshotNotFound`).
 #[derive(Debug, Clone)]
 pub struct Denial {
     pub action: &'static str,
     pub matching: String,
+    pub code: Option<&'static str>,
 }
 
 /// What the proxy saw and did.
@@ -408,19 +410,25 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
             let body = String::from_utf8_lossy(&request.body);
             plan.denials
                 .iter()
-                .any(|d| d.action == action && body.contains(&d.matching))
+                .find(|d| d.action == action && body.contains(&d.matching))
+                .map(|d| d.code)
         };
-        let fault = if denied { None } else { choose_fault(&state) };
-        let canned = match fault {
-            None if denied => {
-                let code = if matches!(service.as_str(), "kms" | "secretsmanager") {
-                    "AccessDeniedException"
-                } else {
-                    "AccessDenied"
-                };
+        let fault = if denied.is_some() {
+            None
+        } else {
+            choose_fault(&state)
+        };
+        let canned = match (&fault, denied) {
+            (None, Some(code)) => {
+                let code =
+                    code.unwrap_or(if matches!(service.as_str(), "kms" | "secretsmanager") {
+                        "AccessDeniedException"
+                    } else {
+                        "AccessDenied"
+                    });
                 Some(error_response(&service, "400 Bad Request", code))
             }
-            Some(Fault::Throttle) => {
+            (Some(Fault::Throttle), _) => {
                 count(&state, "throttle");
                 let code = match service.as_str() {
                     "kms" | "secretsmanager" => "ThrottlingException",
@@ -429,7 +437,7 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
                 };
                 Some(error_response(&service, "400 Bad Request", code))
             }
-            Some(Fault::Internal) => {
+            (Some(Fault::Internal), _) => {
                 count(&state, "http-500");
                 Some(error_response(
                     &service,
@@ -437,7 +445,7 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
                     "InternalFailure",
                 ))
             }
-            Some(Fault::Unavailable) => {
+            (Some(Fault::Unavailable), _) => {
                 count(&state, "http-503");
                 Some(error_response(
                     &service,
@@ -445,11 +453,11 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
                     "ServiceUnavailable",
                 ))
             }
-            Some(Fault::Drop) => {
+            (Some(Fault::Drop), _) => {
                 count(&state, "dropped");
                 return;
             }
-            Some(Fault::Slow) | None => None,
+            (Some(Fault::Slow) | None, _) => None,
         };
         if let Some(bytes) = canned {
             if client.write_all(&bytes).await.is_err() {

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::index::{manifest_file, Entry, Index, INDEX_FILE, INDEX_SCHEMA};
-use super::{admit, one, run_all, say_limits, take_room, workers, Done, Member, Outcome, Summary};
+use super::{
+    admit, batched, one, room_need, run_all, say_limits, take_room, workers, Batches, Done, Member,
+    Outcome, Summary,
+};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::export::{export, now, refuse_own_account, ExportArgs, Selection, TAG_ROLE};
@@ -13,6 +16,7 @@ use crate::names::ExportNames;
 use crate::progress::{DatabaseLine, Printer};
 use crate::quota::{CopySlots, Need, Room};
 use crate::rds::{self, Listed};
+use crate::workflow::{EngineArgs, Workflow};
 
 /// The databases a selection names, each once: named ones as given; tagged ones and `--all`
 /// from the listing, a cluster's member instances as their cluster, never a database the
@@ -110,25 +114,31 @@ pub async fn export_all(aws: &Aws, args: &ExportArgs, printer: &Printer) -> Resu
     let mut aws = aws.clone();
     aws.copies = CopySlots::for_fleet(&listed, args.max_parallel.map(usize::from), &kinds)?;
     let aws = &aws;
+    let batched = batched(&args.engine, args.dry_run);
     let needs = members
         .into_iter()
         .map(|m| {
             let names =
                 ExportNames::new(m.kind.snapshot_kind(), &m.id, args.target_account.as_str());
-            let need = need(&m, &names, &listed);
+            let need = room_need(need(&m, &names, &listed), batched);
             (m, need)
         })
         .collect();
     let (members, rooms, mut outcomes) = admit(aws, needs, printer).await;
     say_limits(aws, members.len(), printer);
+    let batches = Batches::new(aws, batched, Workflow::Export, &members);
     let run = |member: Member| async {
         let room = rooms.get(&member.id).cloned().flatten();
         one(member, printer, async |m: &Member, line: &DatabaseLine| {
-            export_one(aws, args, &dir, m, room, line).await
+            batches
+                .run(aws, &args.engine, m, line, async |engine| {
+                    export_one(aws, args, engine, &dir, m, room, line).await
+                })
+                .await
         })
         .await
     };
-    outcomes.extend(run_all(members, workers(&aws.copies), printer, run).await);
+    outcomes.extend(run_all(members, workers(&aws.copies, batched), printer, run).await);
     outcomes.sort_by(|a, b| a.database.cmp(&b.database));
     let index = (!args.dry_run)
         .then(|| write_index(aws, args, &caller.account, &index_path, &outcomes))
@@ -147,6 +157,7 @@ pub async fn export_all(aws: &Aws, args: &ExportArgs, printer: &Printer) -> Resu
 async fn export_one(
     aws: &Aws,
     args: &ExportArgs,
+    engine: EngineArgs,
     dir: &Path,
     member: &Member,
     room: Option<Room>,
@@ -154,6 +165,7 @@ async fn export_one(
 ) -> Result<Done> {
     let mut plan = args.plan_for(member.kind, &member.id, dir.join(manifest_file(&member.id)))?;
     plan.folder_checked = true;
+    plan.engine = engine;
     let _room = take_room(room).await;
     let report = export(aws, &plan, line).await?;
     let result = match (plan.dry_run, report.already_done) {

@@ -10,13 +10,17 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::index::Index;
-use super::{admit, one, run_all, say_limits, take_room, workers, Done, Member, Summary};
+use super::{
+    admit, batched, one, room_need, run_all, say_limits, take_room, workers, Batches, Done, Member,
+    Summary,
+};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::import::{aws_args_for, check_sha256, import, ImportArgs, ImportPlan};
 use crate::manifest::{fingerprint, read_bounded};
 use crate::progress::{DatabaseLine, Printer};
 use crate::quota::{CopySlots, Need};
+use crate::workflow::Workflow;
 
 impl ImportArgs {
     /// Whether this import is a fleet: several manifests, or an index.
@@ -131,11 +135,15 @@ pub async fn import_all(
     let kinds: Vec<_> = plans.iter().map(|p| p.kind).collect();
     aws.copies = CopySlots::for_fleet(&listed, args.max_parallel.map(usize::from), &kinds)?;
     let aws = &aws;
+    let batched = batched(&args.engine, args.dry_run);
     // Each import's copy of the shared snapshot lives until its database is restored.
-    let temporary = Need {
-        kept: 0,
-        temporary: true,
-    };
+    let temporary = room_need(
+        Need {
+            kept: 0,
+            temporary: true,
+        },
+        batched,
+    );
     let members = plans
         .iter()
         .map(|p| {
@@ -150,17 +158,24 @@ pub async fn import_all(
         .collect();
     let (members, rooms, mut outcomes) = admit(aws, members, printer).await;
     say_limits(aws, members.len(), printer);
+    let batches = Batches::new(aws, batched, Workflow::Import, &members);
     let run = |member: Member| async {
         let room = rooms.get(&member.id).cloned().flatten();
         let plan = plans.iter().find(|p| p.db == member.id);
-        one(member, printer, async |_: &Member, line: &DatabaseLine| {
+        one(member, printer, async |m: &Member, line: &DatabaseLine| {
             let plan = plan.ok_or_else(|| Error::usage("no plan for this database"))?;
             let _room = take_room(room).await;
-            import_one(aws, plan, line).await
+            batches
+                .run(aws, &args.engine, m, line, async |engine| {
+                    let mut plan = plan.clone();
+                    plan.args.engine = engine;
+                    import_one(aws, &plan, line).await
+                })
+                .await
         })
         .await
     };
-    outcomes.extend(run_all(members, workers(&aws.copies), printer, run).await);
+    outcomes.extend(run_all(members, workers(&aws.copies, batched), printer, run).await);
     outcomes.sort_by(|a, b| a.database.cmp(&b.database));
     let mut after = vec![];
     if args.dry_run {

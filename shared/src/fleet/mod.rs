@@ -16,6 +16,7 @@ pub mod index;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
@@ -26,6 +27,7 @@ use crate::error::{Error, ExitCode};
 use crate::manifest::DbKind;
 use crate::progress::{DatabaseLine, Event, Printer, Progress};
 use crate::quota::{CopySlots, Need, Room};
+use crate::workflow::{Batch, Engine, EngineArgs, Workflow};
 
 /// One database of a fleet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +53,9 @@ pub struct Outcome {
     /// The manifest or report it wrote, and its SHA-256 (manifests).
     pub file: Option<String>,
     pub sha256: Option<String>,
+    /// With `--detach`: the Step Functions execution that goes on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
 }
 
 impl Outcome {
@@ -66,12 +71,17 @@ impl Outcome {
             elapsed_secs: elapsed.as_secs(),
             file: None,
             sha256: None,
+            execution: None,
         };
         match result {
             Ok(done) => {
                 outcome.result = done.result.into();
                 outcome.file = done.file;
                 outcome.sha256 = done.sha256;
+            }
+            Err(Error::Detached { execution, .. }) => {
+                outcome.result = "detached".into();
+                outcome.execution = Some(execution);
             }
             Err(err) => {
                 outcome.error = Some(err.to_string());
@@ -166,9 +176,79 @@ where
 }
 
 /// Databases worked on at once: twice the copy slots, so the next ones snapshot (or verify)
-/// while copies run.
-fn workers(slots: &CopySlots) -> impl Fn(DbKind) -> usize + '_ {
-    move |kind| 2 * slots.limit(kind).unwrap_or(crate::quota::limit(kind))
+/// while copies run; all of them when they run as one execution (its Map keeps the limit).
+fn workers(slots: &CopySlots, batched: bool) -> impl Fn(DbKind) -> usize + '_ {
+    move |kind| match batched {
+        true => usize::MAX,
+        false => 2 * slots.limit(kind).unwrap_or(crate::quota::limit(kind)),
+    }
+}
+
+/// With `--engine step-functions` (not a dry run), one execution per kind of database: a
+/// Map at most as wide as the copies the account has room for.
+struct Batches {
+    instances: Option<Arc<Batch>>,
+    clusters: Option<Arc<Batch>>,
+}
+
+impl Batches {
+    fn new(aws: &Aws, batched: bool, workflow: Workflow, members: &[Member]) -> Self {
+        let batch = |kind| {
+            let of_kind = members.iter().filter(|m| m.kind == kind);
+            let ids: Vec<String> = of_kind.map(|m| m.id.clone()).collect();
+            let width = aws.copies.limit(kind).unwrap_or(crate::quota::limit(kind));
+            (batched && !ids.is_empty()).then(|| Batch::new(workflow, ids, width))
+        };
+        Batches {
+            instances: batch(DbKind::Instance),
+            clusters: batch(DbKind::Cluster),
+        }
+    }
+
+    /// The engine flags of a `kind` database's run: with its batch.
+    fn engine(&self, engine: &EngineArgs, kind: DbKind) -> EngineArgs {
+        let mut engine = engine.clone();
+        engine.batch = match kind {
+            DbKind::Instance => self.instances.clone(),
+            DbKind::Cluster => self.clusters.clone(),
+        };
+        engine
+    }
+
+    /// Runs `job` with `member`'s engine flags; then, if its run handed in no steps, takes it
+    /// out of its batch so the others do not wait for it.
+    async fn run<T>(
+        &self,
+        aws: &Aws,
+        engine: &EngineArgs,
+        member: &Member,
+        progress: &dyn Progress,
+        job: impl AsyncFnOnce(EngineArgs) -> T,
+    ) -> T {
+        let engine = self.engine(engine, member.kind);
+        let result = job(engine.clone()).await;
+        if let Some(batch) = &engine.batch {
+            batch.leave(aws, &engine, &member.id, progress).await;
+        }
+        result
+    }
+}
+
+/// Whether a fleet's databases run as one execution per kind.
+fn batched(engine: &EngineArgs, dry_run: bool) -> bool {
+    engine.engine == Engine::StepFunctions && !dry_run
+}
+
+/// What a member needs of the snapshot room: when all run as one execution, its temporary
+/// snapshot is held at once with the others', so it counts as kept.
+fn room_need(need: Need, batched: bool) -> Need {
+    match batched {
+        true => Need {
+            kept: need.kept + usize::from(need.temporary),
+            temporary: false,
+        },
+        false => need,
+    }
 }
 
 /// Which members the manual snapshot quota has room for (in the order given, largest first),
@@ -333,6 +413,14 @@ impl Summary {
                 "re-run the same command to finish the rest: what is done is not done again".into(),
             );
         }
+        let detached: std::collections::BTreeSet<&str> = self
+            .outcomes
+            .iter()
+            .filter_map(|o| o.execution.as_deref())
+            .collect();
+        for execution in detached {
+            lines.push(format!("execution going on: {execution}\n  follow it with `status --execution {execution}`; once it has succeeded, the same command again finishes the run"));
+        }
         lines.extend(self.after.iter().cloned());
         lines.join("\n")
     }
@@ -358,6 +446,7 @@ mod tests {
             elapsed_secs: 61,
             file: None,
             sha256: None,
+            execution: None,
         }
     }
 

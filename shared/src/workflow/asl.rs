@@ -5,9 +5,11 @@
 //! item a chain per kind of database. Every slot becomes: a Choice that skips it when the
 //! run has no such step (`$.steps.<Name>` absent); a describe Task that finds an earlier
 //! try's result (not found → create); a Choice on its status (goal → next step, a terminal
-//! status → fail with the reason, else wait); a Wait that doubles from `$.poll.first` up to
-//! `$.poll.max`; the create Task, whose "already exists" goes back to the describe. Every
-//! Task retries throttling and transient errors; anything else ends the item with the error.
+//! status → end the item with the reason, else wait); a Wait that doubles from `$.poll.first`
+//! up to `$.poll.max`; the create Task, whose "already exists" goes back to the describe.
+//! Every Task retries throttling and transient errors; anything else ends the item with the
+//! error. Items end with their database and, if it failed, its error: the execution fails
+//! once every item has ended, if any failed, its cause the JSON list of those that did.
 //!
 //! Requests come from the execution input (`$.steps.<Name>.request`, built by the agent
 //! from the same step as the local engine runs), so no value is written twice and no state
@@ -53,13 +55,10 @@ pub fn compile(workflow: Workflow) -> Value {
     );
     states.insert(
         "Unknown kind".into(),
-        json!({ "Type": "Fail", "Error": "RdsHandoff.UnknownKind", "Cause": "`kind` must be `instance` or `cluster`" }),
+        ended(Some(json!({ "Error": "RdsHandoff.UnknownKind", "Cause": "`kind` must be `instance` or `cluster`" }))),
     );
-    states.insert(DONE.into(), json!({ "Type": "Succeed" }));
-    states.insert(
-        FAILED.into(),
-        json!({ "Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause" }),
-    );
+    states.insert(DONE.into(), ended(None));
+    states.insert(FAILED.into(), ended(Some(json!("$.error"))));
     json!({
         "Comment": format!(
             "rds-handoff {}: generated from its step plan (rds-handoff {}); input from the agent, see state-machines/README.md",
@@ -77,15 +76,47 @@ pub fn compile(workflow: Workflow) -> Value {
                     "StartAt": "Kind",
                     "States": states,
                 },
-                "ResultPath": null,
-                "End": true,
-            }
+                "ResultPath": "$.results",
+                "Next": "Failures",
+            },
+            // Each database ends on its own; the execution fails after all have, naming each
+            // that failed (its error and cause, as JSON) so one failure stops no other.
+            "Failures": {
+                "Type": "Pass",
+                "Parameters": { "results.$": "$.results", "failed.$": "$.results[?(@.error)]" },
+                "Next": "Any failed",
+            },
+            "Any failed": {
+                "Type": "Choice",
+                "Choices": [{ "Variable": "$.failed[0]", "IsPresent": true, "Next": "Some failed" }],
+                "Default": "All done",
+            },
+            "Some failed": {
+                "Type": "Fail",
+                "ErrorPath": "$.failed[0].error.Error",
+                "CausePath": "States.JsonToString($.failed)",
+            },
+            "All done": { "Type": "Succeed" },
         }
     })
 }
 
+/// How one database's item ends: `{"database"}`, with `error` (`{"Error", "Cause"}`, or a
+/// path to it) when it failed.
+fn ended(error: Option<Value>) -> Value {
+    let mut result = json!({ "database.$": "$.database" });
+    match error {
+        Some(Value::String(path)) => result["error.$"] = json!(path),
+        Some(error) => result["error"] = error,
+        None => {}
+    }
+    json!({ "Type": "Pass", "Parameters": result, "End": true })
+}
+
 const DONE: &str = "Done";
 const FAILED: &str = "Failed";
+/// The error a database's item ends with when a resource reached a terminal status.
+pub const TERMINAL_ERROR: &str = "RdsHandoff.TerminalStatus";
 
 fn kind_name(kind: DbKind) -> &'static str {
     match kind {
@@ -202,13 +233,10 @@ fn compile_slot(states: &mut Map<String, Value>, kind: DbKind, slot: &Slot, next
             "Next": find_name,
         }),
     );
+    let cause = format!("States.Format('{} {{}} is {{}}, a status it does not leave by itself: look at its events in the RDS console, fix the cause, remove it, then re-run the same command', {step}.id, $.found.status)", find.noun);
     states.insert(
         terminal,
-        json!({
-            "Type": "Fail",
-            "Error": "RdsHandoff.TerminalStatus",
-            "CausePath": format!("States.Format('{} {{}} is {{}}, a status it does not leave by itself: look at its events in the RDS console, fix the cause, remove it, then re-run the same command', {step}.id, $.found.status)", find.noun),
-        }),
+        ended(Some(json!({ "Error": TERMINAL_ERROR, "Cause.$": cause }))),
     );
     create_state["Next"] = json!(wait);
     catch(&mut create_state, Some(api.exists), &find_name);
@@ -374,28 +402,35 @@ fn collect_resources(value: &Value, found: &mut std::collections::BTreeSet<Strin
 mod tests {
     use super::*;
 
-    /// Every state is reachable from the start, and every `Next`/`Default` names a state.
+    /// Every state is reachable from the start, and every `Next`/`Default` names a state:
+    /// in the execution's states and in the Map's item states.
     #[test]
     fn every_state_is_reachable_and_every_next_exists() {
         for workflow in Workflow::ALL {
             let definition = compile(workflow);
             let inner = &definition["States"]["Databases"]["ItemProcessor"];
-            let states = inner["States"].as_object().unwrap();
-            let mut reached = std::collections::BTreeSet::new();
-            let mut todo = vec![inner["StartAt"].as_str().unwrap().to_owned()];
-            while let Some(name) = todo.pop() {
-                let state = states
-                    .get(&name)
-                    .unwrap_or_else(|| panic!("{workflow:?}: `{name}` is named but not defined"));
-                if !reached.insert(name) {
-                    continue;
+            for level in [&definition, inner] {
+                let states = level["States"].as_object().unwrap();
+                let mut reached = std::collections::BTreeSet::new();
+                let mut todo = vec![level["StartAt"].as_str().unwrap().to_owned()];
+                while let Some(name) = todo.pop() {
+                    let state = states.get(&name).unwrap_or_else(|| {
+                        panic!("{workflow:?}: `{name}` is named but not defined")
+                    });
+                    if !reached.insert(name) {
+                        continue;
+                    }
+                    let mut targets = Vec::new();
+                    // The Map's item states are checked on their own level.
+                    let own = state
+                        .get("ItemProcessor")
+                        .map_or(state.clone(), |_| json!({ "Next": state["Next"] }));
+                    collect_next(&own, &mut targets);
+                    todo.extend(targets);
                 }
-                let mut targets = Vec::new();
-                collect_next(state, &mut targets);
-                todo.extend(targets);
+                let defined: std::collections::BTreeSet<_> = states.keys().cloned().collect();
+                assert_eq!(defined, reached, "{workflow:?}: unreachable states");
             }
-            let defined: std::collections::BTreeSet<_> = states.keys().cloned().collect();
-            assert_eq!(defined, reached, "{workflow:?}: unreachable states");
         }
     }
 

@@ -12,6 +12,7 @@
 //! agents, before and after the steps, whichever engine runs them.
 
 pub mod asl;
+pub mod batch;
 pub mod local;
 pub mod states;
 
@@ -26,6 +27,7 @@ use crate::progress::Progress;
 use crate::rds::{RestoreSpec, WriterSpec};
 use crate::wait::WaitPolicy;
 
+pub use batch::Batch;
 pub use local::Done;
 pub use states::{Engine, EngineArgs};
 
@@ -41,7 +43,6 @@ pub async fn run(
 ) -> Result<Done> {
     match engine.engine {
         Engine::Local => local::run(aws, steps, wait, progress).await,
-        Engine::StepFunctions if steps.is_empty() => Ok(Done::default()),
         Engine::StepFunctions => {
             states::run(aws, engine, workflow, database, steps, wait, progress).await?;
             Ok(Done::default())
@@ -294,6 +295,37 @@ impl Step {
         };
         drop_nulls(&mut request);
         request
+    }
+
+    /// What the step does, for a plan: `snapshot of DB instance db1`, `share with account …`.
+    pub fn describe(&self) -> String {
+        let kind = self.kind.name();
+        match &self.op {
+            Op::Stop { db } => format!("stop {kind} {db} before its snapshot"),
+            Op::Snapshot { db, .. } => format!("snapshot of {kind} {db}"),
+            Op::Copy {
+                source,
+                key: Some(key),
+                ..
+            } => format!("copy of {source}, under {key}"),
+            Op::Copy { source, .. } => format!("copy of {source}, unencrypted"),
+            Op::Restore(spec) => {
+                let placement = match &spec.subnet_group {
+                    Some(group) => {
+                        format!("into {group} with {}, ", spec.security_groups.join(","))
+                    }
+                    None => String::new(),
+                };
+                let key = spec.kms_key.as_deref().map(|k| format!(", under {k}"));
+                format!(
+                    "restore {placement}from {}{}",
+                    spec.snapshot,
+                    key.unwrap_or_default()
+                )
+            }
+            Op::Writer(spec) => format!("writer instance of DB cluster {}", spec.cluster),
+            Op::Share { account, .. } => format!("share with account {account}"),
+        }
     }
 
     /// The describe request that finds the step's result.

@@ -7,6 +7,7 @@
 //! succeeded execution instead of starting a second; after a failed one it starts the next
 //! attempt, whose steps find what the last one made.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType, StateMachineType, Tag};
@@ -20,7 +21,7 @@ use crate::manifest::DbKind;
 use crate::progress::{Event, Progress};
 use crate::wait::{parse_duration, WaitPolicy};
 
-use super::{asl, OpKind, Step, Workflow};
+use super::{asl, Batch, OpKind, Step, Workflow};
 
 /// Where the long part of a run executes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -41,7 +42,7 @@ pub struct EngineArgs {
     pub engine: Engine,
     /// With `--engine step-functions`: the IAM role the state machine runs as (trust and
     /// policy: policies/execution-role.*.json)
-    #[arg(long, value_name = "ARN")]
+    #[arg(long, value_name = "ARN", required_if_eq("engine", "step-functions"))]
     pub execution_role: Option<Arn>,
     /// With `--engine step-functions`: start (or find) the execution, print its ARN and
     /// return; `status --execution ARN` follows it, the same command again finishes the run
@@ -51,6 +52,9 @@ pub struct EngineArgs {
     /// doubles up to ten times that
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub poll_interval: Duration,
+    /// In a fleet: the one execution its databases share (set by the fleet, not a flag).
+    #[arg(skip)]
+    pub batch: Option<Arc<Batch>>,
 }
 
 impl Default for EngineArgs {
@@ -60,11 +64,13 @@ impl Default for EngineArgs {
             execution_role: None,
             detach: false,
             poll_interval: Duration::from_secs(30),
+            batch: None,
         }
     }
 }
 
-/// Runs `steps` of one database as an execution of `workflow`'s state machine.
+/// Runs `steps` of one database as an execution of `workflow`'s state machine: its own, or,
+/// in a fleet, the one execution of all its databases ([`Batch`]).
 pub async fn run(
     aws: &Aws,
     args: &EngineArgs,
@@ -74,29 +80,53 @@ pub async fn run(
     wait: WaitPolicy,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let role = args.execution_role.as_ref().ok_or_else(|| Error::Usage {
-        message: "`--engine step-functions` needs the role its state machine runs as".into(),
-        hint: Some("pass `--execution-role arn:aws:iam::ACCOUNT:role/NAME`: a role trusted by states.amazonaws.com with policies/execution-role.iam.json".into()),
-    })?;
-    let machine = ensure_machine(aws, workflow, role, progress).await?;
+    if let Some(batch) = &args.batch {
+        return batch.run(aws, args, database, steps, wait, progress).await;
+    }
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let machine = ensure_machine(aws, workflow, role(args)?, progress).await?;
     // The state machine's copies count against the account's copy quota like ours.
     let copies = steps.iter().find(|s| s.slot.op == OpKind::Copy);
     let _slot = match copies {
         Some(step) => Some(aws.copies.take(step.kind).await),
         None => None,
     };
-    let execution = attach_or_start(aws, &machine, database, steps, args, progress).await?;
+    let input = input(vec![item(database, steps, args.poll_interval)], 1);
+    let execution = attach_or_start(aws, &machine, database, &input, progress).await?;
+    finish(aws, args, &execution, database, steps, wait, progress).await
+}
+
+/// Follows `execution` to its end for `database`, or, with `--detach`, returns at once.
+pub(super) async fn finish(
+    aws: &Aws,
+    args: &EngineArgs,
+    execution: &str,
+    database: &str,
+    steps: &[Step],
+    wait: WaitPolicy,
+    progress: &dyn Progress,
+) -> Result<()> {
     if args.detach {
         return Err(Error::Detached {
-            execution,
+            execution: execution.to_owned(),
             database: database.to_owned(),
         });
     }
-    follow(aws, &execution, steps, wait, progress).await
+    follow(aws, execution, Some(database), steps, wait, progress).await
+}
+
+/// The role the state machine runs as: `--execution-role`, required.
+pub(super) fn role(args: &EngineArgs) -> Result<&Arn> {
+    args.execution_role.as_ref().ok_or_else(|| Error::Usage {
+        message: "`--engine step-functions` needs the role its state machine runs as".into(),
+        hint: Some("pass `--execution-role arn:aws:iam::ACCOUNT:role/NAME`: a role trusted by states.amazonaws.com with policies/execution-role.iam.json".into()),
+    })
 }
 
 /// Makes the state machine, or updates it when its definition or role differ; returns its ARN.
-async fn ensure_machine(
+pub(super) async fn ensure_machine(
     aws: &Aws,
     workflow: Workflow,
     role: &Arn,
@@ -174,8 +204,8 @@ async fn ensure_machine(
     Ok(arn)
 }
 
-/// The execution input: the steps' requests, the polling, one database.
-pub fn input(database: &str, steps: &[Step], poll: Duration) -> Value {
+/// One database's item of the execution input: its kind, its steps' requests, the polling.
+pub fn item(database: &str, steps: &[Step], poll: Duration) -> Value {
     let kind = steps.first().map_or(DbKind::Instance, |s| s.kind);
     let by_name: Map<String, Value> = steps
         .iter()
@@ -186,23 +216,24 @@ pub fn input(database: &str, steps: &[Step], poll: Duration) -> Value {
         .collect();
     let first = poll.as_secs().max(1);
     json!({
-        "databases": [{
-            "database": database,
-            "kind": match kind { DbKind::Instance => "instance", DbKind::Cluster => "cluster" },
-            "poll": { "first": first, "max": first * 10 },
-            "steps": by_name,
-        }],
-        "maxConcurrency": 1,
+        "database": database,
+        "kind": match kind { DbKind::Instance => "instance", DbKind::Cluster => "cluster" },
+        "poll": { "first": first, "max": first * 10 },
+        "steps": by_name,
     })
 }
 
-/// The running or succeeded execution for this database, or a new attempt.
-async fn attach_or_start(
+/// The execution input: the databases' items, how many run at once.
+pub fn input(items: Vec<Value>, max_concurrency: usize) -> Value {
+    json!({ "databases": items, "maxConcurrency": max_concurrency.max(1) })
+}
+
+/// The running or succeeded execution named `<name>-<attempt>`, or a new attempt.
+pub(super) async fn attach_or_start(
     aws: &Aws,
     machine: &str,
-    database: &str,
-    steps: &[Step],
-    args: &EngineArgs,
+    name: &str,
+    input: &Value,
     progress: &dyn Progress,
 ) -> Result<String> {
     let mut latest: Option<(u32, String, ExecutionStatus)> = None;
@@ -215,7 +246,7 @@ async fn attach_or_start(
         .send();
     while let Some(item) = pages.next().await {
         let item = item.map_err(sdk("states:ListExecutions"))?;
-        let Some(attempt) = attempt_of(item.name(), database) else {
+        let Some(attempt) = attempt_of(item.name(), name) else {
             continue;
         };
         if latest.as_ref().is_none_or(|(n, ..)| attempt > *n) {
@@ -238,13 +269,11 @@ async fn attach_or_start(
         Some((n, ..)) => n + 1,
         None => 1,
     };
-    let name = format!("{database}-{next}");
-    let input = input(database, steps, args.poll_interval);
     let started = aws
         .sfn
         .start_execution()
         .state_machine_arn(machine)
-        .name(&name)
+        .name(format!("{name}-{next}"))
         .input(input.to_string())
         .send()
         .await
@@ -259,11 +288,14 @@ fn attempt_of(name: &str, database: &str) -> Option<u32> {
     name.strip_prefix(database)?.strip_prefix('-')?.parse().ok()
 }
 
-/// Follows an execution to its end, rendering its history as progress events. The history
-/// alone says when it ended and why (no DescribeExecution per poll).
+/// Follows an execution to its end, rendering its history as progress events: of `database`
+/// only, or of all its databases. The history alone says when it ended and why (no
+/// DescribeExecution per poll); a database whose item succeeded succeeded, whatever the
+/// others' did.
 pub async fn follow(
     aws: &Aws,
     execution: &str,
+    database: Option<&str>,
     steps: &[Step],
     wait: WaitPolicy,
     progress: &dyn Progress,
@@ -275,22 +307,11 @@ pub async fn follow(
         let events = history(aws, execution).await?;
         let last = seen;
         for event in events.iter().filter(|e| e.id() > last) {
-            render(event, steps, started.elapsed(), progress);
+            render(event, database, steps, started.elapsed(), progress);
             seen = event.id();
         }
         if let Some(end) = events.iter().rev().find_map(ending) {
-            return match end {
-                Ok(()) => {
-                    progress.event(&Event::step("execution", execution, "succeeded"));
-                    Ok(())
-                }
-                Err((status, error, cause)) => Err(Error::Execution {
-                    execution: execution.to_owned(),
-                    status: status.to_owned(),
-                    error,
-                    cause,
-                }),
-            };
+            return outcome(execution, database, end, progress);
         }
         if started.elapsed() + delay > wait.deadline {
             return Err(Error::WaitTimeout {
@@ -361,8 +382,65 @@ fn ending(event: &HistoryEvent) -> Option<Ending> {
     Some(Err((status, error, cause)))
 }
 
+/// How the execution's end reads for `database` (or for the whole execution). A failed
+/// execution's cause lists the databases that failed, each with its error and cause.
+fn outcome(
+    execution: &str,
+    database: Option<&str>,
+    end: Ending,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let failed = |status: &str, error: String, cause: String| Error::Execution {
+        execution: execution.to_owned(),
+        status: status.to_owned(),
+        error,
+        cause,
+    };
+    let (status, error, cause) = match end {
+        Ok(()) => {
+            progress.event(&Event::step("execution", execution, "succeeded"));
+            return Ok(());
+        }
+        Err(end) => end,
+    };
+    let Ok(items) = serde_json::from_str::<Vec<Value>>(&cause) else {
+        return Err(failed(status, error, cause));
+    };
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let Some(database) = database else {
+        let each: Vec<String> = items
+            .iter()
+            .map(|i| format!("{}: {}", text(&i["database"]), text(&i["error"]["Cause"])))
+            .collect();
+        return Err(failed(status, error, each.join("; ")));
+    };
+    match items.iter().find(|i| i["database"] == database) {
+        Some(mine) => Err(failed(
+            status,
+            text(&mine["error"]["Error"]),
+            text(&mine["error"]["Cause"]),
+        )),
+        None => {
+            progress.event(&Event::step(
+                "execution",
+                execution,
+                "succeeded for this database",
+            ));
+            Ok(())
+        }
+    }
+}
+
 /// A state of the history as the local engine's event: a create started, a poll's status.
-fn render(event: &HistoryEvent, steps: &[Step], elapsed: Duration, progress: &dyn Progress) {
+/// Every state's output holds its item (`database`, `steps`), so the events of one database
+/// are told from the others'.
+fn render(
+    event: &HistoryEvent,
+    database: Option<&str>,
+    steps: &[Step],
+    elapsed: Duration,
+    progress: &dyn Progress,
+) {
     let Some(exited) = event
         .state_exited_event_details()
         .filter(|_| event.r#type() == &HistoryEventType::TaskStateExited)
@@ -374,16 +452,22 @@ fn render(event: &HistoryEvent, steps: &[Step], elapsed: Duration, progress: &dy
         return;
     };
     let slot = head.split_once(' ').map_or(head, |(_, s)| s);
+    let output: Value = exited
+        .output()
+        .and_then(|o| serde_json::from_str(o).ok())
+        .unwrap_or_default();
+    if database.is_some_and(|d| output["database"] != d) {
+        return;
+    }
+    let resource = output["steps"][slot]["id"].as_str().unwrap_or_default();
     // Without the run's steps (`status --execution`), the state names speak for themselves.
-    let step = steps.iter().find(|s| s.slot.name == slot);
-    let (stage, resource) = step.map_or((slot, ""), |s| (s.slot.stage, s.resource()));
+    let stage = steps
+        .iter()
+        .find(|s| s.slot.name == slot)
+        .map_or(slot, |s| s.slot.stage);
     match part {
         "create" => progress.event(&Event::step(stage, resource, "started")),
         "find" => {
-            let output: Value = exited
-                .output()
-                .and_then(|o| serde_json::from_str(o).ok())
-                .unwrap_or_default();
             if let Some(status) = output["found"]["status"].as_str() {
                 progress.event(&Event::wait(stage, resource, status, elapsed));
             }

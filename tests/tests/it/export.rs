@@ -450,7 +450,7 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(action("key"), Some("exists, reuse"), "{plan:?}");
     assert_eq!(action("copy of"), Some("exists, reuse"), "{plan:?}");
     assert_eq!(action("share with"), Some("exists, reuse"), "{plan:?}");
-    assert_eq!(action("snapshot of"), Some("skip"), "{plan:?}");
+    assert_eq!(action("snapshot"), Some("skip"), "{plan:?}");
     assert_eq!(action("manifest"), Some("create"), "{plan:?}");
 }
 

@@ -504,6 +504,7 @@ async fn an_unreadable_snapshot_quota_warns_and_the_export_goes_on() {
         denials: vec![Denial {
             action: "DescribeAccountAttributes",
             matching: String::new(),
+            code: None,
         }],
         ..FaultPlan::default()
     };

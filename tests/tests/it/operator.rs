@@ -115,7 +115,9 @@ fn identity_policy(name: &str) -> PolicyDocument {
 }
 
 /// Every key of `account`, by id, ARN and alias, with its tags.
-async fn keys_of(account: &Account) -> HashMap<String, (String, BTreeMap<String, String>)> {
+pub(crate) async fn keys_of(
+    account: &Account,
+) -> HashMap<String, (String, BTreeMap<String, String>)> {
     let kms = account.kms();
     let mut keys = HashMap::new();
     let listed = kms.list_keys().limit(1000).send().await.unwrap();
@@ -140,7 +142,7 @@ async fn keys_of(account: &Account) -> HashMap<String, (String, BTreeMap<String,
 }
 
 /// Every authorization the proxy's recorded calls needed that `name` does not allow.
-fn denied(
+pub(crate) fn denied(
     name: &str,
     authorizer: &mut Authorizer,
     proxy: &Proxy,

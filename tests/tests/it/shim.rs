@@ -158,3 +158,82 @@ async fn each_instance_has_its_own_resource_id_even_under_a_reused_name() {
         "a new instance under an old name is a new resource"
     );
 }
+
+/// The Step Functions shim both ways: a task in AWS's spelling runs as its execution role's
+/// account and answers in AWS's spelling; from another account the same task does not see
+/// the database and fails under AWS's error name; a definite path gives a value, a filter
+/// that matches nothing an empty list.
+#[tokio::test]
+async fn step_functions_tasks_run_as_their_role_and_speak_as_aws() {
+    let source = Account::assume(SOURCE).await;
+    let target = Account::assume(TARGET).await;
+    mysql_instance(&source, "shim-sfn", false).await;
+    let definition = serde_json::json!({
+        "StartAt": "Pick",
+        "States": {
+            "Pick": {
+                "Type": "Pass",
+                "Parameters": { "none.$": "$.items[?(@.error)]", "first.$": "$.items[0].name" },
+                "ResultPath": "$.picked",
+                "Next": "Find",
+            },
+            "Find": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:rds:describeDBInstances",
+                "Parameters": { "DbInstanceIdentifier": "shim-sfn" },
+                "ResultSelector": {
+                    "id.$": "$.DbInstances[0].DbInstanceIdentifier",
+                    "status.$": "$.DbInstances[0].DbInstanceStatus",
+                },
+                "ResultPath": "$.found",
+                "End": true,
+            },
+        },
+    });
+    let mut ends = Vec::new();
+    for account in [&source, &target] {
+        let sfn = aws_sdk_sfn::Client::new(&account.config());
+        let machine = sfn
+            .create_state_machine()
+            .name("shim-states")
+            .definition(definition.to_string())
+            .role_arn(format!("arn:aws:iam::{}:role/shim-states", account.id))
+            .send()
+            .await
+            .unwrap();
+        let execution = sfn
+            .start_execution()
+            .state_machine_arn(machine.state_machine_arn())
+            .input(r#"{"items": [{"name": "x"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let ended = loop {
+            let d = sfn
+                .describe_execution()
+                .execution_arn(execution.execution_arn())
+                .send()
+                .await
+                .unwrap();
+            if d.status().as_str() != "RUNNING" || std::time::Instant::now() > deadline {
+                break d;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
+        ends.push(ended);
+    }
+    let (mine, other) = (&ends[0], &ends[1]);
+    assert_eq!(mine.status().as_str(), "SUCCEEDED", "{mine:?}");
+    let output: serde_json::Value = serde_json::from_str(mine.output().unwrap()).unwrap();
+    assert_eq!(
+        output["found"],
+        serde_json::json!({"id": "shim-sfn", "status": "available"})
+    );
+    assert_eq!(
+        output["picked"],
+        serde_json::json!({"none": [], "first": "x"})
+    );
+    assert_eq!(other.status().as_str(), "FAILED", "{other:?}");
+    assert_eq!(other.error(), Some("Rds.DbInstanceNotFoundException"));
+}

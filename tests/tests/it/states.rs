@@ -2,11 +2,19 @@
 //! (moto executes it, with the gaps `moto/states_shim.py` closes), compared with the local
 //! engine's result.
 
-use e2e::fixtures::{aurora_cluster, footprint, mysql_instance, Footprint};
-use e2e::{Account, Agent, Workdir, SOURCE, TARGET};
+use e2e::agents::import_args;
+use e2e::fixtures::{
+    aurora_cluster, describe_instance, footprint, key_arn, mysql_instance, network,
+    placed_instance, Footprint,
+};
+use e2e::iam::Authorizer;
+use e2e::proxy::{Denial, FaultPlan, Hold, Proxy};
+use e2e::{Account, Agent, Emulator, Workdir, SOURCE, TARGET};
+use rds_handoff::fleet::index::Index;
 use rds_handoff::workflow::{asl, Workflow};
 
-use crate::common::{accounts, export, import};
+use crate::common::{accounts, export, import, manifest};
+use crate::operator::{denied, keys_of};
 
 fn role(account: &str) -> String {
     format!("arn:aws:iam::{account}:role/rds-handoff-states")
@@ -46,6 +54,19 @@ fn normalized(footprint: &Footprint, db: &str) -> Vec<String> {
         .collect();
     items.sort();
     items
+}
+
+/// A fleet run's summary: its JSON `done` line.
+fn summary(run: &e2e::Run) -> serde_json::Value {
+    run.stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|l: &serde_json::Value| l["event"] == "done")
+        .unwrap_or_else(|| panic!("no summary:\n{}\n{}", run.stdout, run.stderr))
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 async fn executions(account: &Account, workflow: Workflow) -> Vec<(String, String)> {
@@ -148,10 +169,10 @@ async fn step_functions_and_local_engines_leave_the_same_inventory() {
 }
 
 /// `--detach` returns with the execution's ARN; the same command again attaches to it (no
-/// second execution) and finishes the run; a failed execution ends the run with its error.
+/// second execution) and finishes the run.
 #[tokio::test]
-async fn detach_then_the_same_command_attaches_and_a_failure_names_its_error() {
-    let (source, target) = accounts().await;
+async fn detach_then_the_same_command_attaches() {
+    let source = Account::assume(SOURCE).await;
     let wd = Workdir::new("states-attach");
     mysql_instance(&source, "sfa-i", false).await;
     let mut detached: Vec<String> = engine(SOURCE);
@@ -195,38 +216,6 @@ async fn detach_then_the_same_command_attaches_and_a_failure_names_its_error() {
         .filter(|(name, _)| name.starts_with("sfa-i-"))
         .collect();
     assert_eq!(mine, vec![("sfa-i-1".to_owned(), "SUCCEEDED".to_owned())]);
-
-    // The source stops sharing before the import: the execution's copy fails, and the
-    // run ends with the execution's error, not a hang.
-    unshare(&source, "sfa-i").await;
-    let tgt = engine(TARGET);
-    let tgt: Vec<&str> = tgt.iter().map(String::as_str).collect();
-    let (run, _) = import(&wd, &target, "sfa-i", &tgt).await;
-    assert_ne!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("Step Functions execution")
-            || run.stderr.contains("not shared")
-            || run.stderr.contains("NotFound"),
-        "{}",
-        run.stderr
-    );
-}
-
-async fn unshare(source: &Account, db: &str) {
-    let rds = source.rds();
-    let snaps = rds.describe_db_snapshots().send().await.unwrap();
-    for s in snaps.db_snapshots() {
-        let name = s.db_snapshot_identifier().unwrap_or_default();
-        if name.contains(db) {
-            let _ = rds
-                .modify_db_snapshot_attribute()
-                .db_snapshot_identifier(name)
-                .attribute_name("restore")
-                .values_to_remove(TARGET)
-                .send()
-                .await;
-        }
-    }
 }
 
 /// The execution role's policy allows every action the generated definitions call, and
@@ -278,4 +267,285 @@ fn execution_role_policy_allows_exactly_what_the_definitions_call() {
     );
     let trust = std::fs::read_to_string(trust).unwrap();
     assert!(trust.contains("states.amazonaws.com") && trust.contains("aws:SourceAccount"));
+}
+
+/// A fleet runs as one execution per kind: a Map over its databases, as wide as
+/// `--max-parallel` (within the copy quota), where a database that fails (a terminal status,
+/// an error of its copy) ends with its reason and stops no other. Alone, the same failures
+/// end the run with exit 5 (terminal status) and 4 (an AWS error). The fleet's import runs
+/// as one execution too.
+#[tokio::test]
+async fn a_fleet_runs_as_one_map_and_each_failure_ends_only_its_database() {
+    let source = Account::assume("777777777771").await;
+    let target = Account::assume("777777777772").await;
+    let ids = ["sff-a", "sff-b", "sff-term", "sff-fail"];
+    for id in ids {
+        mysql_instance(&source, id, false).await;
+    }
+    let proxy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            holds: vec![Hold {
+                action: "DescribeDBSnapshots",
+                matching: "Identifier=rh-sff-term",
+                status: "failed",
+                polls: 1000,
+            }],
+            denials: vec![Denial {
+                action: "CopyDBSnapshot",
+                matching: "sff-fail".into(),
+                code: Some("DBSnapshotNotFound"),
+            }],
+            copy_time: Some(std::time::Duration::from_secs(2)),
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    Emulator::get().route_states_tasks("sff-", &proxy.url);
+    let wd = Workdir::new("states-fleet");
+    let mut args: Vec<String> = [
+        "export",
+        "--target-account",
+        &target.id,
+        "--manifest-dir",
+        "out",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for id in ids {
+        args.extend(["--db-instance".to_owned(), id.to_owned()]);
+    }
+    args.extend(["--max-parallel", "2", "--output", "json"].map(str::to_owned));
+    args.extend(engine(&source.id));
+    let run = wd.run(Agent::Src, &source, &strs(&args)).await;
+    assert_eq!(run.code, 6, "partial: {}\n{}", run.stdout, run.stderr);
+    let done = summary(&run);
+    let result = |db: &str| {
+        let entry = done["databases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["database"] == db)
+            .unwrap();
+        format!("{} {}", entry["result"], entry["error"])
+    };
+    assert!(result("sff-a").starts_with("\"exported\""), "{done}");
+    assert!(result("sff-b").starts_with("\"exported\""), "{done}");
+    assert!(
+        result("sff-term").contains("RdsHandoff.TerminalStatus")
+            && result("sff-term").contains("rh-sff-term-to-777777777772-src is failed"),
+        "{done}"
+    );
+    assert!(
+        result("sff-fail").contains("Rds.DbSnapshotNotFoundException"),
+        "{done}"
+    );
+    // One execution for the four, as wide as asked; the copies it made kept to it.
+    let all = executions(&source, Workflow::Export).await;
+    let fleet: Vec<_> = all
+        .iter()
+        .filter(|(n, _)| n.starts_with("fleet-"))
+        .collect();
+    assert_eq!(fleet.len(), 1, "{all:?}");
+    assert_eq!(fleet[0].1, "FAILED");
+    let sfn = aws_sdk_sfn::Client::new(&source.config());
+    let arn = format!(
+        "arn:aws:states:us-east-1:{}:execution:rds-handoff-export:{}",
+        source.id, fleet[0].0
+    );
+    let described = sfn
+        .describe_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let input: serde_json::Value = serde_json::from_str(described.input().unwrap()).unwrap();
+    assert_eq!(input["maxConcurrency"], 2);
+    assert_eq!(input["databases"].as_array().unwrap().len(), 4);
+    let copies = proxy.stats.copies();
+    assert!(copies.total >= 2 && copies.peak_db <= 2, "{copies:?}");
+
+    // Alone, each failure ends its run with its exit code.
+    let alone = |db: &'static str| {
+        let mut args: Vec<String> = [
+            "export",
+            "--db-instance",
+            db,
+            "--target-account",
+            &target.id,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.extend(engine(&source.id));
+        args
+    };
+    wd.run(Agent::Src, &source, &strs(&alone("sff-term")))
+        .await
+        .refused(5, "is failed, a status it does not leave by itself");
+    wd.run(Agent::Src, &source, &strs(&alone("sff-fail")))
+        .await
+        .refused(4, "Rds.DbSnapshotNotFoundException");
+
+    // The fleet's import: one execution for both manifests of the index.
+    let index = wd.file("out/rds-handoff-index.json");
+    let sha = Index::read(&index).unwrap().1;
+    let mut args = import_args(
+        &["out/rds-handoff-index.json"],
+        &source.id,
+        &[&sha],
+        &network(&target),
+    );
+    args.extend(engine(&target.id));
+    args.extend(["--output".to_owned(), "json".to_owned()]);
+    wd.run(Agent::Tgt, &target, &strs(&args)).await.ok();
+    let imports = executions(&target, Workflow::Import).await;
+    assert_eq!(imports.len(), 1, "{imports:?}");
+    assert!(imports[0].0.starts_with("fleet-") && imports[0].1 == "SUCCEEDED");
+    for db in ["sff-a", "sff-b"] {
+        assert_eq!(footprint(&target, db).await.databases, vec![db]);
+    }
+}
+
+/// Every call the executions made (export and encrypt in the source, import in the
+/// target, instance and cluster) is allowed by `policies/execution-role.iam.json`, judged
+/// resource by resource with its conditions by the evaluator that judges the operator
+/// policies; and an encrypt through Step Functions leaves what the local engine leaves.
+#[tokio::test]
+async fn the_execution_role_policy_allows_every_call_the_executions_made() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("states-role");
+    mysql_instance(&source, "sfp-i", false).await;
+    aurora_cluster(&source, "sfp-c", true).await;
+    placed_instance(&source, "sfp-e").await;
+    placed_instance(&source, "sfl-e").await;
+    let src = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
+    Emulator::get().route_states_tasks("sfp-", &src.url);
+    let src_engine = engine(SOURCE);
+    for (flag, db) in [("--db-instance", "sfp-i"), ("--db-cluster", "sfp-c")] {
+        export(&wd, &source, flag, db, &strs(&src_engine))
+            .await
+            .ok();
+    }
+    let encrypt = |db: &str, extra: &[String]| {
+        let mut args: Vec<String> = ["encrypt", "--db-instance", db, "--stop-source"]
+            .map(str::to_owned)
+            .to_vec();
+        args.extend_from_slice(extra);
+        args
+    };
+    wd.run(Agent::Src, &source, &strs(&encrypt("sfp-e", &src_engine)))
+        .await
+        .ok();
+    wd.run(Agent::Src, &source, &strs(&encrypt("sfl-e", &[])))
+        .await
+        .ok();
+    let twin = describe_instance(&source, "sfp-e-encrypted").await;
+    let key = key_arn(&source, "alias/rds-handoff/sfp-e-encrypted").await;
+    assert_eq!(twin.kms_key_id(), Some(key.as_str()));
+    assert_eq!(
+        normalized(&footprint(&source, "sfl-e").await, "sfl-e"),
+        normalized(&footprint(&source, "sfp-e").await, "sfp-e"),
+        "encrypt: local vs Step Functions"
+    );
+
+    // The import's tasks go through a proxy of their own: one account's calls per proxy.
+    let tgt = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
+    Emulator::get().route_states_tasks("sfp-", &tgt.url);
+    let tgt_engine = engine(TARGET);
+    for db in ["sfp-i", "sfp-c"] {
+        import(&wd, &target, db, &strs(&tgt_engine)).await.0.ok();
+    }
+
+    let region = e2e::accounts::REGION;
+    let mut src_auth = Authorizer::new(SOURCE, region);
+    src_auth.keys = keys_of(&source).await;
+    let (src_n, src_denied) = denied("execution-role.iam.json", &mut src_auth, &src, Vec::new());
+    let mut tgt_auth = Authorizer::new(TARGET, region);
+    tgt_auth.keys = keys_of(&target).await;
+    let mut cross = Vec::new();
+    for db in ["sfp-i", "sfp-c"] {
+        let source_key = manifest(&wd, db).snapshot.kms_key_arn.unwrap().to_string();
+        cross.extend(tgt_auth.through("rds", &source_key));
+    }
+    let (tgt_n, tgt_denied) = denied("execution-role.iam.json", &mut tgt_auth, &tgt, cross);
+    let expected = [
+        (
+            &src,
+            &[
+                "rds:CreateDBSnapshot",
+                "rds:CopyDBClusterSnapshot",
+                "rds:StopDBInstance",
+                "rds:RestoreDBInstanceFromDBSnapshot",
+                "rds:ModifyDBSnapshotAttribute",
+            ][..],
+        ),
+        (
+            &tgt,
+            &[
+                "rds:CopyDBSnapshot",
+                "rds:RestoreDBClusterFromSnapshot",
+                "rds:CreateDBInstance",
+            ][..],
+        ),
+    ];
+    for (proxy, actions) in expected {
+        let seen = proxy.stats.actions();
+        let missing: Vec<_> = actions.iter().filter(|a| !seen.contains(**a)).collect();
+        assert!(missing.is_empty(), "{missing:?} not in {seen:?}");
+    }
+    assert!(
+        src_denied.is_empty() && tgt_denied.is_empty(),
+        "the execution role's policy refuses, source: {src_denied:#?}, target: {tgt_denied:#?}"
+    );
+    println!("execution role policy: {src_n} authorizations in the source, {tgt_n} in the target, all allowed");
+}
+
+/// A fleet with `--detach`: every database says the one execution that goes on; the same
+/// command again attaches to it and writes the manifests and the index, starting nothing.
+#[tokio::test]
+async fn a_detached_fleet_names_its_execution_and_the_same_command_finishes_it() {
+    let source = Account::assume("777777777773").await;
+    for id in ["sfd-a", "sfd-b"] {
+        mysql_instance(&source, id, false).await;
+    }
+    let wd = Workdir::new("states-fleet-detach");
+    let mut args: Vec<String> = [
+        "export",
+        "--all",
+        "--target-account",
+        TARGET,
+        "--manifest-dir",
+        "out",
+        "--output",
+        "json",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(engine(&source.id));
+    let mut detached = args.clone();
+    detached.push("--detach".into());
+    let run = wd.run(Agent::Src, &source, &strs(&detached)).await.ok();
+    let done = summary(&run);
+    let outcomes = done["databases"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 2, "{done}");
+    assert!(outcomes.iter().all(|o| o["result"] == "detached"), "{done}");
+    assert_eq!(outcomes[0]["execution"], outcomes[1]["execution"]);
+    assert!(!wd.file("out/sfd-a.handoff.json").exists());
+
+    let run = wd.run(Agent::Src, &source, &strs(&args)).await.ok();
+    assert!(
+        run.stdout.contains("attached") || run.stderr.contains("attached"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        wd.file("out/sfd-a.handoff.json").exists() && wd.file("out/sfd-b.handoff.json").exists()
+    );
+    assert!(wd.file("out/rds-handoff-index.json").exists());
+    let all = executions(&source, Workflow::Export).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(
+        all[0].0.starts_with("fleet-") && all[0].1 == "SUCCEEDED",
+        "{all:?}"
+    );
 }

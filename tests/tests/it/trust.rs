@@ -374,6 +374,7 @@ async fn a_key_found_by_tag_is_adopted_only_if_its_policy_passes_the_audit() {
         denials: vec![Denial {
             action: "ListResourceTags",
             matching: planted_id.clone(),
+            code: None,
         }],
         ..FaultPlan::default()
     };
