@@ -35,7 +35,7 @@ pub fn is_user_tag(key: &str) -> bool {
     !RESERVED_TAG_PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DbKind {
     Instance,
