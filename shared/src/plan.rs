@@ -90,7 +90,7 @@ pub async fn steps(
     progress: &dyn Progress,
 ) -> Result<()> {
     for slot in workflow.slots().iter().filter(|s| s.kinds.contains(&kind)) {
-        match steps.iter().find(|s| std::ptr::eq(s.slot, slot)) {
+        match steps.iter().find(|s| s.slot.name == slot.name) {
             Some(s) => step(progress, found(aws, s).await?, &s.describe(), s.resource()),
             None => step(progress, Action::Skip, slot.stage, "-"),
         }

@@ -54,7 +54,7 @@ fn direct_actions(policy: &serde_json::Value) -> Vec<String> {
 }
 
 /// Every `sdk("service:Action")` label in the library: the calls the toolkit can make.
-fn calls_in_code() -> BTreeSet<String> {
+pub(crate) fn calls_in_code() -> BTreeSet<String> {
     fn walk(dir: &Path, found: &mut BTreeSet<String>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();

@@ -261,6 +261,29 @@ fn execution_role_policy_allows_exactly_what_the_definitions_call() {
     assert!(allowed
         .iter()
         .all(|a| a.starts_with("rds:") || a.starts_with("kms:")));
+    // The operator's own Step Functions calls; creating or updating with `publish` also
+    // needs `states:PublishStateMachineVersion` (AWS's "Authorization for versions").
+    let operator: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../policies/step-functions-operator.iam.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let operator = operator.to_string();
+    let mut needed: Vec<String> = crate::operator::calls_in_code()
+        .into_iter()
+        .filter(|c| c.starts_with("states:"))
+        .collect();
+    assert!(needed.len() >= 5, "{needed:?}");
+    needed.push("states:PublishStateMachineVersion".into());
+    for action in needed {
+        assert!(
+            operator.contains(&format!("\"{action}\"")),
+            "{action} not in the Step Functions operator policy"
+        );
+    }
     let trust = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../policies/execution-role.trust.json"
