@@ -5,7 +5,8 @@
 //! database under a deterministic name (`<db>-<attempt>`), and follows its history, rendering
 //! the same progress events as the local engine. Run again, it attaches to a running or
 //! succeeded execution instead of starting a second; after a failed one it starts the next
-//! attempt, whose steps find what the last one made.
+//! attempt, whose steps find what the last one made. A fleet's databases share executions
+//! instead ([`Batch`]).
 
 use std::sync::Arc;
 use std::time::Duration;
