@@ -257,11 +257,7 @@ impl Step {
         let mut request = match &self.op {
             Op::Stop { db } => json!({ id_param(self.kind): db }),
             Op::Snapshot { db, id, tags } => {
-                let snapshot = if cluster {
-                    "DbClusterSnapshotIdentifier"
-                } else {
-                    "DbSnapshotIdentifier"
-                };
+                let snapshot = find_param(OpKind::Snapshot, self.kind);
                 json!({ id_param(self.kind): db, snapshot: id, "Tags": tag_list(tags) })
             }
             Op::Copy {
@@ -285,11 +281,7 @@ impl Step {
             Op::Restore(spec) => restore_request(self.kind, spec),
             Op::Writer(spec) => writer_request(spec),
             Op::Share { id, account } => {
-                let snapshot = if cluster {
-                    "DbClusterSnapshotIdentifier"
-                } else {
-                    "DbSnapshotIdentifier"
-                };
+                let snapshot = find_param(OpKind::Snapshot, self.kind);
                 json!({ snapshot: id, "AttributeName": "restore", "ValuesToAdd": [account] })
             }
         };

@@ -15,7 +15,7 @@ use rds_handoff::manifest::fingerprint;
 use crate::reliability::kill_at;
 
 /// The target account of every fleet test (its databases have distinct names).
-const FLEET_TARGET: &str = "555555555555";
+pub(crate) const FLEET_TARGET: &str = "555555555555";
 /// Where the fleet tests' exports write their index.
 const INDEX: &str = "out/rds-handoff-index.json";
 
@@ -26,13 +26,17 @@ fn lines(run: &Run) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The run's summary: database → (result, stage, error).
-fn results(run: &Run) -> BTreeMap<String, (String, String, String)> {
-    let done = lines(run)
+/// The run's summary: its JSON `done` line.
+pub(crate) fn summary(run: &Run) -> serde_json::Value {
+    lines(run)
         .into_iter()
         .find(|l| l["event"] == "done")
-        .unwrap_or_else(|| panic!("no summary:\n{}\n{}", run.stdout, run.stderr));
-    done["databases"]
+        .unwrap_or_else(|| panic!("no summary:\n{}\n{}", run.stdout, run.stderr))
+}
+
+/// The run's summary: database → (result, stage, error).
+pub(crate) fn results(run: &Run) -> BTreeMap<String, (String, String, String)> {
+    summary(run)["databases"]
         .as_array()
         .unwrap()
         .iter()
@@ -46,7 +50,8 @@ fn results(run: &Run) -> BTreeMap<String, (String, String, String)> {
         .collect()
 }
 
-fn export_args<'a>(selection: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+/// A fleet export of `selection` to [`FLEET_TARGET`], manifests in `out/`, JSON output.
+pub(crate) fn export_args<'a>(selection: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["export"];
     args.extend_from_slice(selection);
     args.extend_from_slice(&["--target-account", FLEET_TARGET, "--manifest-dir", "out"]);

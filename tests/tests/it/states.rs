@@ -14,6 +14,7 @@ use rds_handoff::fleet::index::Index;
 use rds_handoff::workflow::{asl, Workflow};
 
 use crate::common::{accounts, export, import, manifest};
+use crate::fleet::{export_args, results, summary, FLEET_TARGET};
 use crate::operator::{denied, keys_of};
 
 fn role(account: &str) -> String {
@@ -56,15 +57,6 @@ fn normalized(footprint: &Footprint, db: &str) -> Vec<String> {
     items
 }
 
-/// A fleet run's summary: its JSON `done` line.
-fn summary(run: &e2e::Run) -> serde_json::Value {
-    run.stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .find(|l: &serde_json::Value| l["event"] == "done")
-        .unwrap_or_else(|| panic!("no summary:\n{}\n{}", run.stdout, run.stderr))
-}
-
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
@@ -88,16 +80,19 @@ async fn executions(account: &Account, workflow: Workflow) -> Vec<(String, Strin
         .collect()
 }
 
+fn execution_arn(account: &Account, workflow: Workflow, name: &str) -> String {
+    let machine = workflow.state_machine();
+    format!(
+        "arn:aws:states:us-east-1:{}:execution:{machine}:{name}",
+        account.id
+    )
+}
+
 async fn history_text(account: &Account, execution_name: &str, workflow: Workflow) -> String {
     let sfn = aws_sdk_sfn::Client::new(&account.config());
-    let arn = format!(
-        "arn:aws:states:us-east-1:{}:execution:{}:{execution_name}",
-        account.id,
-        workflow.state_machine()
-    );
     let out = sfn
         .get_execution_history()
-        .execution_arn(arn)
+        .execution_arn(execution_arn(account, workflow, execution_name))
         .send()
         .await
         .unwrap();
@@ -197,7 +192,7 @@ async fn detach_then_the_same_command_attaches() {
             &[
                 "status",
                 "--execution",
-                &format!("arn:aws:states:us-east-1:{SOURCE}:execution:rds-handoff-export:sfa-i-1"),
+                &execution_arn(&source, Workflow::Export, "sfa-i-1"),
             ],
         )
         .await
@@ -300,7 +295,7 @@ fn execution_role_policy_allows_exactly_what_the_definitions_call() {
 #[tokio::test]
 async fn a_fleet_runs_as_one_map_and_each_failure_ends_only_its_database() {
     let source = Account::assume("777777777771").await;
-    let target = Account::assume("777777777772").await;
+    let target = Account::assume(FLEET_TARGET).await;
     let ids = ["sff-a", "sff-b", "sff-term", "sff-fail"];
     for id in ids {
         mysql_instance(&source, id, false).await;
@@ -326,42 +321,33 @@ async fn a_fleet_runs_as_one_map_and_each_failure_ends_only_its_database() {
     .await;
     Emulator::get().route_states_tasks("sff-", &proxy.url);
     let wd = Workdir::new("states-fleet");
-    let mut args: Vec<String> = [
-        "export",
-        "--target-account",
-        &target.id,
-        "--manifest-dir",
-        "out",
-    ]
-    .map(str::to_owned)
-    .to_vec();
+    let engine_args = engine(&source.id);
+    let mut selection = Vec::new();
     for id in ids {
-        args.extend(["--db-instance".to_owned(), id.to_owned()]);
+        selection.extend(["--db-instance", id]);
     }
-    args.extend(["--max-parallel", "2", "--output", "json"].map(str::to_owned));
-    args.extend(engine(&source.id));
-    let run = wd.run(Agent::Src, &source, &strs(&args)).await;
+    let mut extra = vec!["--max-parallel", "2"];
+    extra.extend(strs(&engine_args));
+    let run = wd
+        .run(Agent::Src, &source, &export_args(&selection, &extra))
+        .await;
     assert_eq!(run.code, 6, "partial: {}\n{}", run.stdout, run.stderr);
-    let done = summary(&run);
-    let result = |db: &str| {
-        let entry = done["databases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["database"] == db)
-            .unwrap();
-        format!("{} {}", entry["result"], entry["error"])
-    };
-    assert!(result("sff-a").starts_with("\"exported\""), "{done}");
-    assert!(result("sff-b").starts_with("\"exported\""), "{done}");
+    let results = results(&run);
+    let result = |db: &str| &results[db];
+    assert_eq!(result("sff-a").0, "exported", "{results:?}");
+    assert_eq!(result("sff-b").0, "exported", "{results:?}");
     assert!(
-        result("sff-term").contains("RdsHandoff.TerminalStatus")
-            && result("sff-term").contains("rh-sff-term-to-777777777772-src is failed"),
-        "{done}"
+        result("sff-term").2.contains("RdsHandoff.TerminalStatus")
+            && result("sff-term")
+                .2
+                .contains("rh-sff-term-to-555555555555-src is failed"),
+        "{results:?}"
     );
     assert!(
-        result("sff-fail").contains("Rds.DbSnapshotNotFoundException"),
-        "{done}"
+        result("sff-fail")
+            .2
+            .contains("Rds.DbSnapshotNotFoundException"),
+        "{results:?}"
     );
     // One execution for the four, as wide as asked; the copies it made kept to it.
     let all = executions(&source, Workflow::Export).await;
@@ -372,10 +358,7 @@ async fn a_fleet_runs_as_one_map_and_each_failure_ends_only_its_database() {
     assert_eq!(fleet.len(), 1, "{all:?}");
     assert_eq!(fleet[0].1, "FAILED");
     let sfn = aws_sdk_sfn::Client::new(&source.config());
-    let arn = format!(
-        "arn:aws:states:us-east-1:{}:execution:rds-handoff-export:{}",
-        source.id, fleet[0].0
-    );
+    let arn = execution_arn(&source, Workflow::Export, &fleet[0].0);
     let described = sfn
         .describe_execution()
         .execution_arn(&arn)
@@ -532,22 +515,11 @@ async fn a_detached_fleet_names_its_execution_and_the_same_command_finishes_it()
         mysql_instance(&source, id, false).await;
     }
     let wd = Workdir::new("states-fleet-detach");
-    let mut args: Vec<String> = [
-        "export",
-        "--all",
-        "--target-account",
-        TARGET,
-        "--manifest-dir",
-        "out",
-        "--output",
-        "json",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    args.extend(engine(&source.id));
+    let engine_args = engine(&source.id);
+    let args = export_args(&["--all"], &strs(&engine_args));
     let mut detached = args.clone();
-    detached.push("--detach".into());
-    let run = wd.run(Agent::Src, &source, &strs(&detached)).await.ok();
+    detached.push("--detach");
+    let run = wd.run(Agent::Src, &source, &detached).await.ok();
     let done = summary(&run);
     let outcomes = done["databases"].as_array().unwrap();
     assert_eq!(outcomes.len(), 2, "{done}");
@@ -555,7 +527,7 @@ async fn a_detached_fleet_names_its_execution_and_the_same_command_finishes_it()
     assert_eq!(outcomes[0]["execution"], outcomes[1]["execution"]);
     assert!(!wd.file("out/sfd-a.handoff.json").exists());
 
-    let run = wd.run(Agent::Src, &source, &strs(&args)).await.ok();
+    let run = wd.run(Agent::Src, &source, &args).await.ok();
     assert!(
         run.stdout.contains("attached") || run.stderr.contains("attached"),
         "{}",
