@@ -4,8 +4,8 @@
 use std::future::Future;
 
 use crate::aws::{profile_setting, AwsArgs};
-use crate::error::{Error, ExitCode, Result};
-use crate::progress::{OutputFormat, Printer};
+use crate::base::error::{Error, ExitCode, Result};
+use crate::base::progress::{OutputFormat, Printer};
 
 /// Flags every command of both agents accepts, listed after the command's own in `--help`.
 #[derive(Debug, Clone, clap::Args)]

@@ -1,21 +1,14 @@
-//! The library behind `src-agent` and `tgt-agent`: everything both sides of a handoff share.
+//! The library behind `src-agent` and `tgt-agent`: everything both sides of a handoff share,
+//! in layers that only point down (a test, `tests/layers.rs`, keeps them so):
 //!
-//! - [`ident`]: account ids, RDS identifiers and ARNs, validated once.
-//! - [`aws`]: the AWS configuration and clients, the caller's identity.
-//! - [`wait`]: polling RDS resources to a goal status, with a deadline.
-//! - [`progress`]: progress events and their rendering.
-//! - [`error`]: the error type, operator hints, exit codes.
-//! - [`policy`], [`kms`]: the key policies the toolkit writes, and its keys.
-//! - [`rds`]: RDS calls for instances and clusters behind one vocabulary.
-//! - [`plan`]: a dry run's plan, read from AWS.
-//! - [`quota`]: AWS's limits on copies in progress, as slots; [`fleet`]: many databases in
-//!   one run, within them.
-//! - [`preflight`]: what every run checks before it creates anything (the dry run too).
-//! - [`export`], [`import`], [`encrypt`], [`revoke`], [`review`]: the agents' commands.
-//! - [`manifest`], [`names`], [`password`]: what the two sides exchange and create.
-//! - [`workflow`]: each workflow's steps, described once; run here or on AWS Step Functions.
-//! - [`state`]: the state file of what a run created; [`holdings`]: what the toolkit holds in
-//!   an account, for `status` and `cleanup`.
+//! 0. [`base`]: vocabulary, errors, manifest, names, passwords, progress, state file; with
+//!    [`ident`] (identifiers and ARNs) and [`policy`] (the key-policy engine), crates of their
+//!    own that build without the AWS SDK.
+//! 1. [`aws`]: configuration and clients, RDS and KMS calls, waiting, quotas.
+//! 2. [`workflow`]: each workflow's steps, described once; run here or on AWS Step Functions.
+//! 3. [`flows`]: the agents' commands (export, import, encrypt, revoke, fleet, status and
+//!    cleanup, preflight and plans, policy review).
+//! 4. [`cli`]: the flags and process handling both binaries share.
 
 #![cfg_attr(
     test,
@@ -27,28 +20,12 @@
 )]
 
 pub mod aws;
+pub mod base;
 pub mod cli;
-pub mod encrypt;
-pub mod error;
-pub mod export;
-pub mod fleet;
-pub mod holdings;
-pub mod ident;
-pub mod import;
-pub mod kms;
-pub mod manifest;
-pub mod names;
-pub mod password;
-pub mod plan;
-pub mod policy;
-pub mod preflight;
-pub mod progress;
-pub mod quota;
-pub mod rds;
-pub mod review;
-pub mod revoke;
-pub mod state;
-pub mod wait;
+pub mod flows;
 pub mod workflow;
 
-pub use error::{Error, ExitCode, Result};
+pub use rds_handoff_ident as ident;
+pub use rds_handoff_key_policy as policy;
+
+pub use base::error::{Error, ExitCode, Result};

@@ -4,11 +4,11 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 use rds_handoff::cli::{parse_error, run, GlobalArgs};
-use rds_handoff::encrypt::EncryptArgs;
-use rds_handoff::export::ExportArgs;
-use rds_handoff::holdings::{CleanupArgs, StatusArgs};
-use rds_handoff::review::{AuditArgs, PolicyArgs};
-use rds_handoff::revoke::RevokeArgs;
+use rds_handoff::flows::encrypt::EncryptArgs;
+use rds_handoff::flows::export::ExportArgs;
+use rds_handoff::flows::holdings::{CleanupArgs, StatusArgs};
+use rds_handoff::flows::review::{AuditArgs, PolicyArgs};
+use rds_handoff::flows::revoke::RevokeArgs;
 
 /// Hand an RDS instance or Aurora cluster to another AWS account (source side).
 ///

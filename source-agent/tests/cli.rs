@@ -84,11 +84,42 @@ fn explain_names_who_what_when_why() {
         "--format",
         "explain",
     ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("TargetAccountUsesKeyThroughRdsToCopySharedSnapshot"));
     assert!(text.contains("only through rds.us-east-1.amazonaws.com (kms:ViaService)"));
     assert!(text.contains("only when the caller is in account 222222222222"));
-    assert_eq!(text.matches("why:").count(), 5);
+    // One entry per statement of the reviewed policy, in its order, each with who, what,
+    // when and a reason of its own.
+    let reviewed: serde_json::Value =
+        serde_json::from_str(include_str!("../../policies/key-policy.json")).unwrap();
+    let sids: Vec<&str> = reviewed["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    let headings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    let expected: Vec<String> = sids
+        .iter()
+        .enumerate()
+        .map(|(n, sid)| format!("{}. {sid}", n + 1))
+        .collect();
+    assert_eq!(headings, expected, "{text}");
+    let count = |field: &str| text.lines().filter(|l| l.starts_with(field)).count();
+    for field in ["   who:   ", "   what:  ", "   why:   "] {
+        assert_eq!(count(field), sids.len(), "{field:?}: {text}");
+    }
+    assert!(count("   when:  ") >= sids.len(), "{text}");
+    assert!(!text.contains("not written by rds-handoff"), "{text}");
     assert!(text.contains("Checked by evaluating the policy above"));
     assert!(!text.contains("FAILS"), "{text}");
     assert!(!text.contains("NOT VERIFIED"), "{text}");

@@ -4,8 +4,8 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 use rds_handoff::cli::{parse_error, run, GlobalArgs};
-use rds_handoff::holdings::{CleanupArgs, StatusArgs};
-use rds_handoff::import::{CheckArgs, ImportArgs};
+use rds_handoff::flows::holdings::{CleanupArgs, StatusArgs};
+use rds_handoff::flows::import::{CheckArgs, ImportArgs};
 
 /// Receive an RDS instance or Aurora cluster handed over from another AWS account (target side).
 ///

@@ -24,6 +24,10 @@
 //! cluster restored with `KmsKeyId` as encrypted (AWS does; moto does not) and answers
 //! `DescribeAccountAttributes` (the snapshot quota), which moto lacks, and gives each DB instance
 //! its own `DbiResourceId` (moto gives all the same one). `tests/shim.rs` tests it both ways.
+//! It also gives clusters and their snapshots Aurora's default encryption since 2026-02-18
+//! (`StorageEncryptionType` `sse-rds` when nothing is said; `none` only for an explicit
+//! `StorageEncrypted=false`, standing for an older cluster) and refuses to share an `sse-rds`
+//! cluster snapshot with another account; `tests/aurora_default.rs` tests it both ways.
 //!
 //! ## The Step Functions shim (`moto/states_shim.py`)
 //! moto executes state machines, but sends each AWS SDK task with fixed credentials to

@@ -6,7 +6,11 @@
 //!   `Throttling`, EC2 XML `RequestLimitExceeded`, KMS/Secrets Manager JSON
 //!   `ThrottlingException`), HTTP 500 or 503, or a
 //!   dropped connection — all before moto sees the request, as a real transient failure;
-//! - forward and answer slowly;
+//! - forward and answer slowly (latency, not a fault: counted in `faults` as `slow`, never in
+//!   `faulted`);
+//! - forward a chosen action's request, so AWS carries it out, then lose its answer: reset
+//!   the connection, answer HTTP 500, or hold the connection past the agents' read timeout
+//!   (`lost_answers`) — the answer lost on the way back, which the SDK's retry repeats;
 //! - hold an RDS status (`creating`, `copying`, `modifying`, `failed`, …) for N polls of a
 //!   Describe action, so waiting paths run end to end (moto makes everything `available` at
 //!   once);
@@ -50,7 +54,38 @@ pub struct FaultPlan {
     /// Report every snapshot copy as `copying` until this long after its Copy request (moto
     /// finishes copies at once), as a copy that takes time on AWS.
     pub copy_time: Option<Duration>,
+    /// Forward the first `times` requests for `action`, so they are carried out, then lose
+    /// their answers (see [`Loss`]). Never combined with a random fault or a denial.
+    pub lost_answers: Vec<LostAnswer>,
 }
+
+/// Requests for `action` (exactly as the proxy names it: `CreateKey`, `CreateDBSnapshot`)
+/// whose answer is lost after the emulator carried them out, the first `times` of them.
+#[derive(Debug, Clone)]
+pub struct LostAnswer {
+    pub action: &'static str,
+    pub times: usize,
+    pub how: Loss,
+}
+
+/// How an answer is lost once the request was carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    /// The connection is reset (`RST`) without a response.
+    Reset,
+    /// HTTP 500 in the service's own error format, as a load balancer or the service's
+    /// front end answers when the back end's answer is lost.
+    ServerError,
+    /// No answer: the connection is held open past the agents' read timeout
+    /// ([`LOST_TIMEOUT`]), then closed.
+    Timeout,
+}
+
+/// The agents' read timeout (`READ_TIMEOUT` in `shared/src/aws/config.rs`, private there).
+pub const AGENT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long [`Loss::Timeout`] holds a connection without answering: past
+/// [`AGENT_READ_TIMEOUT`], so the SDK gives up on it and retries, but bounded.
+pub const LOST_TIMEOUT: Duration = Duration::from_secs(AGENT_READ_TIMEOUT.as_secs() + 5);
 
 /// A request the proxy refuses as AWS would refuse an unauthorized caller, or, with a
 /// `code`, as the service would refuse it (`DBSnapshotNotFound`).
@@ -64,13 +99,20 @@ pub struct Denial {
 /// What the proxy saw and did.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Requests that got a fault instead of their answer: throttled, 5xx, dropped, or their
+    /// answer lost. Slow answers are latency, not faults: they are not counted here (only in
+    /// `faults`, as `slow`).
     pub faulted: AtomicUsize,
+    /// By kind: `throttle`, `http-500`, `http-503`, `dropped`, `lost-reset`, `lost-500`,
+    /// `lost-timeout`, and `slow`.
     pub faults: Mutex<BTreeMap<&'static str, usize>>,
     /// Every request, in order: `service:Action` and its body (form-encoded or JSON).
     pub seen: Mutex<Vec<(String, String)>>,
     /// Snapshot copies as the emulator side sees them: started by a Copy request that
     /// succeeded, in progress until a Describe answers `available` for them.
     pub copies: Mutex<Copies>,
+    /// Answers lost after the emulator carried the request out (`lost_answers`).
+    pub lost: AtomicUsize,
 }
 
 /// Copies in progress, seen from the emulator's side of the proxy; DB snapshot copies and
@@ -238,6 +280,11 @@ impl Proxy {
     pub fn faulted(&self) -> usize {
         self.stats.faulted.load(Ordering::SeqCst)
     }
+
+    /// Answers lost after the request was carried out.
+    pub fn lost(&self) -> usize {
+        self.stats.lost.load(Ordering::SeqCst)
+    }
 }
 
 /// splitmix64: a small seeded generator, so a seed replays the same faults.
@@ -383,8 +430,14 @@ fn choose_fault(state: &State) -> Option<Fault> {
     })
 }
 
+/// Counts a fault: in `faulted` and under `kind`.
 fn count(state: &State, kind: &'static str) {
     state.stats.faulted.fetch_add(1, Ordering::SeqCst);
+    note(state, kind);
+}
+
+/// Counts under `kind` only (latency is not a fault).
+fn note(state: &State, kind: &'static str) {
     *state
         .stats
         .faults
@@ -413,7 +466,12 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
                 .find(|d| d.action == action && body.contains(&d.matching))
                 .map(|d| d.code)
         };
-        let fault = if denied.is_some() {
+        let lost = if denied.is_some() {
+            None
+        } else {
+            take_lost(&state, &action)
+        };
+        let fault = if denied.is_some() || lost.is_some() {
             None
         } else {
             choose_fault(&state)
@@ -473,12 +531,45 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
             state.stopped.notify_one();
             return;
         }
-        if matches!(fault, Some(Fault::Slow)) {
-            count(&state, "slow");
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-        }
         let ok =
             response.head.starts_with("HTTP/1.1 200") || response.head.starts_with("HTTP/1.0 200");
+        if let Some(how) = lost {
+            // Carried out: a copy it started is in progress, whoever hears of it.
+            if action.starts_with("Copy") {
+                track_copy(&state, &action, &request.body, ok);
+            }
+            state.stats.lost.fetch_add(1, Ordering::SeqCst);
+            match how {
+                Loss::Reset => {
+                    count(&state, "lost-reset");
+                    // A zero linger makes the close a reset (RST), not an orderly end.
+                    client.set_zero_linger().ok();
+                    return;
+                }
+                Loss::ServerError => {
+                    count(&state, "lost-500");
+                    let code = match service.as_str() {
+                        "kms" => "KMSInternalException",
+                        "secretsmanager" => "InternalServiceError",
+                        _ => "InternalFailure",
+                    };
+                    let bytes = error_response(&service, "500 Internal Server Error", code);
+                    if client.write_all(&bytes).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Loss::Timeout => {
+                    count(&state, "lost-timeout");
+                    tokio::time::sleep(LOST_TIMEOUT).await;
+                    return;
+                }
+            }
+        }
+        if matches!(fault, Some(Fault::Slow)) {
+            note(&state, "slow");
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
         let mut body = hold_status(&state, &action, &request.body, response.body);
         if track_copy(&state, &action, &request.body, ok) {
             body = String::from_utf8_lossy(&body)
@@ -512,6 +603,17 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
             return;
         }
     }
+}
+
+/// The loss planned for this request of `action`, if one is left (and uses it up).
+fn take_lost(state: &State, action: &str) -> Option<Loss> {
+    let mut plan = state.plan.lock().expect("plan lock");
+    let lost = plan
+        .lost_answers
+        .iter_mut()
+        .find(|l| l.action == action && l.times > 0)?;
+    lost.times -= 1;
+    Some(lost.how)
 }
 
 async fn forward(upstream: &str, request: &Message) -> Option<Message> {

@@ -17,8 +17,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::manifest::DbKind;
-use crate::wait::TERMINAL_STATUSES;
+use crate::base::vocabulary::DbKind;
+use crate::base::vocabulary::{TERMINAL_ERROR, TERMINAL_STATUSES};
 
 use super::{find_param, OpKind, Slot, Workflow};
 
@@ -115,8 +115,6 @@ fn ended(error: Option<Value>) -> Value {
 
 const DONE: &str = "Done";
 const FAILED: &str = "Failed";
-/// The error a database's item ends with when a resource reached a terminal status.
-pub const TERMINAL_ERROR: &str = "RdsHandoff.TerminalStatus";
 
 fn kind_name(kind: DbKind) -> &'static str {
     match kind {

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::aws::wait::WaitPolicy;
 use crate::aws::Aws;
-use crate::error::{Error, Result};
-use crate::progress::Progress;
-use crate::wait::WaitPolicy;
+use crate::base::error::{Error, Result};
+use crate::base::progress::Progress;
 
 use super::states::{self, EngineArgs};
 use super::{Step, Workflow};
@@ -158,6 +158,6 @@ impl Batch {
 /// `fleet-<16 hex of the SHA-256 of the databases' names>`: the same databases, the same
 /// execution, so the same command run again attaches to it.
 fn execution_name(databases: &[&str]) -> String {
-    let digest = crate::manifest::fingerprint(databases.join("\n").as_bytes());
+    let digest = crate::base::manifest::fingerprint(databases.join("\n").as_bytes());
     format!("fleet-{}", &digest[..16])
 }

@@ -1,11 +1,11 @@
 //! The local engine: runs a workflow's steps in this process, each one first looking for
 //! an earlier try's result, then creating it, then waiting for it.
 
+use crate::aws::rds::{self, DbInfo, Snap};
+use crate::aws::wait::WaitPolicy;
 use crate::aws::Aws;
-use crate::error::Result;
-use crate::progress::{Event, Progress};
-use crate::rds::{self, DbInfo, Snap};
-use crate::wait::WaitPolicy;
+use crate::base::error::Result;
+use crate::base::progress::{Event, Progress};
 
 use super::{Op, Step};
 

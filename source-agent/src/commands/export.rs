@@ -1,8 +1,8 @@
 use rds_handoff::aws::Aws;
+use rds_handoff::base::progress::Printer;
 use rds_handoff::cli::GlobalArgs;
-use rds_handoff::export::{export, ExportArgs};
-use rds_handoff::fleet::export::export_all;
-use rds_handoff::progress::Printer;
+use rds_handoff::flows::export::{export, ExportArgs};
+use rds_handoff::flows::fleet::export::export_all;
 use rds_handoff::{ExitCode, Result};
 
 pub async fn run(args: &ExportArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {

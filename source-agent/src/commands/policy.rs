@@ -1,6 +1,6 @@
+use rds_handoff::base::progress::Printer;
 use rds_handoff::cli::GlobalArgs;
-use rds_handoff::progress::Printer;
-use rds_handoff::review::{policy_text, PolicyArgs, PolicyFormat};
+use rds_handoff::flows::review::{policy_text, PolicyArgs, PolicyFormat};
 use rds_handoff::{ExitCode, Result};
 
 pub async fn run(args: &PolicyArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {

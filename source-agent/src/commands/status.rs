@@ -1,7 +1,7 @@
 use rds_handoff::aws::Aws;
+use rds_handoff::base::progress::Printer;
 use rds_handoff::cli::GlobalArgs;
-use rds_handoff::holdings::{run_status, Side, StatusArgs};
-use rds_handoff::progress::Printer;
+use rds_handoff::flows::holdings::{run_status, Side, StatusArgs};
 use rds_handoff::{ExitCode, Result};
 
 pub async fn run(args: &StatusArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {

@@ -1,7 +1,7 @@
 use rds_handoff::aws::Aws;
+use rds_handoff::base::progress::Printer;
 use rds_handoff::cli::GlobalArgs;
-use rds_handoff::import::{aws_args_for, verify, CheckArgs};
-use rds_handoff::progress::Printer;
+use rds_handoff::flows::import::{aws_args_for, verify, CheckArgs};
 use rds_handoff::{Error, ExitCode, Result};
 
 pub async fn run(args: &CheckArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {

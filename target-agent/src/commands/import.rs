@@ -1,8 +1,8 @@
 use rds_handoff::aws::Aws;
+use rds_handoff::base::progress::Printer;
 use rds_handoff::cli::GlobalArgs;
-use rds_handoff::fleet::import::import_all;
-use rds_handoff::import::{aws_args_for, import, ImportArgs};
-use rds_handoff::progress::Printer;
+use rds_handoff::flows::fleet::import::import_all;
+use rds_handoff::flows::import::{aws_args_for, import, ImportArgs};
 use rds_handoff::{ExitCode, Result};
 
 pub async fn run(args: &ImportArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rds_handoff::manifest::Manifest;
+use rds_handoff::base::manifest::Manifest;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(manifest) = Manifest::parse(data) {

@@ -28,36 +28,27 @@ use e2e::emulator::venv;
 use e2e::fixtures::{aurora_cluster, footprint, mysql_instance, network};
 use e2e::proxy::{CopyStats, FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Run, Workdir};
-use rds_handoff::fleet::index::Index;
+use rds_handoff::flows::fleet::index::Index;
 
+/// The benchmark's flags, parsed as the agents parse theirs.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "bench",
+    about = "The rds-handoff benchmark, on the local emulator"
+)]
 struct Options {
-    runs: usize,
+    /// Runs of the one-handoff comparison (the median is reported)
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    runs: u16,
+    /// DB instances in the fleet
+    #[arg(long, default_value_t = 100)]
     instances: usize,
+    /// Aurora clusters in the fleet
+    #[arg(long, default_value_t = 10)]
     clusters: usize,
+    /// Seconds every copy is held at `copying` in the last fleet run
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     copy_time: u64,
-}
-
-fn options() -> Options {
-    let mut options = Options {
-        runs: 5,
-        instances: 100,
-        clusters: 10,
-        copy_time: 10,
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    for pair in args.chunks(2) {
-        let value = || pair.get(1).and_then(|v| v.parse().ok()).expect("a number");
-        match pair[0].as_str() {
-            "--runs" => options.runs = value(),
-            "--instances" => options.instances = value(),
-            "--clusters" => options.clusters = value(),
-            "--copy-time" => options.copy_time = value() as u64,
-            other => panic!(
-                "unknown flag {other}; flags: --runs N --instances N --clusters N --copy-time SECONDS"
-            ),
-        }
-    }
-    options
 }
 
 /// A fresh source and target account for one run.
@@ -416,7 +407,7 @@ fn report_fleet(title: &str, options: &Options, run: &FleetRun) {
 
 #[tokio::main]
 async fn main() {
-    let options = options();
+    let options = <Options as clap::Parser>::parse();
     build_agents(true);
     let _ = Emulator::get();
     one_handoff(&options).await;

@@ -77,7 +77,7 @@ async fn main() {
     let manifest = format!("{DB}.handoff.json");
     // The source admin sends the SHA-256 export printed on another channel than the file.
     let bytes = std::fs::read(wd.file(&manifest)).expect("the export wrote the manifest");
-    let sha256 = rds_handoff::manifest::fingerprint(&bytes);
+    let sha256 = rds_handoff::base::manifest::fingerprint(&bytes);
     let import = [
         "import",
         &manifest,

@@ -2,7 +2,7 @@
 
 use e2e::fixtures::{network, Network};
 use e2e::{Account, Agent, Run, Workdir, SOURCE, TARGET};
-use rds_handoff::manifest::Manifest;
+use rds_handoff::base::manifest::Manifest;
 
 pub async fn accounts() -> (Account, Account) {
     (Account::assume(SOURCE).await, Account::assume(TARGET).await)

@@ -4,7 +4,7 @@ use e2e::fixtures::{
     aurora_cluster, cluster_state, footprint, instance_state, key_arn, key_policy, mysql_instance,
 };
 use e2e::{Account, Agent, Workdir, SOURCE, TARGET};
-use rds_handoff::manifest::DbKind;
+use rds_handoff::base::vocabulary::DbKind;
 use rds_handoff::policy::{KeyPolicySpec, Peer};
 
 use crate::common::{accounts, export, manifest};
@@ -295,7 +295,7 @@ async fn unencrypted_cluster_is_refused_then_exported_either_way() {
     )
     .await
     .ok();
-    let m = rds_handoff::manifest::Manifest::read(std::path::Path::new(path)).unwrap();
+    let m = rds_handoff::base::manifest::Manifest::read(std::path::Path::new(path)).unwrap();
     assert!(!m.snapshot.encrypted && m.snapshot.kms_key_arn.is_none());
     assert_eq!(
         cluster_state(&source, "exp-ucluster").await,

@@ -3,14 +3,14 @@
 //! Each test has a source account of its own, so `--all` sees only the test's databases.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use e2e::agents::import_args;
 use e2e::fixtures::{aurora_cluster, footprint, mysql_instance, network};
 use e2e::proxy::{FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Run, Workdir};
-use rds_handoff::fleet::index::Index;
-use rds_handoff::manifest::fingerprint;
+use rds_handoff::base::manifest::fingerprint;
+use rds_handoff::flows::fleet::index::Index;
 
 use crate::reliability::kill_at;
 
@@ -120,14 +120,31 @@ async fn a_fleet_of_instances_and_clusters_is_handed_off_and_one_failure_does_no
     let (result, _, error) = &got["fl-stopped"];
     assert_eq!(result, "failed");
     assert!(error.contains("`stopped`"), "{error}");
-    // Every progress line names its database.
+    // Every progress line names its database, one of the fleet's; only the run's own lines
+    // (who runs it, the fleet's copy limits) concern no one database and name none.
+    let mut named = std::collections::BTreeSet::new();
     for line in lines(&run)
         .iter()
         .filter(|l| l["event"] == "wait" || l["event"] == "step")
     {
-        let db = line["database"].as_str().unwrap_or_default();
-        assert!(db.is_empty() || names.contains(&db), "{line}");
+        match &line["database"] {
+            serde_json::Value::Null => assert!(
+                line["stage"] == "identity" || line["stage"] == "fleet",
+                "a line about one database names none: {line}"
+            ),
+            db => {
+                let db = db.as_str().unwrap_or_default();
+                assert!(names.contains(&db), "not in the fleet: {line}");
+                named.insert(db.to_owned());
+            }
+        }
     }
+    assert_eq!(
+        named.iter().map(String::as_str).collect::<Vec<_>>(),
+        names,
+        "every database has progress lines of its own:\n{}",
+        run.stdout
+    );
 
     let (index, sha) = Index::read(&wd.file(INDEX)).unwrap();
     assert_eq!(index.manifests.len(), 4, "the failed one has no manifest");
@@ -287,13 +304,41 @@ async fn copies_in_progress_never_exceed_the_limit_and_the_fleet_runs_in_rounds(
     .await;
     let wd = Workdir::new("fleet-quota");
     let args = export_args(&["--all"], &["--max-parallel", "2"]);
+    let started = Instant::now();
     let run = wd.via(&proxy, Agent::Src, &source, &args).await.ok();
+    let took = started.elapsed();
     assert!(results(&run).values().all(|(r, ..)| r == "exported"));
     let copies = proxy.stats.copies();
     assert_eq!(copies.total, 6, "one copy per database");
+    let mut targets: Vec<String> = proxy
+        .stats
+        .bodies("rds:CopyDBSnapshot")
+        .iter()
+        .filter_map(|body| {
+            let (_, id) = body.split_once("TargetDBSnapshotIdentifier=")?;
+            Some(id.split('&').next().unwrap_or_default().to_owned())
+        })
+        .collect();
+    targets.sort();
+    let each: Vec<String> = (0..6)
+        .map(|i| format!("rh-fq-{i}-to-{FLEET_TARGET}"))
+        .collect();
+    assert_eq!(targets, each, "each database's copy, once");
     assert_eq!(
         copies.peak_db, 2,
         "never more than --max-parallel copies in progress, and that many"
+    );
+    // Rounds: each copy stays in progress for its 3 s (until a poll after that), and at most
+    // 2 run at once, so the 6 take at least three rounds of 3 s, one after another.
+    assert_eq!(copies.peak_cluster, 0, "no cluster in this fleet");
+    assert!(
+        copies.median >= Duration::from_secs(3),
+        "a copy took {:?}",
+        copies.median
+    );
+    assert!(
+        took >= Duration::from_secs(9),
+        "six copies of 3 s, two at a time, done in {took:?}: not in rounds"
     );
     let done = lines(&run)
         .into_iter()

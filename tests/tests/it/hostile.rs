@@ -98,25 +98,25 @@ fn corrupt_manifests(good: &str) -> Vec<(String, Vec<u8>, &'static str)> {
     let typed: [(&str, &str, &str, &'static str); 17] = [
         (
             "schema as string",
-            "\"schema\": 1",
+            "\"schema\": 2",
             "\"schema\": \"1\"",
             "no numeric `schema`",
         ),
         (
             "schema 0",
-            "\"schema\": 1",
+            "\"schema\": 2",
             "\"schema\": 0",
             "schema version 0",
         ),
         (
-            "schema 2",
-            "\"schema\": 1",
+            "schema 3",
             "\"schema\": 2",
-            "schema version 2",
+            "\"schema\": 3",
+            "schema version 3",
         ),
         (
             "schema 999",
-            "\"schema\": 1",
+            "\"schema\": 2",
             "\"schema\": 999",
             "schema version 999",
         ),
@@ -146,8 +146,8 @@ fn corrupt_manifests(good: &str) -> Vec<(String, Vec<u8>, &'static str)> {
         ),
         (
             "unknown top-level field",
-            "\"schema\": 1,",
-            "\"schema\": 1, \"extra\": 1,",
+            "\"schema\": 2,",
+            "\"schema\": 2, \"extra\": 1,",
             "unknown field `extra`",
         ),
         (
@@ -268,13 +268,16 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let run = refused_locally(&wd, &proxy, Agent::Tgt, &target, &args, expect).await;
         assert!(
-            run.stderr.contains(&format!("manifest `{file}`")) || name == "missing",
-            "{name}: names the file"
+            run.stderr.contains(&format!("manifest `{file}`")),
+            "{name}: names the file:\n{}",
+            run.stderr
         );
     }
+    // A manifest that is not there: the message names the file and says it does not exist.
     let missing = import("no-such.json");
     let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
-    refused_locally(&wd, &proxy, Agent::Tgt, &target, &missing, "no-such.json").await;
+    let expect = "error: no-such.json: No such file or directory";
+    refused_locally(&wd, &proxy, Agent::Tgt, &target, &missing, expect).await;
 
     let long = format!("a{}", "b".repeat(63));
     let src_cases: Vec<(Vec<&str>, &str)> = vec![
@@ -607,7 +610,7 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
     }
     // Refused as checks (exit 3), still before any AWS call: whom the target trusts and the
     // manifest's fingerprint are known without AWS.
-    let sha = rds_handoff::manifest::fingerprint(good.as_bytes());
+    let sha = rds_handoff::base::manifest::fingerprint(good.as_bytes());
     let other_sha = "0".repeat(64);
     let pinned: Vec<(Vec<&str>, &str)> = vec![
         (

@@ -2,7 +2,7 @@
 
 use e2e::fixtures::{aurora_cluster, footprint, key_arn, mysql_instance};
 use e2e::{Account, Agent, Workdir, THIRD};
-use rds_handoff::manifest::Manifest;
+use rds_handoff::base::manifest::Manifest;
 
 use crate::common::{accounts, export, import};
 
@@ -274,7 +274,7 @@ async fn refusals_create_nothing() {
         .0
         .refused(3, "not with the manifest's key");
     // Unknown schema version, malformed JSON: refused before any AWS call.
-    write(&good.replace("\"schema\": 1", "\"schema\": 7"));
+    write(&good.replace("\"schema\": 2", "\"schema\": 7"));
     import(&wd, &target, "imp-refuse", &[])
         .await
         .0

@@ -1,9 +1,31 @@
 //! After the handoff: revoke at the source, cleanup at the target.
 
 use e2e::fixtures::{footprint, instance_state, key_policy, mysql_instance};
-use e2e::{Agent, Workdir, TARGET};
+use e2e::{Account, Agent, Workdir, TARGET};
 
 use crate::common::{accounts, export, import, manifest};
+
+/// The target copies the shared snapshot `arn` to `name` under its own key `key`, a request
+/// AWS accepts while the snapshot is shared; the error code when it is refused.
+async fn target_copy(target: &Account, arn: &str, name: &str, key: &str) -> Result<(), String> {
+    let sent = target
+        .rds()
+        .copy_db_snapshot()
+        .source_db_snapshot_identifier(arn)
+        .target_db_snapshot_identifier(name)
+        .kms_key_id(key)
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let code = err
+                .as_service_error()
+                .and_then(|e| aws_sdk_rds::error::ProvideErrorMetadata::code(e));
+            Err(code.map_or_else(|| format!("{err:?}"), str::to_owned))
+        }
+    }
+}
 
 #[tokio::test]
 async fn revoke_after_import_cuts_the_target_off() {
@@ -17,6 +39,23 @@ async fn revoke_after_import_cuts_the_target_off() {
     import(&wd, &target, "rvk-db", &[]).await.0.ok();
     let m = manifest(&wd, "rvk-db");
     let key = m.snapshot.kms_key_arn.clone().unwrap().to_string();
+    let arn = m.snapshot.arn.to_string();
+    // While shared, the target can copy the snapshot under a key of its own; the same request
+    // after the revoke can fail only because of the revoke.
+    let made = target.kms().create_key().send().await.unwrap();
+    let target_key = made.key_metadata().unwrap().arn().unwrap().to_owned();
+    assert_eq!(
+        target_copy(&target, &arn, "rvk-try-shared", &target_key).await,
+        Ok(()),
+        "the target copies the shared snapshot"
+    );
+    target
+        .rds()
+        .delete_db_snapshot()
+        .db_snapshot_identifier("rvk-try-shared")
+        .send()
+        .await
+        .unwrap();
 
     // Scheduling the key's deletion while the shared snapshot still uses it is refused.
     let run = wd
@@ -38,7 +77,6 @@ async fn revoke_after_import_cuts_the_target_off() {
         .ok();
     assert!(run.stdout.contains("revoked"), "{}", run.stdout);
 
-    let arn = m.snapshot.arn.to_string();
     let shared = target
         .rds()
         .describe_db_snapshots()
@@ -54,14 +92,12 @@ async fn revoke_after_import_cuts_the_target_off() {
             .all(|s| s.db_snapshot_arn() != Some(arn.as_str())),
         "the target no longer sees the snapshot"
     );
-    let copy = target
-        .rds()
-        .copy_db_snapshot()
-        .source_db_snapshot_identifier(&arn)
-        .target_db_snapshot_identifier("rvk-try")
-        .send()
-        .await;
-    assert!(copy.is_err(), "the target can no longer copy it");
+    // AWS answers a snapshot no longer shared with the caller as one that does not exist.
+    assert_eq!(
+        target_copy(&target, &arn, "rvk-try", &target_key).await,
+        Err("DBSnapshotNotFound".to_owned()),
+        "the target can no longer copy it"
+    );
     let policy = key_policy(&source, &key).await;
     assert!(
         !policy.to_json().contains(TARGET),

@@ -7,6 +7,7 @@
     reason = "tests fail by panicking"
 )]
 
+mod aurora_default;
 mod common;
 mod encrypt;
 mod export;

@@ -53,6 +53,24 @@ fn json_lines(run: &Run) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The JSON lines of a run that succeeded: at least one, every one with `event`, `timestamp`
+/// and `database`, and the last the result (`event` `done`), as every command prints it.
+fn finished_json_lines(run: &Run, command: &[&str]) -> Vec<serde_json::Value> {
+    let lines = json_lines(run);
+    let last = lines.last().unwrap_or_else(|| {
+        panic!(
+            "{command:?} printed no JSON line:\n--- stdout\n{}\n--- stderr\n{}",
+            run.stdout, run.stderr
+        )
+    });
+    assert_eq!(
+        last["event"], "done",
+        "{command:?}: the last line is the result:\n{}",
+        run.stdout
+    );
+    lines
+}
+
 #[tokio::test]
 async fn a_folder_that_cannot_take_the_manifest_is_refused_before_anything_is_made() {
     let (source, _) = accounts().await;
@@ -310,7 +328,7 @@ async fn status_lists_each_handoff_with_its_stage_and_resources() {
     );
     assert!(
         tgt.stdout
-            .contains("db-instance opx-status (available, restored-database)"),
+            .contains("db-instance opx-status (available, restored-database, sse-kms)"),
         "{}",
         tgt.stdout
     );
@@ -545,7 +563,7 @@ async fn sigterm_stops_like_ctrl_c_and_the_same_command_resumes() {
         "--target-account",
         TARGET,
     ];
-    let child = wd
+    let mut child = wd
         .command(Agent::Src, &source, &args)
         .env("AWS_ENDPOINT_URL", &proxy.url)
         .stdin(std::process::Stdio::null())
@@ -553,9 +571,13 @@ async fn sigterm_stops_like_ctrl_c_and_the_same_command_resumes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    while !proxy.stats.saw("DescribeDBSnapshots") {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::reliability::wait_for_request(
+        &proxy,
+        &mut child,
+        "DescribeDBSnapshots",
+        Duration::from_secs(60),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = child.id().unwrap().to_string();
     std::process::Command::new("kill")
@@ -656,16 +678,35 @@ async fn flags_and_output_follow_the_aws_cli() {
             .contains("--target-account"),
         "{error}"
     );
-    // --debug logs every request; --no-color keeps them plain.
+    // --debug logs every request; --no-color keeps them plain. Each request the proxy saw is
+    // in the log by its operation: the SDK's `invoke` span names it (`rpc.method="Action"`)
+    // on every line logged within it.
+    let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
     let debug = wd
-        .run(Agent::Src, &source, &["status", "--debug", "--no-color"])
+        .via(
+            &proxy,
+            Agent::Src,
+            &source,
+            &["status", "--debug", "--no-color"],
+        )
         .await
         .ok();
+    let requested = proxy.stats.actions();
     assert!(
-        debug.stderr.contains("TRACE") || debug.stderr.contains("DEBUG"),
-        "{}",
-        &debug.stderr[..debug.stderr.len().min(2000)]
+        requested.iter().any(|a| a == "sts:GetCallerIdentity"),
+        "status asks who runs it: {requested:?}"
     );
+    for action in &requested {
+        let (_, operation) = action.split_once(':').unwrap_or(("", action.as_str()));
+        let quoted = format!("rpc.method=\"{operation}\"");
+        let bare = format!("rpc.method={operation} ");
+        let logged = debug.stderr.contains(&quoted) || debug.stderr.contains(&bare);
+        assert!(
+            !operation.is_empty() && logged,
+            "request {action} is not in the --debug log:\n{}",
+            &debug.stderr[..debug.stderr.len().min(4000)]
+        );
+    }
     assert!(!debug.stderr.contains('\u{1b}'), "no color codes");
     // Global options come after the command's own in --help.
     let help = wd
@@ -720,7 +761,7 @@ async fn every_documented_command_speaks_json_lines() {
             .run(Agent::Src, &source, &[&args[..], &json].concat())
             .await
             .ok();
-        count += json_lines(&run).len();
+        count += finished_json_lines(&run, args).len();
     }
     let tgt_runs = [
         import_args("opx-json.handoff.json", &net, &[])
@@ -737,17 +778,11 @@ async fn every_documented_command_speaks_json_lines() {
             .run(Agent::Tgt, &target, &[&args[..], &json].concat())
             .await
             .ok();
-        count += json_lines(&run).len();
+        count += finished_json_lines(&run, args).len();
     }
-    let revoke = wd
-        .run(
-            Agent::Src,
-            &source,
-            &["revoke", "opx-json.handoff.json", "--output", "json"],
-        )
-        .await
-        .ok();
-    count += json_lines(&revoke).len();
+    let revoke_args = ["revoke", "opx-json.handoff.json", "--output", "json"];
+    let revoke = wd.run(Agent::Src, &source, &revoke_args).await.ok();
+    count += finished_json_lines(&revoke, &revoke_args).len();
     println!(
         "json: {} commands, {count} lines, every one parsed with event, timestamp and database",
         src_runs.len() + tgt_runs.len() + 1

@@ -1,11 +1,16 @@
-//! Faults, held statuses, kills at every step, and secrets that must never show.
+//! Faults, answers lost after the work was done, held statuses, kills at every step, and
+//! secrets that must never show.
 //! Figures (requests, faults, kill points) are printed; run with `--nocapture` to see them.
 
 use std::time::Duration;
 
-use e2e::fixtures::{aurora_cluster, footprint, instance_state, mysql_instance, network};
-use e2e::proxy::{FaultPlan, Hold, Proxy};
-use e2e::{Account, Agent, Emulator, Workdir, TARGET};
+use e2e::fixtures::{
+    aurora_cluster, aurora_cluster_default, footprint, instance_state, key_arn, key_policy,
+    mysql_instance, network,
+};
+use e2e::proxy::{FaultPlan, Hold, Loss, LostAnswer, Proxy};
+use e2e::{Account, Agent, Emulator, Workdir, SOURCE, TARGET};
+use rds_handoff::policy::{KeyPolicySpec, Peer};
 
 use crate::common::accounts;
 
@@ -30,8 +35,12 @@ fn import_args(db: &str, net: &e2e::fixtures::Network) -> Vec<String> {
     .collect()
 }
 
-/// The final state every successful handoff of `db` must reach, however it got there.
+/// The final state every successful handoff of `db` must reach, however it got there: at
+/// the source one snapshot, shared with exactly the target, under one key whose policy is
+/// the builder's, and a manifest in `wd` naming both; at the target (once `imported`) the
+/// database, one key, one secret and no leftover copy.
 async fn assert_final_state(
+    wd: &Workdir,
     source: &Account,
     target: &Account,
     db: &str,
@@ -39,12 +48,53 @@ async fn assert_final_state(
     imported: bool,
 ) {
     let src = footprint(source, db).await;
+    let shared = format!("rh-{db}-to-{TARGET}");
+    assert_eq!(src.snapshots, vec![shared.clone()], "source snapshots of {db}");
+    assert_eq!(src.keys.len(), 1, "one source key for {db}: {:?}", src.keys);
+    let (shared_arn, mut restore) = shared_snapshot(source, &shared, cluster).await;
+    // AWS keeps an attribute's values as a set; moto appends, so there a share retried after
+    // its answer was lost lists the target twice.
+    restore.sort();
+    restore.dedup();
     assert_eq!(
-        src.snapshots,
-        vec![format!("rh-{db}-to-{TARGET}")],
-        "source snapshots of {db}"
+        restore,
+        vec![TARGET.to_owned()],
+        "{shared} is shared with exactly the target"
     );
-    assert_eq!(src.keys.len(), 1, "one source key for {db}");
+    let key = key_arn(source, &format!("alias/rds-handoff/{db}")).await;
+    assert!(
+        key.ends_with(&format!("/{}", src.keys[0])),
+        "the alias of {db} names its one key {}: {key}",
+        src.keys[0]
+    );
+    let expected = KeyPolicySpec::source(
+        "aws",
+        "us-east-1".parse().unwrap(),
+        SOURCE.parse().unwrap(),
+        Peer {
+            account: TARGET.parse().unwrap(),
+            principal: None,
+        },
+    )
+    .build();
+    assert_eq!(
+        key_policy(source, &key).await,
+        expected,
+        "the policy of {db}'s key is the builder's"
+    );
+    let path = wd.file(&format!("{db}.handoff.json"));
+    assert!(path.exists(), "the manifest {} exists", path.display());
+    let m = crate::common::manifest(wd, db);
+    assert_eq!(
+        m.snapshot.arn.as_str(),
+        shared_arn.as_str(),
+        "the manifest of {db} names the shared snapshot"
+    );
+    assert_eq!(
+        m.snapshot.kms_key_arn.as_ref().map(|a| a.as_str()),
+        Some(key.as_str()),
+        "the manifest of {db} names its key"
+    );
     if !imported {
         return;
     }
@@ -62,6 +112,67 @@ async fn assert_final_state(
         "no leftover copy for {db}: {:?}",
         tgt.snapshots
     );
+}
+
+/// The ARN of the source's snapshot `id` (a cluster snapshot if `cluster`), and the
+/// accounts its `restore` attribute shares it with.
+async fn shared_snapshot(source: &Account, id: &str, cluster: bool) -> (String, Vec<String>) {
+    let rds = source.rds();
+    if cluster {
+        let found = rds
+            .describe_db_cluster_snapshots()
+            .db_cluster_snapshot_identifier(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("describe cluster snapshot {id}: {e:?}"));
+        let arn = found
+            .db_cluster_snapshots()
+            .first()
+            .and_then(|s| s.db_cluster_snapshot_arn())
+            .unwrap_or_default()
+            .to_owned();
+        let attrs = rds
+            .describe_db_cluster_snapshot_attributes()
+            .db_cluster_snapshot_identifier(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("describe cluster snapshot attributes {id}: {e:?}"));
+        let restore: Vec<String> = attrs
+            .db_cluster_snapshot_attributes_result()
+            .into_iter()
+            .flat_map(|r| r.db_cluster_snapshot_attributes())
+            .filter(|a| a.attribute_name() == Some("restore"))
+            .flat_map(|a| a.attribute_values().iter().cloned())
+            .collect();
+        (arn, restore)
+    } else {
+        let found = rds
+            .describe_db_snapshots()
+            .db_snapshot_identifier(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("describe snapshot {id}: {e:?}"));
+        let arn = found
+            .db_snapshots()
+            .first()
+            .and_then(|s| s.db_snapshot_arn())
+            .unwrap_or_default()
+            .to_owned();
+        let attrs = rds
+            .describe_db_snapshot_attributes()
+            .db_snapshot_identifier(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("describe snapshot attributes {id}: {e:?}"));
+        let restore: Vec<String> = attrs
+            .db_snapshot_attributes_result()
+            .into_iter()
+            .flat_map(|r| r.db_snapshot_attributes())
+            .filter(|a| a.attribute_name() == Some("restore"))
+            .flat_map(|a| a.attribute_values().iter().cloned())
+            .collect();
+        (arn, restore)
+    }
 }
 
 async fn faulted_handoff(seed: u64, cluster: bool) -> (usize, usize) {
@@ -99,7 +210,7 @@ async fn faulted_handoff(seed: u64, cluster: bool) -> (usize, usize) {
     let args = import_args(&db, &net);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     wd.via(&proxy, Agent::Tgt, &target, &args).await.ok();
-    assert_final_state(&source, &target, &db, cluster, true).await;
+    assert_final_state(&wd, &source, &target, &db, cluster, true).await;
     let after = if cluster {
         e2e::fixtures::cluster_state(&source, &db).await
     } else {
@@ -129,6 +240,215 @@ async fn cluster_handoff_survives_twenty_percent_faults() {
     for seed in [5, 19, 42] {
         faulted_handoff(seed, true).await;
     }
+}
+
+/// A handoff of a fresh database (an Aurora cluster if `cluster`) in which the first
+/// `action` request of `side`'s agent is carried out and its answer lost (`how`), as when
+/// AWS did the work and the answer never came back; the SDK retries it. The other side runs
+/// without faults. It must end as every handoff ends: one of everything on both sides.
+async fn lost_answer_handoff(side: Agent, action: &'static str, how: Loss, cluster: bool) {
+    let (source, target) = accounts().await;
+    let at_source = matches!(side, Agent::Src);
+    let db = format!(
+        "la{}{}-{}",
+        if cluster { "c" } else { "" },
+        if at_source { "s" } else { "t" },
+        action.to_ascii_lowercase()
+    );
+    let wd = Workdir::new(&db);
+    let flag = if cluster {
+        "--db-cluster"
+    } else {
+        "--db-instance"
+    };
+    if cluster {
+        aurora_cluster(&source, &db, true).await;
+    } else {
+        mysql_instance(&source, &db, false).await;
+    }
+    let proxy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            lost_answers: vec![LostAnswer {
+                action,
+                times: 1,
+                how,
+            }],
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let export = export_args(flag, &db);
+    let net = network(&target);
+    let import = import_args(&db, &net);
+    let import: Vec<&str> = import.iter().map(String::as_str).collect();
+    if at_source {
+        run_losing(&wd, &proxy, Agent::Src, &source, &export, action).await;
+        wd.run(Agent::Tgt, &target, &import).await.ok();
+    } else {
+        wd.run(Agent::Src, &source, &export).await.ok();
+        run_losing(&wd, &proxy, Agent::Tgt, &target, &import, action).await;
+    }
+    assert_eq!(
+        proxy.lost(),
+        1,
+        "{action}: its answer must be lost exactly once ({how:?}); {} sent {:?}",
+        side.name(),
+        proxy.stats.actions()
+    );
+    assert_final_state(&wd, &source, &target, &db, cluster, true).await;
+    println!(
+        "lost answers: {} {action} ({how:?}): {} requests, one of everything on both sides",
+        side.name(),
+        proxy.requests()
+    );
+}
+
+/// Runs `agent args…` through `proxy`, which loses an answer: the run succeeds, or it stops
+/// with an error (never a panic) and the same command, without the loss, then succeeds.
+async fn run_losing(
+    wd: &Workdir,
+    proxy: &Proxy,
+    agent: Agent,
+    account: &Account,
+    args: &[&str],
+    action: &str,
+) {
+    let run = wd.via(proxy, agent, account, args).await;
+    assert!(
+        !run.stderr.contains("panicked"),
+        "{action}: {} panicked after a lost answer:\n{}",
+        agent.name(),
+        run.stderr
+    );
+    if run.code == 0 {
+        return;
+    }
+    println!(
+        "lost answers: {} stopped (exit {}) after the lost {action} answer; re-running",
+        agent.name(),
+        run.code
+    );
+    let again = wd.run(agent, account, args).await;
+    assert_eq!(
+        again.code,
+        0,
+        "{action}: {} failed after a lost answer, and the same command failed again\n--- first run, stderr\n{}\n--- second run, stdout\n{}\n--- second run, stderr\n{}",
+        agent.name(),
+        run.stderr,
+        again.stdout,
+        again.stderr
+    );
+}
+
+// Every creating call of a handoff, its first answer lost after it was carried out. KMS's
+// `CreateKey` has no idempotency token: a plain SDK retry makes a second key. (`PutKeyPolicy`
+// is not among them: a fresh handoff makes its keys with their policies, and only puts a
+// policy on a key it reuses.)
+
+#[tokio::test]
+async fn a_lost_create_key_answer_at_the_source_makes_one_key() {
+    lost_answer_handoff(Agent::Src, "CreateKey", Loss::ServerError, false).await;
+}
+
+#[tokio::test]
+async fn a_lost_create_alias_answer_at_the_source_makes_one_alias() {
+    lost_answer_handoff(Agent::Src, "CreateAlias", Loss::ServerError, false).await;
+}
+
+#[tokio::test]
+async fn a_lost_create_db_snapshot_answer_makes_one_snapshot() {
+    lost_answer_handoff(Agent::Src, "CreateDBSnapshot", Loss::ServerError, false).await;
+}
+
+#[tokio::test]
+async fn a_lost_copy_db_snapshot_answer_at_the_source_makes_one_copy() {
+    lost_answer_handoff(Agent::Src, "CopyDBSnapshot", Loss::ServerError, false).await;
+}
+
+/// The one timeout: the agent waits out its read timeout (60 s) before the retry.
+#[tokio::test]
+async fn a_share_whose_answer_timed_out_shares_once() {
+    lost_answer_handoff(
+        Agent::Src,
+        "ModifyDBSnapshotAttribute",
+        Loss::Timeout,
+        false,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_lost_delete_db_snapshot_answer_at_the_source_leaves_one_snapshot() {
+    lost_answer_handoff(Agent::Src, "DeleteDBSnapshot", Loss::ServerError, false).await;
+}
+
+#[tokio::test]
+async fn a_reset_create_key_at_the_target_makes_one_key() {
+    lost_answer_handoff(Agent::Tgt, "CreateKey", Loss::Reset, false).await;
+}
+
+#[tokio::test]
+async fn a_lost_create_alias_answer_at_the_target_makes_one_alias() {
+    lost_answer_handoff(Agent::Tgt, "CreateAlias", Loss::ServerError, false).await;
+}
+
+#[tokio::test]
+async fn a_lost_copy_db_snapshot_answer_at_the_target_makes_one_copy() {
+    lost_answer_handoff(Agent::Tgt, "CopyDBSnapshot", Loss::ServerError, false).await;
+}
+
+#[tokio::test]
+async fn a_lost_restore_answer_makes_one_database() {
+    lost_answer_handoff(
+        Agent::Tgt,
+        "RestoreDBInstanceFromDBSnapshot",
+        Loss::ServerError,
+        false,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_reset_create_secret_makes_one_secret() {
+    lost_answer_handoff(Agent::Tgt, "CreateSecret", Loss::Reset, false).await;
+}
+
+#[tokio::test]
+async fn a_lost_modify_db_instance_answer_sets_the_password_once() {
+    lost_answer_handoff(Agent::Tgt, "ModifyDBInstance", Loss::ServerError, false).await;
+}
+
+#[tokio::test]
+async fn a_lost_delete_db_snapshot_answer_at_the_target_leaves_no_copy() {
+    lost_answer_handoff(Agent::Tgt, "DeleteDBSnapshot", Loss::ServerError, false).await;
+}
+
+#[tokio::test]
+async fn a_lost_create_db_cluster_snapshot_answer_makes_one_snapshot() {
+    lost_answer_handoff(
+        Agent::Src,
+        "CreateDBClusterSnapshot",
+        Loss::ServerError,
+        true,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_lost_cluster_restore_answer_makes_one_cluster() {
+    lost_answer_handoff(
+        Agent::Tgt,
+        "RestoreDBClusterFromSnapshot",
+        Loss::ServerError,
+        true,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_reset_writer_create_makes_one_writer() {
+    lost_answer_handoff(Agent::Tgt, "CreateDBInstance", Loss::Reset, true).await;
 }
 
 #[tokio::test]
@@ -208,7 +528,7 @@ async fn waits_show_progress_through_held_statuses() {
         "{}",
         run.stderr
     );
-    assert_final_state(&source, &target, "hold-ok", false, true).await;
+    assert_final_state(&wd, &source, &target, "hold-ok", false, true).await;
 }
 
 #[tokio::test]
@@ -278,6 +598,34 @@ async fn terminal_status_and_wait_timeout_fail_fast_and_resume() {
     let left = footprint(&source, "hold-bad").await;
     assert_eq!(left.snapshots, vec!["rh-hold-bad-to-222222222222"]);
     assert_eq!(left.keys.len(), 1);
+}
+
+/// Waits until `proxy` has seen a request for `action` from the agent `child`, at most
+/// `within`. Panics, naming what it saw, if the agent exits first or the time runs out (the
+/// agent is killed then, so nothing is left running): a wait that never ends would hang CI.
+pub(crate) async fn wait_for_request(
+    proxy: &Proxy,
+    child: &mut tokio::process::Child,
+    action: &str,
+    within: Duration,
+) {
+    let deadline = std::time::Instant::now() + within;
+    while !proxy.stats.saw(action) {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "the agent exited ({status}) before sending {action}; it sent {:?}",
+                proxy.stats.actions()
+            );
+        }
+        if std::time::Instant::now() >= deadline {
+            child.start_kill().ok();
+            panic!(
+                "the agent sent no {action} within {within:?}; it sent {:?}",
+                proxy.stats.actions()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Kills `agent` with SIGKILL when the proxy has forwarded request `k` (its response never
@@ -388,9 +736,72 @@ async fn export_killed_at_every_request_resumes_to_the_same_state() {
             !run.stdout.contains("already exported") || k == total,
             "k={k}"
         );
-        assert_final_state(&source, &target, &db, false, false).await;
+        assert_final_state(&wd, &source, &target, &db, false, false).await;
     }
     println!("kills: src-agent export killed at each of {total} requests (waits included), each resumed to the same state");
+}
+
+/// A cluster under an AWS owned key (`sse-rds`) goes through a temporary cluster: killed at
+/// each request, the same command finishes with one shared snapshot, one key, and no
+/// temporary cluster left.
+#[tokio::test]
+async fn aws_owned_key_cluster_export_killed_at_every_request_resumes_to_the_same_state() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("kill-sse");
+    let holds = || {
+        vec![
+            Hold {
+                action: "DescribeDBClusterSnapshots",
+                matching: "Identifier=rh-",
+                status: "creating",
+                polls: 2,
+            },
+            Hold {
+                action: "DescribeDBClusters",
+                matching: "-tmp",
+                status: "creating",
+                polls: 2,
+            },
+        ]
+    };
+    aurora_cluster_default(&source, "ksse-base").await;
+    let total = count_requests(
+        &wd,
+        &source,
+        Agent::Src,
+        &export_args("--db-cluster", "ksse-base"),
+        holds(),
+    )
+    .await;
+    for k in 1..=total {
+        let db = format!("ksse-{k}");
+        aurora_cluster_default(&source, &db).await;
+        let args = export_args("--db-cluster", &db);
+        assert!(
+            kill_at(&wd, &source, Agent::Src, &args, k, holds()).await,
+            "request {k} of {total} was reached"
+        );
+        wd.run(Agent::Src, &source, &args).await.ok();
+        assert_final_state(&wd, &source, &target, &db, true, false).await;
+        assert_eq!(
+            footprint(&source, &db).await.databases,
+            vec![db.clone(), format!("{db}-1")],
+            "k={k}: the temporary cluster is gone"
+        );
+        let m = crate::common::manifest(&wd, &db);
+        assert_eq!(
+            m.snapshot.source_encryption,
+            Some(rds_handoff::base::vocabulary::Encryption::AwsOwnedKey),
+            "k={k}"
+        );
+        let key = e2e::fixtures::key_arn(&source, &format!("alias/rds-handoff/{db}")).await;
+        assert_eq!(
+            m.snapshot.kms_key_arn.as_ref().map(|a| a.as_str()),
+            Some(key.as_str()),
+            "k={k}: shared under the toolkit's key"
+        );
+    }
+    println!("kills: src-agent export of an sse-rds cluster killed at each of {total} requests (waits included), each resumed to the same state");
 }
 
 #[tokio::test]
@@ -482,7 +893,7 @@ async fn import_killed_at_every_request_resumes_to_the_same_state() {
             "request {k} of {total} was reached"
         );
         wd.run(Agent::Tgt, &target, &args).await.ok();
-        assert_final_state(&source, &target, &db, false, true).await;
+        assert_final_state(&wd, &source, &target, &db, false, true).await;
     }
     println!("kills: tgt-agent import killed at each of {total} requests (waits included), each resumed to the same state");
 }
@@ -589,7 +1000,7 @@ async fn unreachable_aws_and_interruption_have_their_exit_codes() {
         },
     )
     .await;
-    let child = wd
+    let mut child = wd
         .command(
             Agent::Src,
             &source,
@@ -600,9 +1011,13 @@ async fn unreachable_aws_and_interruption_have_their_exit_codes() {
         .spawn()
         .unwrap();
     let pid = child.id().unwrap().to_string();
-    while !proxy.stats.saw("DescribeDBSnapshots") {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_request(
+        &proxy,
+        &mut child,
+        "DescribeDBSnapshots",
+        Duration::from_secs(60),
+    )
+    .await;
     std::process::Command::new("kill")
         .args(["-INT", &pid])
         .status()

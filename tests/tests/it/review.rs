@@ -1,7 +1,8 @@
 //! The reviewer's commands against live keys, and export onto a key that already exists.
 
 use e2e::fixtures::{key_policy, mysql_instance};
-use e2e::{Account, Agent, Workdir, SOURCE};
+use e2e::proxy::{FaultPlan, Proxy};
+use e2e::{Account, Agent, Emulator, Workdir, SOURCE, TARGET};
 use rds_handoff::policy::builder::{SID_TARGET_GRANTS, SID_TARGET_USE};
 
 use crate::common::{accounts, export};
@@ -101,15 +102,18 @@ async fn a_key_admin_list_that_excludes_the_caller_is_refused_before_kms() {
     let (source, _) = accounts().await;
     let wd = Workdir::new("rev-lockout");
     mysql_instance(&source, "rev-lockout", false).await;
+    let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
     let other = format!("arn:aws:iam::{SOURCE}:role/SomeoneElse");
-    let run = export(
-        &wd,
-        &source,
+    let args = [
+        "export",
         "--db-instance",
         "rev-lockout",
-        &["--key-admin", &other],
-    )
-    .await;
+        "--target-account",
+        TARGET,
+        "--key-admin",
+        other.as_str(),
+    ];
+    let run = wd.via(&proxy, Agent::Src, &source, &args).await;
     let run = run.refused(3, "would lock you out");
     assert!(
         run.stderr
@@ -117,11 +121,26 @@ async fn a_key_admin_list_that_excludes_the_caller_is_refused_before_kms() {
         "{}",
         run.stderr
     );
-    let alias = source
-        .kms()
-        .describe_key()
-        .key_id("alias/rds-handoff/rev-lockout")
-        .send()
-        .await;
-    assert!(alias.is_err(), "no key was created");
+    // The export looks for an existing key (by alias, then by tag) before it makes one; KMS
+    // never sees the policy: no request writes a key, a policy, an alias or a grant.
+    let kms: Vec<String> = proxy
+        .stats
+        .actions()
+        .into_iter()
+        .filter(|a| a.starts_with("kms:"))
+        .collect();
+    let writes: Vec<&String> = kms
+        .iter()
+        .filter(|a| {
+            let action = a.trim_start_matches("kms:");
+            !["Describe", "List", "Get"]
+                .iter()
+                .any(|read| action.starts_with(read))
+        })
+        .collect();
+    assert!(writes.is_empty(), "KMS got {writes:?}");
+    assert!(
+        !proxy.stats.saw("CreateKey") && !proxy.stats.saw("PutKeyPolicy"),
+        "{kms:?}"
+    );
 }

@@ -10,7 +10,7 @@ use e2e::fixtures::{
 use e2e::iam::Authorizer;
 use e2e::proxy::{Denial, FaultPlan, Hold, Proxy};
 use e2e::{Account, Agent, Emulator, Workdir, SOURCE, TARGET};
-use rds_handoff::fleet::index::Index;
+use rds_handoff::flows::fleet::index::Index;
 use rds_handoff::workflow::{asl, Workflow};
 
 use crate::common::{accounts, export, import, manifest};

@@ -7,7 +7,7 @@ use aws_sdk_kms::types::KeyState;
 use e2e::fixtures::{footprint, key_arn, key_state, mysql_instance, network, Network};
 use e2e::proxy::{Denial, FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Run, Workdir, SOURCE, TARGET, THIRD};
-use rds_handoff::manifest::fingerprint;
+use rds_handoff::base::manifest::fingerprint;
 
 use crate::common::{accounts, export, import, manifest};
 

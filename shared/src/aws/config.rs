@@ -1,0 +1,343 @@
+//! One place builds the AWS configuration and clients for both agents.
+//!
+//! It follows the standard credential chain (environment, profiles, SSO, assume-role,
+//! credential_process, container and instance roles) and the standard `AWS_ENDPOINT_URL`;
+//! the flags `--profile`, `--region` and `--endpoint-url` override them. Missing region or
+//! credentials are reported in one sentence before any real call is made.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region as SdkRegion, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use tokio::sync::OnceCell;
+
+use crate::aws::slots::CopySlots;
+use crate::base::error::{sdk, Error, Result};
+use crate::ident::{AccountId, Arn, Region};
+
+/// Connection flags both agents accept.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AwsArgs {
+    /// Named profile from the shared AWS config files (default: `AWS_PROFILE`, then `default`)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region (default: `AWS_REGION`, then the profile's region)
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<Region>,
+    /// Send every AWS call to this endpoint, e.g. a local emulator (default: `AWS_ENDPOINT_URL`)
+    #[arg(long, global = true, value_name = "URL", value_parser = parse_endpoint)]
+    pub endpoint_url: Option<String>,
+}
+
+/// An endpoint URL: `http://` or `https://`, then a host.
+fn parse_endpoint(value: &str) -> std::result::Result<String, String> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("`{value}` has no scheme: write it as `https://{value}` (or `http://` for a local emulator)")
+        })?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("`{value}` names no host"));
+    }
+    Ok(value.to_owned())
+}
+
+/// A setting of the selected profile (`--profile`, else `AWS_PROFILE`, else `default`) from
+/// the shared config files, read as the SDK reads them.
+pub async fn profile_setting(profile: Option<&str>, key: &str) -> Option<String> {
+    let profiles = load_profiles(profile).await?;
+    profiles
+        .get_profile(profiles.selected_profile())
+        .and_then(|p| p.get(key))
+        .map(str::to_owned)
+}
+
+async fn load_profiles(profile: Option<&str>) -> Option<aws_config::profile::ProfileSet> {
+    use aws_runtime::env_config::file::EnvConfigFiles;
+    use aws_types::os_shim_internal::{Env, Fs};
+    let selected = profile.map(|p| std::borrow::Cow::Owned(p.to_owned()));
+    aws_config::profile::load(
+        &Fs::real(),
+        &Env::real(),
+        &EnvConfigFiles::default(),
+        selected,
+    )
+    .await
+    .ok()
+}
+
+/// Refuses a `--profile` that no config or credentials file defines (the SDK would fall back
+/// to other credentials without a word).
+async fn check_profile(profile: Option<&str>) -> Result<()> {
+    let Some(name) = profile else {
+        return Ok(());
+    };
+    let known = load_profiles(Some(name))
+        .await
+        .is_some_and(|set| set.get_profile(name).is_some());
+    if known {
+        return Ok(());
+    }
+    Err(Error::Config {
+        message: format!("profile `{name}` is not in your AWS config or credentials file"),
+        hint: "list your profiles with `aws configure list-profiles`, or check `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE`".into(),
+    })
+}
+
+/// Retries survive throttling and brief outages; a snapshot copy is not retried forever.
+const MAX_ATTEMPTS: u32 = 6;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// The first call (who am I) says within seconds when the endpoint cannot be reached at all
+/// (a connection that times out is tried twice, with a short connect timeout; one refused or
+/// dropped, a few times with short pauses), and still rides out throttling and server errors.
+const TIMED_OUT_ATTEMPTS: u32 = 2;
+const DROPPED_ATTEMPTS: u32 = 5;
+const FIRST_CALL_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Who is calling: from `sts:GetCallerIdentity`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: AccountId,
+    pub arn: Arn,
+}
+
+impl Caller {
+    /// The principal a key policy names for this caller: an assumed-role session maps to its
+    /// role (`arn:aws:sts::A:assumed-role/R/S` → `arn:aws:iam::A:role/R`), as KMS does.
+    pub fn principal(&self) -> String {
+        principal_of(&self.arn)
+    }
+}
+
+pub fn principal_of(arn: &Arn) -> String {
+    if arn.service == "sts" {
+        if let Some(rest) = arn.resource.strip_prefix("assumed-role/") {
+            let role = rest.split('/').next().unwrap_or(rest);
+            let account = arn
+                .account
+                .as_ref()
+                .map(AccountId::as_str)
+                .unwrap_or_default();
+            return format!("arn:{}:iam::{account}:role/{role}", arn.partition);
+        }
+    }
+    arn.as_str().to_owned()
+}
+
+/// The clients one agent run uses, all from the same configuration.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub rds: aws_sdk_rds::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    /// Only to check that security groups exist and where.
+    pub ec2: aws_sdk_ec2::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    pub region: Region,
+    pub partition: String,
+    /// Copies this run may have in progress at once ([`CopySlots::none`] unless a fleet
+    /// sets them).
+    pub copies: CopySlots,
+    /// `sts:GetCallerIdentity`'s answer, asked once per run.
+    caller: Arc<OnceCell<Caller>>,
+    /// The account's keys by their toolkit alias tag, read once per run (see
+    /// [`crate::aws::kms::find_tagged`]).
+    pub(crate) tagged_keys: Arc<OnceCell<std::collections::BTreeMap<String, Vec<String>>>>,
+    /// `rds:DescribeAccountAttributes`' quotas (name, used, max), read once per run.
+    pub(crate) quotas: Arc<OnceCell<Vec<(String, i64, i64)>>>,
+}
+
+impl Aws {
+    /// Loads the configuration and checks that a region and credentials are there.
+    pub async fn connect(args: &AwsArgs) -> Result<Self> {
+        check_profile(args.profile.as_deref()).await?;
+        let config = load_config(args).await;
+        let region = region_of(&config)?;
+        check_credentials(&config, args).await?;
+        // Its retries are `caller`'s own, which tell "no answer" from "an error answer".
+        let first_call = aws_sdk_sts::config::Builder::from(&config)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(FIRST_CALL_CONNECT_TIMEOUT)
+                    .read_timeout(READ_TIMEOUT)
+                    .build(),
+            )
+            .build();
+        Ok(Self {
+            rds: aws_sdk_rds::Client::new(&config),
+            kms: aws_sdk_kms::Client::new(&config),
+            sts: aws_sdk_sts::Client::from_conf(first_call),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(&config),
+            sfn: aws_sdk_sfn::Client::new(&config),
+            partition: partition_of(&region).to_owned(),
+            region,
+            copies: CopySlots::none(),
+            caller: Arc::default(),
+            tagged_keys: Arc::default(),
+            quotas: Arc::default(),
+        })
+    }
+
+    /// The caller's account and ARN (asked once; every database of a fleet shares it).
+    pub async fn caller(&self) -> Result<Caller> {
+        self.caller
+            .get_or_try_init(|| self.ask_caller())
+            .await
+            .cloned()
+    }
+
+    async fn ask_caller(&self) -> Result<Caller> {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+        let mut attempt = 0;
+        let out = loop {
+            attempt += 1;
+            let err = match self.sts.get_caller_identity().send().await {
+                Ok(out) => break out,
+                Err(err) => err,
+            };
+            let timed_out = match &err {
+                SdkError::TimeoutError(_) => true,
+                SdkError::DispatchFailure(failure) => failure.is_timeout(),
+                _ => false,
+            };
+            let dropped = matches!(err, SdkError::DispatchFailure(_)) && !timed_out;
+            let server_error = err
+                .raw_response()
+                .is_some_and(|r| r.status().as_u16() >= 500);
+            let throttled = err.code().is_some_and(|c| {
+                matches!(
+                    c,
+                    "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
+                )
+            });
+            let limit = match (timed_out, dropped) {
+                (true, _) => TIMED_OUT_ATTEMPTS,
+                (_, true) => DROPPED_ATTEMPTS,
+                _ => MAX_ATTEMPTS,
+            };
+            if attempt >= limit || !(timed_out || dropped || server_error || throttled) {
+                return Err(sdk("sts:GetCallerIdentity")(err));
+            }
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+        };
+        let account = out.account().unwrap_or_default().parse()?;
+        let arn = out.arn().unwrap_or_default().parse()?;
+        Ok(Caller { account, arn })
+    }
+
+    /// [`Self::caller`], reported as the run's first progress event.
+    pub async fn identify(&self, progress: &dyn crate::base::progress::Progress) -> Result<Caller> {
+        let caller = self.caller().await?;
+        progress.event(&crate::base::progress::Event::step(
+            "identity",
+            caller.arn.as_str(),
+            &format!("account {} in {}", caller.account, self.region),
+        ));
+        Ok(caller)
+    }
+}
+
+async fn load_config(args: &AwsArgs) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(READ_TIMEOUT)
+                .build(),
+        );
+    if let Some(profile) = &args.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &args.region {
+        loader = loader.region(SdkRegion::new(region.as_str().to_owned()));
+    }
+    if let Some(url) = &args.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+fn region_of(config: &SdkConfig) -> Result<Region> {
+    let Some(region) = config.region() else {
+        return Err(Error::Config {
+            message: "no AWS region is set".into(),
+            hint: "pass `--region us-east-1` (or your region), set `AWS_REGION`, or set `region` in your profile".into(),
+        });
+    };
+    Ok(region.as_ref().parse()?)
+}
+
+async fn check_credentials(config: &SdkConfig, args: &AwsArgs) -> Result<()> {
+    let missing = |detail: String| {
+        Error::Config {
+        message: format!("no usable AWS credentials: {detail}"),
+        hint: match &args.profile {
+            Some(p) => format!("check profile `{p}` in ~/.aws/config (for SSO run `aws sso login --profile {p}`)"),
+            None => "set `AWS_PROFILE` or pass `--profile`, or export `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`".into(),
+        },
+    }
+    };
+    let provider = config
+        .credentials_provider()
+        .ok_or_else(|| missing("no credential provider is configured".into()))?;
+    provider
+        .provide_credentials()
+        .await
+        .map(|_| ())
+        .map_err(|e| missing(first_line(&e)))
+}
+
+fn first_line(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    if let Some(source) = err.source() {
+        text = format!("{text}: {source}");
+    }
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+/// The partition a region belongs to.
+pub fn partition_of(region: &Region) -> &'static str {
+    let name = region.as_str();
+    if name.starts_with("cn-") {
+        "aws-cn"
+    } else if name.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assumed_role_maps_to_role() {
+        let arn: Arn = "arn:aws:sts::111111111111:assumed-role/Admin/alice"
+            .parse()
+            .unwrap();
+        assert_eq!(principal_of(&arn), "arn:aws:iam::111111111111:role/Admin");
+        let user: Arn = "arn:aws:iam::111111111111:user/bob".parse().unwrap();
+        assert_eq!(principal_of(&user), "arn:aws:iam::111111111111:user/bob");
+    }
+
+    #[test]
+    fn partitions() {
+        assert_eq!(partition_of(&"cn-north-1".parse().unwrap()), "aws-cn");
+        assert_eq!(
+            partition_of(&"us-gov-west-1".parse().unwrap()),
+            "aws-us-gov"
+        );
+        assert_eq!(partition_of(&"eu-west-1".parse().unwrap()), "aws");
+    }
+}

@@ -1,0 +1,382 @@
+//! The customer managed keys the agents make or reuse.
+//!
+//! A key is found by its alias first, then (if a run died between CreateKey and CreateAlias)
+//! by the `rds-handoff:alias` tag the toolkit puts on every key it makes, so a re-run never
+//! creates a second key. Every policy goes through the local lockout check before KMS sees it.
+
+mod create;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_kms::types::{KeyState, Tag};
+
+use crate::aws::{Aws, Caller};
+use crate::base::error::{sdk, Error, Result};
+use crate::base::progress::{Event, Progress};
+use crate::ident::Arn;
+use crate::policy::audit::audit;
+use crate::policy::builder::{check_lockout, has_peer, merge_peer};
+use crate::policy::{KeyPolicySpec, PolicyDocument};
+
+pub const ALIAS_TAG: &str = "rds-handoff:alias";
+
+/// A key in use.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub arn: String,
+    pub id: String,
+}
+
+/// Which key to use: one the operator named, or the toolkit's own under an alias.
+#[derive(Debug, Clone)]
+pub enum KeyChoice {
+    Given(String),
+    Alias(String),
+}
+
+impl KeyChoice {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Given(key) => format!("key {key}"),
+            Self::Alias(alias) => alias.clone(),
+        }
+    }
+}
+
+/// The key flags `export` and `encrypt` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyArgs {
+    /// Use this existing key (id, ARN or alias) instead of making one
+    #[arg(
+        long = "kms-key-id",
+        alias = "key",
+        value_name = "KEY",
+        conflicts_with = "key_alias"
+    )]
+    pub key: Option<String>,
+    /// Alias of the key to make or reuse [default: alias/rds-handoff/<id of the database it encrypts>]
+    #[arg(long, value_name = "ALIAS")]
+    pub key_alias: Option<String>,
+    /// Administer a new key through this principal instead of the account root (repeatable)
+    #[arg(long = "key-admin", value_name = "ARN")]
+    pub key_admins: Vec<Arn>,
+}
+
+impl KeyArgs {
+    /// The key to use: the one given, or the toolkit's own under `--key-alias` or the
+    /// default alias for `db`.
+    pub fn choice(&self, db: &str) -> Result<KeyChoice> {
+        Ok(match (&self.key, &self.key_alias) {
+            (Some(key), _) => KeyChoice::Given(key.clone()),
+            (None, Some(alias)) => KeyChoice::Alias(check_alias(alias)?),
+            (None, None) => KeyChoice::Alias(format!("alias/rds-handoff/{db}")),
+        })
+    }
+}
+
+/// A KMS alias the toolkit may create: `alias/…`, not in the reserved `alias/aws/` space.
+pub fn check_alias(alias: &str) -> Result<String> {
+    let valid_chars = alias
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b));
+    if !alias.starts_with("alias/")
+        || alias.starts_with("alias/aws/")
+        || alias.len() > 256
+        || !valid_chars
+    {
+        return Err(Error::usage(format!(
+            "invalid key alias `{alias}`: it must start with `alias/`, not `alias/aws/`, and use letters, digits, `/`, `_` and `-`"
+        )));
+    }
+    Ok(alias.to_owned())
+}
+
+/// Makes sure the key exists and its policy holds the statements of `spec`'s peer.
+pub async fn ensure_key(
+    aws: &Aws,
+    choice: &KeyChoice,
+    spec: &KeyPolicySpec,
+    caller: &Caller,
+    tags: &BTreeMap<String, String>,
+    progress: &dyn Progress,
+) -> Result<Key> {
+    let key = match choice {
+        KeyChoice::Given(id) => describe(aws, id).await?.ok_or_else(|| {
+            Error::refused(
+                format!("KMS key `{id}` not found in this account and region"),
+                "check `--key` and `--region`",
+            )
+        })?,
+        KeyChoice::Alias(alias) => match describe(aws, alias).await? {
+            Some(key) => key,
+            None => match find_tagged(aws, alias).await? {
+                Some(key) => {
+                    adoptable(aws, &key, spec, caller).await?;
+                    progress.event(&Event::step(
+                        "key",
+                        alias,
+                        "found untagged alias, adding it",
+                    ));
+                    create_alias(aws, alias, &key.id).await?;
+                    key
+                }
+                None => return create::create(aws, alias, spec, caller, tags, progress).await,
+            },
+        },
+    };
+    add_peer(aws, &key, spec, caller, progress).await?;
+    progress.event(&Event::step("key", &key.arn, "ready"));
+    Ok(key)
+}
+
+/// A key found only by its tag (the alias is missing) is adopted only if its policy passes
+/// the audit a key the toolkit makes passes: anyone in the account can tag a key.
+async fn adoptable(aws: &Aws, key: &Key, spec: &KeyPolicySpec, caller: &Caller) -> Result<()> {
+    let policy = get_policy(aws, &key.id).await?;
+    let findings = audit(&policy, &spec.key_account, Some(&caller.principal()));
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = findings
+        .iter()
+        .map(|f| format!("{}: {}", f.check, f.message))
+        .collect();
+    Err(Error::refused(
+        format!(
+            "key `{}` carries the toolkit's tag but its policy is not one the toolkit would write ({})",
+            key.arn,
+            listed.join("; ")
+        ),
+        format!(
+            "run `src-agent audit --key {}` and find out who made it; pass `--key-alias` to make a new key, or `--key` to use a key you trust",
+            key.arn
+        ),
+    ))
+}
+
+fn missing(action: &str) -> Error {
+    Error::Aws {
+        action: action.into(),
+        code: "EmptyResponse".into(),
+        message: "the response had no key metadata".into(),
+        hint: None,
+    }
+}
+
+async fn create_alias(aws: &Aws, alias: &str, key_id: &str) -> Result<()> {
+    let result = aws
+        .kms
+        // Retry-safe: a repeat answers AlreadyExistsException; done only if the alias names
+        // this key (an alias someone else made is refused, never taken for ours).
+        .create_alias()
+        .alias_name(alias)
+        .target_key_id(key_id)
+        .send()
+        .await;
+    match result.map(|_| ()).map_err(sdk("kms:CreateAlias")) {
+        Err(err) if err.aws_code() == Some("AlreadyExistsException") => {
+            match describe(aws, alias).await? {
+                Some(found) if found.id == key_id || found.arn.ends_with(&format!("/{key_id}")) => Ok(()),
+                _ => Err(Error::refused(
+                    format!("alias `{alias}` already exists and names another key than the one just made (`{key_id}`)"),
+                    format!("find out who made `{alias}` (`aws kms list-aliases`); pass `--key-alias` with another name, or delete the alias if it is stale"),
+                )),
+            }
+        }
+        other => other,
+    }
+}
+
+/// A usable key by id, ARN or alias; `None` when it does not exist.
+/// A usable key: one that exists and is `Enabled` (any other state is refused).
+pub async fn describe(aws: &Aws, key: &str) -> Result<Option<Key>> {
+    let Some((found, state)) = lookup(aws, key).await? else {
+        return Ok(None);
+    };
+    match state {
+        Some(KeyState::Enabled) | None => Ok(Some(found)),
+        Some(state) => Err(Error::refused(
+            format!("KMS key `{key}` is `{}`, not `Enabled`", state.as_str()),
+            "enable the key (or cancel its deletion), or pass another `--key`",
+        )),
+    }
+}
+
+/// A key in whatever state it is (`None` if KMS has no such key).
+pub async fn lookup(aws: &Aws, key: &str) -> Result<Option<(Key, Option<KeyState>)>> {
+    let out = match aws
+        .kms
+        .describe_key()
+        .key_id(key)
+        .send()
+        .await
+        .map_err(sdk("kms:DescribeKey"))
+    {
+        Ok(out) => out,
+        Err(err) if err.aws_code() == Some("NotFoundException") => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let meta = out
+        .key_metadata()
+        .ok_or_else(|| missing("kms:DescribeKey"))?;
+    let key = Key {
+        arn: meta.arn().unwrap_or_default().to_owned(),
+        id: meta.key_id().to_owned(),
+    };
+    Ok(Some((key, meta.key_state().cloned())))
+}
+
+/// A key's tags.
+pub async fn tags(aws: &Aws, key: &str) -> Result<BTreeMap<String, String>> {
+    let out = aws
+        .kms
+        .list_resource_tags()
+        .key_id(key)
+        .send()
+        .await
+        .map_err(sdk("kms:ListResourceTags"))?;
+    Ok(out
+        .tags()
+        .iter()
+        .map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned()))
+        .collect())
+}
+
+/// A key that carries the toolkit's tag for `alias` (made by a run stopped before it could
+/// name it). The account's keys are read once per run, however many databases ask.
+pub async fn find_tagged(aws: &Aws, alias: &str) -> Result<Option<Key>> {
+    let tagged = aws
+        .tagged_keys
+        .get_or_try_init(|| keys_by_tag(aws, ALIAS_TAG))
+        .await?;
+    for id in tagged.get(alias).into_iter().flatten() {
+        if let Ok(Some(key)) = describe(aws, id).await {
+            return Ok(Some(key));
+        }
+    }
+    Ok(None)
+}
+
+/// Every key of the account that carries the tag `tag_key`, by the tag's value.
+async fn keys_by_tag(aws: &Aws, tag_key: &str) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut pages = aws.kms.list_keys().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("kms:ListKeys"))?;
+        for entry in page.keys() {
+            let Some(id) = entry.key_id() else { continue };
+            let tags = match tags(aws, id).await {
+                Ok(tags) => tags,
+                // A key whose policy does not let us read it is not ours.
+                Err(err) if err.aws_code() == Some("AccessDeniedException") => {
+                    tracing::debug!(key = id, "skipping a key we may not read the tags of");
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            if let Some(value) = tags.get(tag_key) {
+                found.entry(value.clone()).or_default().push(id.to_owned());
+            }
+        }
+    }
+    Ok(found)
+}
+
+pub async fn get_policy(aws: &Aws, key: &str) -> Result<PolicyDocument> {
+    let out = aws
+        .kms
+        .get_key_policy()
+        .key_id(key)
+        .policy_name("default")
+        .send()
+        .await
+        .map_err(sdk("kms:GetKeyPolicy"))?;
+    PolicyDocument::parse(out.policy().unwrap_or_default()).map_err(|e| Error::Refused {
+        message: format!("the policy of key `{key}` is not a policy this tool can read: {e}"),
+        hint: None,
+    })
+}
+
+/// Writes a policy after the lockout check.
+pub async fn put_policy(
+    aws: &Aws,
+    key: &Key,
+    policy: &PolicyDocument,
+    caller: &Caller,
+) -> Result<()> {
+    check_lockout(policy, &caller.principal())?;
+    aws.kms
+        // Retry-safe: the same document put again is the same policy.
+        .put_key_policy()
+        .key_id(&key.id)
+        .policy_name("default")
+        .policy(policy.to_json())
+        .bypass_policy_lockout_safety_check(false)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(sdk("kms:PutKeyPolicy"))
+}
+
+/// Adds the peer's statements to the key's policy if they are missing, keeping the rest.
+async fn add_peer(
+    aws: &Aws,
+    key: &Key,
+    spec: &KeyPolicySpec,
+    caller: &Caller,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let Some(peer) = &spec.peer else {
+        return Ok(());
+    };
+    let wanted = spec.peer_statements(peer);
+    let current = get_policy(aws, &key.id).await?;
+    if has_peer(&current, &wanted) {
+        return Ok(());
+    }
+    let merged = merge_peer(current, wanted);
+    put_policy(aws, key, &merged, caller).await?;
+    progress.event(&Event::step(
+        "key policy",
+        &key.arn,
+        "target statements added",
+    ));
+    Ok(())
+}
+
+/// Databases and snapshots in this account and region encrypted with `key`.
+pub async fn encrypting(aws: &Aws, key: &Key) -> Result<Vec<String>> {
+    let uses = |k: Option<&str>| k.is_some_and(|k| k == key.arn || k == key.id);
+    Ok(crate::aws::rds::list_all(aws)
+        .await?
+        .iter()
+        .filter(|r| uses(r.kms_key_id.as_deref()))
+        .map(crate::aws::rds::Listed::describe)
+        .collect())
+}
+
+/// Schedules a key's deletion after `days` (7–30), the waiting period in which it can still
+/// be cancelled.
+pub async fn schedule_deletion(aws: &Aws, key: &Key, days: i32) -> Result<()> {
+    // By id: AWS takes the id or the ARN, the emulator only the id.
+    let result = aws
+        .kms
+        // Retry-safe: a repeat finds the key pending deletion (KMSInvalidStateException),
+        // read as done once its state says so.
+        .schedule_key_deletion()
+        .key_id(&key.id)
+        .pending_window_in_days(days)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(sdk("kms:ScheduleKeyDeletion"));
+    match result {
+        Err(err) if err.aws_code() == Some("KMSInvalidStateException") => {
+            match lookup(aws, &key.id).await? {
+                Some((_, Some(KeyState::PendingDeletion))) => Ok(()),
+                _ => Err(err),
+            }
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,167 @@
+//! The small vocabulary every layer speaks: the two kinds of database, the statuses RDS
+//! resources do not leave by themselves, and the error name a workflow ends with on one.
+//!
+//! It lives at the bottom so that no module has to reach up into the one that first needed
+//! a word.
+
+use serde::{Deserialize, Serialize};
+
+use crate::base::error::Error;
+use crate::ident::RdsIdKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbKind {
+    Instance,
+    Cluster,
+}
+
+impl DbKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Instance => "DB instance",
+            Self::Cluster => "DB cluster",
+        }
+    }
+
+    /// The identifier rules for the database itself.
+    pub fn id_kind(self) -> RdsIdKind {
+        match self {
+            Self::Instance => RdsIdKind::Instance,
+            Self::Cluster => RdsIdKind::Cluster,
+        }
+    }
+
+    /// The identifier rules for its snapshots.
+    pub fn snapshot_kind(self) -> RdsIdKind {
+        match self {
+            Self::Instance => RdsIdKind::Snapshot,
+            Self::Cluster => RdsIdKind::ClusterSnapshot,
+        }
+    }
+}
+
+/// Statuses an RDS instance, cluster or snapshot does not leave by itself (DOMAIN.md §5).
+pub const TERMINAL_STATUSES: &[&str] = &[
+    "deleted",
+    "deleting",
+    "failed",
+    "error",
+    "incompatible-restore",
+    "incompatible-parameters",
+    "incompatible-network",
+    "incompatible-option-group",
+    "incompatible-credentials",
+    "inaccessible-encryption-credentials",
+    "inaccessible-encryption-credentials-recoverable",
+    "restore-error",
+    "storage-full",
+];
+
+/// The error a database's item ends with when a resource reached a terminal status.
+pub const TERMINAL_ERROR: &str = "RdsHandoff.TerminalStatus";
+
+/// How a database or snapshot is encrypted at rest: RDS's `StorageEncryptionType`
+/// (DOMAIN.md §14). Since 2026-02-18 a new Aurora cluster is encrypted with an AWS owned key
+/// (`sse-rds`) unless told otherwise: encrypted, yet no account but AWS can use its key, so
+/// its snapshots can be neither shared nor copied under another key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Encryption {
+    /// Not encrypted.
+    #[serde(rename = "none")]
+    None,
+    /// An AWS owned key.
+    #[serde(rename = "sse-rds")]
+    AwsOwnedKey,
+    /// A KMS key: customer managed, or the AWS managed `aws/rds`.
+    #[serde(rename = "sse-kms")]
+    KmsKey,
+    /// A `StorageEncryptionType` this release does not know: refused wherever it matters,
+    /// never guessed.
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+impl Encryption {
+    /// AWS's `StorageEncryptionType` when it gives one; where it omits the field (resources
+    /// and regions from before AWS owned keys), `StorageEncrypted` alone, which then meant a
+    /// KMS key.
+    pub fn read(storage_encryption_type: Option<&str>, storage_encrypted: Option<bool>) -> Self {
+        match storage_encryption_type {
+            Some("none") => Self::None,
+            Some("sse-rds") => Self::AwsOwnedKey,
+            Some("sse-kms") => Self::KmsKey,
+            Some(_) => Self::Unknown,
+            None if storage_encrypted == Some(true) => Self::KmsKey,
+            None => Self::None,
+        }
+    }
+
+    /// Refuses a type this release does not know, naming `what` has it.
+    pub fn known(self, what: &str) -> Result<Self, Error> {
+        if self == Self::Unknown {
+            return Err(Error::refused(
+                format!("AWS reports a storage encryption type this release does not know for {what}"),
+                "upgrade rds-handoff: it must know how a database is encrypted before it copies, shares or restores it",
+            ));
+        }
+        Ok(self)
+    }
+
+    pub fn is_encrypted(self) -> bool {
+        self != Self::None
+    }
+
+    /// AWS's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::AwsOwnedKey => "sse-rds",
+            Self::KmsKey => "sse-kms",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// In words, for messages and plans.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::None => "not encrypted",
+            Self::AwsOwnedKey => "encrypted with an AWS owned key (sse-rds)",
+            Self::KmsKey => "encrypted with a KMS key (sse-kms)",
+            Self::Unknown => "encrypted in a way this release does not know",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Encryption;
+
+    #[test]
+    fn encryption_reads_the_type_and_falls_back_to_the_flag_when_aws_omits_it() {
+        assert_eq!(
+            Encryption::read(Some("sse-rds"), Some(true)),
+            Encryption::AwsOwnedKey
+        );
+        assert_eq!(
+            Encryption::read(Some("sse-kms"), Some(true)),
+            Encryption::KmsKey
+        );
+        assert_eq!(
+            Encryption::read(Some("none"), Some(false)),
+            Encryption::None
+        );
+        assert_eq!(Encryption::read(None, Some(true)), Encryption::KmsKey);
+        assert_eq!(Encryption::read(None, Some(false)), Encryption::None);
+        assert_eq!(Encryption::read(None, None), Encryption::None);
+        assert_eq!(
+            Encryption::read(Some("sse-new"), Some(true)),
+            Encryption::Unknown
+        );
+        assert!(Encryption::Unknown.known("DB cluster `x`").is_err());
+        assert!(Encryption::None.known("DB cluster `x`").is_ok());
+        assert!(Encryption::AwsOwnedKey.is_encrypted());
+        let json = serde_json::to_string(&Encryption::AwsOwnedKey).unwrap();
+        assert_eq!(json, "\"sse-rds\"");
+    }
+}

@@ -1,0 +1,60 @@
+//! A dry run's plan (`src-agent export --dry-run`): each step of the export read from AWS,
+//! what exists reused and the rest made; nothing is changed.
+
+use crate::aws::rds::DbInfo;
+use crate::aws::Aws;
+use crate::base::error::Result;
+use crate::base::progress::Progress;
+use crate::base::vocabulary::DbKind;
+use crate::flows::plan::{self, Action};
+use crate::workflow::Workflow;
+
+use super::snapshot::{say_rekey, source_encryption, steps, Rekey};
+use super::ExportPlan;
+
+/// The plan, each step read from AWS: what exists is reused, the rest is made.
+pub(super) async fn print_plan(
+    aws: &Aws,
+    plan: &ExportPlan,
+    db: &DbInfo,
+    shared: bool,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let names = &plan.names;
+    plan::step(
+        progress,
+        plan::key(aws, &plan.key).await?,
+        "key (policy: `src-agent policy`)",
+        &plan.key.describe(),
+    );
+    let source = source_encryption(aws, plan, db).await?;
+    say_rekey(plan, source, progress);
+    let rekey = Rekey::of(plan, source);
+    let steps = steps(plan, db, &plan.key.describe(), shared, rekey);
+    plan::steps(aws, Workflow::Export, plan.kind, &steps, progress).await?;
+    if rekey == Rekey::TempCluster {
+        // Made by this run (no shared copy yet) or left by an earlier one: either way deleted.
+        let left =
+            plan::database(aws, DbKind::Cluster, &names.temp_cluster).await? == Action::Reuse;
+        plan::step(
+            progress,
+            plan::delete_unless(shared && !left),
+            "delete temporary cluster",
+            &names.temp_cluster,
+        );
+    }
+    let kept = plan.from_snapshot.is_some() || plan.keep_intermediate;
+    plan::step(
+        progress,
+        plan::delete_unless(kept),
+        "delete intermediate snapshot",
+        &names.intermediate,
+    );
+    plan::step(
+        progress,
+        Action::Create,
+        "manifest",
+        &plan.manifest_path.display().to_string(),
+    );
+    Ok(())
+}

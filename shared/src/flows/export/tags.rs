@@ -1,0 +1,24 @@
+//! The tags an export puts on what it makes (the database, the target account, each
+//! resource's role), which later runs, `status`, `cleanup` and `revoke` read back to know
+//! the toolkit's own resources.
+
+use std::collections::BTreeMap;
+
+use super::ExportPlan;
+
+pub const TAG_DB: &str = "rds-handoff:db";
+pub const TAG_TARGET: &str = "rds-handoff:target-account";
+pub const TAG_ROLE: &str = "rds-handoff:role";
+
+pub(super) fn base_tags(plan: &ExportPlan) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (TAG_DB.into(), plan.db.clone()),
+        (TAG_TARGET.into(), plan.target.to_string()),
+    ])
+}
+
+pub fn with_role(tags: &BTreeMap<String, String>, role: &str) -> BTreeMap<String, String> {
+    let mut tags = tags.clone();
+    tags.insert(TAG_ROLE.into(), role.into());
+    tags
+}

@@ -1,0 +1,221 @@
+//! How a fleet run ends: each database's [`Outcome`], and the [`Summary`] of them all (a
+//! table for people, the outcomes for machines) that the fleet's export and import return.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{Done, Member};
+use crate::base::error::{Error, ExitCode};
+use crate::base::vocabulary::DbKind;
+
+/// How one database of a fleet ended.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub database: String,
+    pub kind: DbKind,
+    /// The last stage it reached.
+    pub stage: String,
+    /// `exported`, `already exported`, `imported`, … or `failed`.
+    pub result: String,
+    pub error: Option<String>,
+    pub hint: Option<String>,
+    pub elapsed_secs: u64,
+    /// The manifest or report it wrote, and its SHA-256 (manifests).
+    pub file: Option<String>,
+    pub sha256: Option<String>,
+    /// With `--detach`: the Step Functions execution that goes on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
+}
+
+impl Outcome {
+    /// How `member` ended: at `stage`, after `elapsed`, with `result`.
+    pub(super) fn of(
+        member: &Member,
+        stage: String,
+        elapsed: Duration,
+        result: crate::Result<Done>,
+    ) -> Self {
+        let mut outcome = Outcome {
+            database: member.id.clone(),
+            kind: member.kind,
+            stage,
+            result: "failed".into(),
+            error: None,
+            hint: None,
+            elapsed_secs: elapsed.as_secs(),
+            file: None,
+            sha256: None,
+            execution: None,
+        };
+        match result {
+            Ok(done) => {
+                outcome.result = done.result.into();
+                outcome.file = done.file;
+                outcome.sha256 = done.sha256;
+            }
+            Err(Error::Detached { execution, .. }) => {
+                outcome.result = "detached".into();
+                outcome.execution = Some(execution);
+            }
+            Err(err) => {
+                outcome.error = Some(err.to_string());
+                outcome.hint = err.hint();
+            }
+        }
+        outcome
+    }
+
+    pub fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+}
+
+/// The summary a fleet run ends with: a table for people, the outcomes for machines.
+pub struct Summary {
+    pub outcomes: Vec<Outcome>,
+    /// Extra lines after the table (the index, the next command).
+    pub after: Vec<String>,
+    pub json: serde_json::Value,
+}
+
+impl Summary {
+    /// Exit code: [`ExitCode::Partial`] when any database failed.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.outcomes.iter().any(Outcome::failed) {
+            ExitCode::Partial
+        } else {
+            ExitCode::Ok
+        }
+    }
+
+    /// The table: database, kind, stage reached, result, elapsed; then each failure's hint.
+    pub fn text(&self) -> String {
+        let mut rows = vec![[
+            "DATABASE".to_owned(),
+            "KIND".into(),
+            "STAGE".into(),
+            "RESULT".into(),
+            "ELAPSED".into(),
+        ]];
+        rows.extend(self.outcomes.iter().map(|o| {
+            [
+                o.database.clone(),
+                format!("{:?}", o.kind).to_lowercase(),
+                o.stage.clone(),
+                o.error
+                    .as_ref()
+                    .map_or_else(|| o.result.clone(), |e| format!("failed: {e}")),
+                humantime::format_duration(Duration::from_secs(o.elapsed_secs)).to_string(),
+            ]
+        }));
+        let widths: Vec<usize> = (0..4)
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut lines: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    w0 = widths[0],
+                    w1 = widths[1],
+                    w2 = widths[2],
+                    w3 = widths[3]
+                )
+                .trim_end()
+                .to_owned()
+            })
+            .collect();
+        let failed = self.outcomes.iter().filter(|o| o.failed()).count();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for o in &self.outcomes {
+            *counts.entry(o.result.as_str()).or_default() += 1;
+        }
+        let counts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        lines.push(String::new());
+        lines.push(format!(
+            "{} databases: {}",
+            self.outcomes.len(),
+            counts.join(", ")
+        ));
+        for o in self.outcomes.iter().filter(|o| o.hint.is_some()) {
+            lines.push(format!(
+                "hint for {}: {}",
+                o.database,
+                o.hint.as_deref().unwrap_or_default()
+            ));
+        }
+        if failed > 0 {
+            lines.push(
+                "re-run the same command to finish the rest: what is done is not done again".into(),
+            );
+        }
+        let detached: std::collections::BTreeSet<&str> = self
+            .outcomes
+            .iter()
+            .filter_map(|o| o.execution.as_deref())
+            .collect();
+        for execution in detached {
+            lines.push(format!("execution going on: {execution}\n  follow it with `status --execution {execution}`; once it has succeeded, the same command again finishes the run"));
+        }
+        lines.extend(self.after.iter().cloned());
+        lines.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(database: &str, error: Option<&str>) -> Outcome {
+        Outcome {
+            database: database.into(),
+            kind: DbKind::Instance,
+            stage: "copy".into(),
+            result: if error.is_some() {
+                "failed"
+            } else {
+                "exported"
+            }
+            .into(),
+            error: error.map(str::to_owned),
+            hint: error.map(|_| "start it".to_owned()),
+            elapsed_secs: 61,
+            file: None,
+            sha256: None,
+            execution: None,
+        }
+    }
+
+    #[test]
+    fn the_summary_names_each_database_and_says_some_failed() {
+        let summary = Summary {
+            outcomes: vec![outcome("a", None), outcome("bb", Some("it is stopped"))],
+            after: vec!["index: x".into()],
+            json: serde_json::Value::Null,
+        };
+        assert_eq!(summary.exit_code(), ExitCode::Partial);
+        let text = summary.text();
+        assert!(
+            text.starts_with("DATABASE  KIND      STAGE  RESULT"),
+            "{text}"
+        );
+        assert!(text.contains("bb        instance  copy   failed: it is stopped  1m 1s"));
+        assert!(text.contains("2 databases: 1 exported, 1 failed"), "{text}");
+        assert!(text.contains("hint for bb: start it"));
+        assert!(text.ends_with("index: x"));
+        let ok = Summary {
+            outcomes: vec![outcome("a", None)],
+            after: vec![],
+            json: serde_json::Value::Null,
+        };
+        assert_eq!(ok.exit_code(), ExitCode::Ok);
+    }
+}

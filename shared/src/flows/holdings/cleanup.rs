@@ -1,0 +1,236 @@
+//! `cleanup`: removes what an unfinished or abandoned run left for one database, and only
+//! what the toolkit made and nothing still needs (never a database, a secret, a snapshot
+//! still shared).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use aws_sdk_kms::types::KeyState;
+
+use super::{scan, Held, Side};
+use crate::aws::kms::{self, Key};
+use crate::aws::rds;
+use crate::aws::Aws;
+use crate::base::error::{ExitCode, Result};
+use crate::base::manifest::Manifest;
+use crate::base::progress::{Event, Printer, Progress};
+use crate::base::state::{self, State};
+use crate::base::vocabulary::DbKind;
+use crate::flows::export::{TAG_DB, TAG_ROLE};
+
+/// `cleanup` on either side.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CleanupArgs {
+    /// The manifest (`<db>.handoff.json`) or, on the target, the import report
+    /// (`<db>.import.json`) of the handoff to clean up
+    #[arg(value_name = "FILE", required_unless_present = "database")]
+    pub file: Option<PathBuf>,
+    /// Or the database, by identifier (the restored one on the target)
+    #[arg(long = "db", value_name = "ID", conflicts_with = "file")]
+    pub database: Option<String>,
+    /// Schedule the deletion of a key the toolkit made and nothing uses, without asking
+    #[arg(long)]
+    pub yes: bool,
+    /// The key's waiting period before deletion, in days (7–30)
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(i32).range(7..=30))]
+    pub key_deletion_days: i32,
+    /// Say what would be removed; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl CleanupArgs {
+    /// The database and the state file a run left for it.
+    fn resolve(&self, side: Side) -> Result<(String, Option<PathBuf>)> {
+        let Some(file) = &self.file else {
+            let database = self.database.clone().unwrap_or_default();
+            crate::ident::check_rds_id(crate::ident::RdsIdKind::Instance, &database)?;
+            return Ok((database, None));
+        };
+        let state = Some(state::path_beside(file));
+        let report = std::fs::read_to_string(file).ok().and_then(|text| {
+            serde_json::from_str::<crate::flows::import::ImportReport>(&text).ok()
+        });
+        match report {
+            Some(report) if side == Side::Target => Ok((report.db_identifier, state)),
+            _ => Ok((Manifest::read(file)?.database.identifier, state)),
+        }
+    }
+}
+
+/// What cleanup does with one resource, and why.
+fn decide(h: &Held, side: Side) -> (bool, &'static str) {
+    match (h.kind, h.role.as_deref()) {
+        ("db-snapshot" | "db-cluster-snapshot", Some("intermediate")) => (true, "intermediate"),
+        ("db-snapshot" | "db-cluster-snapshot", Some("shared-copy")) if side == Side::Source => {
+            if h.shared_with.is_empty() {
+                (true, "copy never shared")
+            } else {
+                (
+                    false,
+                    "still shared: end the handoff with `src-agent revoke --delete-snapshot`",
+                )
+            }
+        }
+        ("db-cluster", Some("temporary-cluster")) => (true, "temporary cluster"),
+        ("kms-key", _) => (h.status == KeyState::Enabled.as_str(), "the toolkit's key"),
+        _ => (false, "never removed by cleanup"),
+    }
+}
+
+/// `cleanup`: removes what an unfinished or abandoned run left for one database.
+pub async fn run_cleanup(
+    args: &CleanupArgs,
+    side: Side,
+    aws: &Aws,
+    printer: &Printer,
+) -> Result<ExitCode> {
+    let (database, state_path) = args.resolve(side)?;
+    printer.set_database(&database);
+    aws.identify(printer).await?;
+    if let Some(path) = &state_path {
+        let recorded = State::read(path);
+        for c in &recorded.created {
+            printer.event(&Event::step("recorded by the run", &c.id, &c.kind));
+        }
+    }
+    let mut removed = Vec::new();
+    let mut kept = Vec::new();
+    for h in scan(aws, side, Some(&database)).await? {
+        let (remove, why) = decide(&h, side);
+        let done = if remove {
+            remove_one(aws, &h, args, printer).await?
+        } else {
+            None
+        };
+        match done {
+            Some(what) => {
+                removed.push(serde_json::json!({"kind": h.kind, "id": h.id, "done": what}))
+            }
+            None => {
+                let reason = if remove {
+                    "not removed (see above)"
+                } else {
+                    why
+                };
+                printer.event(&Event::step("keep", &h.id, reason));
+                kept.push(serde_json::json!({"kind": h.kind, "id": h.id, "why": reason}));
+            }
+        }
+    }
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    let text = if removed.is_empty() {
+        format!("nothing to clean up for `{database}`")
+    } else {
+        let list: Vec<String> = removed
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["id"].as_str().unwrap_or_default(),
+                    r["done"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        format!("{verb}: {}", list.join(", "))
+    };
+    printer.result(&text, &serde_json::json!({"event": "done", "dry_run": args.dry_run, "removed": removed, "kept": kept}));
+    Ok(ExitCode::Ok)
+}
+
+/// Removes one resource; `None` when it stays (a key still in use, or not confirmed).
+async fn remove_one(
+    aws: &Aws,
+    h: &Held,
+    args: &CleanupArgs,
+    printer: &Printer,
+) -> Result<Option<&'static str>> {
+    let marks = [
+        (TAG_DB, h.database.as_str()),
+        (TAG_ROLE, h.role.as_deref().unwrap_or_default()),
+    ];
+    match h.kind {
+        "db-snapshot" | "db-cluster-snapshot" => {
+            let kind = if h.kind == "db-snapshot" {
+                DbKind::Instance
+            } else {
+                DbKind::Cluster
+            };
+            if !args.dry_run && !rds::delete_own_snapshot(aws, kind, &h.id, &marks).await? {
+                return Ok(None);
+            }
+            printer.event(&Event::step(
+                "delete snapshot",
+                &h.id,
+                h.role.as_deref().unwrap_or_default(),
+            ));
+            Ok(Some("deleted"))
+        }
+        "db-cluster" => {
+            let deleting = h.status == "deleting";
+            if !args.dry_run && !deleting && !rds::delete_own_cluster(aws, &h.id, &marks).await? {
+                return Ok(None);
+            }
+            printer.event(&Event::step("delete temporary cluster", &h.id, ""));
+            Ok(Some("deleted"))
+        }
+        "kms-key" => retire_key(aws, h, args, printer).await,
+        _ => Ok(None),
+    }
+}
+
+/// Schedules the deletion of a key the toolkit made, once nothing here uses it.
+async fn retire_key(
+    aws: &Aws,
+    h: &Held,
+    args: &CleanupArgs,
+    printer: &Printer,
+) -> Result<Option<&'static str>> {
+    let Some((key, _)) = kms::lookup(aws, &h.id).await? else {
+        return Ok(None);
+    };
+    let users = kms::encrypting(aws, &key).await?;
+    if !users.is_empty() {
+        printer.event(&Event::step(
+            "keep key",
+            &key.arn,
+            &format!("still encrypts {}", users.join(", ")),
+        ));
+        return Ok(None);
+    }
+    let days = args.key_deletion_days;
+    if !args.dry_run && !confirmed(&key, days, args.yes) {
+        printer.event(&Event::warning(
+            "keep key",
+            &key.arn,
+            "not confirmed: pass `--yes` to schedule its deletion",
+        ));
+        return Ok(None);
+    }
+    if !args.dry_run {
+        kms::schedule_deletion(aws, &key, days).await?;
+    }
+    let status = format!("deletion in {days} days (cancel with `aws kms cancel-key-deletion`)");
+    printer.event(&Event::step("schedule key deletion", &key.arn, &status));
+    Ok(Some("scheduled for deletion"))
+}
+
+/// `--yes`, or a "y" typed at the terminal.
+fn confirmed(key: &Key, days: i32, yes: bool) -> bool {
+    if yes {
+        return true;
+    }
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!(
+        "schedule the deletion of key {} in {days} days? [y/N] ",
+        key.arn
+    );
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && answer.trim().eq_ignore_ascii_case("y")
+}

@@ -1,0 +1,131 @@
+//! `status`: the handoffs in an account and region, each with the stage it reached, read
+//! from what the toolkit holds there (or, with `--execution`, a Step Functions execution
+//! followed to its end).
+
+use std::collections::BTreeMap;
+
+use super::{scan, Held, Side};
+use crate::aws::Aws;
+use crate::base::error::{ExitCode, Result};
+use crate::base::progress::Printer;
+use crate::flows::encrypt::TAG_ENCRYPTED_FROM;
+
+/// How far a handoff got, from what it holds.
+pub fn stage(side: Side, items: &[&Held]) -> String {
+    let role = |r: &str| items.iter().find(|h| h.role.as_deref() == Some(r));
+    let database = items
+        .iter()
+        .find(|h| h.kind.starts_with("db-") && !h.kind.ends_with("snapshot"));
+    match side {
+        Side::Source => {
+            if let Some(copy) = role("shared-copy") {
+                return match copy.shared_with.is_empty() {
+                    true => "copied, not shared".into(),
+                    false => format!("shared with {}", copy.shared_with.join(", ")),
+                };
+            }
+            if role("temporary-cluster").is_some() {
+                return "encrypting through a temporary cluster".into();
+            }
+            if let Some(twin) = items
+                .iter()
+                .find(|h| h.tags.contains_key(TAG_ENCRYPTED_FROM))
+            {
+                return format!("encrypted copy `{}` ({})", twin.id, twin.status);
+            }
+            if role("intermediate").is_some() {
+                return "snapshot taken".into();
+            }
+        }
+        Side::Target => {
+            if let Some(db) = role("restored-database") {
+                let password = items
+                    .iter()
+                    .any(|h| h.kind == "secret" && h.tags.contains_key("rds-handoff:password-set"));
+                return match (db.status.as_str(), password) {
+                    ("available", true) => "imported".into(),
+                    (status, _) => format!("restored ({status}), password not yet set"),
+                };
+            }
+            if role("intermediate").is_some() {
+                return "shared snapshot copied".into();
+            }
+        }
+    }
+    match (database, items.iter().any(|h| h.kind == "kms-key")) {
+        (Some(db), _) => format!("{} `{}` ({})", db.kind, db.id, db.status),
+        (None, true) => "key made, nothing else".into(),
+        (None, false) => "started".into(),
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    /// Only this database
+    #[arg(long = "db", value_name = "ID")]
+    pub database: Option<String>,
+    /// Follow this Step Functions execution (`--engine step-functions --detach`) to its end
+    #[arg(long, value_name = "ARN", conflicts_with = "database")]
+    pub execution: Option<String>,
+    /// With `--execution`: give up following after this long (the execution goes on)
+    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = crate::aws::wait::parse_duration)]
+    pub wait_timeout: std::time::Duration,
+}
+
+/// `status`: the handoffs in this account and region, from the toolkit's tags.
+pub async fn run_status(
+    args: &StatusArgs,
+    side: Side,
+    aws: &Aws,
+    printer: &Printer,
+) -> Result<ExitCode> {
+    aws.identify(printer).await?;
+    if let Some(execution) = &args.execution {
+        let wait = crate::aws::wait::WaitPolicy::new(args.wait_timeout);
+        crate::workflow::states::follow(aws, execution, None, &[], wait, printer).await?;
+        printer.result(
+            &format!("execution {execution} succeeded: run the same command again to finish (it attaches and repeats nothing)"),
+            &serde_json::json!({ "execution": execution, "status": "SUCCEEDED" }),
+        );
+        return Ok(ExitCode::Ok);
+    }
+    let all = scan(aws, side, args.database.as_deref()).await?;
+    let mut by_database: BTreeMap<&str, Vec<&Held>> = BTreeMap::new();
+    for h in &all {
+        by_database.entry(h.database.as_str()).or_default().push(h);
+    }
+    let mut text = String::new();
+    let mut handoffs = Vec::new();
+    for (database, items) in &by_database {
+        let stage = stage(side, items);
+        text.push_str(&format!("{database}: {stage}\n"));
+        for h in items {
+            let role = h
+                .role
+                .as_deref()
+                .map(|r| format!(", {r}"))
+                .unwrap_or_default();
+            let encryption = h
+                .encryption
+                .map(|e| format!(", {}", e.as_str()))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "  {} {} ({}{role}{encryption})\n",
+                h.kind, h.id, h.status
+            ));
+        }
+        handoffs
+            .push(serde_json::json!({"database": database, "stage": stage, "resources": items}));
+    }
+    if text.is_empty() {
+        text = format!(
+            "no rds-handoff resources in this account and region `{}`",
+            aws.region
+        );
+    }
+    printer.result(
+        text.trim_end(),
+        &serde_json::json!({"event": "done", "region": aws.region.as_str(), "handoffs": handoffs}),
+    );
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,19 @@
+//! Layer 3, the flows: each command of the two agents, written once over the layers below.
+//!
+//! - [`export`] (`src-agent export`), [`import`] (`tgt-agent import` and `check`),
+//!   [`encrypt`] (`src-agent encrypt`), [`revoke`] (`src-agent revoke`).
+//! - [`fleet`]: many databases in one run, within AWS's limits.
+//! - [`preflight`]: what every run checks before it creates anything (the dry run too);
+//!   [`plan`]: a dry run's plan, read from AWS.
+//! - [`holdings`]: what the toolkit holds in an account, for `status` and `cleanup`.
+//! - [`review`]: `src-agent policy` and `audit`, the reviewer's commands.
+
+pub mod encrypt;
+pub mod export;
+pub mod fleet;
+pub mod holdings;
+pub mod import;
+pub mod plan;
+pub mod preflight;
+pub mod review;
+pub mod revoke;

@@ -1,0 +1,129 @@
+//! The Step Functions engine: the workflow's state machine runs the steps in the account.
+//!
+//! The agent makes or updates the state machine (`rds-handoff-<workflow>`, Standard, a
+//! version published per definition, described by its SHA-256), starts one execution per
+//! database under a deterministic name (`<db>-<attempt>`), and follows its history, rendering
+//! the same progress events as the local engine. Run again, it attaches to a running or
+//! succeeded execution instead of starting a second; after a failed one it starts the next
+//! attempt, whose steps find what the last one made. A fleet's databases share executions
+//! instead ([`Batch`]).
+
+mod execution;
+mod history;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::aws::wait::{parse_duration, WaitPolicy};
+use crate::aws::Aws;
+use crate::base::error::{Error, Result};
+use crate::base::progress::Progress;
+use crate::ident::Arn;
+
+use super::{Batch, OpKind, Step, Workflow};
+
+pub(super) use execution::{attach_or_start, ensure_machine};
+pub use execution::{input, item};
+pub use history::follow;
+
+/// Where the long part of a run executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Engine {
+    /// In this process (the default)
+    #[default]
+    Local,
+    /// As an AWS Step Functions execution in the account
+    StepFunctions,
+}
+
+/// The engine flags of `export`, `encrypt` and `import`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
+    /// Where the snapshot, copy and restore steps run: in this process, or as an AWS Step
+    /// Functions execution that goes on without it
+    #[arg(long, value_enum, default_value = "local")]
+    pub engine: Engine,
+    /// With `--engine step-functions`: the IAM role the state machine runs as (trust and
+    /// policy: policies/execution-role.*.json)
+    #[arg(long, value_name = "ARN", required_if_eq("engine", "step-functions"))]
+    pub execution_role: Option<Arn>,
+    /// With `--engine step-functions`: start (or find) the execution, print its ARN and
+    /// return; `status --execution ARN` follows it, the same command again finishes the run
+    #[arg(long)]
+    pub detach: bool,
+    /// With `--engine step-functions`: the state machine's first wait between polls; it
+    /// doubles up to ten times that
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// In a fleet: the one execution its databases share (set by the fleet, not a flag).
+    #[arg(skip)]
+    pub batch: Option<Arc<Batch>>,
+}
+
+impl Default for EngineArgs {
+    fn default() -> Self {
+        Self {
+            engine: Engine::Local,
+            execution_role: None,
+            detach: false,
+            poll_interval: Duration::from_secs(30),
+            batch: None,
+        }
+    }
+}
+
+/// Runs `steps` of one database as an execution of `workflow`'s state machine: its own, or,
+/// in a fleet, the one execution of all its databases ([`Batch`]).
+pub async fn run(
+    aws: &Aws,
+    args: &EngineArgs,
+    workflow: Workflow,
+    database: &str,
+    steps: &[Step],
+    wait: WaitPolicy,
+    progress: &dyn Progress,
+) -> Result<()> {
+    if let Some(batch) = &args.batch {
+        return batch.run(aws, args, database, steps, wait, progress).await;
+    }
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let machine = ensure_machine(aws, workflow, role(args)?, progress).await?;
+    // The state machine's copies count against the account's copy quota like ours.
+    let copies = steps.iter().find(|s| s.slot.op == OpKind::Copy);
+    let _slot = match copies {
+        Some(step) => Some(aws.copies.take(step.kind).await),
+        None => None,
+    };
+    let input = input(vec![item(database, steps, args.poll_interval)], 1);
+    let execution = attach_or_start(aws, &machine, database, &input, progress).await?;
+    finish(aws, args, &execution, database, steps, wait, progress).await
+}
+
+/// Follows `execution` to its end for `database`, or, with `--detach`, returns at once.
+pub(super) async fn finish(
+    aws: &Aws,
+    args: &EngineArgs,
+    execution: &str,
+    database: &str,
+    steps: &[Step],
+    wait: WaitPolicy,
+    progress: &dyn Progress,
+) -> Result<()> {
+    if args.detach {
+        return Err(Error::Detached {
+            execution: execution.to_owned(),
+            database: database.to_owned(),
+        });
+    }
+    follow(aws, execution, Some(database), steps, wait, progress).await
+}
+
+/// The role the state machine runs as: `--execution-role`, required.
+pub(super) fn role(args: &EngineArgs) -> Result<&Arn> {
+    args.execution_role.as_ref().ok_or_else(|| Error::Usage {
+        message: "`--engine step-functions` needs the role its state machine runs as".into(),
+        hint: Some("pass `--execution-role arn:aws:iam::ACCOUNT:role/NAME`: a role trusted by states.amazonaws.com with policies/execution-role.iam.json".into()),
+    })
+}
