@@ -88,6 +88,14 @@ impl From<crate::policy::LockoutError> for Error {
 }
 
 impl Error {
+    /// AWS reports a `StorageEncryptionType` this release does not know, for `what`.
+    pub fn unknown_encryption(what: &str) -> Self {
+        Self::refused(
+            format!("AWS reports a storage encryption type this release does not know for {what}"),
+            "upgrade rds-handoff: it must know how a database is encrypted before it copies, shares or restores it",
+        )
+    }
+
     pub fn usage(message: impl Into<String>) -> Self {
         Self::Usage {
             message: message.into(),

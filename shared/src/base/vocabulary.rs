@@ -6,7 +6,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::base::error::Error;
 use crate::ident::RdsIdKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -97,17 +96,6 @@ impl Encryption {
         }
     }
 
-    /// Refuses a type this release does not know, naming `what` has it.
-    pub fn known(self, what: &str) -> Result<Self, Error> {
-        if self == Self::Unknown {
-            return Err(Error::refused(
-                format!("AWS reports a storage encryption type this release does not know for {what}"),
-                "upgrade rds-handoff: it must know how a database is encrypted before it copies, shares or restores it",
-            ));
-        }
-        Ok(self)
-    }
-
     pub fn is_encrypted(self) -> bool {
         self != Self::None
     }
@@ -158,8 +146,6 @@ mod tests {
             Encryption::read(Some("sse-new"), Some(true)),
             Encryption::Unknown
         );
-        assert!(Encryption::Unknown.known("DB cluster `x`").is_err());
-        assert!(Encryption::None.known("DB cluster `x`").is_ok());
         assert!(Encryption::AwsOwnedKey.is_encrypted());
         let json = serde_json::to_string(&Encryption::AwsOwnedKey).unwrap();
         assert_eq!(json, "\"sse-rds\"");

@@ -15,7 +15,8 @@ use e2e::fixtures::{
 };
 use e2e::proxy::{FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Workdir, SOURCE};
-use rds_handoff::policy::KeyPolicySpec;
+use rds_handoff::policy::model::Statement;
+use rds_handoff::policy::{KeyPolicySpec, PolicyDocument};
 
 /// What the twin must share with the original.
 #[derive(Debug, PartialEq)]
@@ -102,11 +103,20 @@ async fn instance_gets_an_encrypted_twin_in_the_same_place() {
     let expected =
         KeyPolicySpec::own_account("aws", "us-east-1".parse().unwrap(), SOURCE.parse().unwrap())
             .build();
+    let live = key_policy(&source, &key).await;
     assert_eq!(
-        key_policy(&source, &key).await,
-        expected,
+        live, expected,
         "the key is the builder's, for this account's RDS only"
     );
+    // And the reviewed policy's statements for the key's own account, without the target's.
+    let reviewed = PolicyDocument::parse(include_str!("../../../policies/key-policy.json"));
+    let own: Vec<Statement> = reviewed
+        .unwrap()
+        .into_statements()
+        .into_iter()
+        .filter(|s| !s.sid().starts_with("TargetAccount"))
+        .collect();
+    assert_eq!(live.statements(), own, "review policies/key-policy.json");
     assert_eq!(placement(&twin), original, "same placement and settings");
     assert!(twin
         .tag_list()

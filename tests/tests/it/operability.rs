@@ -57,12 +57,13 @@ fn json_lines(run: &Run) -> Vec<serde_json::Value> {
 /// and `database`, and the last the result (`event` `done`), as every command prints it.
 fn finished_json_lines(run: &Run, command: &[&str]) -> Vec<serde_json::Value> {
     let lines = json_lines(run);
-    let last = lines.last().unwrap_or_else(|| {
-        panic!(
-            "{command:?} printed no JSON line:\n--- stdout\n{}\n--- stderr\n{}",
-            run.stdout, run.stderr
-        )
-    });
+    assert!(
+        !lines.is_empty(),
+        "{command:?} printed no JSON line:\n--- stdout\n{}\n--- stderr\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let last = &lines[lines.len() - 1];
     assert_eq!(
         last["event"], "done",
         "{command:?}: the last line is the result:\n{}",

@@ -49,7 +49,11 @@ async fn assert_final_state(
 ) {
     let src = footprint(source, db).await;
     let shared = format!("rh-{db}-to-{TARGET}");
-    assert_eq!(src.snapshots, vec![shared.clone()], "source snapshots of {db}");
+    assert_eq!(
+        src.snapshots,
+        vec![shared.clone()],
+        "source snapshots of {db}"
+    );
     assert_eq!(src.keys.len(), 1, "one source key for {db}: {:?}", src.keys);
     let (shared_arn, mut restore) = shared_snapshot(source, &shared, cluster).await;
     // AWS keeps an attribute's values as a set; moto appends, so there a share retried after

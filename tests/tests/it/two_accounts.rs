@@ -82,7 +82,8 @@ async fn agents_run_isolated_from_the_host_aws_setup() {
         )
         .await;
     assert_eq!(seen.code, 3, "{}\n{}", seen.stdout, seen.stderr);
-    let line: serde_json::Value = serde_json::from_str(seen.stdout.trim())
+    let last = seen.stdout.lines().next_back().unwrap_or_default();
+    let line: serde_json::Value = serde_json::from_str(last)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", seen.stdout, seen.stderr));
     assert_eq!(line["event"], "error", "{line}");
     assert_eq!(line["error"], "KMS key `alias/none` not found", "{line}");

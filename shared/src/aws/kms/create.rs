@@ -11,11 +11,11 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_sdk_kms::operation::create_key::CreateKeyError;
 use aws_sdk_kms::types::Tag;
-use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::result::SdkError as Sdk;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::aws::{Aws, Caller};
-use crate::base::error::{sdk, Result};
+use crate::base::error::{sdk, Result, SdkError};
 use crate::base::progress::{Event, Progress};
 use crate::policy::builder::check_lockout;
 use crate::policy::KeyPolicySpec;
@@ -100,8 +100,8 @@ pub(super) async fn create(
 /// otherwise is KMS's refusal: nothing was made.
 fn maybe_carried_out(err: &SdkError<CreateKeyError>) -> bool {
     match err {
-        SdkError::ConstructionFailure(_) => false,
-        SdkError::ServiceError(service) => {
+        Sdk::ConstructionFailure(_) => false,
+        Sdk::ServiceError(service) => {
             service.raw().status().as_u16() >= 500
                 || matches!(
                     service.err().code(),

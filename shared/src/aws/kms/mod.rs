@@ -8,7 +8,7 @@ mod create;
 
 use std::collections::BTreeMap;
 
-use aws_sdk_kms::types::{KeyState, Tag};
+use aws_sdk_kms::types::KeyState;
 
 use crate::aws::{Aws, Caller};
 use crate::base::error::{sdk, Error, Result};

@@ -276,9 +276,9 @@ pub async fn delete_own_cluster(aws: &Aws, id: &str, marks: &[(&str, &str)]) -> 
         .map_err(sdk("rds:DeleteDBCluster"));
     match result {
         Err(err)
-            if err
-                .aws_code()
-                .is_some_and(|c| c == "InvalidDBClusterStateFault" || DB_NOT_FOUND.contains(&c)) =>
+            if err.aws_code().is_some_and(|c| {
+                c == "InvalidDBClusterStateFault" || DB_NOT_FOUND.contains(&c)
+            }) =>
         {
             Ok(true)
         }

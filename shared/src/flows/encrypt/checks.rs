@@ -46,6 +46,13 @@ pub(super) async fn preflight(
     original: &DbInfo,
     progress: &dyn Progress,
 ) -> Result<()> {
+    if original.encryption == Encryption::Unknown {
+        return Err(Error::unknown_encryption(&format!(
+            "{} `{}`",
+            plan.kind.name(),
+            plan.db
+        )));
+    }
     refuse_aws_owned_key(plan, original)?;
     if original.encryption == Encryption::KmsKey {
         return Err(Error::refused(

@@ -20,12 +20,21 @@ pub(super) async fn source_encryption(
     plan: &ExportPlan,
     db: &DbInfo,
 ) -> Result<Encryption> {
-    let Some(id) = &plan.from_snapshot else {
-        return db
-            .encryption
-            .known(&format!("{} `{}`", plan.kind.name(), plan.db));
+    let (encryption, what) = match &plan.from_snapshot {
+        None => (db.encryption, format!("{} `{}`", plan.kind.name(), plan.db)),
+        Some(id) => (
+            snapshot_encryption(aws, plan, id).await?,
+            format!("snapshot `{id}`"),
+        ),
     };
-    rds::describe_snapshot(aws, plan.kind, id)
+    if encryption == Encryption::Unknown {
+        return Err(Error::unknown_encryption(&what));
+    }
+    Ok(encryption)
+}
+
+async fn snapshot_encryption(aws: &Aws, plan: &ExportPlan, id: &str) -> Result<Encryption> {
+    Ok(rds::describe_snapshot(aws, plan.kind, id)
         .await?
         .ok_or_else(|| {
             Error::refused(
@@ -33,8 +42,7 @@ pub(super) async fn source_encryption(
                 "check `--from-snapshot`; if the shared copy was made already, re-run without it: the copy is reused",
             )
         })?
-        .encryption
-        .known(&format!("snapshot `{id}`"))
+        .encryption)
 }
 
 /// How the shared copy comes to be under the toolkit's key (DOMAIN.md §3, §14).
@@ -103,7 +111,10 @@ pub(super) fn check_copy(
                 snapshot.id,
                 snapshot.encryption.describe()
             ),
-            format!("find out who made `{}`; if it is stale, delete it and re-run", snapshot.id),
+            format!(
+                "find out who made `{}`; if it is stale, delete it and re-run",
+                snapshot.id
+            ),
         ));
     }
     let key = (rekey != Rekey::Unencrypted).then_some(key_arn);

@@ -70,6 +70,11 @@ pub async fn verify(
             "ask the source admin to re-run `src-agent export` (it shares the snapshot again)",
         );
     };
+    if snap.encryption == Encryption::Unknown {
+        return Err(Error::unknown_encryption(&format!(
+            "the shared snapshot `{arn}`"
+        )));
+    }
     if snap.encryption == Encryption::AwsOwnedKey {
         // No account but AWS can use an AWS owned key: nothing the target does could copy or
         // keep this snapshot under a key of its own (DOMAIN.md §14).
