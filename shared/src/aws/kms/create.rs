@@ -2,10 +2,12 @@
 //! so a retry after an answer lost on the way back (timeout, reset, a 5xx from a load
 //! balancer) would make a second key, billed every month and tagged like ours. Each key is
 //! made with a tag of its own (`rds-handoff:create-token`, random per run); the SDK's
-//! retries are off for this one call, and before each retry the account's keys are searched
-//! for that tag, so the first attempt's key is found instead of made twice.
+//! retries are off for this one call, and before each retry the keys that appeared since the
+//! first attempt (the account's key ids listed before it) are searched for that tag, so the
+//! first attempt's key is found instead of made twice. Throttling is a refusal before KMS
+//! acts: it is retried without a look.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -20,7 +22,7 @@ use crate::base::progress::{Event, Progress};
 use crate::policy::builder::check_lockout;
 use crate::policy::KeyPolicySpec;
 
-use super::{create_alias, describe, keys_by_tag, missing, Key, ALIAS_TAG};
+use super::{create_alias, describe, missing, tags, Key, ALIAS_TAG};
 
 /// The tag that finds a key whose `CreateKey` answer was lost.
 pub const CREATE_TOKEN_TAG: &str = "rds-handoff:create-token";
@@ -55,6 +57,7 @@ pub(super) async fn create(
             .retry_config(RetryConfig::disabled())
             .build(),
     );
+    let before = key_ids(aws).await?;
     let mut delay = FIRST_DELAY;
     let mut attempt = 1;
     let key = loop {
@@ -75,12 +78,18 @@ pub(super) async fn create(
                     id: meta.key_id().to_owned(),
                 };
             }
+            Err(err) if attempt < ATTEMPTS && is_throttling(&err) => {
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+                delay *= 2;
+                continue;
+            }
             Err(err) if maybe_carried_out(&err) => err,
             Err(err) => return Err(sdk("kms:CreateKey")(err)),
         };
         tracing::debug!(attempt, error = %err, "kms:CreateKey got no answer; looking for its key");
         tokio::time::sleep(delay).await;
-        if let Some(key) = find_by_token(aws, &token).await? {
+        if let Some(key) = find_by_token(aws, &before, &token).await? {
             break key;
         }
         if attempt == ATTEMPTS {
@@ -95,29 +104,51 @@ pub(super) async fn create(
     Ok(key)
 }
 
+/// KMS refused before acting: nothing was made.
+fn is_throttling(err: &SdkError<CreateKeyError>) -> bool {
+    matches!(err, Sdk::ServiceError(service) if service.err().code() == Some("ThrottlingException"))
+}
+
 /// Whether KMS may have made the key although this answer says otherwise: no answer at all
-/// (timeout, reset, the connection failing), a 5xx, or throttling (harmless to look). A 4xx
-/// otherwise is KMS's refusal: nothing was made.
+/// (timeout, reset, the connection failing) or a 5xx. A 4xx is KMS's refusal: nothing was
+/// made.
 fn maybe_carried_out(err: &SdkError<CreateKeyError>) -> bool {
     match err {
         Sdk::ConstructionFailure(_) => false,
         Sdk::ServiceError(service) => {
             service.raw().status().as_u16() >= 500
-                || matches!(
-                    service.err().code(),
-                    Some("ThrottlingException" | "KMSInternalException")
-                )
+                || service.err().code() == Some("KMSInternalException")
         }
         _ => true,
     }
 }
 
-/// The key made by an earlier attempt of this run, found by its token.
-async fn find_by_token(aws: &Aws, token: &str) -> Result<Option<Key>> {
-    let tagged = keys_by_tag(aws, CREATE_TOKEN_TAG).await?;
-    for id in tagged.get(token).into_iter().flatten() {
-        if let Some(key) = describe(aws, id).await? {
-            return Ok(Some(key));
+/// The account's key ids, every page.
+async fn key_ids(aws: &Aws) -> Result<BTreeSet<String>> {
+    let mut ids = BTreeSet::new();
+    let mut pages = aws.kms.list_keys().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("kms:ListKeys"))?;
+        ids.extend(
+            page.keys()
+                .iter()
+                .filter_map(|k| k.key_id().map(str::to_owned)),
+        );
+    }
+    Ok(ids)
+}
+
+/// The key made by an earlier attempt of this run: among the keys that were not there
+/// before the first attempt, the one carrying its token.
+async fn find_by_token(aws: &Aws, before: &BTreeSet<String>, token: &str) -> Result<Option<Key>> {
+    for id in key_ids(aws).await?.difference(before) {
+        if tags(aws, id)
+            .await?
+            .get(CREATE_TOKEN_TAG)
+            .map(String::as_str)
+            == Some(token)
+        {
+            return describe(aws, id).await;
         }
     }
     Ok(None)
