@@ -59,7 +59,7 @@ async fn agents_run_isolated_from_the_host_aws_setup() {
     .unwrap();
     std::fs::write(
         dot_aws.join("credentials"),
-        "[default]\naws_access_key_id = AKIABOGUSHOSTPROFILE\naws_secret_access_key = bogus\n",
+        "[default]\naws_access_key_id = bogus-host-profile\naws_secret_access_key = bogus\n",
     )
     .unwrap();
     let audit = ["audit", "--key", "alias/none"];
