@@ -1,10 +1,16 @@
-//! moto server, started once per test process from a venv the harness makes itself.
+//! moto server, one per test, from a venv the harness makes itself.
+//!
+//! Each test thread (libtest runs every test on a thread of its own) gets a fresh server
+//! the first time it asks, and the server is stopped when the thread ends. A test never sees
+//! another test's databases, snapshots or keys, so the suite does not slow down as state
+//! piles up, and no test meets an account quota (1,000 snapshots) filled by the others.
 
+use std::cell::OnceCell;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub struct Emulator {
@@ -12,20 +18,43 @@ pub struct Emulator {
     pub log: PathBuf,
     /// Where Step Functions tasks go by what they mention (see `moto/states_shim.py`).
     routes: PathBuf,
-    // Holding the child holds its stdin open; when this process ends, the pipe closes and the
-    // server exits (see `moto/server.py`).
-    _child: Mutex<Child>,
 }
 
-static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+/// This thread's server. Dropped when the thread ends, which stops the server; should the test
+/// process die instead, the server's stdin closes and it exits too (see `moto/server.py`).
+struct Running {
+    emulator: &'static Emulator,
+    child: Child,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // A failed test's server log stays in `target/` for reading.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.emulator.log);
+            let _ = std::fs::remove_file(&self.emulator.routes);
+        }
+    }
+}
+
+thread_local! {
+    static RUNNING: OnceCell<Running> = const { OnceCell::new() };
+}
 
 impl Emulator {
-    /// The process-wide emulator, started on first use. Panics with the reason if it can't
+    /// This test's emulator, started on first use. Panics with the reason if it can't
     /// start: tests never skip for want of it.
     pub fn get() -> &'static Emulator {
-        EMULATOR.get_or_init(|| {
-            start()
-                .unwrap_or_else(|e| panic!("the AWS emulator (moto server) could not start: {e}"))
+        RUNNING.with(|running| {
+            running
+                .get_or_init(|| {
+                    start().unwrap_or_else(|e| {
+                        panic!("the AWS emulator (moto server) could not start: {e}")
+                    })
+                })
+                .emulator
         })
     }
 
@@ -127,7 +156,7 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| e.to_string())
 }
 
-fn start() -> Result<Emulator, String> {
+fn start() -> Result<Running, String> {
     let python = python()?;
     let port = free_port()?;
     let log = target_dir().join(format!("moto-{port}.log"));
@@ -151,12 +180,9 @@ fn start() -> Result<Emulator, String> {
             return Err(format!("moto server exited ({status}):\n{text}"));
         }
         if ready(port) {
-            return Ok(Emulator {
-                url,
-                log,
-                routes,
-                _child: Mutex::new(child),
-            });
+            // Leaked on purpose: a few paths per test, so `get` can hand out `&'static`.
+            let emulator = Box::leak(Box::new(Emulator { url, log, routes }));
+            return Ok(Running { emulator, child });
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -200,11 +200,11 @@ pub struct Network {
 
 static NETWORKS: Mutex<BTreeMap<String, Network>> = Mutex::new(BTreeMap::new());
 
-/// The network of `account` (made once per account and test process).
+/// The network of `account` (made once per account and emulator).
 pub fn network(account: &Account) -> Network {
     let mut networks = NETWORKS.lock().unwrap_or_else(|e| e.into_inner());
     networks
-        .entry(account.id.clone())
+        .entry(format!("{} {}", account.endpoint, account.id))
         .or_insert_with(|| make_network(account))
         .clone()
 }

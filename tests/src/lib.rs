@@ -8,7 +8,7 @@
 //! The end-to-end harness: a real AWS API emulator (moto server) and the real agents.
 //!
 //! - [`emulator`]: makes the Python venv (inside `target/`, on first use), starts moto server
-//!   with the project's shim on a free loopback port, once per test process.
+//!   with the project's shim on a free loopback port, one per test (a fresh server per test thread).
 //! - [`accounts`]: the source and target accounts, each through `sts:AssumeRole`.
 //! - [`agents`]: runs `src-agent` and `tgt-agent` as an admin would, isolated from the host's
 //!   AWS setup.

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::aws::kms::{ensure_key, Key};
+use crate::aws::kms::{ensure_key, Key, KeyChoice};
 use crate::aws::{Aws, Caller};
 use crate::base::error::Result;
 use crate::base::progress::Progress;
-use crate::policy::{KeyPolicySpec, Peer};
+use crate::policy::{check_lockout, KeyPolicySpec, Peer};
 
 use super::ExportPlan;
 
@@ -30,6 +30,16 @@ pub(super) async fn ensure_export_key(
         progress,
     )
     .await
+}
+
+/// Refuses, before any KMS request, a policy for the toolkit's own key that would lock the
+/// caller out (a `--key-admin` list without them). A named key keeps its own admins.
+pub(super) fn refuse_lockout(plan: &ExportPlan, aws: &Aws, caller: &Caller) -> Result<()> {
+    if matches!(plan.key, KeyChoice::Given(_)) {
+        return Ok(());
+    }
+    check_lockout(&key_spec(plan, aws, caller).build(), &caller.principal())?;
+    Ok(())
 }
 
 fn key_spec(plan: &ExportPlan, aws: &Aws, caller: &Caller) -> KeyPolicySpec {

@@ -223,6 +223,7 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     }
     let caller = aws.identify(progress).await?;
     refuse_own_account(&caller.account, &plan.target)?;
+    key::refuse_lockout(plan, aws, &caller)?;
     let db = rds::describe_db(aws, plan.kind, &plan.db)
         .await?
         .ok_or_else(|| rds::not_here(aws, plan.kind, &plan.db, &caller))?;
