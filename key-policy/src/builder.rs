@@ -99,8 +99,16 @@ pub struct KeyPolicySpec {
     pub partition: String,
     pub region: Region,
     pub key_account: AccountId,
-    /// Administrators; empty means the account root (delegating to IAM).
+    /// Administrators; empty means the account root (delegating to IAM), and the
+    /// [`operator`](Self::operator) if one is named.
     pub admins: Vec<Arn>,
+    /// The principal that makes the key (the toolkit's caller), named beside the account root
+    /// when no `admins` are given: the key's own policy then lets it administer the key (tag
+    /// it, alias it, change its policy, schedule its deletion) with no IAM permission on
+    /// `key/*`, so the operator policies need none, and a key the toolkit did not make stays
+    /// out of the operator's reach. Ignored when `admins` are given: they replace the root,
+    /// and the lockout check already requires the caller among them.
+    pub operator: Option<String>,
     /// Services allowed to use the key in its own account (`rds`, `secretsmanager`).
     pub services: Vec<&'static str>,
     pub peer: Option<Peer>,
@@ -118,6 +126,7 @@ impl KeyPolicySpec {
             region,
             key_account: source,
             admins: Vec::new(),
+            operator: None,
             services: vec!["rds"],
             peer: Some(peer),
             org_id: None,
@@ -140,11 +149,20 @@ impl KeyPolicySpec {
             region,
             key_account: account,
             admins: Vec::new(),
+            operator: None,
             services: vec!["rds", "secretsmanager"],
             peer: None,
             org_id: None,
             variant: KeyPolicyVariant::Documented,
         }
+    }
+
+    /// The same spec, with `principal` (who makes the key) named as an administrator beside
+    /// the account root; see [`operator`](Self::operator).
+    #[must_use]
+    pub fn made_by(mut self, principal: &str) -> Self {
+        self.operator = Some(principal.to_owned());
+        self
     }
 
     fn root(&self, account: &AccountId) -> String {
@@ -210,9 +228,18 @@ impl KeyPolicySpec {
 
     /// Administration only: every use of the key, the own account's included, goes through
     /// the service statements below.
+    /// Without `--key-admin`: the account root (AWS's default, so the key is never orphaned)
+    /// and the operator who made the key, named so that the key policy alone lets it
+    /// administer its own key.
     fn admin_statement(&self) -> Statement {
         let admins = if self.admins.is_empty() {
-            vec![self.root(&self.key_account)]
+            let mut admins = vec![self.root(&self.key_account)];
+            if let Some(operator) = &self.operator {
+                if !admins.contains(operator) {
+                    admins.push(operator.clone());
+                }
+            }
+            admins
         } else {
             self.admins.iter().map(ToString::to_string).collect()
         };
@@ -326,16 +353,64 @@ impl LockoutError {
     }
 }
 
-/// Adds the peer's statements to an existing policy without dropping any other statement;
-/// the toolkit's own peer statements (either variant, written by an earlier run) are replaced.
+/// Adds the peer's statements to an existing policy without dropping any other statement.
+/// The toolkit's peer statements for the same account (either variant, written by an earlier
+/// run) are replaced; those of another target account stay, so each target keeps its access
+/// until its own handoff is revoked ([`remove_account`]). Sids are unique in a key policy: a
+/// statement whose Sid another target's statement already has gets the account id appended
+/// (`TargetAccountGrantsKeyToRdsCopiesOnly333333333333`).
 pub fn merge_peer(existing: PolicyDocument, additions: Vec<Statement>) -> PolicyDocument {
+    let peers: Vec<String> = additions
+        .iter()
+        .flat_map(|s| accounts_named(s).into_iter().map(str::to_owned))
+        .collect();
     let mut statements = existing.clone().into_statements();
-    statements.retain(|s| !PEER_SIDS.contains(&s.sid()));
-    statements.extend(additions);
+    statements.retain(|s| {
+        !(is_peer_sid(s.sid())
+            && accounts_named(s)
+                .iter()
+                .any(|a| peers.iter().any(|p| p == a)))
+    });
+    for mut addition in additions {
+        let taken = statements.iter().any(|s| s.sid == addition.sid);
+        let account: Option<String> = accounts_named(&addition).first().map(|a| (*a).to_owned());
+        if let (true, Some(sid), Some(account)) = (taken, addition.sid.clone(), account) {
+            addition.sid = Some(format!("{sid}{account}"));
+        }
+        statements.push(addition);
+    }
     PolicyDocument {
         statement: super::model::Statements::Many(statements),
         ..existing
     }
+}
+
+/// One of the toolkit's peer Sids, bare or with the account id [`merge_peer`] appends.
+fn is_peer_sid(sid: &str) -> bool {
+    PEER_SIDS.iter().any(|base| {
+        sid.strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || is_account_id(rest))
+    })
+}
+
+fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The accounts a statement's principals belong to (an account id, or any ARN's account).
+fn accounts_named(statement: &Statement) -> Vec<&str> {
+    statement.principal.as_ref().map_or_else(Vec::new, |p| {
+        p.entries()
+            .into_iter()
+            .filter_map(|(_, v)| {
+                if is_account_id(v) {
+                    Some(v)
+                } else {
+                    super::eval::account_of(v)
+                }
+            })
+            .collect()
+    })
 }
 
 /// Removes every statement that names a principal of `account` (revoking a peer).
@@ -358,9 +433,180 @@ pub fn remove_account(existing: PolicyDocument, account: &AccountId) -> PolicyDo
     }
 }
 
-/// Whether the policy already holds statements with the peer's Sids naming `principal`.
+/// Whether the policy already holds the peer's statements, under their Sids or with the
+/// account id [`merge_peer`] appends when another target holds the bare Sid.
 pub fn has_peer(policy: &PolicyDocument, wanted: &[Statement]) -> bool {
-    wanted
-        .iter()
-        .all(|w| policy.statements().iter().any(|s| s == w))
+    wanted.iter().all(|w| {
+        policy
+            .statements()
+            .iter()
+            .any(|s| s == w || same_but_suffixed(s, w))
+    })
+}
+
+/// The accounts other than the key's that `policy` lets in only through the statements this
+/// spec would write for them as a peer (whole account or one principal of it): the earlier
+/// targets of a key the toolkit keeps, whose access stays until their handoff is revoked.
+pub fn toolkit_peers(spec: &KeyPolicySpec, policy: &PolicyDocument) -> Vec<AccountId> {
+    let mut found: Vec<AccountId> = Vec::new();
+    for statement in policy.statements() {
+        if !is_peer_sid(statement.sid()) {
+            continue;
+        }
+        let principals: Vec<&str> = statement.principal.as_ref().map_or_else(Vec::new, |p| {
+            p.entries().into_iter().map(|(_, v)| v).collect()
+        });
+        for account in accounts_named(statement) {
+            let Ok(account) = account.parse::<AccountId>() else {
+                continue;
+            };
+            if account == spec.key_account || found.contains(&account) {
+                continue;
+            }
+            let candidates = std::iter::once(None).chain(
+                principals
+                    .iter()
+                    .filter_map(|p| p.parse::<Arn>().ok())
+                    .map(Some),
+            );
+            let exact = candidates.into_iter().any(|principal| {
+                let peer = Peer {
+                    account: account.clone(),
+                    principal,
+                };
+                has_peer(policy, &spec.peer_statements(&peer))
+            });
+            if exact {
+                found.push(account);
+            }
+        }
+    }
+    found
+}
+
+/// `held` is `wanted` with the account id of `wanted`'s principal appended to its Sid.
+fn same_but_suffixed(held: &Statement, wanted: &Statement) -> bool {
+    let (Some(sid), Some(base)) = (held.sid.as_deref(), wanted.sid.as_deref()) else {
+        return false;
+    };
+    let Some(suffix) = sid.strip_prefix(base) else {
+        return false;
+    };
+    if !accounts_named(wanted).contains(&suffix) {
+        return false;
+    }
+    let mut bare = held.clone();
+    bare.sid = wanted.sid.clone();
+    bare == *wanted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPERATOR: &str = "arn:aws:iam::111111111111:role/Operator";
+
+    fn spec() -> KeyPolicySpec {
+        let peer = Peer {
+            account: "222222222222".parse().unwrap(),
+            principal: None,
+        };
+        let region: Region = "us-east-1".parse().unwrap();
+        let source: AccountId = "111111111111".parse().unwrap();
+        KeyPolicySpec::source("aws", region, source, peer)
+    }
+
+    fn admins_of(policy: &PolicyDocument) -> Vec<String> {
+        let admin = &policy.statements()[0];
+        assert_eq!(admin.sid(), SID_ADMIN);
+        let principal = admin.principal.as_ref().unwrap();
+        principal
+            .entries()
+            .into_iter()
+            .map(|(_, v)| v.to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_operator_administers_its_key_by_name_beside_the_root() {
+        let made = spec().made_by(OPERATOR).build();
+        assert_eq!(
+            admins_of(&made),
+            ["arn:aws:iam::111111111111:root", OPERATOR]
+        );
+        // Administration only: every other statement is the one the root-only policy has.
+        let plain = spec().build();
+        assert_eq!(admins_of(&plain), ["arn:aws:iam::111111111111:root"]);
+        assert_eq!(made.statements()[1..], plain.statements()[1..]);
+        // The named operator passes the lockout check on the key policy alone.
+        check_lockout(&made, OPERATOR).unwrap();
+        // Run as the account root, nothing is added twice.
+        let by_root = spec().made_by("arn:aws:iam::111111111111:root").build();
+        assert_eq!(by_root, plain);
+    }
+
+    fn spec_for(target: &str) -> KeyPolicySpec {
+        let mut spec = spec();
+        spec.peer = Some(Peer {
+            account: target.parse().unwrap(),
+            principal: None,
+        });
+        spec
+    }
+
+    fn peer_of(spec: &KeyPolicySpec) -> Vec<Statement> {
+        spec.peer_statements(spec.peer.as_ref().unwrap())
+    }
+
+    #[test]
+    fn a_second_target_is_added_beside_the_first_and_revoked_alone() {
+        let first = spec_for("222222222222");
+        let policy = first.build();
+        let second = spec_for("333333333333");
+        let both = merge_peer(policy.clone(), peer_of(&second));
+        assert!(
+            has_peer(&both, &peer_of(&first)),
+            "the first target keeps its access"
+        );
+        assert!(has_peer(&both, &peer_of(&second)));
+        let mut sids: Vec<&str> = both.statements().iter().map(Statement::sid).collect();
+        let count = sids.len();
+        sids.sort_unstable();
+        sids.dedup();
+        assert_eq!(sids.len(), count, "Sids stay unique: {sids:?}");
+        assert!(sids.contains(&"TargetAccountGrantsKeyToRdsCopiesOnly333333333333"));
+        // Adding the second target again changes nothing.
+        assert_eq!(merge_peer(both.clone(), peer_of(&second)), both);
+        check_lockout(&both, "arn:aws:iam::111111111111:root").unwrap();
+        // Revoking the first leaves the second, and the reverse.
+        let without_first = remove_account(both.clone(), &"222222222222".parse().unwrap());
+        assert!(has_peer(&without_first, &peer_of(&second)));
+        assert!(!has_peer(&without_first, &peer_of(&first)));
+        let without_second = remove_account(both, &"333333333333".parse().unwrap());
+        assert_eq!(without_second, policy);
+    }
+
+    #[test]
+    fn the_same_target_in_the_other_variant_is_replaced() {
+        let documented = spec_for("222222222222");
+        let mut strict = spec_for("222222222222");
+        strict.variant = KeyPolicyVariant::Strict;
+        let merged = merge_peer(documented.build(), peer_of(&strict));
+        assert_eq!(
+            merged.statements().len(),
+            documented.build().statements().len()
+        );
+        assert!(has_peer(&merged, &peer_of(&strict)));
+        assert!(!has_peer(&merged, &peer_of(&documented)));
+    }
+
+    #[test]
+    fn key_admins_replace_the_root_and_the_operator() {
+        let mut given = spec().made_by(OPERATOR);
+        given.admins = vec!["arn:aws:iam::111111111111:role/KeyAdmin".parse().unwrap()];
+        assert_eq!(
+            admins_of(&given.build()),
+            ["arn:aws:iam::111111111111:role/KeyAdmin"]
+        );
+    }
 }

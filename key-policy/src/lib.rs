@@ -31,5 +31,7 @@ pub mod explain;
 pub mod model;
 pub mod proof;
 
-pub use builder::{check_lockout, KeyPolicySpec, KeyPolicyVariant, LockoutError, Peer};
+pub use builder::{
+    check_lockout, toolkit_peers, KeyPolicySpec, KeyPolicyVariant, LockoutError, Peer,
+};
 pub use model::PolicyDocument;

@@ -161,6 +161,38 @@ fn source_principals_use_the_key_only_through_rds() {
     }
 }
 
+/// A key the agents make names its maker beside the root: the maker administers it by name
+/// (the lockout check passes on the key policy alone), and uses it no more than anyone else,
+/// only through RDS.
+#[test]
+fn the_maker_administers_its_key_by_name_and_uses_it_only_through_rds() {
+    let policy = spec().made_by(ADMIN).build();
+    for action in [
+        "kms:PutKeyPolicy",
+        "kms:ScheduleKeyDeletion",
+        "kms:TagResource",
+        "kms:UntagResource",
+        "kms:CreateAlias",
+        "kms:ListGrants",
+        "kms:RevokeGrant",
+    ] {
+        assert!(allowed(&policy, Request::new(ADMIN, action)), "{action}");
+    }
+    for action in [
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:CreateGrant",
+    ] {
+        assert!(!allowed(&policy, Request::new(ADMIN, action)), "{action}");
+    }
+    assert!(allowed(
+        &policy,
+        Request::new(ADMIN, "kms:Decrypt").via("rds", "us-east-1")
+    ));
+    check_lockout(&policy, ADMIN).unwrap();
+}
+
 #[test]
 fn every_explained_claim_is_proven_by_evaluation() {
     let mut variants = Vec::new();
@@ -174,6 +206,8 @@ fn every_explained_claim_is_proven_by_evaluation() {
             });
             spec.org_id = org.map(str::to_owned);
             variants.push(spec.clone());
+            // As the agents make it: the maker named beside the root.
+            variants.push(spec.clone().made_by(ADMIN));
             spec.admins = vec![ADMIN.parse().unwrap()];
             variants.push(spec);
         }

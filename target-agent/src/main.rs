@@ -20,7 +20,9 @@ use rds_handoff::flows::import::{CheckArgs, ImportArgs};
 ///   5. deletes the intermediate copy and writes `<db>.import.json`.
 ///
 /// `check` runs step 1 only; `cleanup` removes what an interrupted import left behind;
-/// `status` lists the handoffs this account holds.
+/// `status` lists the handoffs this account holds. Both name a restored database that still
+/// answers to the source's master password (an import stopped before step 4), with the
+/// command that finishes it.
 /// Every step is safe to repeat: re-run after any failure.
 #[derive(Debug, Parser)]
 #[command(name = "tgt-agent", version, verbatim_doc_comment)]

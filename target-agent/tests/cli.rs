@@ -52,6 +52,8 @@ fn local_problems_are_refused_before_any_aws_call() {
         path,
         "--source-account",
         "111111111111",
+        "--manifest-sha256",
+        "0000000000000000000000000000000000000000000000000000000000000000",
         "--db-subnet-group-name",
         "g",
         "--vpc-security-group-ids",

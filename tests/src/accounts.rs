@@ -1,5 +1,11 @@
 //! The accounts on the emulator: each is entered through `sts:AssumeRole`, as moto maps a
-//! role ARN's account to the credentials it returns.
+//! role ARN's account to the credentials it returns, and each has the Step Functions
+//! execution role an admin makes for `--engine step-functions`.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Mutex;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -11,6 +17,9 @@ pub const SOURCE: &str = "111111111111";
 pub const TARGET: &str = "222222222222";
 pub const THIRD: &str = "333333333333";
 pub const REGION: &str = "us-east-1";
+/// The Step Functions execution role of every account (`--execution-role`), trusting Step
+/// Functions as `policies/execution-role.trust.json` says.
+pub const EXECUTION_ROLE: &str = "rds-handoff-states";
 
 /// One account's temporary credentials on the emulator.
 #[derive(Clone)]
@@ -57,12 +66,88 @@ impl Account {
             None,
             "e2e",
         );
-        Account {
+        let account = Account {
             id: id.to_owned(),
             role_arn,
             endpoint: emulator.url.clone(),
             credentials,
+        };
+        account.ensure_execution_role();
+        account
+    }
+
+    /// Makes [`EXECUTION_ROLE`] in this account, once per account and emulator, as the README
+    /// has an admin make it: the Step Functions shim, as AWS, refuses a state machine whose
+    /// role does not exist or does not trust Step Functions.
+    fn ensure_execution_role(&self) {
+        static MADE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+        let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+        let key = format!("{} {}", self.endpoint, self.id);
+        if made.contains(&key) {
+            return;
         }
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../policies/execution-role.trust.json"
+        );
+        let trust = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .replace("ACCOUNT_ID", &self.id);
+        let (status, body) = self.iam(
+            "CreateRole",
+            &[
+                ("RoleName", EXECUTION_ROLE),
+                ("AssumeRolePolicyDocument", trust.as_str()),
+            ],
+        );
+        assert!(
+            status == 200 || body.contains("EntityAlreadyExists"),
+            "CreateRole {EXECUTION_ROLE} in {}: HTTP {status}: {body}",
+            self.id
+        );
+        made.insert(key);
+    }
+
+    /// One IAM Query API call as this account, sent by hand (the harness has no IAM client;
+    /// moto takes the account from the access key and checks no signature): the HTTP status
+    /// and the body.
+    pub fn iam(&self, action: &str, params: &[(&str, &str)]) -> (u16, String) {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Action", action);
+        form.append_pair("Version", "2010-05-08");
+        for (key, value) in params {
+            form.append_pair(key, value);
+        }
+        let body = form.finish();
+        let host = self.endpoint.trim_start_matches("http://");
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\n\
+             Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential={}/20240101/{REGION}/iam/aws4_request, \
+             SignedHeaders=host, Signature=0\r\n\
+             X-Amz-Security-Token: {}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.credentials.access_key_id(),
+            self.credentials.session_token().unwrap_or_default(),
+            body.len(),
+        );
+        let mut response = String::new();
+        let _read: usize = TcpStream::connect(host)
+            .and_then(|mut stream| {
+                stream.write_all(request.as_bytes())?;
+                stream.read_to_string(&mut response)
+            })
+            .unwrap_or_else(|e| panic!("IAM {action} on {host}: {e}"));
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, body)| body)
+            .to_owned();
+        (status, body)
     }
 
     pub fn config(&self) -> SdkConfig {

@@ -63,6 +63,14 @@ pub fn build_agents(release: bool) {
     assert!(status.success(), "building the agents failed");
 }
 
+/// The SHA-256 of `file` in `dir` as it is now: the fingerprint `src-agent export` printed,
+/// which the target admin receives apart from the file and passes as `--manifest-sha256`.
+/// A file that is not there gets the SHA-256 of nothing (well formed, matching no manifest).
+pub fn sha_of(dir: &Path, file: &str) -> String {
+    let bytes = std::fs::read(dir.join(file)).unwrap_or_default();
+    rds_handoff::base::manifest::fingerprint(&bytes)
+}
+
 /// `tgt-agent import` of `manifests` (or an index) into `net`, trusting `source`, with one
 /// `--manifest-sha256` per entry of `shas`.
 pub fn import_args(

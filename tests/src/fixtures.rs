@@ -329,11 +329,29 @@ pub async fn keys_for(account: &Account, db: &str) -> Vec<String> {
             .send()
             .await
             .expect("list key tags");
-        if tags
+        let tagged = tags
             .tags()
             .iter()
-            .any(|t| t.tag_key() == "rds-handoff:db" && t.tag_value() == db)
-        {
+            .any(|t| t.tag_key() == "rds-handoff:db" && t.tag_value() == db);
+        // An untagged key counts too when its description is the toolkit's for this
+        // database's alias (`rds-handoff alias/rds-handoff/<db> <token>`): a run stopped
+        // between `CreateKey` and `TagResource` leaves one.
+        let described = || async {
+            let out = kms
+                .describe_key()
+                .key_id(id)
+                .send()
+                .await
+                .expect("describe key");
+            let description = out
+                .key_metadata()
+                .and_then(|m| m.description())
+                .unwrap_or_default()
+                .to_owned();
+            let alias = description.split(' ').nth(1).unwrap_or_default().to_owned();
+            description.starts_with("rds-handoff ") && alias.ends_with(&format!("/{db}"))
+        };
+        if tagged || described().await {
             ids.push(id.to_owned());
         }
     }

@@ -8,12 +8,19 @@
 //! carries (`aws:RequestTag/…`, `aws:TagKeys`, `kms:BypassPolicyLockoutSafetyCheck`) and the
 //! tags the resource had before the call (`aws:ResourceTag/…`), so the operator policies are
 //! judged by the same evaluator as the key policies, resource by resource.
+//!
+//! A call on a KMS key is also decided by the key's own policy ([`kms_allows`]): a statement
+//! that names the caller itself allows on its own, one that names the account (`:root`)
+//! leaves the decision to the caller's IAM policies. [`walk`] plays a chain of calls against
+//! one resource, each judged with the tags the calls before it left.
 
 use std::collections::{BTreeMap, HashMap};
 
-use rds_handoff::policy::eval::Request;
+use rds_handoff::policy::eval::{evaluate, Reason, Request};
+use rds_handoff::policy::model::{Effect, OneOrMany, Principal, Statement};
+use rds_handoff::policy::PolicyDocument;
 
-type Tags = BTreeMap<String, String>;
+pub type Tags = BTreeMap<String, String>;
 
 /// Condition keys an [`Authorization`] decides completely (absent means absent).
 const DECIDED: &[&str] = &[
@@ -88,6 +95,8 @@ pub struct Authorizer {
     rds_tags: HashMap<String, Tags>,
     /// Key ARN and tags for each key id, ARN or alias the calls name.
     pub keys: HashMap<String, (String, Tags)>,
+    /// Key policies by key ARN: what a key's own policy grants the caller by name.
+    pub key_policies: HashMap<String, PolicyDocument>,
 }
 
 impl Authorizer {
@@ -98,6 +107,33 @@ impl Authorizer {
             principal: format!("arn:aws:iam::{account}:role/Operator"),
             rds_tags: HashMap::new(),
             keys: HashMap::new(),
+            key_policies: HashMap::new(),
+        }
+    }
+
+    /// The same authorizer, acting as `principal` (an IAM role or user ARN).
+    pub fn acting_as(mut self, principal: &str) -> Authorizer {
+        self.principal = principal.to_owned();
+        self
+    }
+
+    /// Whether `identity` (the caller's IAM policy) lets `request` through, or, on a key in
+    /// [`Self::key_policies`], the key's policy names the caller itself and allows it (and
+    /// neither policy denies it).
+    pub fn allows(&self, identity: &PolicyDocument, request: &Request) -> bool {
+        let by_iam = evaluate(identity, request);
+        if by_iam.allowed {
+            return true;
+        }
+        let denied_by_iam = matches!(by_iam.reason, Reason::ExplicitDeny(_));
+        let key_policy = self.key_policies.get(&request.resource);
+        match key_policy {
+            Some(policy) if request.action.starts_with("kms:") && !denied_by_iam => {
+                let denied_by_key =
+                    matches!(evaluate(policy, request).reason, Reason::ExplicitDeny(_));
+                !denied_by_key && evaluate(&named_only(policy), request).allowed
+            }
+            _ => false,
         }
     }
 
@@ -129,7 +165,13 @@ impl Authorizer {
     }
 
     /// `action` on `resource`, with the resource's known tags and the call's request tags.
-    fn on(&self, action: &str, resource: &str, tags: &Tags, existing: Option<&Tags>) -> Request {
+    pub fn on(
+        &self,
+        action: &str,
+        resource: &str,
+        tags: &Tags,
+        existing: Option<&Tags>,
+    ) -> Request {
         let mut request = self.request(action, resource);
         for (k, v) in existing.into_iter().flatten() {
             request = request.with(&format!("aws:ResourceTag/{k}"), v);
@@ -221,6 +263,8 @@ impl Authorizer {
             "DescribeDBClusterParameterGroups" => {
                 resources.push(self.rds("cluster-pg", &get("DBClusterParameterGroupName")))
             }
+            // Judged on the instance alone: whether AWS also authorizes the snapshot that
+            // `DBSnapshotIdentifier` names (as `rds:CreateDBSnapshot`) is not verified here.
             "StopDBInstance" => resources.push(self.rds("db", &get("DBInstanceIdentifier"))),
             "StopDBCluster" => resources.push(self.rds("cluster", &get("DBClusterIdentifier"))),
             "DescribeDBSubnetGroups" => {
@@ -294,6 +338,15 @@ impl Authorizer {
                 resources.push(self.rds("cluster", &get("DBClusterIdentifier")));
             }
             "DeleteDBCluster" => resources.push(self.rds("cluster", &get("DBClusterIdentifier"))),
+            "AddTagsToResource" => {
+                // On the resource as it is, then it carries the tags too.
+                let resource = get("ResourceName");
+                let existing = self.rds_tags.get(&resource).cloned();
+                out.push(self.on(&action, &resource, tags, existing.as_ref()));
+                let mut now = existing.unwrap_or_default();
+                now.extend(tags.clone());
+                self.rds_tags.insert(resource, now);
+            }
             "ModifyDBInstance" | "ModifyDBCluster" => {
                 let (kind, id) = if api == "ModifyDBInstance" {
                     ("db", get("DBInstanceIdentifier"))
@@ -349,8 +402,11 @@ impl Authorizer {
             "ListKeys" => out.push(self.request(&action, "*")),
             "CreateKey" => {
                 out.push(with_bypass(self.on(&action, "*", tags, None)));
-                let new_key = format!("arn:aws:kms:{}:{}:key/new", self.region, self.account);
-                out.push(self.on("kms:TagResource", &new_key, tags, None));
+                // Tags given to CreateKey are authorized as kms:TagResource on the new key.
+                if !tags.is_empty() {
+                    let new_key = format!("arn:aws:kms:{}:{}:key/new", self.region, self.account);
+                    out.push(self.on("kms:TagResource", &new_key, tags, None));
+                }
             }
             "CreateAlias" => {
                 let alias = call.get("AliasName").unwrap_or_default();
@@ -387,4 +443,118 @@ impl Authorizer {
             }
         }
     }
+}
+
+/// The key policy without what it leaves to IAM: the account (`arn:…:root`, or a bare account
+/// id) is taken out of every Allow statement's principals, and a statement naming nobody else
+/// is dropped. What is left grants by name, whatever the caller's IAM policies say.
+pub fn named_only(policy: &PolicyDocument) -> PolicyDocument {
+    let delegates = |value: &str| {
+        value.ends_with(":root") || (value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let statements: Vec<Statement> = policy
+        .statements()
+        .iter()
+        .cloned()
+        .filter_map(|mut statement| {
+            if statement.effect == Effect::Deny {
+                return Some(statement);
+            }
+            if let Some(Principal::Typed(map)) = &mut statement.principal {
+                for values in map.values_mut() {
+                    let kept: Vec<String> = values
+                        .iter()
+                        .filter(|&v| !delegates(v))
+                        .map(str::to_owned)
+                        .collect();
+                    *values = OneOrMany::Many(kept);
+                }
+                map.retain(|_, values| values.iter().next().is_some());
+                if map.is_empty() {
+                    return None;
+                }
+            }
+            Some(statement)
+        })
+        .collect();
+    PolicyDocument::new("named-only", statements)
+}
+
+/// KMS's decision on `request` for a key whose policy is `key_policy`, asked by a principal of
+/// the key's account whose IAM policy is `identity` (KMS developer guide, `key-policy-default`,
+/// `iam-policies`): an explicit Deny in either refuses; otherwise a key policy statement that
+/// names the principal itself allows, and one that names the account allows only if the IAM
+/// policy allows too. A key with KMS's default policy (the account root, `kms:*`) is decided
+/// by the IAM policy alone.
+pub fn kms_allows(
+    key_policy: &PolicyDocument,
+    identity: &PolicyDocument,
+    request: &Request,
+) -> bool {
+    let key_side = evaluate(key_policy, request);
+    let iam_side = evaluate(identity, request);
+    let denied = |reason: &Reason| matches!(reason, Reason::ExplicitDeny(_));
+    if denied(&key_side.reason) || denied(&iam_side.reason) {
+        return false;
+    }
+    evaluate(&named_only(key_policy), request).allowed || (key_side.allowed && iam_side.allowed)
+}
+
+/// The requests a step is authorized as, given the resource's tags before it.
+pub type Authorizations = Box<dyn Fn(&Tags) -> Vec<Request>>;
+
+/// One call of a chain against one resource.
+pub struct Step {
+    /// What the call is, for the report.
+    pub call: String,
+    /// The authorizations AWS makes for the call (every one must pass), built from the
+    /// resource's tags as the calls before it left them.
+    pub authorizations: Authorizations,
+    /// Tags the call sets on the resource if it goes through.
+    pub sets: Tags,
+    /// Tag keys the call removes if it goes through.
+    pub removes: Vec<String>,
+}
+
+impl Step {
+    pub fn new(call: &str, authorizations: impl Fn(&Tags) -> Vec<Request> + 'static) -> Step {
+        Step {
+            call: call.to_owned(),
+            authorizations: Box::new(authorizations),
+            sets: Tags::new(),
+            removes: Vec::new(),
+        }
+    }
+
+    /// The call sets these tags if it goes through.
+    pub fn setting(mut self, tags: &Tags) -> Step {
+        self.sets = tags.clone();
+        self
+    }
+
+    /// The call removes these tag keys if it goes through.
+    pub fn removing(mut self, keys: &[&str]) -> Step {
+        self.removes = keys.iter().map(|k| (*k).to_owned()).collect();
+        self
+    }
+}
+
+/// Plays `steps` in order against a resource tagged `tags`: each call is judged by `allows` on
+/// every authorization it needs, with the tags the calls before it left; a call that goes
+/// through changes the tags. Returns the calls that went through, and the tags at the end.
+pub fn walk(tags: &Tags, steps: &[Step], allows: &dyn Fn(&Request) -> bool) -> (Vec<String>, Tags) {
+    let mut tags = tags.clone();
+    let mut through = Vec::new();
+    for step in steps {
+        let requests = (step.authorizations)(&tags);
+        assert!(!requests.is_empty(), "{}: no authorization", step.call);
+        if requests.iter().all(allows) {
+            through.push(step.call.clone());
+            tags.extend(step.sets.clone());
+            for key in &step.removes {
+                tags.remove(key);
+            }
+        }
+    }
+    (through, tags)
 }

@@ -28,6 +28,16 @@
 //! (`StorageEncryptionType` `sse-rds` when nothing is said; `none` only for an explicit
 //! `StorageEncrypted=false`, standing for an older cluster) and refuses to share an `sse-rds`
 //! cluster snapshot with another account; `tests/aurora_default.rs` tests it both ways.
+//! It refuses what AWS refuses and moto lets through: another account's copy or restore of a
+//! snapshot under its owner's AWS managed key (`KMSKeyNotAccessibleFault`), a copy of a shared
+//! encrypted snapshot without `KmsKeyId`, an instance restored straight from one, `all` added
+//! to an encrypted snapshot's `restore` attribute, and a manual snapshot past AWS's default
+//! quota of 100 per region (`SnapshotQuotaExceeded`; automated snapshots not counted), the
+//! quota `DescribeAccountAttributes` reports; `tests/shim.rs` tests each both ways.
+//! Like AWS, it snapshots a database only while it is available (moto snapshots a stopped
+//! one): `CreateDBSnapshot` answers `InvalidDBInstanceState` and `CreateDBClusterSnapshot`
+//! `InvalidDBClusterStateFault` otherwise, while `StopDBInstance` with `DBSnapshotIdentifier`
+//! still takes its snapshot before the stop; `tests/shim.rs` tests it both ways.
 //!
 //! ## The Step Functions shim (`moto/states_shim.py`)
 //! moto executes state machines, but sends each AWS SDK task with fixed credentials to
@@ -37,7 +47,10 @@
 //! errors as AWS does (`Rds.DbSnapshotNotFoundException`), sends a Task's effective input as
 //! its request when it has no `Parameters`, and returns a definite JSONPath's value, not a
 //! one-element list. A test sends the tasks that name its databases through its fault proxy
-//! with [`Emulator::route_states_tasks`].
+//! with [`Emulator::route_states_tasks`]. As AWS, it refuses a parameter in botocore's
+//! spelling (`DBInstanceIdentifier`) and a state machine whose execution role does not exist
+//! or does not trust Step Functions; every account the tests assume has the toolkit's role,
+//! [`accounts::EXECUTION_ROLE`].
 
 pub mod accounts;
 pub mod agents;

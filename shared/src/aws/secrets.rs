@@ -35,3 +35,22 @@ pub async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<Secret>> {
         Err(err) => Err(err),
     }
 }
+
+/// The secrets of this account and region encrypted with the key any of `names` names (its
+/// ARN, id, alias or alias ARN: Secrets Manager keeps whichever the secret was made with), as
+/// an operator message names them: ``secret `name` ``.
+pub async fn encrypted_with(aws: &Aws, names: &[String]) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut pages = aws.secrets.list_secrets().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for s in page
+            .map_err(sdk("secretsmanager:ListSecrets"))?
+            .secret_list()
+        {
+            if s.kms_key_id().is_some_and(|k| names.iter().any(|n| n == k)) {
+                found.push(format!("secret `{}`", s.name().unwrap_or_default()));
+            }
+        }
+    }
+    Ok(found)
+}

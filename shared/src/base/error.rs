@@ -8,6 +8,7 @@ use std::fmt;
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use crate::base::vocabulary::DbKind;
 use crate::ident::IdentError;
 
 /// Stable process exit codes (documented in the README).
@@ -79,6 +80,26 @@ pub enum Error {
     /// Not a failure: `--detach` started (or found) the execution and returned.
     #[error("{database}: the Step Functions execution goes on without this process: {execution}")]
     Detached { execution: String, database: String },
+    /// `--stop-source` found the source not `available` and no snapshot of it under the run's
+    /// name: AWS snapshots a database only while it is `available`.
+    #[error("{} `{db}` is `{status}` and has no snapshot `{snapshot}`: AWS snapshots a database only while it is `available`", .kind.name())]
+    StoppedWithoutSnapshot {
+        kind: DbKind,
+        db: String,
+        status: String,
+        snapshot: String,
+    },
+    /// `--stop-source` found the run's snapshot of an instance that is `available` again: the
+    /// snapshot misses what was written since.
+    #[error("snapshot `{snapshot}` exists but DB instance `{db}` is `available` again: what was written to it since the snapshot is not in it")]
+    StartedSinceSnapshot { db: String, snapshot: String },
+    /// A snapshot under a name the run makes holds another database than the run's.
+    #[error("snapshot `{snapshot}` exists but is of `{of}`, not of `{db}`")]
+    SnapshotOfAnother {
+        snapshot: String,
+        of: String,
+        db: String,
+    },
 }
 
 impl From<crate::policy::LockoutError> for Error {
@@ -145,6 +166,21 @@ impl Error {
             Self::Detached { execution, .. } => Some(format!(
                 "follow it with `status --execution {execution}`; when it has succeeded, run the same command again to finish (it attaches, writes what the local engine writes, and repeats nothing)"
             )),
+            Self::StoppedWithoutSnapshot { kind, db, .. } => {
+                let noun = match kind {
+                    DbKind::Instance => "instance",
+                    DbKind::Cluster => "cluster",
+                };
+                Some(format!(
+                    "wait until it is `available` (if it is stopped: `aws rds start-db-{noun} --db-{noun}-identifier {db}`), then re-run the same command: `--stop-source` takes the snapshot before the stop"
+                ))
+            }
+            Self::StartedSinceSnapshot { snapshot, .. } => Some(format!(
+                "it was started after the snapshot (by hand, or by AWS, which starts a stopped database again after 7 days): delete the snapshot (`aws rds delete-db-snapshot --db-snapshot-identifier {snapshot}`) and re-run the same command, which takes a new one as it stops it"
+            )),
+            Self::SnapshotOfAnother { snapshot, .. } => Some(format!(
+                "find out who made `{snapshot}`; if it is stale, delete it and re-run (the toolkit reuses only a snapshot of the database it copies)"
+            )),
             Self::Ident(_) | Self::Io { .. } => None,
         }
     }
@@ -154,7 +190,10 @@ impl Error {
             Self::Ident(_) | Self::Usage { .. } | Self::Config { .. } | Self::Io { .. } => {
                 ExitCode::Usage
             }
-            Self::Refused { .. } => ExitCode::Refused,
+            Self::Refused { .. }
+            | Self::StoppedWithoutSnapshot { .. }
+            | Self::StartedSinceSnapshot { .. }
+            | Self::SnapshotOfAnother { .. } => ExitCode::Refused,
             Self::Aws { .. } => ExitCode::Aws,
             Self::TerminalStatus { .. } | Self::WaitTimeout { .. } => ExitCode::Timeout,
             Self::Interrupted => ExitCode::Interrupted,

@@ -229,8 +229,12 @@ pub fn read_bounded(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io(&shown, e))
 }
 
-/// Writes a file so that readers see the old content or the new, never a part.
+/// Writes a file so that readers see the old content or the new, never a part (manifests,
+/// indexes, reports, state files). The temporary file beside it has an unpredictable name and
+/// is created exclusively: a file or symlink someone planted in the folder is never written
+/// through; then it is renamed over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let shown = path.display();
     let dir = path
         .parent()
@@ -240,9 +244,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(tmp.display(), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(&shown, e))
+    let mut attempts = 0;
+    let (tmp, mut file) = loop {
+        let tmp = dir.join(format!(".{name}.tmp-{:032x}", rand::random::<u128>()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 8 => {
+                attempts += 1;
+            }
+            Err(e) => return Err(Error::io(tmp.display(), e)),
+        }
+    };
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    drop(file);
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(tmp.display(), e));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(&shown, e)
+    })
 }
 
 #[cfg(test)]
@@ -414,6 +440,35 @@ pub(crate) mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A symlink planted where a temporary file could be expected is never written through.
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_never_follows_a_planted_temp_file() {
+        let dir = std::env::temp_dir().join(format!("rh-planted-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"untouched").unwrap();
+        let path = dir.join("db1.handoff.json");
+        let planted = dir.join(format!(".db1.handoff.json.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        write_atomic(&path, b"{}").unwrap();
+        write_atomic(&path, b"{\"again\": 1}").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"again\": 1}");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let planted_name = format!(".db1.handoff.json.tmp-{}", std::process::id());
+        assert_eq!(
+            names,
+            [planted_name.as_str(), "db1.handoff.json", "victim"],
+            "one temporary name per write, none left behind"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -66,6 +66,12 @@ pub trait Progress: Sync {
     /// A resource this run just created (`kind` as in [`crate::base::state`]); recorded in the
     /// run's state file, so `cleanup` finds it whatever happens next.
     fn created(&self, _kind: &str, _id: &str) {}
+
+    /// What earlier runs of this handoff recorded as created, of `kind` (empty without a
+    /// state file).
+    fn recorded(&self, _kind: &str) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Discards events (for callers that only want the result).

@@ -70,6 +70,18 @@ impl Progress for Recorder<'_> {
         self.inner.event(event);
     }
 
+    fn recorded(&self, kind: &str) -> Vec<String> {
+        let Ok(state) = self.state.lock() else {
+            return Vec::new();
+        };
+        state
+            .created
+            .iter()
+            .filter(|c| c.kind == kind)
+            .map(|c| c.id.clone())
+            .collect()
+    }
+
     fn created(&self, kind: &str, id: &str) {
         let Ok(mut state) = self.state.lock() else {
             return;

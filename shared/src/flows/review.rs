@@ -6,7 +6,7 @@ use crate::aws::{Aws, AwsArgs};
 use crate::base::error::{Error, ExitCode, Result};
 use crate::base::progress::Printer;
 use crate::ident::{AccountId, Arn, Region};
-use crate::policy::audit::{audit, Finding, Severity};
+use crate::policy::audit::{audit_trusting, Finding, Severity, Trust};
 use crate::policy::explain::explain;
 use crate::policy::{KeyPolicySpec, KeyPolicyVariant, Peer};
 
@@ -93,6 +93,10 @@ pub struct AuditArgs {
     /// The key to audit: key id, key ARN or alias
     #[arg(long, value_name = "KEY")]
     pub key: String,
+    /// An account the key may be shared with (the handoff's target; repeatable). Any other
+    /// account the policy lets in is a finding
+    #[arg(long, value_name = "ACCOUNT")]
+    pub target_account: Vec<AccountId>,
 }
 
 /// Audits a live key policy; exits 1 when a finding is of high severity.
@@ -115,7 +119,13 @@ pub async fn run_audit(
         .clone()
         .unwrap_or_else(|| caller.account.clone());
     let policy = kms::get_policy(&aws, &key.id).await?;
-    let findings = audit(&policy, &account, Some(&caller.principal()));
+    let trust = args
+        .target_account
+        .iter()
+        .fold(Trust::key_only(account), |trust, target| {
+            trust.with_target(target.clone())
+        });
+    let findings = audit_trusting(&policy, &trust, Some(&caller.principal()));
     printer.result(
         &audit_text(&key.arn, &findings),
         &serde_json::json!({"key": key.arn, "findings": findings}),

@@ -4,7 +4,7 @@
 use crate::aws::rds::{self, DbInfo, Snap};
 use crate::aws::wait::WaitPolicy;
 use crate::aws::Aws;
-use crate::base::error::Result;
+use crate::base::error::{Error, Result};
 use crate::base::progress::{Event, Progress};
 
 use super::{Op, Step};
@@ -49,11 +49,28 @@ async fn run_step(
 ) -> Result<()> {
     let (kind, stage) = (step.kind, step.slot.stage);
     match &step.op {
-        Op::Stop { db } => {
-            rds::stop_db(aws, kind, db).await?;
-            progress.event(&Event::step(stage, db, "stopping before the snapshot"));
+        Op::Stop { db, snapshot, tags } => {
+            rds::stop_db(aws, kind, db, snapshot.as_deref()).await?;
+            let what = match snapshot {
+                Some(id) => {
+                    progress.created(rds::snapshot_kind(kind), id);
+                    "stopping, its snapshot taken first"
+                }
+                None => "stopping after its snapshot",
+            };
+            progress.event(&Event::step(stage, db, what));
             let goal = (stage, "stopped");
             rds::wait_db_status(aws, kind, db, goal, wait, progress).await?;
+            if let Some(id) = snapshot {
+                if !rds::adopt_stop_snapshot(aws, kind, db, id, tags).await? {
+                    return Err(Error::StoppedWithoutSnapshot {
+                        kind,
+                        db: db.clone(),
+                        status: "stopped".into(),
+                        snapshot: id.clone(),
+                    });
+                }
+            }
         }
         Op::Snapshot { db, id, tags } => {
             let snap = rds::ensure_snapshot(aws, kind, db, id, tags, wait, progress).await?;

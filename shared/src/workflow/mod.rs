@@ -92,7 +92,8 @@ impl Workflow {
 /// What kind of AWS operation a step performs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
-    /// Stop the database, wait until `stopped`.
+    /// Stop the database (an instance with the snapshot AWS takes just before), wait until
+    /// `stopped`.
     Stop,
     /// Snapshot a database, wait until `available`.
     Snapshot,
@@ -160,11 +161,13 @@ const IMPORT: &[Slot] = &[
     slot("Writer", "writer instance", OpKind::Writer, CLUSTER),
 ];
 
-/// Encrypt: (stop,) snapshot, copy an instance's snapshot under the key, restore the
-/// encrypted twin, recreate a cluster's writer.
+/// Encrypt: (stop an instance, AWS snapshotting it just before,) snapshot, (stop a cluster
+/// once its snapshot is available,) copy an instance's snapshot under the key, restore the
+/// encrypted twin, recreate a cluster's writer. AWS snapshots no stopped database.
 const ENCRYPT: &[Slot] = &[
-    slot("Stop", "stop source", OpKind::Stop, BOTH),
+    slot("Stop", "stop source", OpKind::Stop, INSTANCE),
     slot("Snapshot", "snapshot", OpKind::Snapshot, BOTH),
+    slot("StopAfterSnapshot", "stop source", OpKind::Stop, CLUSTER),
     slot("Copy", "copy", OpKind::Copy, INSTANCE),
     slot("Restore", "restore", OpKind::Restore, BOTH),
     slot("Writer", "writer instance", OpKind::Writer, CLUSTER),

@@ -24,6 +24,11 @@ pub struct Step {
 pub enum Op {
     Stop {
         db: String,
+        /// An instance's snapshot, which `StopDBInstance` takes immediately before the stop
+        /// (a cluster is snapshotted by its own step, before this one).
+        snapshot: Option<String>,
+        /// The tags the snapshot is given after the stop (the call takes none).
+        tags: BTreeMap<String, String>,
     },
     Snapshot {
         db: String,
@@ -70,7 +75,7 @@ impl Step {
     /// What the step makes, finds or waits for.
     pub fn resource(&self) -> &str {
         match &self.op {
-            Op::Stop { db } => db,
+            Op::Stop { db, .. } => db,
             Op::Snapshot { id, .. } | Op::Copy { id, .. } | Op::Share { id, .. } => id,
             Op::Restore(spec) => &spec.id,
             Op::Writer(spec) => &spec.id,
@@ -92,7 +97,9 @@ impl Step {
     pub fn request(&self) -> Value {
         let cluster = self.kind == DbKind::Cluster;
         let mut request = match &self.op {
-            Op::Stop { db } => json!({ id_param(self.kind): db }),
+            Op::Stop { db, snapshot, .. } => {
+                json!({ id_param(self.kind): db, "DbSnapshotIdentifier": snapshot })
+            }
             Op::Snapshot { db, id, tags } => {
                 let snapshot = find_param(OpKind::Snapshot, self.kind);
                 json!({ id_param(self.kind): db, snapshot: id, "Tags": tag_list(tags) })
@@ -130,7 +137,12 @@ impl Step {
     pub fn describe(&self) -> String {
         let kind = self.kind.name();
         match &self.op {
-            Op::Stop { db } => format!("stop {kind} {db} before its snapshot"),
+            Op::Stop {
+                db,
+                snapshot: Some(id),
+                ..
+            } => format!("stop {kind} {db}, AWS taking snapshot {id} just before"),
+            Op::Stop { db, .. } => format!("stop {kind} {db} once its snapshot is available"),
             Op::Snapshot { db, .. } => format!("snapshot of {kind} {db}"),
             Op::Copy {
                 source,
@@ -285,5 +297,27 @@ mod tests {
                    "Tags": [{"Key": "k", "Value": "v"}]})
         );
         assert_eq!(step.find(), json!({"DbSnapshotIdentifier": "b"}));
+    }
+
+    /// AWS snapshots no stopped database: an instance's stop names the snapshot AWS takes
+    /// just before it; a cluster's stop (after its snapshot) names none.
+    #[test]
+    fn an_instance_stop_names_the_snapshot_taken_before_it() {
+        let stop = |kind: DbKind, name: &str, snapshot: Option<&str>| {
+            let op = Op::Stop {
+                db: "d".into(),
+                snapshot: snapshot.map(str::to_owned),
+                tags: BTreeMap::new(),
+            };
+            Step::new(Workflow::Encrypt, name, kind, op).request()
+        };
+        assert_eq!(
+            stop(DbKind::Instance, "Stop", Some("s")),
+            json!({"DbInstanceIdentifier": "d", "DbSnapshotIdentifier": "s"})
+        );
+        assert_eq!(
+            stop(DbKind::Cluster, "StopAfterSnapshot", None),
+            json!({"DbClusterIdentifier": "d"})
+        );
     }
 }

@@ -1,5 +1,6 @@
 use rds_handoff::aws::Aws;
 use rds_handoff::base::progress::Printer;
+use rds_handoff::base::vocabulary::DbKind;
 use rds_handoff::cli::GlobalArgs;
 use rds_handoff::flows::encrypt::{encrypt, EncryptArgs};
 use rds_handoff::{ExitCode, Result};
@@ -22,10 +23,10 @@ pub async fn run(args: &EncryptArgs, global: &GlobalArgs, printer: &Printer) -> 
             report.twin,
             plan.kind.name(),
             plan.db,
-            if plan.stop_source {
-                "was stopped before its snapshot and stays stopped (nothing written after that is lost)"
-            } else {
-                "is unchanged (writes to it after the snapshot are not in the copy)"
+            match (plan.stop_source, plan.kind) {
+                (false, _) => "is unchanged (writes to it after the snapshot are not in the copy)",
+                (true, DbKind::Instance) => "was stopped by the call that took its snapshot just before the stop; it stays stopped until started, and AWS starts it again by itself after 7 days",
+                (true, DbKind::Cluster) => "was stopped once its snapshot was available (writes in between are not in the copy); it stays stopped until started, and AWS starts it again by itself after 7 days",
             },
         )
     };

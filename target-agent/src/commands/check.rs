@@ -6,6 +6,7 @@ use rds_handoff::{Error, ExitCode, Result};
 
 pub async fn run(args: &CheckArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
     let args = args.clone().trusting(global.aws.profile.as_deref()).await?;
+    args.warn_unchecked(printer);
     if args.as_import().is_fleet() {
         return Err(Error::Usage {
             message: "`check` verifies one manifest".into(),

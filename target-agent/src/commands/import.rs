@@ -2,12 +2,13 @@ use rds_handoff::aws::Aws;
 use rds_handoff::base::progress::Printer;
 use rds_handoff::cli::GlobalArgs;
 use rds_handoff::flows::fleet::import::import_all;
-use rds_handoff::flows::import::{aws_args_for, import, ImportArgs};
+use rds_handoff::flows::import::{aws_args_for, import, ImportArgs, UNCHECKED};
 use rds_handoff::{ExitCode, Result};
 
 pub async fn run(args: &ImportArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
     let mut args = args.clone();
     args.check = args.check.trusting(global.aws.profile.as_deref()).await?;
+    args.check.warn_unchecked(printer);
     if args.is_fleet() {
         let summary = import_all(&args, &global.aws, printer).await?;
         printer.tabular(&summary.text(), &summary.json);
@@ -18,7 +19,7 @@ pub async fn run(args: &ImportArgs, global: &GlobalArgs, printer: &Printer) -> R
     let aws = Aws::connect(&aws_args_for(&plan, &global.aws, printer)).await?;
     let report = import(&aws, &plan, printer).await?;
     let path = plan.report_path.display().to_string();
-    let text = if plan.args.dry_run {
+    let mut text = if plan.args.dry_run {
         "dry run: nothing was changed".to_owned()
     } else {
         let endpoint = report.endpoint.as_deref().unwrap_or("(no endpoint yet)");
@@ -35,11 +36,16 @@ pub async fn run(args: &ImportArgs, global: &GlobalArgs, printer: &Printer) -> R
             report.db_identifier
         )
     };
+    let unchecked = plan.args.check.skip_manifest_sha256;
+    if unchecked {
+        text.push_str(&format!("\nwarning: manifest SHA-256 {UNCHECKED}"));
+    }
     let mut json = serde_json::to_value(&report).unwrap_or_default();
     if let Some(map) = json.as_object_mut() {
         map.insert("event".into(), "done".into());
         map.insert("report".into(), path.into());
         map.insert("dry_run".into(), plan.args.dry_run.into());
+        map.insert("manifest_sha256_checked".into(), (!unchecked).into());
     }
     printer.result(&text, &json);
     Ok(ExitCode::Ok)

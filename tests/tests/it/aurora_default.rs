@@ -2,6 +2,7 @@
 //! DOMAIN.md §14): handed off through a temporary cluster restored under the toolkit's key,
 //! never shared or copied as they are; the target always names its own key.
 
+use e2e::agents::sha_of;
 use e2e::fixtures::{aurora_cluster, aurora_cluster_default, footprint, key_arn, mysql_instance};
 use e2e::proxy::{FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Workdir, SOURCE, TARGET};
@@ -167,11 +168,14 @@ async fn an_aws_owned_key_cluster_is_rekeyed_through_a_temporary_cluster_and_imp
     let (run, net) = import(&wd, &target, db, &["--dry-run"]).await;
     run.ok();
     let manifest_file = format!("{db}.handoff.json");
+    let sha = sha_of(wd.path(), &manifest_file);
     let import_args = [
         "import",
         &manifest_file,
         "--source-account",
         SOURCE,
+        "--manifest-sha256",
+        &sha,
         "--db-subnet-group",
         &net.subnet_group,
         "--vpc-security-group-ids",
@@ -214,11 +218,14 @@ async fn an_instance_import_copies_under_the_targets_own_key() {
     export(&wd, &source, "--db-instance", db, &[]).await.ok();
     let net = e2e::fixtures::network(&target);
     let manifest_file = format!("{db}.handoff.json");
+    let sha = sha_of(wd.path(), &manifest_file);
     let args = [
         "import",
         &manifest_file,
         "--source-account",
         SOURCE,
+        "--manifest-sha256",
+        &sha,
         "--db-subnet-group",
         &net.subnet_group,
         "--vpc-security-group-ids",

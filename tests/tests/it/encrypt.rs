@@ -15,7 +15,8 @@ use e2e::fixtures::{
 };
 use e2e::proxy::{FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Workdir, SOURCE};
-use rds_handoff::policy::model::Statement;
+use rds_handoff::policy::builder::SID_ADMIN;
+use rds_handoff::policy::model::{Principal, Statement};
 use rds_handoff::policy::{KeyPolicySpec, PolicyDocument};
 
 /// What the twin must share with the original.
@@ -102,19 +103,28 @@ async fn instance_gets_an_encrypted_twin_in_the_same_place() {
     assert_eq!(twin.kms_key_id(), Some(key.as_str()));
     let expected =
         KeyPolicySpec::own_account("aws", "us-east-1".parse().unwrap(), SOURCE.parse().unwrap())
+            .made_by(&source.role_arn)
             .build();
     let live = key_policy(&source, &key).await;
     assert_eq!(
         live, expected,
         "the key is the builder's, for this account's RDS only"
     );
-    // And the reviewed policy's statements for the key's own account, without the target's.
+    // And the reviewed policy's statements for the key's own account, without the target's,
+    // with the role that made the key named beside the root (policies/README.md, statement 1).
     let reviewed = PolicyDocument::parse(include_str!("../../../policies/key-policy.json"));
+    let root = format!("arn:aws:iam::{SOURCE}:root");
     let own: Vec<Statement> = reviewed
         .unwrap()
         .into_statements()
         .into_iter()
         .filter(|s| !s.sid().starts_with("TargetAccount"))
+        .map(|mut s| {
+            if s.sid() == SID_ADMIN {
+                s.principal = Some(Principal::aws(vec![root.clone(), source.role_arn.clone()]));
+            }
+            s
+        })
         .collect();
     assert_eq!(live.statements(), own, "review policies/key-policy.json");
     assert_eq!(placement(&twin), original, "same placement and settings");
@@ -266,4 +276,112 @@ async fn encrypt_refuses_a_name_it_did_not_make_and_a_missing_database() {
     .await
     .refused(3, "`rfx-missing` not found");
     assert_eq!(footprint(&source, "rfx").await, before, "nothing created");
+}
+
+/// `--stop-source`: AWS snapshots no stopped database (the emulator refuses as AWS does). An
+/// instance is stopped by the call that takes its snapshot just before the stop (no snapshot
+/// of it is asked for otherwise); a cluster is snapshotted first and stopped after. Each ends
+/// with its encrypted copy, no intermediate snapshot and the original stopped; run again, it
+/// is already done.
+#[tokio::test]
+async fn stop_source_snapshots_before_the_stop_and_leaves_the_original_stopped() {
+    let source = Account::assume(SOURCE).await;
+    let wd = Workdir::new("encs");
+    e2e::fixtures::mysql_instance(&source, "encs-db", false).await;
+    aurora_cluster(&source, "encs-cl", false).await;
+    let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
+    for (flag, db) in [("--db-instance", "encs-db"), ("--db-cluster", "encs-cl")] {
+        let args = ["encrypt", flag, db, "--stop-source"];
+        let run = wd.via(&proxy, Agent::Src, &source, &args).await.ok();
+        assert!(run.stdout.contains("7 days"), "{}", run.stdout);
+        let done = footprint(&source, db).await;
+        assert!(
+            done.databases.contains(&format!("{db}-encrypted")),
+            "{:?}",
+            done.databases
+        );
+        assert!(done.snapshots.is_empty(), "{db}: {:?}", done.snapshots);
+        let again = wd.run(Agent::Src, &source, &args).await.ok();
+        assert!(again.stdout.contains("already done"), "{}", again.stdout);
+        assert_eq!(
+            footprint(&source, db).await,
+            done,
+            "a re-run creates nothing"
+        );
+    }
+    assert_eq!(instance_state(&source, "encs-db").await.status, "stopped");
+    assert_eq!(cluster_state(&source, "encs-cl").await.status, "stopped");
+    let twin = describe_instance(&source, "encs-db-encrypted").await;
+    assert_eq!(twin.storage_encrypted(), Some(true));
+
+    let stops = proxy.stats.bodies("StopDBInstance");
+    assert_eq!(stops.len(), 1, "{stops:?}");
+    assert!(
+        stops[0].contains("DBSnapshotIdentifier=rh-encs-db-encrypt-src"),
+        "{}",
+        stops[0]
+    );
+    assert!(
+        !proxy.stats.saw("CreateDBSnapshot"),
+        "the instance's snapshot is the stop's"
+    );
+    let seen: Vec<String> = proxy
+        .stats
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(a, _)| a.clone())
+        .collect();
+    let at = |action: &str| seen.iter().position(|a| a == action);
+    let (snapshot, stop) = (at("rds:CreateDBClusterSnapshot"), at("rds:StopDBCluster"));
+    assert!(
+        snapshot.is_some() && stop.is_some() && snapshot < stop,
+        "the cluster is snapshotted, then stopped: {seen:?}"
+    );
+}
+
+/// With `--stop-source`, a source found stopped without the run's snapshot is refused with
+/// what to do (AWS snapshots no stopped database), and so is an instance started again since
+/// that snapshot (it misses what was written since); nothing is created.
+#[tokio::test]
+async fn stop_source_refuses_a_stopped_source_without_its_snapshot_and_one_started_since() {
+    let source = Account::assume(SOURCE).await;
+    let wd = Workdir::new("encsr");
+    e2e::fixtures::mysql_instance(&source, "encsr-db", false).await;
+    let rds = source.rds();
+    rds.stop_db_instance()
+        .db_instance_identifier("encsr-db")
+        .send()
+        .await
+        .unwrap();
+    let args = ["encrypt", "--db-instance", "encsr-db", "--stop-source"];
+    let run = wd.run(Agent::Src, &source, &args).await.refused(
+        3,
+        "is `stopped` and has no snapshot `rh-encsr-db-encrypt-src`",
+    );
+    assert!(
+        run.stderr
+            .contains("aws rds start-db-instance --db-instance-identifier encsr-db"),
+        "{}",
+        run.stderr
+    );
+    rds.start_db_instance()
+        .db_instance_identifier("encsr-db")
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_snapshot()
+        .db_instance_identifier("encsr-db")
+        .db_snapshot_identifier("rh-encsr-db-encrypt-src")
+        .send()
+        .await
+        .unwrap();
+    wd.run(Agent::Src, &source, &args)
+        .await
+        .refused(3, "is `available` again");
+    let left = footprint(&source, "encsr-db").await;
+    assert_eq!(left.databases, vec!["encsr-db"]);
+    assert_eq!(left.snapshots, vec!["rh-encsr-db-encrypt-src"]);
+    assert!(left.keys.is_empty(), "no key made: {:?}", left.keys);
 }

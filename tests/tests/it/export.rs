@@ -3,8 +3,9 @@
 use e2e::fixtures::{
     aurora_cluster, cluster_state, footprint, instance_state, key_arn, key_policy, mysql_instance,
 };
-use e2e::{Account, Agent, Workdir, SOURCE, TARGET};
+use e2e::{Account, Agent, Workdir, SOURCE, TARGET, THIRD};
 use rds_handoff::base::vocabulary::DbKind;
+use rds_handoff::policy::builder::has_peer;
 use rds_handoff::policy::{KeyPolicySpec, Peer};
 
 use crate::common::{accounts, export, manifest};
@@ -108,12 +109,14 @@ async fn assert_exported(wd: &Workdir, source: &Account, db: &str, kind: DbKind,
         account: TARGET.parse().unwrap(),
         principal: None,
     };
+    // The builder's, naming the role that made the key beside the account root.
     let expected = KeyPolicySpec::source(
         "aws",
         "us-east-1".parse().unwrap(),
         SOURCE.parse().unwrap(),
         peer,
     )
+    .made_by(&source.role_arn)
     .build();
     assert_eq!(live, expected, "the key's policy is the builder's output");
 }
@@ -480,4 +483,112 @@ async fn json_output_is_one_event_per_line_with_the_manifest_last() {
     let last = events.last().unwrap();
     assert_eq!(last["event"], "done");
     assert_eq!(last["manifest"], "exp-json.handoff.json");
+}
+
+#[tokio::test]
+async fn a_second_target_leaves_the_first_target_its_access_to_the_key() {
+    let (source, _) = accounts().await;
+    let first = Workdir::new("exp-two-a");
+    let second = Workdir::new("exp-two-b");
+    mysql_instance(&source, "exp-two", false).await;
+    export(&first, &source, "--db-instance", "exp-two", &[])
+        .await
+        .ok();
+    let args = [
+        "export",
+        "--db-instance",
+        "exp-two",
+        "--target-account",
+        THIRD,
+    ];
+    second.run(Agent::Src, &source, &args).await.ok();
+    let key = manifest(&first, "exp-two").snapshot.kms_key_arn.unwrap();
+    assert_eq!(
+        manifest(&second, "exp-two")
+            .snapshot
+            .kms_key_arn
+            .map(|a| a.as_str().to_owned()),
+        Some(key.as_str().to_owned()),
+        "both copies are under the database's key"
+    );
+    let live = key_policy(&source, key.as_str()).await;
+    for target in [TARGET, THIRD] {
+        let peer = Peer {
+            account: target.parse().unwrap(),
+            principal: None,
+        };
+        let spec = KeyPolicySpec::source(
+            "aws",
+            "us-east-1".parse().unwrap(),
+            SOURCE.parse().unwrap(),
+            peer.clone(),
+        );
+        assert!(
+            has_peer(&live, &spec.peer_statements(&peer)),
+            "{target} may still copy its snapshot: {}",
+            live.to_json()
+        );
+    }
+}
+
+/// A region whose manual snapshot quota is full (AWS's default 100, which the emulator keeps):
+/// the export is refused before it creates anything, saying the quota, after reads only.
+#[tokio::test]
+async fn a_full_snapshot_quota_refuses_the_export_before_it_creates_anything() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("exp-quota");
+    mysql_instance(&source, "exp-quota", false).await;
+    mysql_instance(&source, "exp-filler", false).await;
+    let rds = source.rds();
+    for i in 0..100 {
+        rds.create_db_snapshot()
+            .db_instance_identifier("exp-filler")
+            .db_snapshot_identifier(format!("exp-filler-{i}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("filler snapshot {i}: {e:?}"));
+    }
+    let before = footprint(&source, "exp-quota").await;
+    let url = &e2e::Emulator::get().url;
+    let proxy = e2e::proxy::Proxy::start(url, e2e::proxy::FaultPlan::default()).await;
+    let args = [
+        "export",
+        "--db-instance",
+        "exp-quota",
+        "--target-account",
+        TARGET,
+    ];
+    let run = wd.via(&proxy, Agent::Src, &source, &args).await.refused(
+        3,
+        "the region has 100 of 100 manual snapshots; this run needs 2 more",
+    );
+    assert!(
+        run.stderr
+            .contains("delete manual snapshots you no longer need"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.error_lines().len(), 1, "one message: {}", run.stderr);
+    assert_eq!(
+        footprint(&source, "exp-quota").await,
+        before,
+        "a refusal creates nothing"
+    );
+    assert!(proxy.stats.saw("rds:DescribeAccountAttributes"));
+    let writes: Vec<String> = proxy
+        .stats
+        .actions()
+        .into_iter()
+        .filter(|action| {
+            let call = action.rsplit(':').next().unwrap_or_default();
+            !["Describe", "Get", "List"]
+                .iter()
+                .any(|read| call.starts_with(read))
+        })
+        .collect();
+    assert!(writes.is_empty(), "called before the refusal: {writes:?}");
+    assert!(
+        std::fs::read_dir(wd.path()).unwrap().next().is_none(),
+        "a refusal writes no file"
+    );
 }

@@ -2,6 +2,7 @@
 //! one message naming the problem, never panics, and makes no AWS call when the problem is
 //! local (the agents' endpoint is a proxy that counts requests).
 
+use e2e::agents::sha_of;
 use e2e::fixtures::{footprint, mysql_instance};
 use e2e::proxy::{FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Run, Workdir, TARGET, THIRD};
@@ -221,12 +222,16 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
     let good = good_manifest(&source, "hostile-db").await;
     let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
     let wd = Workdir::new("hostile");
+    // Each with the SHA-256 of the file as it is: what the parser refuses, not the fingerprint.
     let import = |manifest: &str| -> Vec<String> {
+        let sha = sha_of(wd.path(), manifest);
         [
             "import",
             manifest,
             "--source-account",
             "111111111111",
+            "--manifest-sha256",
+            sha.as_str(),
             "--db-subnet-group",
             "g",
             "--vpc-security-group-ids",
@@ -517,6 +522,7 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
         refused_locally(&wd, &proxy, Agent::Src, &source, args, expect).await;
     }
     std::fs::write(wd.file("ok.json"), &good).unwrap();
+    let sha = rds_handoff::base::manifest::fingerprint(good.as_bytes());
     let tgt_cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec![
@@ -524,6 +530,8 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
                 "ok.json",
                 "--source-account",
                 "111111111111",
+                "--manifest-sha256",
+                &sha,
                 "--db-subnet-group",
                 "g",
                 "--vpc-security-group-ids",
@@ -552,6 +560,8 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
                 "ok.json",
                 "--source-account",
                 "111111111111",
+                "--manifest-sha256",
+                &sha,
                 "--db-subnet-group",
                 "g",
                 "--vpc-security-group-ids",
@@ -567,14 +577,16 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
                 "ok.json",
                 "--source-account",
                 "111111111111",
+                "--manifest-sha256",
+                &sha,
                 "--db-subnet-group",
                 "g",
                 "--vpc-security-group-ids",
                 "sg-12345678",
-                "--password",
-                "hunter2",
+                "--password-mode",
+                "rotat",
             ],
-            "'hunter2'",
+            "`--password-mode` takes `rotate` or `rds-managed`",
         ),
         (
             vec![
@@ -597,6 +609,8 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
                 "ok.json",
                 "--source-account",
                 "111111111111",
+                "--manifest-sha256",
+                &sha,
                 "--db-subnet-group",
                 "",
                 "--vpc-security-group-ids",
@@ -610,15 +624,14 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
     }
     // Refused as checks (exit 3), still before any AWS call: whom the target trusts and the
     // manifest's fingerprint are known without AWS.
-    let sha = rds_handoff::base::manifest::fingerprint(good.as_bytes());
     let other_sha = "0".repeat(64);
     let pinned: Vec<(Vec<&str>, &str)> = vec![
         (
-            vec!["import", "ok.json", "--source-account", THIRD, "--db-subnet-group", "g", "--vpc-security-group-ids", "sg-12345678"],
+            vec!["import", "ok.json", "--source-account", THIRD, "--manifest-sha256", &sha, "--db-subnet-group", "g", "--vpc-security-group-ids", "sg-12345678"],
             "the manifest's source account is `111111111111`, but you expect the database from `333333333333`",
         ),
         (
-            vec!["check", "ok.json", "--source-account", THIRD, "--db-subnet-group", "g", "--vpc-security-group-ids", "sg-12345678"],
+            vec!["check", "ok.json", "--source-account", THIRD, "--manifest-sha256", &sha, "--db-subnet-group", "g", "--vpc-security-group-ids", "sg-12345678"],
             "but you expect the database from `333333333333`",
         ),
         (
@@ -640,6 +653,19 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
                 "sg-12345678",
             ],
             "no source account to trust",
+        ),
+        (
+            vec![
+                "import",
+                "ok.json",
+                "--source-account",
+                "111111111111",
+                "--db-subnet-group",
+                "g",
+                "--vpc-security-group-ids",
+                "sg-12345678",
+            ],
+            "`--manifest-sha256` is required",
         ),
         (
             vec![
@@ -683,6 +709,73 @@ async fn hostile_manifests_flags_and_identifiers_are_refused_without_aws_calls()
 }
 
 #[tokio::test]
+async fn a_password_mode_that_could_be_a_password_is_refused_without_repeating_it() {
+    let (_, target) = accounts().await;
+    let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
+    let wd = Workdir::new("hostile-pw");
+    let secret = "Tr0ub4dor&3-horse";
+    let sha = "0".repeat(64);
+    let base = [
+        "import",
+        "m.json",
+        "--source-account",
+        "111111111111",
+        "--manifest-sha256",
+        sha.as_str(),
+        "--db-subnet-group-name",
+        "g",
+        "--vpc-security-group-ids",
+        "sg-12345678",
+    ];
+    let (flag, alias) = (
+        format!("--password-mode={secret}"),
+        format!("--password={secret}"),
+    );
+    let hyphen = format!("-{secret}");
+    let spellings: Vec<Vec<&str>> = vec![
+        vec!["--password-mode", secret],
+        vec!["--password", secret],
+        vec![flag.as_str()],
+        vec![alias.as_str()],
+        vec!["--password", hyphen.as_str()],
+    ];
+    let outputs: [&[&str]; 2] = [&[], &["--output", "json"]];
+    for spelling in &spellings {
+        for output in outputs {
+            let args = [&base[..], &spelling[..], output].concat();
+            let run = wd.via(&proxy, Agent::Tgt, &target, &args).await;
+            assert_eq!(run.code, 2, "{args:?}: {}{}", run.stdout, run.stderr);
+            for shown in [&run.stdout, &run.stderr] {
+                assert!(
+                    !shown.contains("Tr0ub4dor"),
+                    "{spelling:?} {output:?}: the value came back:\n{shown}"
+                );
+            }
+            let said = if output.is_empty() {
+                &run.stderr
+            } else {
+                &run.stdout
+            };
+            assert!(
+                said.contains("`--password-mode` takes `rotate` or `rds-managed`"),
+                "{args:?}:\n{said}"
+            );
+            assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        }
+    }
+    // The old name still takes a mode: the run gets past the flags to the missing manifest.
+    let args = [&base[..], &["--password", "rds-managed"][..]].concat();
+    let run = wd.via(&proxy, Agent::Tgt, &target, &args).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("m.json: No such file or directory"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(proxy.requests(), 0, "refused before any AWS call");
+}
+
+#[tokio::test]
 async fn manifests_pointing_elsewhere_are_refused_by_aws_checks_and_create_nothing() {
     let (source, target) = accounts().await;
     let good = good_manifest(&source, "hostile-aws").await;
@@ -713,6 +806,7 @@ async fn manifests_pointing_elsewhere_are_refused_by_aws_checks_and_create_nothi
     ];
     for (from, to, expect) in cases {
         std::fs::write(wd.file("m.json"), good.replacen(from, to, 1)).unwrap();
+        let sha = sha_of(wd.path(), "m.json");
         let run = wd
             .run(
                 Agent::Tgt,
@@ -722,6 +816,8 @@ async fn manifests_pointing_elsewhere_are_refused_by_aws_checks_and_create_nothi
                     "m.json",
                     "--source-account",
                     e2e::SOURCE,
+                    "--manifest-sha256",
+                    &sha,
                     "--region",
                     "us-east-1",
                     "--db-subnet-group",

@@ -200,6 +200,7 @@ async fn check_verifies_without_changing_anything() {
         .ok();
     let net = e2e::fixtures::network(&target);
     let before = footprint(&target, "imp-check").await;
+    let sha = e2e::agents::sha_of(wd.path(), "imp-check.handoff.json");
     let run = wd
         .run(
             Agent::Tgt,
@@ -209,6 +210,8 @@ async fn check_verifies_without_changing_anything() {
                 "imp-check.handoff.json",
                 "--source-account",
                 e2e::SOURCE,
+                "--manifest-sha256",
+                &sha,
                 "--db-subnet-group",
                 &net.subnet_group,
                 "--vpc-security-group-ids",
@@ -322,7 +325,7 @@ async fn rds_managed_password_leaves_the_secret_to_rds_under_our_key() {
     export(&wd, &source, "--db-cluster", "impm-db", &[])
         .await
         .ok();
-    let (run, _) = import(&wd, &target, "impm-db", &["--password", "rds-managed"]).await;
+    let (run, _) = import(&wd, &target, "impm-db", &["--password-mode", "rds-managed"]).await;
     run.ok();
     let key_arn = key_arn(&target, "alias/rds-handoff/imported/impm-db").await;
     let cluster = target

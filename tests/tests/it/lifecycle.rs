@@ -1,6 +1,6 @@
 //! After the handoff: revoke at the source, cleanup at the target.
 
-use e2e::fixtures::{footprint, instance_state, key_policy, mysql_instance};
+use e2e::fixtures::{footprint, instance_state, key_policy, key_state, mysql_instance};
 use e2e::{Account, Agent, Workdir, TARGET};
 
 use crate::common::{accounts, export, import, manifest};
@@ -199,4 +199,47 @@ async fn cleanup_removes_only_what_import_left() {
         .await
         .ok();
     assert!(again.stdout.contains("nothing to clean up"));
+}
+
+#[tokio::test]
+async fn cleanup_keeps_the_key_that_still_encrypts_the_master_secret() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("cln-sec");
+    mysql_instance(&source, "cln-sec", false).await;
+    export(&wd, &source, "--db-instance", "cln-sec", &[])
+        .await
+        .ok();
+    import(&wd, &target, "cln-sec", &[]).await.0.ok();
+    let before = footprint(&target, "cln-sec").await;
+    assert_eq!(before.keys.len(), 1, "{before:?}");
+    assert_eq!(before.secrets.len(), 1, "{before:?}");
+    // The operator deletes the restored database; its master secret stays, under the key.
+    target
+        .rds()
+        .delete_db_instance()
+        .db_instance_identifier("cln-sec")
+        .skip_final_snapshot(true)
+        .delete_automated_backups(true)
+        .send()
+        .await
+        .unwrap();
+    let run = wd
+        .run(
+            Agent::Tgt,
+            &target,
+            &["cleanup", "--db", "cln-sec", "--yes"],
+        )
+        .await;
+    let said = format!("{}{}", run.stdout, run.stderr);
+    let secret = format!("secret `{}`", before.secrets[0]);
+    assert!(
+        said.contains("still encrypts") && said.contains(&secret),
+        "{said}"
+    );
+    assert_eq!(
+        key_state(&target, &before.keys[0]).await,
+        aws_sdk_kms::types::KeyState::Enabled,
+        "the key that encrypts the master secret stays: {said}"
+    );
+    assert_eq!(footprint(&target, "cln-sec").await.secrets, before.secrets);
 }

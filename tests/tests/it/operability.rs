@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_kms::types::KeyState;
+use e2e::agents::sha_of;
 use e2e::fixtures::{
     aurora_cluster, footprint, instance_state, key_arn, key_state, mysql_instance, network, Network,
 };
@@ -13,12 +14,20 @@ use e2e::{Agent, Emulator, Run, Workdir, SOURCE, TARGET};
 
 use crate::common::{accounts, export, import};
 
-fn import_args<'a>(manifest: &'a str, net: &'a Network, extra: &[&'a str]) -> Vec<&'a str> {
+/// `tgt-agent import` of `manifest` (whose SHA-256 is `sha`) into `net`, `extra` appended.
+fn import_args<'a>(
+    manifest: &'a str,
+    sha: &'a str,
+    net: &'a Network,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "import",
         manifest,
         "--source-account",
         SOURCE,
+        "--manifest-sha256",
+        sha,
         "--db-subnet-group-name",
         &net.subnet_group,
         "--vpc-security-group-ids",
@@ -122,6 +131,7 @@ async fn check_refuses_placement_that_does_not_exist_here_or_does_not_fit() {
         .unwrap();
     let elsewhere = elsewhere.group_id().unwrap();
     let before = footprint(&target, "opx-place").await;
+    let sha = sha_of(wd.path(), "opx-place.handoff.json");
     let cases: Vec<(Vec<&str>, String)> = vec![
         (
             vec!["--vpc-security-group-ids", "sg-0000000000000000"],
@@ -150,7 +160,7 @@ async fn check_refuses_placement_that_does_not_exist_here_or_does_not_fit() {
     ];
     for (extra, reason) in &cases {
         for verb in ["check", "import"] {
-            let mut args = import_args("opx-place.handoff.json", &net, &[]);
+            let mut args = import_args("opx-place.handoff.json", &sha, &net, &[]);
             args[0] = verb;
             let flag = extra[0];
             if let Some(at) = args.iter().position(|a| *a == flag) {
@@ -166,7 +176,7 @@ async fn check_refuses_placement_that_does_not_exist_here_or_does_not_fit() {
         "nothing made"
     );
     // `check` takes only what it checks.
-    let mut args = import_args("opx-place.handoff.json", &net, &["--multi-az"]);
+    let mut args = import_args("opx-place.handoff.json", &sha, &net, &["--multi-az"]);
     args[0] = "check";
     wd.run(Agent::Tgt, &target, &args)
         .await
@@ -190,7 +200,8 @@ async fn a_failed_import_leaves_a_state_file_and_cleanup_removes_what_it_made() 
     };
     let proxy = Proxy::start(&Emulator::get().url, plan).await;
     let net = network(&target);
-    let args = import_args("opx-fimp.handoff.json", &net, &[]);
+    let sha = sha_of(wd.path(), "opx-fimp.handoff.json");
+    let args = import_args("opx-fimp.handoff.json", &sha, &net, &[]);
     wd.via(&proxy, Agent::Tgt, &target, &args)
         .await
         .refused(5, "is `failed`");
@@ -341,6 +352,132 @@ async fn status_lists_each_handoff_with_its_stage_and_resources() {
 }
 
 #[tokio::test]
+async fn an_import_stopped_before_the_new_password_is_flagged_by_status_and_cleanup() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("opx-pw");
+    mysql_instance(&source, "opx-pw", false).await;
+    export(&wd, &source, "--db-instance", "opx-pw", &[])
+        .await
+        .ok();
+    // The import stops after the restore, at the request that would set the new password.
+    let plan = FaultPlan {
+        denials: vec![Denial {
+            action: "ModifyDBInstance",
+            matching: "MasterUserPassword".into(),
+            code: None,
+        }],
+        ..FaultPlan::default()
+    };
+    let proxy = Proxy::start(&Emulator::get().url, plan).await;
+    let net = network(&target);
+    let manifest = "opx-pw.handoff.json";
+    let sha = sha_of(wd.path(), manifest);
+    let args = import_args(manifest, &sha, &net, &[]);
+    let stopped = wd.via(&proxy, Agent::Tgt, &target, &args).await;
+    assert_eq!(stopped.code, 4, "{}", stopped.stderr);
+    assert!(
+        proxy
+            .stats
+            .bodies("ModifyDBInstance")
+            .iter()
+            .any(|b| b.contains("MasterUserPassword")),
+        "it got as far as the password: {}",
+        stopped.stderr
+    );
+    assert_eq!(
+        footprint(&target, "opx-pw").await.databases,
+        vec!["opx-pw".to_owned()],
+        "restored"
+    );
+    let finish = format!(
+        "tgt-agent import <MANIFEST> --source-account {SOURCE} --manifest-sha256 <SHA256> --db-identifier opx-pw --db-subnet-group-name {} --vpc-security-group-ids {}",
+        net.subnet_group, net.security_group
+    );
+    let loud = "STILL ANSWERS TO THE SOURCE'S MASTER PASSWORD";
+
+    let status = wd
+        .run(Agent::Tgt, &target, &["status", "--db", "opx-pw"])
+        .await
+        .ok();
+    assert!(
+        status.stdout.starts_with("opx-pw: restored (")
+            && status
+                .stdout
+                .contains("STILL ON THE SOURCE'S MASTER PASSWORD"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains(loud) && status.stdout.contains(&finish),
+        "{}",
+        status.stdout
+    );
+    let json = wd
+        .run(
+            Agent::Tgt,
+            &target,
+            &["status", "--db", "opx-pw", "--output", "json"],
+        )
+        .await
+        .ok();
+    let done = json_lines(&json).pop().unwrap();
+    let handoff = &done["handoffs"][0];
+    assert_eq!(handoff["finish"], finish.as_str(), "{done}");
+    assert!(
+        handoff["warning"].as_str().unwrap().contains(loud),
+        "{done}"
+    );
+
+    // Cleanup cannot fix it (it never touches a database): it says so, with the manifest it
+    // was given in the command, and exits 1.
+    let cleanup = wd.run(Agent::Tgt, &target, &["cleanup", manifest]).await;
+    assert_eq!(cleanup.code, 1, "{}{}", cleanup.stdout, cleanup.stderr);
+    assert!(
+        !cleanup.stdout.contains("nothing to clean up"),
+        "{}",
+        cleanup.stdout
+    );
+    let with_manifest = finish.replace("<MANIFEST>", manifest);
+    assert!(
+        cleanup.stdout.contains(loud) && cleanup.stdout.contains(&with_manifest),
+        "{}",
+        cleanup.stdout
+    );
+    assert_eq!(
+        footprint(&target, "opx-pw").await.databases,
+        vec!["opx-pw".to_owned()],
+        "the database stays"
+    );
+
+    // The command it prints (with the SHA-256) finishes the job; then both are quiet.
+    let again: Vec<String> = with_manifest
+        .replace("<SHA256>", &sha)
+        .split(' ')
+        .skip(1)
+        .map(str::to_owned)
+        .collect();
+    wd.run(Agent::Tgt, &target, &again).await.ok();
+    let status = wd
+        .run(Agent::Tgt, &target, &["status", "--db", "opx-pw"])
+        .await
+        .ok();
+    assert!(
+        status.stdout.starts_with("opx-pw: imported") && !status.stdout.contains(loud),
+        "{}",
+        status.stdout
+    );
+    let cleanup = wd
+        .run(Agent::Tgt, &target, &["cleanup", "--db", "opx-pw"])
+        .await
+        .ok();
+    assert!(
+        cleanup.stdout.contains("nothing to clean up"),
+        "{}",
+        cleanup.stdout
+    );
+}
+
+#[tokio::test]
 async fn wrong_inputs_are_refused_before_anything_is_made() {
     let (source, _) = accounts().await;
     let wd = Workdir::new("opx-wrong");
@@ -405,7 +542,7 @@ async fn encrypt_says_writes_after_the_snapshot_are_lost_and_stop_source_stops_t
         .ok();
     assert!(
         run.stdout
-            .contains("was stopped before its snapshot and stays stopped"),
+            .contains("was stopped by the call that took its snapshot just before the stop"),
         "{}",
         run.stdout
     );
@@ -626,7 +763,8 @@ async fn flags_and_output_follow_the_aws_cli() {
         .await
         .unwrap();
     let second = second.group_id().unwrap().to_owned();
-    let mut args = import_args("opx-cli.handoff.json", &net, &[]);
+    let sha = sha_of(wd.path(), "opx-cli.handoff.json");
+    let mut args = import_args("opx-cli.handoff.json", &sha, &net, &[]);
     args.push(&second);
     let config = config.join("config").display().to_string();
     let env = [
@@ -750,7 +888,13 @@ async fn every_documented_command_speaks_json_lines() {
             "--target-account",
             TARGET,
         ],
-        vec!["audit", "--key", "alias/rds-handoff/opx-json"],
+        vec![
+            "audit",
+            "--key",
+            "alias/rds-handoff/opx-json",
+            "--target-account",
+            TARGET,
+        ],
         vec!["encrypt", "--db-instance", "opx-json-enc", "--dry-run"],
         vec!["encrypt", "--db-instance", "opx-json-enc"],
         vec!["status"],
@@ -764,13 +908,14 @@ async fn every_documented_command_speaks_json_lines() {
             .ok();
         count += finished_json_lines(&run, args).len();
     }
+    let sha = sha_of(wd.path(), "opx-json.handoff.json");
     let tgt_runs = [
-        import_args("opx-json.handoff.json", &net, &[])
+        import_args("opx-json.handoff.json", &sha, &net, &[])
             .into_iter()
             .map(|a| if a == "import" { "check" } else { a })
             .collect::<Vec<_>>(),
-        import_args("opx-json.handoff.json", &net, &["--dry-run"]),
-        import_args("opx-json.handoff.json", &net, &[]),
+        import_args("opx-json.handoff.json", &sha, &net, &["--dry-run"]),
+        import_args("opx-json.handoff.json", &sha, &net, &[]),
         vec!["status"],
         vec!["cleanup", "opx-json.import.json"],
     ];

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use e2e::fixtures::{
-    aurora_cluster, aurora_cluster_default, footprint, instance_state, key_arn, key_policy,
-    mysql_instance, network,
+    aurora_cluster, aurora_cluster_default, cluster_state, footprint, instance_state, key_arn,
+    key_policy, mysql_instance, network,
 };
 use e2e::proxy::{FaultPlan, Hold, Loss, LostAnswer, Proxy};
 use e2e::{Account, Agent, Emulator, Workdir, SOURCE, TARGET};
@@ -19,12 +19,17 @@ fn export_args<'a>(flag: &'a str, db: &'a str) -> Vec<&'a str> {
     vec!["export", flag, db, "--target-account", TARGET]
 }
 
-fn import_args(db: &str, net: &e2e::fixtures::Network) -> Vec<String> {
+/// `tgt-agent import` of `<db>.handoff.json` in `wd`, with its SHA-256 as it is now (once
+/// the export has written it).
+fn import_args(wd: &Workdir, db: &str, net: &e2e::fixtures::Network) -> Vec<String> {
+    let manifest = format!("{db}.handoff.json");
     [
         "import",
-        &format!("{db}.handoff.json"),
+        &manifest,
         "--source-account",
         e2e::SOURCE,
+        "--manifest-sha256",
+        &e2e::agents::sha_of(wd.path(), &manifest),
         "--db-subnet-group",
         &net.subnet_group,
         "--vpc-security-group-ids",
@@ -80,6 +85,7 @@ async fn assert_final_state(
             principal: None,
         },
     )
+    .made_by(&source.role_arn)
     .build();
     assert_eq!(
         key_policy(source, &key).await,
@@ -211,7 +217,7 @@ async fn faulted_handoff(seed: u64, cluster: bool) -> (usize, usize) {
     wd.via(&proxy, Agent::Src, &source, &export_args(flag, &db))
         .await
         .ok();
-    let args = import_args(&db, &net);
+    let args = import_args(&wd, &db, &net);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     wd.via(&proxy, Agent::Tgt, &target, &args).await.ok();
     assert_final_state(&wd, &source, &target, &db, cluster, true).await;
@@ -284,13 +290,16 @@ async fn lost_answer_handoff(side: Agent, action: &'static str, how: Loss, clust
     .await;
     let export = export_args(flag, &db);
     let net = network(&target);
-    let import = import_args(&db, &net);
-    let import: Vec<&str> = import.iter().map(String::as_str).collect();
+    let import = || import_args(&wd, &db, &net);
     if at_source {
         run_losing(&wd, &proxy, Agent::Src, &source, &export, action).await;
+        let import = import();
+        let import: Vec<&str> = import.iter().map(String::as_str).collect();
         wd.run(Agent::Tgt, &target, &import).await.ok();
     } else {
         wd.run(Agent::Src, &source, &export).await.ok();
+        let import = import();
+        let import: Vec<&str> = import.iter().map(String::as_str).collect();
         run_losing(&wd, &proxy, Agent::Tgt, &target, &import, action).await;
     }
     assert_eq!(
@@ -500,7 +509,7 @@ async fn waits_show_progress_through_held_statuses() {
     );
     assert!(run.stderr.contains("(copying)"), "{}", run.stderr);
     let net = network(&target);
-    let args = import_args("hold-ok", &net);
+    let args = import_args(&wd, "hold-ok", &net);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let holds = vec![
         Hold {
@@ -853,6 +862,110 @@ async fn encrypt_killed_at_every_request_resumes_to_the_same_state() {
     println!("kills: src-agent encrypt killed at each of {total} requests (waits included), each resumed to the same state");
 }
 
+/// `encrypt --stop-source` killed at each request (an instance stopped by the call that
+/// takes its snapshot, a cluster snapshotted and then stopped): the same command finishes
+/// with the encrypted copy, one key, no intermediate snapshot and the original stopped. No
+/// kill leaves a stopped source without its snapshot.
+async fn stop_source_encrypt_killed_at_every_request(cluster: bool) {
+    let source = Account::assume(e2e::SOURCE).await;
+    let (flag, prefix) = if cluster {
+        ("--db-cluster", "kstc")
+    } else {
+        ("--db-instance", "ksti")
+    };
+    let wd = Workdir::new(&format!("kill-{prefix}"));
+    let holds = || {
+        let (snapshots, databases) = if cluster {
+            ("DescribeDBClusterSnapshots", "DescribeDBClusters")
+        } else {
+            ("DescribeDBSnapshots", "DescribeDBInstances")
+        };
+        vec![
+            Hold {
+                action: snapshots,
+                matching: "Identifier=rh-",
+                status: "creating",
+                polls: 2,
+            },
+            Hold {
+                action: databases,
+                matching: "-encrypted",
+                status: "creating",
+                polls: 2,
+            },
+        ]
+    };
+    let args = |db: &str| -> Vec<String> {
+        ["encrypt", flag, db, "--stop-source"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    unencrypted(&source, &format!("{prefix}-base"), cluster).await;
+    let base = args(&format!("{prefix}-base"));
+    let base: Vec<&str> = base.iter().map(String::as_str).collect();
+    let total = count_requests(&wd, &source, Agent::Src, &base, holds()).await;
+    for k in 1..=total {
+        let db = format!("{prefix}-{k}");
+        unencrypted(&source, &db, cluster).await;
+        let owned = args(&db);
+        let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+        assert!(
+            kill_at(&wd, &source, Agent::Src, &args, k, holds()).await,
+            "request {k} of {total} was reached"
+        );
+        wd.run(Agent::Src, &source, &args).await.ok();
+        let twin = format!("{db}-encrypted");
+        let expected = if cluster {
+            vec![
+                db.clone(),
+                format!("{db}-1"),
+                twin.clone(),
+                format!("{twin}-writer"),
+            ]
+        } else {
+            vec![db.clone(), twin.clone()]
+        };
+        let left = footprint(&source, &db).await;
+        assert_eq!(left.databases, expected, "k={k}");
+        assert!(left.snapshots.is_empty(), "k={k}: {:?}", left.snapshots);
+        assert_eq!(left.keys.len(), 1, "k={k}: one key");
+        let (original, copy) = if cluster {
+            (
+                cluster_state(&source, &db).await,
+                cluster_state(&source, &twin).await,
+            )
+        } else {
+            (
+                instance_state(&source, &db).await,
+                instance_state(&source, &twin).await,
+            )
+        };
+        assert_eq!(original.status, "stopped", "k={k}: the original is stopped");
+        assert!(copy.encrypted, "k={k}");
+    }
+    println!("kills: src-agent encrypt --stop-source {flag} killed at each of {total} requests (waits included), each resumed to the same state");
+}
+
+/// An unencrypted source: an instance, or a cluster with its writer.
+async fn unencrypted(account: &Account, db: &str, cluster: bool) {
+    if cluster {
+        aurora_cluster(account, db, false).await;
+    } else {
+        mysql_instance(account, db, false).await;
+    }
+}
+
+#[tokio::test]
+async fn encrypt_stop_source_killed_at_every_request_resumes_to_the_same_state() {
+    stop_source_encrypt_killed_at_every_request(false).await;
+}
+
+#[tokio::test]
+async fn cluster_encrypt_stop_source_killed_at_every_request_resumes_to_the_same_state() {
+    stop_source_encrypt_killed_at_every_request(true).await;
+}
+
 #[tokio::test]
 async fn import_killed_at_every_request_resumes_to_the_same_state() {
     let (source, target) = accounts().await;
@@ -866,7 +979,7 @@ async fn import_killed_at_every_request_resumes_to_the_same_state() {
     )
     .await
     .ok();
-    let base = import_args("kim-base", &net);
+    let base = import_args(&wd, "kim-base", &net);
     let base: Vec<&str> = base.iter().map(String::as_str).collect();
     let total = count_requests(
         &wd,
@@ -882,7 +995,7 @@ async fn import_killed_at_every_request_resumes_to_the_same_state() {
         wd.run(Agent::Src, &source, &export_args("--db-instance", &db))
             .await
             .ok();
-        let args = import_args(&db, &net);
+        let args = import_args(&wd, &db, &net);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         assert!(
             kill_at(
@@ -925,7 +1038,7 @@ async fn the_password_never_appears_in_anything_the_agents_write() {
         )
         .await
         .ok();
-    let args = import_args("leak-db", &net);
+    let args = import_args(&wd, "leak-db", &net);
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     args.insert(0, "-vvv");
     let import = wd.run_with(Agent::Tgt, &target, &args, &trace).await.ok();

@@ -32,11 +32,31 @@ async fn audit_passes_the_exported_key_and_flags_dangerous_ones() {
         .run(
             Agent::Src,
             &source,
-            &["audit", "--key", "alias/rds-handoff/rev-audit"],
+            &[
+                "audit",
+                "--key",
+                "alias/rds-handoff/rev-audit",
+                "--target-account",
+                TARGET,
+            ],
         )
         .await
         .ok();
     assert!(clean.stdout.contains("no findings"), "{}", clean.stdout);
+    // Without the target named, the target's statements let in an account nobody vouched for.
+    let unnamed = wd
+        .run(
+            Agent::Src,
+            &source,
+            &["audit", "--key", "alias/rds-handoff/rev-audit"],
+        )
+        .await;
+    assert_eq!(unnamed.code, 1, "{}{}", unnamed.stdout, unnamed.stderr);
+    assert!(
+        unnamed.stdout.contains("untrusted-account") && unnamed.stdout.contains(TARGET),
+        "{}",
+        unnamed.stdout
+    );
 
     let open = r#"{"Version":"2012-10-17","Statement":[
       {"Sid":"Admin","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:*","Resource":"*"},
@@ -134,4 +154,36 @@ async fn a_key_admin_list_that_excludes_the_caller_is_refused_before_kms() {
         "the proxy saw the run: {:?}",
         proxy.stats.actions()
     );
+}
+
+#[tokio::test]
+async fn audit_exits_non_zero_on_statements_it_cannot_clear() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("rev-adversary");
+    let third = e2e::THIRD;
+    let admin = r#"{"Sid":"Admin","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:*","Resource":"*"}"#;
+    for (statement, finding) in [
+        (
+            format!(
+                r#"{{"Sid":"PinnedElsewhere","Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{{"StringEquals":{{"kms:CallerAccount":"{third}"}}}}}}"#
+            ),
+            "[HIGH] untrusted-account: statement `PinnedElsewhere`",
+        ),
+        (
+            r#"{"Sid":"ServiceAdmin","Effect":"Allow","Principal":{"Service":"logs.amazonaws.com"},"Action":"kms:PutKeyPolicy","Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"111111111111"}}}"#.to_owned(),
+            "[HIGH] service-control: statement `ServiceAdmin`",
+        ),
+        (
+            format!(
+                r#"{{"Sid":"ServiceElsewhere","Effect":"Allow","Principal":{{"Service":"logs.amazonaws.com"}},"Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEquals":{{"aws:SourceAccount":"{third}"}}}}}}"#
+            ),
+            "[HIGH] untrusted-account: statement `ServiceElsewhere`",
+        ),
+    ] {
+        let policy = format!(r#"{{"Version":"2012-10-17","Statement":[{admin},{statement}]}}"#);
+        let key = key_with_policy(&source, &policy).await;
+        let run = wd.run(Agent::Src, &source, &["audit", "--key", &key]).await;
+        assert_eq!(run.code, 1, "{finding}: {}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains(finding), "{finding}: {}", run.stdout);
+    }
 }

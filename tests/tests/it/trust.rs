@@ -4,7 +4,8 @@
 //! target's grants. A third, hostile account (333333333333) plays the attacker.
 
 use aws_sdk_kms::types::KeyState;
-use e2e::fixtures::{footprint, key_arn, key_state, mysql_instance, network, Network};
+use e2e::agents::sha_of;
+use e2e::fixtures::{footprint, key_arn, key_policy, key_state, mysql_instance, network, Network};
 use e2e::proxy::{Denial, FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Run, Workdir, SOURCE, TARGET, THIRD};
 use rds_handoff::base::manifest::fingerprint;
@@ -85,7 +86,10 @@ async fn a_manifest_pointing_at_another_accounts_shared_snapshot_is_refused_befo
     );
     for (case, text, reason) in cases {
         std::fs::write(wd.file("m.json"), text).unwrap();
-        let args = import_args("m.json", &net, &["--source-account", SOURCE]);
+        // The fingerprint matches: the source account pins what a manifest cannot vouch for.
+        let sha = sha_of(wd.path(), "m.json");
+        let pinned = ["--source-account", SOURCE, "--manifest-sha256", &sha];
+        let args = import_args("m.json", &net, &pinned);
         let run = without_aws(&wd, Agent::Tgt, &target, &args).await;
         let run = run.refused(3, reason);
         assert!(
@@ -103,13 +107,14 @@ async fn a_manifest_pointing_at_another_accounts_shared_snapshot_is_refused_befo
         footprint(&target, "trust-pin").await,
     );
     assert_eq!(after, before, "nothing was created in the target");
-    let args = import_args("trust-pin.handoff.json", &net, &[]);
+    let sha = sha_of(wd.path(), "trust-pin.handoff.json");
+    let args = import_args("trust-pin.handoff.json", &net, &["--manifest-sha256", &sha]);
     without_aws(&wd, Agent::Tgt, &target, &args)
         .await
         .refused(2, "no source account to trust");
     // The trusted source may also live in the target admin's AWS profile.
     let config = wd.file("config");
-    let mut check = import_args("trust-pin.handoff.json", &net, &[]);
+    let mut check = import_args("trust-pin.handoff.json", &net, &["--manifest-sha256", &sha]);
     check[0] = "check";
     for (trusted, code) in [(THIRD, 3), (SOURCE, 0)] {
         std::fs::write(
@@ -173,6 +178,87 @@ async fn the_manifest_fingerprint_travels_apart_and_a_changed_manifest_is_refuse
 }
 
 #[tokio::test]
+async fn without_the_manifest_fingerprint_import_is_refused_unless_waived_out_loud() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("trust-nosha");
+    mysql_instance(&source, "trust-nosha", false).await;
+    export(&wd, &source, "--db-instance", "trust-nosha", &[])
+        .await
+        .ok();
+    let net = network(&target);
+    let manifest = "trust-nosha.handoff.json";
+    let bare = import_args(manifest, &net, &["--source-account", SOURCE]);
+    for verb in ["import", "check"] {
+        let args = [&[verb][..], &bare[1..]].concat();
+        let run = without_aws(&wd, Agent::Tgt, &target, &args)
+            .await
+            .refused(2, "`--manifest-sha256` is required");
+        assert!(
+            run.stderr.contains("--skip-manifest-sha256"),
+            "{verb}: the hint names the waiver:\n{}",
+            run.stderr
+        );
+    }
+    let json = [&bare[..], &["--output", "json"]].concat();
+    let run = without_aws(&wd, Agent::Tgt, &target, &json).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let error: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(error["event"], "error", "{}", run.stdout);
+    assert!(
+        error["error"].as_str().unwrap().contains("is required"),
+        "{}",
+        run.stdout
+    );
+    let sha = sha_of(wd.path(), manifest);
+    let both = [
+        &bare[..],
+        &["--manifest-sha256", sha.as_str(), "--skip-manifest-sha256"],
+    ]
+    .concat();
+    without_aws(&wd, Agent::Tgt, &target, &both)
+        .await
+        .refused(2, "cannot be used with");
+    assert!(
+        footprint(&target, "trust-nosha").await.databases.is_empty(),
+        "nothing imported"
+    );
+
+    // The waiver: the run goes on and says, before anything and in its result, that the
+    // file was not checked.
+    let waived = [&bare[..], &["--skip-manifest-sha256"]].concat();
+    let check = [&["check"][..], &waived[1..]].concat();
+    let run = wd.run(Agent::Tgt, &target, &check).await.ok();
+    let warning = format!("warning: manifest SHA-256: {manifest} (NOT CHECKED");
+    assert!(run.stderr.contains(&warning), "{}", run.stderr);
+    let run = wd
+        .run(
+            Agent::Tgt,
+            &target,
+            &[&waived[..], &["--output", "json"]].concat(),
+        )
+        .await
+        .ok();
+    let lines: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["event"] == "warning"
+            && l["stage"] == "manifest SHA-256"
+            && l["status"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("NOT CHECKED")),
+        "{}",
+        run.stdout
+    );
+    let done = lines.last().unwrap();
+    assert_eq!(done["event"], "done", "{}", run.stdout);
+    assert_eq!(done["manifest_sha256_checked"], false, "{}", run.stdout);
+}
+
+#[tokio::test]
 async fn manifest_fields_are_checked_against_the_snapshot_aws_describes() {
     let (source, target) = accounts().await;
     let wd = Workdir::new("trust-fields");
@@ -202,7 +288,12 @@ async fn manifest_fields_are_checked_against_the_snapshot_aws_describes() {
     ] {
         assert!(good.contains(from), "{from}");
         std::fs::write(wd.file("m.json"), good.replacen(from, to, 1)).unwrap();
-        let args = import_args("m.json", &net, &["--source-account", SOURCE]);
+        let sha = sha_of(wd.path(), "m.json");
+        let args = import_args(
+            "m.json",
+            &net,
+            &["--source-account", SOURCE, "--manifest-sha256", &sha],
+        );
         wd.run(Agent::Tgt, &target, &args).await.refused(3, reason);
     }
     for (from, to, reason) in [
@@ -218,7 +309,12 @@ async fn manifest_fields_are_checked_against_the_snapshot_aws_describes() {
         ),
     ] {
         std::fs::write(wd.file("m.json"), good.replacen(from, to, 1)).unwrap();
-        let args = import_args("m.json", &net, &["--source-account", SOURCE]);
+        let sha = sha_of(wd.path(), "m.json");
+        let args = import_args(
+            "m.json",
+            &net,
+            &["--source-account", SOURCE, "--manifest-sha256", &sha],
+        );
         without_aws(&wd, Agent::Tgt, &target, &args)
             .await
             .refused(2, reason);
@@ -354,7 +450,7 @@ async fn a_key_found_by_tag_is_adopted_only_if_its_policy_passes_the_audit() {
         .await
         .refused(
             3,
-            "carries the toolkit's tag but its policy is not one the toolkit would write",
+            "tagged for alias `alias/rds-handoff/trust-key` has a policy that does not pass the audit for this handoff",
         );
     let aliases = source
         .kms()
@@ -459,7 +555,12 @@ async fn a_database_restored_again_gets_a_new_password() {
         .ok();
     let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
     let net = network(&target);
-    let args = import_args("trust-pw.handoff.json", &net, &["--source-account", SOURCE]);
+    let sha = sha_of(wd.path(), "trust-pw.handoff.json");
+    let args = import_args(
+        "trust-pw.handoff.json",
+        &net,
+        &["--source-account", SOURCE, "--manifest-sha256", &sha],
+    );
     let secret = "rds-handoff/trust-pw/master";
     let password = || async {
         let out = target
@@ -585,4 +686,173 @@ async fn revoke_schedules_deletion_only_of_the_toolkits_key_and_revokes_the_targ
         vec![format!("arn:aws:iam::{SOURCE}:role/App").as_str()]
     );
     let _ = target;
+}
+
+/// Makes a key with `policy` and `tags` and points `alias` at it, as anyone in the account who
+/// may make keys and aliases might. Returns the key's ARN.
+async fn plant_key(account: &Account, policy: &str, tags: &[(&str, &str)], alias: &str) -> String {
+    let tags: Vec<aws_sdk_kms::types::Tag> = tags
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_kms::types::Tag::builder()
+                .tag_key(*k)
+                .tag_value(*v)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let made = account
+        .kms()
+        .create_key()
+        .policy(policy)
+        .set_tags((!tags.is_empty()).then_some(tags))
+        .send()
+        .await
+        .unwrap();
+    let meta = made.key_metadata().unwrap();
+    account
+        .kms()
+        .create_alias()
+        .alias_name(alias)
+        .target_key_id(meta.key_id())
+        .send()
+        .await
+        .unwrap();
+    meta.arn().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_key_under_the_toolkits_alias_is_used_only_if_tagged_and_its_policy_passes_the_audit() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("trust-alias");
+    let root = format!(
+        r#"{{"Sid":"Root","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{SOURCE}:root"}},"Action":"kms:*","Resource":"*"}}"#
+    );
+    let own_policy = format!(r#"{{"Version":"2012-10-17","Statement":[{root}]}}"#);
+    let open_policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{root},
+          {{"Sid":"Attacker","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{THIRD}:root"}},"Action":"kms:Decrypt","Resource":"*"}}]}}"#
+    );
+
+    // Not tagged by the toolkit: an alias alone is no proof, whatever the key's policy.
+    let db = "trust-alias-bare";
+    mysql_instance(&source, db, false).await;
+    let alias = format!("alias/rds-handoff/{db}");
+    let arn = plant_key(&source, &own_policy, &[], &alias).await;
+    export(&wd, &source, "--db-instance", db, &[])
+        .await
+        .refused(
+            3,
+            &format!("alias `{alias}` names key `{arn}`, which does not carry the toolkit's tag"),
+        );
+    assert!(
+        footprint(&source, db).await.snapshots.is_empty(),
+        "no snapshot was made"
+    );
+    assert_eq!(key_policy(&source, &arn).await.statements().len(), 1);
+
+    // Tagged like the toolkit's key (anyone who may tag a key can), with a policy that lets
+    // in a third account: refused on the audit, naming the key and the finding.
+    let db = "trust-alias-open";
+    mysql_instance(&source, db, false).await;
+    let alias = format!("alias/rds-handoff/{db}");
+    let arn = plant_key(
+        &source,
+        &open_policy,
+        &[("rds-handoff:alias", alias.as_str())],
+        &alias,
+    )
+    .await;
+    let run = export(&wd, &source, "--db-instance", db, &[])
+        .await
+        .refused(
+            3,
+            &format!(
+                "key `{arn}` under alias `{alias}` has a policy that does not pass the audit for this handoff"
+            ),
+        );
+    assert!(
+        run.stderr.contains("untrusted-account") && run.stderr.contains(THIRD),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        footprint(&source, db).await.snapshots.is_empty(),
+        "no snapshot was made"
+    );
+    assert_eq!(
+        key_policy(&source, &arn).await.statements().len(),
+        2,
+        "no statement was added to the planted key"
+    );
+    assert!(!wd.file(&format!("{db}.handoff.json")).exists());
+}
+
+#[tokio::test]
+async fn a_key_named_with_kms_key_id_is_audited_before_its_policy_is_changed() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("trust-given");
+    let db = "trust-given";
+    mysql_instance(&source, db, false).await;
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+          {{"Sid":"Root","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{SOURCE}:root"}},"Action":"kms:*","Resource":"*"}},
+          {{"Sid":"Attacker","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{THIRD}:root"}},"Action":"kms:Decrypt","Resource":"*"}}]}}"#
+    );
+    let made = source
+        .kms()
+        .create_key()
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    let arn = made.key_metadata().unwrap().arn().unwrap().to_owned();
+    let run = export(&wd, &source, "--db-instance", db, &["--kms-key-id", &arn])
+        .await
+        .refused(
+            3,
+            &format!("key `{arn}` (`--kms-key-id`) has a policy that does not pass the audit for this handoff"),
+        );
+    assert!(run.stderr.contains("untrusted-account"), "{}", run.stderr);
+    assert_eq!(
+        key_policy(&source, &arn).await.statements().len(),
+        2,
+        "nothing was added to the key"
+    );
+    assert!(
+        footprint(&source, db).await.snapshots.is_empty(),
+        "no snapshot was made"
+    );
+}
+
+#[tokio::test]
+async fn export_resumes_only_from_a_snapshot_of_the_database_it_exports() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("trust-src");
+    let db = "trust-src";
+    mysql_instance(&source, db, false).await;
+    mysql_instance(&source, "trust-other-db", false).await;
+    // Another database's snapshot under the name the export resumes from, tagged as the
+    // export tags its own (tags can be put on by anyone who may tag a snapshot).
+    let name = format!("rh-{db}-to-{TARGET}-src");
+    let tags = [
+        ("rds-handoff:db", db),
+        ("rds-handoff:target-account", TARGET),
+        ("rds-handoff:role", "intermediate"),
+    ];
+    plant(&source, "trust-other-db", &name, &tags).await;
+    export(&wd, &source, "--db-instance", db, &[])
+        .await
+        .refused(
+            3,
+            &format!(
+                "snapshot `{name}` exists but is not this run's: AWS says it is a snapshot of `trust-other-db`, not of DB instance `{db}`"
+            ),
+        );
+    assert_eq!(
+        footprint(&source, db).await.snapshots,
+        vec![name],
+        "no copy was made of the planted snapshot"
+    );
+    assert!(!wd.file(&format!("{db}.handoff.json")).exists());
 }

@@ -1,11 +1,21 @@
 //! Making a key, safely when an answer is lost: KMS's `CreateKey` has no idempotency token,
 //! so a retry after an answer lost on the way back (timeout, reset, a 5xx from a load
-//! balancer) would make a second key, billed every month and tagged like ours. Each key is
-//! made with a tag of its own (`rds-handoff:create-token`, random per run); the SDK's
-//! retries are off for this one call, and before each retry the keys that appeared since the
-//! first attempt (the account's key ids listed before it) are searched for that tag, so the
-//! first attempt's key is found instead of made twice. Throttling is a refusal before KMS
-//! acts: it is retried without a look.
+//! balancer) would make a second key, billed every month. Each key is made with a token of
+//! its own (random per run) at the end of its description; the SDK's retries are off for
+//! this one call, and before each retry the keys that appeared since the first attempt (the
+//! account's key ids listed before it) are searched for that token, so the first attempt's
+//! key is found instead of made twice. Throttling is a refusal before KMS acts: it is
+//! retried without a look.
+//!
+//! The key is made **untagged** and tagged right after, by the principal the key's own policy
+//! names as its administrator ([`KeyPolicySpec::made_by`]). Tags given to `CreateKey` are
+//! authorized as `kms:TagResource` in an IAM policy that must cover every key of the account
+//! and region (KMS developer guide, `tag-permissions`), and no condition tells that apart from
+//! tagging an existing key: a permission to tag new keys would be a permission to tag any
+//! key. So the operator policies grant no `kms:TagResource` at all, and the key's policy lets
+//! its maker tag it. The price: a run stopped between `CreateKey` and `TagResource` leaves an
+//! untagged key (described as this alias's) that the next run does not look for, as
+//! `policies/README.md` says; it makes another.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -17,14 +27,15 @@ use aws_smithy_runtime_api::client::result::SdkError as Sdk;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::aws::{Aws, Caller};
-use crate::base::error::{sdk, Result, SdkError};
+use crate::base::error::{sdk, Error, Result, SdkError};
 use crate::base::progress::{Event, Progress};
 use crate::policy::builder::check_lockout;
 use crate::policy::KeyPolicySpec;
 
-use super::{create_alias, describe, missing, tags, Key, ALIAS_TAG};
+use super::{create_alias, describe, missing, Key, ALIAS_TAG};
 
-/// The tag that finds a key whose `CreateKey` answer was lost.
+/// The run's token, put on the key it made as a tag (a lost `CreateKey` answer is found by the
+/// same token at the end of the key's description: the key is tagged only once it is made).
 pub const CREATE_TOKEN_TAG: &str = "rds-handoff:create-token";
 /// Attempts at `CreateKey`, each after looking for the last one's key.
 const ATTEMPTS: u32 = 4;
@@ -39,12 +50,13 @@ pub(super) async fn create(
     tags: &BTreeMap<String, String>,
     progress: &dyn Progress,
 ) -> Result<Key> {
-    let policy = spec.build();
+    let policy = spec.clone().made_by(&caller.principal()).build();
     check_lockout(&policy, &caller.principal())?;
     let token = format!("{:032x}", rand::random::<u128>());
+    let description = format!("rds-handoff {alias} {token}");
     let mut tags = tags.clone();
     tags.insert(ALIAS_TAG.into(), alias.into());
-    tags.insert(CREATE_TOKEN_TAG.into(), token.clone());
+    tags.insert(CREATE_TOKEN_TAG.into(), token);
     let kms_tags: Vec<Tag> = tags
         .iter()
         .filter_map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build().ok())
@@ -57,17 +69,20 @@ pub(super) async fn create(
             .retry_config(RetryConfig::disabled())
             .build(),
     );
+    if let Some(key) = made_before(aws, alias, progress).await? {
+        return tag_and_alias(aws, alias, key, kms_tags).await;
+    }
     let before = key_ids(aws).await?;
     let mut delay = FIRST_DELAY;
     let mut attempt = 1;
     let key = loop {
+        // No `Tags`: see the module's header.
         let sent = kms
             .create_key()
-            .description(format!("rds-handoff {alias}"))
+            .description(&description)
             .policy(policy.to_json())
             // Sent explicitly so operator policies can require it (`kms:BypassPolicyLockoutSafetyCheck`).
             .bypass_policy_lockout_safety_check(false)
-            .set_tags(Some(kms_tags.clone()))
             .send()
             .await;
         let err = match sent {
@@ -85,11 +100,11 @@ pub(super) async fn create(
                 continue;
             }
             Err(err) if maybe_carried_out(&err) => err,
-            Err(err) => return Err(sdk("kms:CreateKey")(err)),
+            Err(err) => return Err(path_hint(sdk("kms:CreateKey")(err), caller)),
         };
         tracing::debug!(attempt, error = %err, "kms:CreateKey got no answer; looking for its key");
         tokio::time::sleep(delay).await;
-        if let Some(key) = find_by_token(aws, &before, &token).await? {
+        if let Some(key) = find_by_token(aws, &before, &description).await? {
             break key;
         }
         if attempt == ATTEMPTS {
@@ -100,8 +115,67 @@ pub(super) async fn create(
     };
     progress.event(&Event::step("key", &key.arn, "created"));
     progress.created("kms-key", &key.arn);
+    tag_and_alias(aws, alias, key, kms_tags).await
+}
+
+async fn tag_and_alias(aws: &Aws, alias: &str, key: Key, kms_tags: Vec<Tag>) -> Result<Key> {
+    aws.kms
+        // Retry-safe: the same tags put again are the same tags. Authorized by the key's own
+        // policy, which names its maker.
+        .tag_resource()
+        .key_id(&key.id)
+        .set_tags(Some(kms_tags))
+        .send()
+        .await
+        .map_err(sdk("kms:TagResource"))?;
     create_alias(aws, alias, &key.id).await?;
     Ok(key)
+}
+
+/// The key an earlier run of this handoff made for `alias` and recorded in its state file,
+/// but did not get to tag (stopped between `CreateKey` and `TagResource`): finished, not
+/// made twice. Only an enabled key whose description is the toolkit's for this alias.
+async fn made_before(aws: &Aws, alias: &str, progress: &dyn Progress) -> Result<Option<Key>> {
+    let ours = format!("rds-handoff {alias} ");
+    for arn in progress.recorded("kms-key") {
+        let out = aws.kms.describe_key().key_id(&arn).send().await;
+        let Ok(out) = out else { continue };
+        let usable = out.key_metadata().is_some_and(|meta| {
+            meta.description().is_some_and(|d| d.starts_with(&ours))
+                && meta.key_state() == Some(&aws_sdk_kms::types::KeyState::Enabled)
+        });
+        if usable {
+            return describe(aws, &arn).await;
+        }
+    }
+    Ok(None)
+}
+
+/// KMS refuses a policy that names a principal it cannot resolve. A session of a role with a
+/// path (IAM Identity Center's `role/aws-reserved/sso.amazonaws.com/…`) maps to the role's
+/// ARN without it, since no STS answer carries the path: such a role is named with
+/// `--key-admin` and its full ARN.
+fn path_hint(err: Error, caller: &Caller) -> Error {
+    match err {
+        Error::Aws {
+            action,
+            code,
+            message,
+            hint: None,
+        } if code == "MalformedPolicyDocumentException" && caller.arn.service == "sts" => {
+            let hint = format!(
+                "the key policy names you as `{}`; if your role has a path (IAM Identity Center roles do), pass `--key-admin` with the role's full ARN (`aws iam get-role --role-name <name>`)",
+                caller.principal()
+            );
+            Error::Aws {
+                action,
+                code,
+                message,
+                hint: Some(hint),
+            }
+        }
+        other => other,
+    }
 }
 
 /// KMS refused before acting: nothing was made.
@@ -139,15 +213,26 @@ async fn key_ids(aws: &Aws) -> Result<BTreeSet<String>> {
 }
 
 /// The key made by an earlier attempt of this run: among the keys that were not there
-/// before the first attempt, the one carrying its token.
-async fn find_by_token(aws: &Aws, before: &BTreeSet<String>, token: &str) -> Result<Option<Key>> {
+/// before the first attempt, the one whose description (which ends with this run's token) is
+/// `description`.
+async fn find_by_token(
+    aws: &Aws,
+    before: &BTreeSet<String>,
+    description: &str,
+) -> Result<Option<Key>> {
     for id in key_ids(aws).await?.difference(before) {
-        if tags(aws, id)
-            .await?
-            .get(CREATE_TOKEN_TAG)
-            .map(String::as_str)
-            == Some(token)
-        {
+        let out = aws
+            .kms
+            .describe_key()
+            .key_id(id)
+            .send()
+            .await
+            .map_err(sdk("kms:DescribeKey"))?;
+        let made_here = out
+            .key_metadata()
+            .and_then(|meta| meta.description())
+            .is_some_and(|found| found == description);
+        if made_here {
             return describe(aws, id).await;
         }
     }

@@ -2,7 +2,11 @@
 //!
 //! A key is found by its alias first, then (if a run died between CreateKey and CreateAlias)
 //! by the `rds-handoff:alias` tag the toolkit puts on every key it makes, so a re-run never
-//! creates a second key. Every policy goes through the local lockout check before KMS sees it.
+//! creates a second key. No key is used for its name alone: every key the run did not just
+//! make (named with `--kms-key-id`, found by alias or by tag) is used only once its policy
+//! passes the audit for this handoff, and one found by the toolkit's alias or tag only if it
+//! carries the toolkit's tag for that alias. Every policy goes through the local lockout check
+//! before KMS sees it.
 
 mod create;
 
@@ -14,9 +18,9 @@ use crate::aws::{Aws, Caller};
 use crate::base::error::{sdk, Error, Result};
 use crate::base::progress::{Event, Progress};
 use crate::ident::Arn;
-use crate::policy::audit::audit;
+use crate::policy::audit::{audit_trusting, Severity, Trust};
 use crate::policy::builder::{check_lockout, has_peer, merge_peer};
-use crate::policy::{KeyPolicySpec, PolicyDocument};
+use crate::policy::{toolkit_peers, KeyPolicySpec, PolicyDocument};
 
 pub const ALIAS_TAG: &str = "rds-handoff:alias";
 
@@ -101,17 +105,26 @@ pub async fn ensure_key(
     progress: &dyn Progress,
 ) -> Result<Key> {
     let key = match choice {
-        KeyChoice::Given(id) => describe(aws, id).await?.ok_or_else(|| {
-            Error::refused(
-                format!("KMS key `{id}` not found in this account and region"),
-                "check `--key` and `--region`",
-            )
-        })?,
+        KeyChoice::Given(id) => {
+            let key = describe(aws, id).await?.ok_or_else(|| {
+                Error::refused(
+                    format!("KMS key `{id}` not found in this account and region"),
+                    "check `--kms-key-id` and `--region`",
+                )
+            })?;
+            // Before any change: the toolkit's statements are never added to a policy that
+            // already lets in someone this handoff does not trust.
+            adoptable(aws, &key, Found::Given, spec, caller).await?;
+            key
+        }
         KeyChoice::Alias(alias) => match describe(aws, alias).await? {
-            Some(key) => key,
+            Some(key) => {
+                adoptable(aws, &key, Found::Alias(alias), spec, caller).await?;
+                key
+            }
             None => match find_tagged(aws, alias).await? {
                 Some(key) => {
-                    adoptable(aws, &key, spec, caller).await?;
+                    adoptable(aws, &key, Found::Tag(alias), spec, caller).await?;
                     progress.event(&Event::step(
                         "key",
                         alias,
@@ -129,28 +142,85 @@ pub async fn ensure_key(
     Ok(key)
 }
 
-/// A key found only by its tag (the alias is missing) is adopted only if its policy passes
-/// the audit a key the toolkit makes passes: anyone in the account can tag a key.
-async fn adoptable(aws: &Aws, key: &Key, spec: &KeyPolicySpec, caller: &Caller) -> Result<()> {
-    let policy = get_policy(aws, &key.id).await?;
-    let findings = audit(&policy, &spec.key_account, Some(&caller.principal()));
-    if findings.is_empty() {
-        return Ok(());
+/// How a key the run did not just make was found.
+#[derive(Debug, Clone, Copy)]
+enum Found<'a> {
+    /// Named by the operator (`--kms-key-id`).
+    Given,
+    /// Under this alias, the toolkit's own (default or `--key-alias`).
+    Alias(&'a str),
+    /// By the toolkit's tag for this alias (the alias is missing: a run stopped before it).
+    Tag(&'a str),
+}
+
+/// A key the run did not just make is used only if its policy passes the audit for this
+/// handoff (the key's account and, for an export, its target: nobody else), and, when it was
+/// found by the toolkit's alias, only if it carries the toolkit's tag for that alias. Anyone
+/// who may create an alias can point one at a key of theirs, and anyone who may tag a key can
+/// tag it like ours: neither name nor tag is proof, the policy is what is checked. The
+/// toolkit's own key passes, also with the target's statements an earlier run added (the
+/// audit trusts this handoff's target) and after a run stopped anywhere: `CreateKey` carries
+/// the whole policy, and the key is tagged before it is aliased.
+async fn adoptable(
+    aws: &Aws,
+    key: &Key,
+    found: Found<'_>,
+    spec: &KeyPolicySpec,
+    caller: &Caller,
+) -> Result<()> {
+    if let Found::Alias(alias) = found {
+        let carried = tags(aws, &key.id).await?;
+        if carried.get(ALIAS_TAG).map(String::as_str) != Some(alias) {
+            return Err(Error::refused(
+                format!(
+                    "alias `{alias}` names key `{}`, which does not carry the toolkit's tag `{ALIAS_TAG}={alias}`: the toolkit did not make it for this alias",
+                    key.arn
+                ),
+                format!(
+                    "find out who pointed `{alias}` at this key (`aws kms list-aliases`); to use a key you trust pass `--kms-key-id`, or pass `--key-alias` with another name for a new key"
+                ),
+            ));
+        }
     }
-    let listed: Vec<String> = findings
+    let policy = get_policy(aws, &key.id).await?;
+    let mut trust = Trust::of_spec(spec);
+    if !matches!(found, Found::Given) {
+        // The toolkit's own key keeps its earlier targets, in exactly the statements it wrote
+        // for them, until their handoffs are revoked.
+        for earlier in toolkit_peers(spec, &policy) {
+            trust = trust.with_target(earlier);
+        }
+    }
+    let listed: Vec<String> = audit_trusting(&policy, &trust, Some(&caller.principal()))
         .iter()
+        // That the caller may not change the policy lets nobody in: KMS refuses the
+        // change, should one be needed.
+        .filter(|f| !(f.check == "lockout" && f.severity != Severity::High))
         .map(|f| format!("{}: {}", f.check, f.message))
         .collect();
+    if listed.is_empty() {
+        return Ok(());
+    }
+    let (what, hint) = match found {
+        Found::Given => (
+            format!("key `{}` (`--kms-key-id`)", key.arn),
+            "read its policy (`aws kms get-key-policy --policy-name default --key-id <key>`) and take out what lets in others, or pass another key; nothing was changed on it".to_owned(),
+        ),
+        Found::Alias(alias) => (
+            format!("key `{}` under alias `{alias}`", key.arn),
+            "read its policy (`aws kms get-key-policy --policy-name default --key-id <key>`) and find out who changed it; if it still lets in an earlier handoff's target, revoke that handoff first; or pass `--key-alias` with another name for a new key".to_owned(),
+        ),
+        Found::Tag(alias) => (
+            format!("key `{}` tagged for alias `{alias}`", key.arn),
+            "find out who made it (anyone who may tag a key can tag it like the toolkit's); pass `--key-alias` with another name for a new key, or `--kms-key-id` to use a key you trust".to_owned(),
+        ),
+    };
     Err(Error::refused(
         format!(
-            "key `{}` carries the toolkit's tag but its policy is not one the toolkit would write ({})",
-            key.arn,
+            "{what} has a policy that does not pass the audit for this handoff ({})",
             listed.join("; ")
         ),
-        format!(
-            "run `src-agent audit --key {}` and find out who made it; pass `--key-alias` to make a new key, or `--key` to use a key you trust",
-            key.arn
-        ),
+        hint,
     ))
 }
 

@@ -1,5 +1,6 @@
-//! A DB instance or Aurora cluster: describe it, wait for a status, stop it, and delete a
-//! cluster the toolkit made; plus the refusals for a database not here or a cluster member.
+//! A DB instance or Aurora cluster: describe it, wait for a status, and delete a cluster the
+//! toolkit made; plus the refusals for a database not here or a cluster member. Stopping one
+//! is in `stop.rs`.
 
 use crate::aws::wait::{wait_for, Goal, Status, WaitPolicy};
 use crate::aws::{Aws, Caller};
@@ -91,6 +92,10 @@ async fn describe_instance(aws: &Aws, id: &str) -> Result<DbInfo> {
         writer: None,
         resource_id: db.dbi_resource_id().map(str::to_owned),
         member_of: db.db_cluster_identifier().map(str::to_owned),
+        managed_secret: db
+            .master_user_secret()
+            .and_then(|s| s.secret_arn())
+            .map(str::to_owned),
         database: Database {
             kind: DbKind::Instance,
             identifier: id.to_owned(),
@@ -168,6 +173,10 @@ async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
         writer: writer.map(str::to_owned),
         resource_id: db.db_cluster_resource_id().map(str::to_owned),
         member_of: None,
+        managed_secret: db
+            .master_user_secret()
+            .and_then(|s| s.secret_arn())
+            .map(str::to_owned),
         database: Database {
             kind: DbKind::Cluster,
             identifier: id.to_owned(),
@@ -222,34 +231,6 @@ pub async fn wait_db_status(
 impl Status for DbInfo {
     fn status(&self) -> &str {
         &self.status
-    }
-}
-
-/// Stops a database (the source of `encrypt --stop-source`) unless it is stopped already.
-pub async fn stop_db(aws: &Aws, kind: DbKind, id: &str) -> Result<()> {
-    let result = match kind {
-        DbKind::Instance => aws
-            .rds
-            // Retry-safe: a repeat finds it stopping (InvalidDBInstanceState…), read as done below.
-            .stop_db_instance()
-            .db_instance_identifier(id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(sdk("rds:StopDBInstance")),
-        DbKind::Cluster => aws
-            .rds
-            .stop_db_cluster()
-            .db_cluster_identifier(id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(sdk("rds:StopDBCluster")),
-    };
-    match result {
-        // A retried stop whose first answer was lost: it is stopping or stopped.
-        Err(err) if err.aws_code().is_some_and(|c| c.starts_with("InvalidDB")) => Ok(()),
-        other => other,
     }
 }
 

@@ -8,8 +8,8 @@
 //! This file holds the vocabulary the calls share ([`DbInfo`], [`Snap`], [`Described`], the
 //! state file's kind names); each group of calls is a file of its own:
 //!
-//! - `database.rs`: a DB instance or cluster: describe it, wait for a status, stop it, delete
-//!   a cluster the toolkit made; refusals for one not here or a cluster member.
+//! - `database.rs`: a DB instance or cluster: describe it, wait for a status, delete a
+//!   cluster the toolkit made; refusals for one not here or a cluster member.
 //! - `snapshot.rs`: a snapshot: describe it (ours or shared with us), create it, wait for it,
 //!   check it is this run's, delete it.
 //! - `copy.rs`: copying a snapshot (under a key): where a copy is started and waited for.
@@ -18,6 +18,8 @@
 //! - `restore.rs`: restoring a database from a snapshot, and a restored cluster's writer.
 //! - `listing.rs`: every database and snapshot of the account and region, all pages ([`Listed`]).
 //! - `snapshot_quota.rs`: the region's manual snapshot quota and the room a run needs in it.
+//! - `stop.rs`: stopping the source of `--stop-source` with its snapshot taken while it is
+//!   available, and resuming from wherever a stop was interrupted.
 //! - `tags.rs`: tags as RDS takes and gives them, and matching the toolkit's marks.
 //! - `codes.rs`: the AWS error codes read as answers ("not found", "already exists").
 
@@ -29,6 +31,7 @@ mod restore;
 mod share;
 mod snapshot;
 mod snapshot_quota;
+mod stop;
 mod tags;
 
 use std::collections::BTreeMap;
@@ -39,8 +42,7 @@ use crate::base::vocabulary::{DbKind, Encryption};
 pub use codes::created;
 pub use copy::{copy_snapshot, ensure_copy};
 pub use database::{
-    delete_own_cluster, describe_db, not_here, refuse_cluster_member, stop_db, wait_db,
-    wait_db_status,
+    delete_own_cluster, describe_db, not_here, refuse_cluster_member, wait_db, wait_db_status,
 };
 pub use listing::{list_all, Listed};
 pub use restore::{ensure_writer, restore, RestoreSpec, WriterSpec};
@@ -50,6 +52,7 @@ pub use snapshot::{
     ensure_snapshot, wait_snapshot,
 };
 pub use snapshot_quota::{check_snapshot_room, snapshot_quota};
+pub use stop::{adopt_stop_snapshot, check_stop_source, stop_db};
 pub use tags::{tag_list, tag_map, user_tags};
 
 /// A database as the agents see it.
@@ -73,6 +76,9 @@ pub struct DbInfo {
     pub resource_id: Option<String>,
     /// The Aurora cluster an instance is a member of.
     pub member_of: Option<String>,
+    /// The ARN of the secret RDS keeps the master password in (`MasterUserSecret`), when
+    /// RDS manages it.
+    pub managed_secret: Option<String>,
     pub database: Database,
 }
 
@@ -87,6 +93,9 @@ pub struct Snap {
     pub kms_key_id: Option<String>,
     pub snapshot_type: String,
     pub tags: BTreeMap<String, String>,
+    /// The identifier of the database it is a snapshot of (`DBInstanceIdentifier` /
+    /// `DBClusterIdentifier`, as AWS reports it).
+    pub source_db: Option<String>,
     /// The database the snapshot holds, as AWS describes it.
     pub described: Described,
 }

@@ -92,6 +92,7 @@ fn snap_of_instance(s: &aws_sdk_rds::types::DbSnapshot) -> Snap {
         kms_key_id: s.kms_key_id().map(str::to_owned),
         snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
         tags: tag_map(s.tag_list()),
+        source_db: s.db_instance_identifier().map(str::to_owned),
         described: Described {
             engine: s.engine().map(str::to_owned),
             engine_version: s.engine_version().map(str::to_owned),
@@ -117,6 +118,7 @@ fn snap_of_cluster(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Snap {
         kms_key_id: s.kms_key_id().map(str::to_owned),
         snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
         tags: tag_map(s.tag_list()),
+        source_db: s.db_cluster_identifier().map(str::to_owned),
         described: Described {
             engine: s.engine().map(str::to_owned),
             engine_version: s.engine_version().map(str::to_owned),

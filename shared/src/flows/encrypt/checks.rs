@@ -68,8 +68,10 @@ pub(super) async fn preflight(
     if let KeyChoice::Given(key) = &plan.key {
         crate::flows::preflight::key_exists(aws, key).await?;
     }
-    let stopped_on_purpose = plan.stop_source && original.status == "stopped";
-    if original.status != "available" && !stopped_on_purpose {
+    if plan.stop_source {
+        // AWS snapshots no stopped database: a stopped one goes on only with its snapshot.
+        rds::check_stop_source(aws, original, &plan.names.snapshot).await?;
+    } else if original.status != "available" {
         return Err(Error::refused(
             format!(
                 "{} `{}` is `{}`; it must be `available` to be snapshotted",

@@ -2,7 +2,9 @@
 //!
 //! AWS cannot turn encryption on for an existing database; the way is snapshot → copy under
 //! a key → restore (an Aurora cluster: snapshot → restore with `KmsKeyId`, then a new writer).
-//! The twin keeps the original's placement and settings; the original is only snapshotted.
+//! The twin keeps the original's placement and settings; the original is only snapshotted
+//! (and, with `--stop-source`, stopped: an instance by the call that takes its snapshot, a
+//! cluster once its snapshot is available, since AWS snapshots no stopped database).
 //! Names are deterministic and each step first looks for its own result, so a killed run
 //! started again continues where it stopped.
 //!
@@ -11,9 +13,9 @@
 //!
 //! - `checks.rs`: what must hold before anything is created (the preflight), the twin an
 //!   earlier run made, and that the finished twin is encrypted under the key.
-//! - `restore.rs`: the workflow's steps (stop, snapshot, the copy under the key, restore
-//!   the twin, a cluster's writer), what the twin and writer are made like, and deleting the
-//!   intermediate snapshots after.
+//! - `restore.rs`: the workflow's steps (snapshot, with `--stop-source` the stop, the copy
+//!   under the key, restore the twin, a cluster's writer), what the twin and writer are made
+//!   like, and deleting the intermediate snapshots after.
 //! - `dry_run.rs`: the plan a dry run prints, each step read from AWS.
 
 mod checks;
@@ -66,8 +68,10 @@ pub struct EncryptArgs {
     /// Keep the intermediate snapshots (they are deleted once the copy is available)
     #[arg(long)]
     pub keep_intermediate: bool,
-    /// Stop the original before its snapshot, so no write is lost in the cut-over (it stays
-    /// stopped; without this flag, writes after the snapshot are not in the copy)
+    /// Stop the original for the cut-over: an instance by a stop that takes its snapshot just
+    /// before, a cluster once its snapshot is available. It stays stopped until started, or
+    /// until AWS starts it again by itself after 7 days (without this flag, writes after the
+    /// snapshot are not in the copy)
     #[arg(long)]
     pub stop_source: bool,
     #[command(flatten)]
@@ -180,12 +184,15 @@ pub async fn encrypt(
         KeyPolicySpec::own_account(&aws.partition, aws.region.clone(), caller.account.clone());
     spec.admins = plan.key_admins.clone();
     let key = ensure_key(aws, &plan.key, &spec, &caller, &base_tags(plan), progress).await?;
-    if existing.is_none() && !plan.stop_source {
-        progress.event(&Event::warning(
-            "snapshot",
-            &plan.db,
-            "writes after this moment are not in the copy; stop writers first, or re-run with --stop-source",
-        ));
+    if existing.is_none() {
+        let warning = match (plan.stop_source, plan.kind) {
+            (false, _) => Some("writes after this moment are not in the copy; stop writers first, or re-run with --stop-source"),
+            (true, DbKind::Cluster) => Some("writes between the snapshot and the stop that follows it are not in the copy; stop writers first"),
+            (true, DbKind::Instance) => None,
+        };
+        if let Some(warning) = warning {
+            progress.event(&Event::warning("snapshot", &plan.db, warning));
+        }
     }
     let writer = match plan.kind {
         DbKind::Cluster => Some(writer_spec(aws, plan, &original).await?),

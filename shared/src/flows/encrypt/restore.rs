@@ -1,6 +1,9 @@
-//! The encrypt steps and what they make: (stop the original,) snapshot, start the copy of an
-//! instance's snapshot under the key, restore the twin with the original's placement and
-//! settings, recreate a cluster's writer; and deleting the intermediate snapshots after.
+//! The encrypt steps and what they make: snapshot (an instance's `--stop-source` stop takes
+//! it; a cluster is stopped once it is available), start the copy of an instance's snapshot
+//! under the key, restore the twin with the original's placement and settings, recreate a
+//! cluster's writer; and deleting the intermediate snapshots after.
+
+use std::collections::BTreeMap;
 
 use crate::aws::rds::{self, DbInfo};
 use crate::aws::Aws;
@@ -12,9 +15,11 @@ use crate::workflow::{Op, Step, Workflow};
 
 use super::{base_tags, EncryptPlan, TAG_ENCRYPTED_FROM};
 
-/// The encrypt steps: (stop the original,) snapshot, copy an instance's snapshot under the
-/// key, restore the twin under the key, recreate a cluster's writer. Once the twin exists,
-/// only waiting for it (and its writer) is left.
+/// The encrypt steps: snapshot, copy an instance's snapshot under the key, restore the twin
+/// under the key, recreate a cluster's writer. With `--stop-source`, an instance is stopped
+/// by a call that takes the snapshot just before the stop (AWS snapshots no stopped
+/// database), a cluster once its snapshot is available. Once the twin exists, only waiting
+/// for it (and its writer) is left.
 pub fn steps(
     plan: &EncryptPlan,
     original: &DbInfo,
@@ -23,15 +28,17 @@ pub fn steps(
     writer: Option<rds::WriterSpec>,
 ) -> Vec<Step> {
     let step = |name: &str, op: Op| Step::new(Workflow::Encrypt, name, plan.kind, op);
-    let tags = with_role(&base_tags(plan), "intermediate");
+    let tags = intermediate_tags(plan);
     let names = &plan.names;
     let mut steps = Vec::new();
     if !twin_exists {
-        if plan.stop_source {
+        if plan.stop_source && plan.kind == DbKind::Instance {
             steps.push(step(
                 "Stop",
                 Op::Stop {
                     db: plan.db.clone(),
+                    snapshot: Some(names.snapshot.clone()),
+                    tags: tags.clone(),
                 },
             ));
         }
@@ -43,6 +50,16 @@ pub fn steps(
                 tags: tags.clone(),
             },
         ));
+        if plan.stop_source && plan.kind == DbKind::Cluster {
+            steps.push(step(
+                "StopAfterSnapshot",
+                Op::Stop {
+                    db: plan.db.clone(),
+                    snapshot: None,
+                    tags: BTreeMap::new(),
+                },
+            ));
+        }
         if plan.kind == DbKind::Instance {
             steps.push(step(
                 "Copy",
@@ -144,8 +161,19 @@ pub(super) async fn writer_spec(
     })
 }
 
-/// Deletes the snapshots this command made, unless asked to keep them.
+/// The tags of the snapshots this command makes (and of the one an instance's stop takes).
+fn intermediate_tags(plan: &EncryptPlan) -> BTreeMap<String, String> {
+    with_role(&base_tags(plan), "intermediate")
+}
+
+/// Deletes the snapshots this command made, unless asked to keep them. The snapshot an
+/// instance's `--stop-source` stop took is first marked as the others are, if no step did
+/// (the Step Functions engine does not tag).
 pub(super) async fn cleanup(aws: &Aws, plan: &EncryptPlan, progress: &dyn Progress) -> Result<()> {
+    if plan.stop_source && plan.kind == DbKind::Instance {
+        let (kind, db, id) = (plan.kind, &plan.db, &plan.names.snapshot);
+        rds::adopt_stop_snapshot(aws, kind, db, id, &intermediate_tags(plan)).await?;
+    }
     if plan.keep_intermediate {
         return Ok(());
     }

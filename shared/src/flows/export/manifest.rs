@@ -124,7 +124,7 @@ pub(super) fn next_command(
     fingerprint: &str,
 ) -> String {
     format!(
-        "tgt-agent import {} --source-account {source} --manifest-sha256 {fingerprint} --region {} --db-subnet-group <SUBNET_GROUP> --vpc-security-group-ids <SG_ID>",
+        "tgt-agent import {} --source-account {source} --manifest-sha256 {fingerprint} --region {} --db-subnet-group-name <SUBNET_GROUP> --vpc-security-group-ids <SG_ID>",
         plan.manifest_path.display(),
         aws.region
     )

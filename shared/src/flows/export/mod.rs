@@ -234,6 +234,7 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     let shared = rds::describe_snapshot(aws, plan.kind, &plan.names.shared).await?;
     if shared.is_none() {
         checks::preflight(aws, plan, &db, progress).await?;
+        snapshot::check_intermediate(aws, plan).await?;
     }
     if plan.dry_run {
         print_plan(aws, plan, &db, shared.is_some(), progress).await?;

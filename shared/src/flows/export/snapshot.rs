@@ -45,6 +45,34 @@ async fn snapshot_encryption(aws: &Aws, plan: &ExportPlan, id: &str) -> Result<E
         .encryption)
 }
 
+/// A snapshot found under the name of the export's own snapshot of the database (resumed
+/// after a run stopped) is of this database, as AWS reports it (`DBInstanceIdentifier` /
+/// `DBClusterIdentifier`): its tags alone prove nothing, anyone who may tag a snapshot can
+/// copy them.
+pub(super) async fn check_intermediate(aws: &Aws, plan: &ExportPlan) -> Result<()> {
+    if plan.from_snapshot.is_some() {
+        return Ok(());
+    }
+    let id = &plan.names.intermediate;
+    let Some(found) = rds::describe_snapshot(aws, plan.kind, id).await? else {
+        return Ok(());
+    };
+    let of = found.source_db.as_deref();
+    if of.is_some_and(|of| of.eq_ignore_ascii_case(&plan.db)) {
+        return Ok(());
+    }
+    Err(Error::refused(
+        format!(
+            "snapshot `{id}` exists but is not this run's: AWS says it is a snapshot of {}, not of {} `{}`",
+            of.map(|of| format!("`{of}`"))
+                .unwrap_or_else(|| "no database it names".to_owned()),
+            plan.kind.name(),
+            plan.db
+        ),
+        format!("find out who made `{id}`; if it is stale, delete or rename it, then re-run"),
+    ))
+}
+
 /// How the shared copy comes to be under the toolkit's key (DOMAIN.md §3, §14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rekey {

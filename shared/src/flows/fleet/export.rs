@@ -1,9 +1,9 @@
 //! `src-agent export` of several databases: selection, the room each needs, the index.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::index::{manifest_file, Entry, Index, INDEX_FILE, INDEX_SCHEMA};
+use super::index::{manifest_file, shared_ids, Entry, Index, INDEX_FILE, INDEX_SCHEMA};
 use super::{
     admit, batched, one, room_need, run_all, say_limits, take_room, workers, Batches, Done, Member,
     Outcome, Summary,
@@ -111,6 +111,8 @@ pub async fn export_all(aws: &Aws, args: &ExportArgs, printer: &Printer) -> Resu
         ));
     }
     let kinds: Vec<DbKind> = members.iter().map(|m| m.kind).collect();
+    // An instance and a cluster of one identifier: each its own manifest file.
+    let shared = shared_ids(members.iter().map(|m| (m.kind, m.id.as_str())));
     let mut aws = aws.clone();
     aws.copies =
         crate::aws::quota::fleet_slots(&listed, args.max_parallel.map(usize::from), &kinds)?;
@@ -133,7 +135,8 @@ pub async fn export_all(aws: &Aws, args: &ExportArgs, printer: &Printer) -> Resu
         one(member, printer, async |m: &Member, line: &DatabaseLine| {
             batches
                 .run(aws, &args.engine, m, line, async |engine| {
-                    export_one(aws, args, engine, &dir, m, room, line).await
+                    let manifest = dir.join(manifest_file(m.kind, &m.id, &shared));
+                    export_one(aws, args, engine, manifest, m, room, line).await
                 })
                 .await
         })
@@ -142,7 +145,7 @@ pub async fn export_all(aws: &Aws, args: &ExportArgs, printer: &Printer) -> Resu
     outcomes.extend(run_all(members, workers(&aws.copies, batched), printer, run).await);
     outcomes.sort_by(|a, b| a.database.cmp(&b.database));
     let index = (!args.dry_run)
-        .then(|| write_index(aws, args, &caller.account, &index_path, &outcomes))
+        .then(|| write_index(aws, args, &caller.account, &index_path, &outcomes, &shared))
         .transpose()?
         .flatten();
     Ok(summary(
@@ -159,12 +162,12 @@ async fn export_one(
     aws: &Aws,
     args: &ExportArgs,
     engine: EngineArgs,
-    dir: &Path,
+    manifest: PathBuf,
     member: &Member,
     room: Option<Room>,
     line: &DatabaseLine,
 ) -> Result<Done> {
-    let mut plan = args.plan_for(member.kind, &member.id, dir.join(manifest_file(&member.id)))?;
+    let mut plan = args.plan_for(member.kind, &member.id, manifest)?;
     plan.folder_checked = true;
     plan.engine = engine;
     let _room = take_room(room).await;
@@ -188,6 +191,7 @@ fn write_index(
     source: &crate::ident::AccountId,
     path: &Path,
     outcomes: &[Outcome],
+    shared: &BTreeSet<String>,
 ) -> Result<Option<String>> {
     let manifests: Vec<Entry> = outcomes
         .iter()
@@ -195,7 +199,7 @@ fn write_index(
             Some(Entry {
                 database: o.database.clone(),
                 kind: o.kind,
-                file: manifest_file(&o.database),
+                file: manifest_file(o.kind, &o.database, shared),
                 sha256: o.sha256.clone()?,
             })
         })

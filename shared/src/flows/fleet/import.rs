@@ -36,6 +36,7 @@ impl ImportArgs {
 /// against `--manifest-sha256`), or, for manifests named one by one, the given SHA-256 it
 /// matches.
 pub fn handoffs(args: &ImportArgs) -> Result<Vec<(PathBuf, Option<String>)>> {
+    args.check.require_fingerprint()?;
     let given = args
         .check
         .manifest_sha256

@@ -5,6 +5,7 @@
 //! every manifest: `tgt-agent import rds-handoff-index.json --manifest-sha256 …` refuses an
 //! index that differs, then any manifest that differs from its line.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -39,9 +40,31 @@ pub struct Entry {
     pub sha256: String,
 }
 
-/// The file name of a database's manifest in a fleet's folder.
-pub fn manifest_file(database: &str) -> String {
-    format!("{database}.handoff.json")
+/// The file name of a database's manifest in a fleet's folder: `<db>.handoff.json`, except
+/// for a cluster whose identifier an instance of the same fleet also has (`shared_ids`):
+/// `<db>.cluster.handoff.json`, so the two never write one file.
+pub fn manifest_file(kind: DbKind, database: &str, shared_ids: &BTreeSet<String>) -> String {
+    if kind == DbKind::Cluster && shared_ids.contains(database) {
+        format!("{database}.cluster.handoff.json")
+    } else {
+        format!("{database}.handoff.json")
+    }
+}
+
+/// The identifiers a fleet has both as a DB instance and as a DB cluster.
+pub fn shared_ids<'a>(members: impl IntoIterator<Item = (DbKind, &'a str)>) -> BTreeSet<String> {
+    let mut instances = BTreeSet::new();
+    let mut clusters = BTreeSet::new();
+    for (kind, id) in members {
+        match kind {
+            DbKind::Instance => instances.insert(id),
+            DbKind::Cluster => clusters.insert(id),
+        };
+    }
+    instances
+        .intersection(&clusters)
+        .map(|id| (*id).to_owned())
+        .collect()
 }
 
 impl Index {
@@ -81,11 +104,17 @@ impl Index {
                 index.schema
             ));
         }
-        let mut seen = std::collections::BTreeSet::new();
+        let shared = shared_ids(
+            index
+                .manifests
+                .iter()
+                .map(|e| (e.kind, e.database.as_str())),
+        );
+        let mut seen = BTreeSet::new();
         for entry in &index.manifests {
             check_rds_id(entry.kind.id_kind(), &entry.database)
                 .map_err(|e| format!("manifests: {e}"))?;
-            if entry.file != manifest_file(&entry.database) {
+            if entry.file != manifest_file(entry.kind, &entry.database, &shared) {
                 return Err(format!(
                     "manifests: `{}` is not the manifest file of `{}`",
                     entry.file, entry.database
@@ -99,7 +128,7 @@ impl Index {
             if !hex {
                 return Err(format!("manifests: `{}` has no SHA-256", entry.file));
             }
-            if !seen.insert(&entry.database) {
+            if !seen.insert((entry.kind, &entry.database)) {
                 return Err(format!("manifests: `{}` is listed twice", entry.database));
             }
         }
@@ -153,6 +182,45 @@ mod tests {
         let mut bad = index();
         change(&mut bad);
         Index::parse(bad.to_json().as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn an_instance_and_a_cluster_of_one_identifier_get_two_manifest_files() {
+        let none = BTreeSet::new();
+        assert_eq!(
+            manifest_file(DbKind::Cluster, "orders", &none),
+            "orders.handoff.json",
+            "a cluster alone keeps the usual name"
+        );
+        let shared = shared_ids([
+            (DbKind::Instance, "orders"),
+            (DbKind::Cluster, "orders"),
+            (DbKind::Cluster, "billing"),
+        ]);
+        assert_eq!(shared, BTreeSet::from(["orders".to_owned()]));
+        let instance = manifest_file(DbKind::Instance, "orders", &shared);
+        let cluster = manifest_file(DbKind::Cluster, "orders", &shared);
+        assert_eq!(instance, "orders.handoff.json");
+        assert_eq!(cluster, "orders.cluster.handoff.json");
+        assert_eq!(
+            manifest_file(DbKind::Cluster, "billing", &shared),
+            "billing.handoff.json"
+        );
+        // Such an index reads back; each kind under the other's name is refused.
+        let mut both = index();
+        both.manifests.push(Entry {
+            database: "orders".into(),
+            kind: DbKind::Cluster,
+            file: cluster,
+            sha256: "b".repeat(64),
+        });
+        assert_eq!(Index::parse(both.to_json().as_bytes()).unwrap(), both);
+        let mut swapped = both.clone();
+        swapped.manifests[1].file = instance;
+        assert_eq!(
+            Index::parse(swapped.to_json().as_bytes()).unwrap_err(),
+            "manifests: `orders.handoff.json` is not the manifest file of `orders`"
+        );
     }
 
     #[test]

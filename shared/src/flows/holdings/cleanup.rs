@@ -1,6 +1,7 @@
 //! `cleanup`: removes what an unfinished or abandoned run left for one database, and only
 //! what the toolkit made and nothing still needs (never a database, a secret, a snapshot
-//! still shared).
+//! still shared). A restored database still on the source's master password is not
+//! something it can remove: it says so, with the import that finishes the job, and exits 1.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,8 +9,9 @@ use std::path::PathBuf;
 use aws_sdk_kms::types::KeyState;
 
 use super::{scan, Held, Side};
-use crate::aws::kms::{self, Key};
+use crate::aws::kms::{self, Key, ALIAS_TAG};
 use crate::aws::rds;
+use crate::aws::secrets;
 use crate::aws::Aws;
 use crate::base::error::{ExitCode, Result};
 use crate::base::manifest::Manifest;
@@ -39,21 +41,42 @@ pub struct CleanupArgs {
     pub dry_run: bool,
 }
 
+/// The handoff `cleanup` was given.
+struct Given {
+    database: String,
+    /// The state file a run left for it.
+    state: Option<PathBuf>,
+    /// The manifest, when the file given is one.
+    manifest: Option<PathBuf>,
+}
+
 impl CleanupArgs {
-    /// The database and the state file a run left for it.
-    fn resolve(&self, side: Side) -> Result<(String, Option<PathBuf>)> {
+    /// The database, the state file a run left for it, and the manifest if given.
+    fn resolve(&self, side: Side) -> Result<Given> {
         let Some(file) = &self.file else {
             let database = self.database.clone().unwrap_or_default();
             crate::ident::check_rds_id(crate::ident::RdsIdKind::Instance, &database)?;
-            return Ok((database, None));
+            return Ok(Given {
+                database,
+                state: None,
+                manifest: None,
+            });
         };
         let state = Some(state::path_beside(file));
         let report = std::fs::read_to_string(file).ok().and_then(|text| {
             serde_json::from_str::<crate::flows::import::ImportReport>(&text).ok()
         });
         match report {
-            Some(report) if side == Side::Target => Ok((report.db_identifier, state)),
-            _ => Ok((Manifest::read(file)?.database.identifier, state)),
+            Some(report) if side == Side::Target => Ok(Given {
+                database: report.db_identifier,
+                state,
+                manifest: None,
+            }),
+            _ => Ok(Given {
+                database: Manifest::read(file)?.database.identifier,
+                state,
+                manifest: Some(file.clone()),
+            }),
         }
     }
 }
@@ -85,7 +108,11 @@ pub async fn run_cleanup(
     aws: &Aws,
     printer: &Printer,
 ) -> Result<ExitCode> {
-    let (database, state_path) = args.resolve(side)?;
+    let Given {
+        database,
+        state: state_path,
+        manifest,
+    } = args.resolve(side)?;
     printer.set_database(&database);
     aws.identify(printer).await?;
     if let Some(path) = &state_path {
@@ -96,10 +123,15 @@ pub async fn run_cleanup(
     }
     let mut removed = Vec::new();
     let mut kept = Vec::new();
-    for h in scan(aws, side, Some(&database)).await? {
+    let held = scan(aws, side, Some(&database)).await?;
+    let unfinished: Vec<_> = held
+        .iter()
+        .filter_map(|h| h.source_password.clone())
+        .collect();
+    for h in held {
         let (remove, why) = decide(&h, side);
         let done = if remove {
-            remove_one(aws, &h, args, printer).await?
+            remove_one(aws, &h, side, args, printer).await?
         } else {
             None
         };
@@ -123,8 +155,10 @@ pub async fn run_cleanup(
     } else {
         "removed"
     };
-    let text = if removed.is_empty() {
+    let mut text = if removed.is_empty() && unfinished.is_empty() {
         format!("nothing to clean up for `{database}`")
+    } else if removed.is_empty() {
+        format!("nothing to remove for `{database}`")
     } else {
         let list: Vec<String> = removed
             .iter()
@@ -138,14 +172,30 @@ pub async fn run_cleanup(
             .collect();
         format!("{verb}: {}", list.join(", "))
     };
-    printer.result(&text, &serde_json::json!({"event": "done", "dry_run": args.dry_run, "removed": removed, "kept": kept}));
-    Ok(ExitCode::Ok)
+    let mut source_password = Vec::new();
+    for left in &unfinished {
+        let warning = left.warning(manifest.as_deref());
+        text.push_str(&format!("\nWARNING: {warning}"));
+        source_password.push(serde_json::json!({
+            "database": left.database,
+            "warning": warning,
+            "finish": left.command(manifest.as_deref()),
+        }));
+    }
+    printer.result(&text, &serde_json::json!({"event": "done", "dry_run": args.dry_run, "removed": removed, "kept": kept, "source_password": source_password}));
+    // Not clean while a database answers to the source's password.
+    Ok(if unfinished.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Failure
+    })
 }
 
 /// Removes one resource; `None` when it stays (a key still in use, or not confirmed).
 async fn remove_one(
     aws: &Aws,
     h: &Held,
+    side: Side,
     args: &CleanupArgs,
     printer: &Printer,
 ) -> Result<Option<&'static str>> {
@@ -178,22 +228,28 @@ async fn remove_one(
             printer.event(&Event::step("delete temporary cluster", &h.id, ""));
             Ok(Some("deleted"))
         }
-        "kms-key" => retire_key(aws, h, args, printer).await,
+        "kms-key" => retire_key(aws, h, side, args, printer).await,
         _ => Ok(None),
     }
 }
 
-/// Schedules the deletion of a key the toolkit made, once nothing here uses it.
+/// Schedules the deletion of a key the toolkit made, once nothing here uses it: no
+/// database or snapshot and, on the target (where the master secrets are), no secret.
 async fn retire_key(
     aws: &Aws,
     h: &Held,
+    side: Side,
     args: &CleanupArgs,
     printer: &Printer,
 ) -> Result<Option<&'static str>> {
     let Some((key, _)) = kms::lookup(aws, &h.id).await? else {
         return Ok(None);
     };
-    let users = kms::encrypting(aws, &key).await?;
+    let mut users = kms::encrypting(aws, &key).await?;
+    if side == Side::Target {
+        let names = key_names(&key, h.tags.get(ALIAS_TAG).map(String::as_str));
+        users.extend(secrets::encrypted_with(aws, &names).await?);
+    }
     if !users.is_empty() {
         printer.event(&Event::step(
             "keep key",
@@ -217,6 +273,19 @@ async fn retire_key(
     let status = format!("deletion in {days} days (cancel with `aws kms cancel-key-deletion`)");
     printer.event(&Event::step("schedule key deletion", &key.arn, &status));
     Ok(Some("scheduled for deletion"))
+}
+
+/// Every name a secret may record for `key`: its ARN, its id and, for the alias the toolkit
+/// gave it, the alias and the alias's ARN.
+fn key_names(key: &Key, alias: Option<&str>) -> Vec<String> {
+    let mut names = vec![key.arn.clone(), key.id.clone()];
+    if let Some(alias) = alias {
+        names.push(alias.to_owned());
+        if let Some((prefix, _)) = key.arn.rsplit_once(":key/") {
+            names.push(format!("{prefix}:{alias}"));
+        }
+    }
+    names
 }
 
 /// `--yes`, or a "y" typed at the terminal.

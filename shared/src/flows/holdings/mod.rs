@@ -4,12 +4,17 @@
 //! unshared copies, a key the toolkit made that nothing uses — and never a database, a
 //! secret, a snapshot still shared, or anything without the toolkit's tags.
 //!
+//! On the target, a restored database whose new master password is not set yet (an import
+//! stopped after the restore) still answers to the source's master password: both commands
+//! say so, loudly, with the command that finishes the import.
+//!
 //! Here the reading of those holdings; `status.rs` and `cleanup.rs` hold the two commands.
 
 mod cleanup;
 mod status;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -20,6 +25,7 @@ use crate::base::error::{sdk, Result};
 use crate::base::vocabulary::{DbKind, Encryption};
 use crate::flows::encrypt::TAG_ENCRYPTED_FROM;
 use crate::flows::export::{TAG_DB, TAG_ROLE};
+use crate::flows::import::{TAG_PASSWORD_SET, TAG_SOURCE_SNAPSHOT};
 
 pub use cleanup::{run_cleanup, CleanupArgs};
 pub use status::{run_status, stage, StatusArgs};
@@ -45,6 +51,53 @@ pub struct Held {
     pub shared_with: Vec<String>,
     #[serde(skip)]
     pub tags: Tags,
+    /// A restored database on the target that still answers to the source's master
+    /// password (no new one is set yet).
+    #[serde(skip)]
+    pub source_password: Option<SourcePassword>,
+}
+
+/// A restored database whose new master password is not set: until an import sets one, it
+/// answers to the **source's** master password. What is known of the import that finishes
+/// the job, from AWS (the manifest and its SHA-256 are the operator's).
+#[derive(Debug, Clone)]
+pub struct SourcePassword {
+    pub kind: DbKind,
+    pub database: String,
+    pub status: String,
+    /// From the shared snapshot the database was restored from.
+    pub source_account: Option<String>,
+    pub subnet_group: Option<String>,
+    pub security_groups: Vec<String>,
+}
+
+impl SourcePassword {
+    /// The import that sets a new master password, `manifest` (or a placeholder) first.
+    pub fn command(&self, manifest: Option<&Path>) -> String {
+        let manifest =
+            manifest.map_or_else(|| "<MANIFEST>".to_owned(), |p| p.display().to_string());
+        let account = self.source_account.as_deref().unwrap_or("<SOURCE_ACCOUNT>");
+        let subnets = self.subnet_group.as_deref().unwrap_or("<SUBNET_GROUP>");
+        let groups = match self.security_groups.as_slice() {
+            [] => "<SG_ID>".to_owned(),
+            groups => groups.join(","),
+        };
+        format!(
+            "tgt-agent import {manifest} --source-account {account} --manifest-sha256 <SHA256> --db-identifier {} --db-subnet-group-name {subnets} --vpc-security-group-ids {groups}",
+            self.database
+        )
+    }
+
+    /// What `status` and `cleanup` say of it.
+    pub fn warning(&self, manifest: Option<&Path>) -> String {
+        format!(
+            "{} `{}` ({}) STILL ANSWERS TO THE SOURCE'S MASTER PASSWORD: no new one is set, so whoever knows the source database's master password can sign in to it. Unless an import of it is running now, finish the job (the first run's command again, with the other flags it had, such as `--password-mode`, `--kms-key-id` or `--secret-name`; it sets a new master password and repeats nothing): {}",
+            self.kind.name(),
+            self.database,
+            self.status,
+            self.command(manifest)
+        )
+    }
 }
 
 /// Which agent asks.
@@ -71,6 +124,7 @@ fn held(kind: &'static str, id: &str, status: &str, tags: Tags) -> Option<Held> 
         encryption: None,
         shared_with: Vec::new(),
         tags,
+        source_password: None,
     })
 }
 
@@ -95,6 +149,9 @@ pub async fn scan(aws: &Aws, side: Side, database: Option<&str>) -> Result<Vec<H
         found.extend(secrets(aws).await?);
     }
     found.retain(|h| database.is_none_or(|d| h.database == d));
+    if side == Side::Target {
+        mark_source_passwords(aws, &mut found).await?;
+    }
     for h in found
         .iter_mut()
         .filter(|h| h.role.as_deref() == Some("shared-copy"))
@@ -108,6 +165,53 @@ pub async fn scan(aws: &Aws, side: Side, database: Option<&str>) -> Result<Vec<H
     }
     found.sort_by(|a, b| (&a.database, a.kind, &a.id).cmp(&(&b.database, b.kind, &b.id)));
     Ok(found)
+}
+
+/// Marks each restored database whose new master password is not confirmed set: RDS does
+/// not manage it, and no master secret the toolkit made for it carries the "password set"
+/// marker with the database's resource id (a database deleted and restored again under the
+/// same name has a new one).
+async fn mark_source_passwords(aws: &Aws, found: &mut [Held]) -> Result<()> {
+    let marked: Vec<(String, String)> = found
+        .iter()
+        .filter(|h| h.kind == "secret" && h.role.as_deref() == Some("master-secret"))
+        .filter_map(|h| Some((h.database.clone(), h.tags.get(TAG_PASSWORD_SET)?.clone())))
+        .collect();
+    for h in found
+        .iter_mut()
+        .filter(|h| h.role.as_deref() == Some("restored-database"))
+    {
+        let kind = match h.kind {
+            "db-instance" => DbKind::Instance,
+            "db-cluster" => DbKind::Cluster,
+            _ => continue,
+        };
+        let Some(db) = rds::describe_db(aws, kind, &h.id).await? else {
+            continue;
+        };
+        let marker_names_it = db.resource_id.as_ref().is_some_and(|id| {
+            marked
+                .iter()
+                .any(|(database, set_on)| *database == h.database && set_on == id)
+        });
+        if db.managed_secret.is_some() || marker_names_it || db.status == "deleting" {
+            continue;
+        }
+        let source_account = h
+            .tags
+            .get(TAG_SOURCE_SNAPSHOT)
+            .and_then(|arn| arn.parse::<crate::ident::Arn>().ok())
+            .and_then(|arn| arn.account.map(|a| a.as_str().to_owned()));
+        h.source_password = Some(SourcePassword {
+            kind,
+            database: h.id.clone(),
+            status: db.status.clone(),
+            source_account,
+            subnet_group: db.subnet_group.clone(),
+            security_groups: db.security_groups.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// The toolkit's keys (those that carry its alias tag).

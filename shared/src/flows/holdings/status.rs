@@ -39,12 +39,12 @@ pub fn stage(side: Side, items: &[&Held]) -> String {
         }
         Side::Target => {
             if let Some(db) = role("restored-database") {
-                let password = items
-                    .iter()
-                    .any(|h| h.kind == "secret" && h.tags.contains_key("rds-handoff:password-set"));
-                return match (db.status.as_str(), password) {
-                    ("available", true) => "imported".into(),
-                    (status, _) => format!("restored ({status}), password not yet set"),
+                return match (db.status.as_str(), &db.source_password) {
+                    (status, Some(_)) => {
+                        format!("restored ({status}), STILL ON THE SOURCE'S MASTER PASSWORD")
+                    }
+                    ("available", None) => "imported".into(),
+                    (status, None) => format!("restored ({status})"),
                 };
             }
             if role("intermediate").is_some() {
@@ -114,8 +114,20 @@ pub async fn run_status(
                 h.kind, h.id, h.status
             ));
         }
-        handoffs
-            .push(serde_json::json!({"database": database, "stage": stage, "resources": items}));
+        let unfinished: Vec<_> = items
+            .iter()
+            .filter_map(|h| h.source_password.as_ref())
+            .collect();
+        for left in &unfinished {
+            text.push_str(&format!("  WARNING: {}\n", left.warning(None)));
+        }
+        let mut handoff =
+            serde_json::json!({"database": database, "stage": stage, "resources": items});
+        if let (Some(left), Some(object)) = (unfinished.first(), handoff.as_object_mut()) {
+            object.insert("warning".into(), left.warning(None).into());
+            object.insert("finish".into(), left.command(None).into());
+        }
+        handoffs.push(handoff);
     }
     if text.is_empty() {
         text = format!(

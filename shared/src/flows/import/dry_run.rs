@@ -35,7 +35,7 @@ pub(super) async fn print_plan(
             &plan.copy,
         );
     }
-    match plan.args.password {
+    match plan.args.password_mode {
         PasswordMode::Rotate => {
             let secret =
                 Action::reuse_or_create(describe_secret(aws, &plan.secret_name).await?.is_some());

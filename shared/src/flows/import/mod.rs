@@ -38,7 +38,7 @@ use crate::aws::kms::{ensure_key, KeyChoice};
 use crate::aws::rds;
 use crate::aws::wait::{parse_duration, WaitPolicy};
 use crate::aws::Aws;
-use crate::base::error::Result;
+use crate::base::error::{Error, Result};
 use crate::base::manifest::{write_atomic, Manifest};
 use crate::base::progress::{Event, Progress};
 use crate::base::state::{self, Recorder};
@@ -59,12 +59,55 @@ pub use verify::verify;
 
 pub const TAG_SOURCE_SNAPSHOT: &str = "rds-handoff:source-snapshot";
 
+/// On the master secret: the resource id of the database whose password the secret holds,
+/// written once the new password is set on that database.
+pub const TAG_PASSWORD_SET: &str = "rds-handoff:password-set";
+
+/// How the restored database's new master password is kept (`--password-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PasswordMode {
     /// Generate a new master password and store it in Secrets Manager
     Rotate,
     /// Let RDS manage the master password in Secrets Manager
     RdsManaged,
+}
+
+/// Reads `--password-mode` and never repeats what was typed: the flag's older name,
+/// `--password`, invites a real password, which must not come back in an error on the
+/// terminal, in a log or in JSON on stdout (clap's own parsers quote the value they refuse).
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordModeParser;
+
+impl clap::builder::TypedValueParser for PasswordModeParser {
+    type Value = PasswordMode;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<PasswordMode, clap::Error> {
+        value
+            .to_str()
+            .and_then(|text| <PasswordMode as clap::ValueEnum>::from_str(text, false).ok())
+            .ok_or_else(|| {
+                clap::Error::raw(
+                    clap::error::ErrorKind::InvalidValue,
+                    "`--password-mode` takes `rotate` or `rds-managed` (the value given is not repeated: it may be a password; the new master password is always generated, never typed)\n",
+                )
+                .with_cmd(cmd)
+            })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            <PasswordMode as clap::ValueEnum>::value_variants()
+                .iter()
+                .filter_map(<PasswordMode as clap::ValueEnum>::to_possible_value),
+        ))
+    }
 }
 
 /// What the operator typed for `import` and `check`.
@@ -85,9 +128,17 @@ pub struct ImportArgs {
     /// Turn on deletion protection
     #[arg(long)]
     pub deletion_protection: bool,
-    /// How the new master password is kept
-    #[arg(long, value_enum, default_value = "rotate")]
-    pub password: PasswordMode,
+    /// How the new master password is kept (a mode, never a password: the new one is
+    /// generated)
+    #[arg(
+        long = "password-mode",
+        alias = "password",
+        value_name = "MODE",
+        default_value = "rotate",
+        value_parser = PasswordModeParser,
+        allow_hyphen_values = true
+    )]
+    pub password_mode: PasswordMode,
     /// Verify everything and print the plan; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -117,9 +168,14 @@ pub struct CheckArgs {
     pub source_account: Option<AccountId>,
     /// The manifest's (or the index's) SHA-256 as `src-agent export` printed it, received on
     /// another channel than the file; a manifest that differs is refused (repeat the flag for
-    /// several manifests)
+    /// several manifests). Required, unless `--skip-manifest-sha256`
     #[arg(long, value_name = "HEX")]
     pub manifest_sha256: Vec<String>,
+    /// Go on without `--manifest-sha256`: nothing then proves the file is the one the source
+    /// admin exported (only `--source-account` and the checks against AWS stand); every run
+    /// says so in a warning
+    #[arg(long, conflicts_with = "manifest_sha256")]
+    pub skip_manifest_sha256: bool,
     /// The DB subnet group (in this account) to restore into
     #[arg(
         long = "db-subnet-group-name",
@@ -164,6 +220,9 @@ pub struct CheckArgs {
 /// The profile setting that names the source account a target trusts.
 pub const SOURCE_ACCOUNT_SETTING: &str = "rds_handoff_source_account";
 
+/// What a run with `--skip-manifest-sha256` says of each file it did not check.
+pub const UNCHECKED: &str = "NOT CHECKED (`--skip-manifest-sha256`): nothing proves this is the file the source admin exported; only `--source-account` and the checks against AWS stand";
+
 impl CheckArgs {
     /// Fills the trusted source account from the profile (`rds_handoff_source_account`) when
     /// neither the flag nor the environment gave it.
@@ -177,6 +236,33 @@ impl CheckArgs {
         Ok(self)
     }
 
+    /// Refuses a run that names no `--manifest-sha256`, unless the operator waived the check
+    /// with `--skip-manifest-sha256`: the fingerprint is never skipped in silence.
+    pub fn require_fingerprint(&self) -> Result<()> {
+        if self.manifest_sha256.is_empty() && !self.skip_manifest_sha256 {
+            return Err(Error::Usage {
+                message: "`--manifest-sha256` is required: the SHA-256 `src-agent export` printed for the manifest (or the index), received on another channel than the file".into(),
+                hint: Some("ask the source admin for it and pass `--manifest-sha256 HEX`; to go on without it, pass `--skip-manifest-sha256` (then nothing proves the file is the one the source admin exported)".into()),
+            });
+        }
+        Ok(())
+    }
+
+    /// With `--skip-manifest-sha256`: a warning for each file whose SHA-256 goes unchecked,
+    /// before anything else is done.
+    pub fn warn_unchecked(&self, progress: &dyn Progress) {
+        if !self.skip_manifest_sha256 {
+            return;
+        }
+        for path in &self.manifests {
+            progress.event(&Event::warning(
+                "manifest SHA-256",
+                &path.display().to_string(),
+                UNCHECKED,
+            ));
+        }
+    }
+
     /// The import this check is for, with every import-only setting at its default.
     pub fn as_import(&self) -> ImportArgs {
         ImportArgs {
@@ -184,7 +270,7 @@ impl CheckArgs {
             instance_class: None,
             multi_az: false,
             deletion_protection: false,
-            password: PasswordMode::Rotate,
+            password_mode: PasswordMode::Rotate,
             dry_run: true,
             wait_timeout: Duration::from_secs(4 * 3600),
             max_parallel: None,
@@ -267,7 +353,7 @@ pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
     };
     restore::check_own_key(plan, &db, &key.arn)?;
     delete_copy(aws, plan, progress).await?;
-    let secret_arn = match plan.args.password {
+    let secret_arn = match plan.args.password_mode {
         PasswordMode::Rotate => Some(rotate_password(aws, plan, &db, &key, progress).await?),
         PasswordMode::RdsManaged => {
             rds_managed_password(aws, plan, &key, progress).await?;
@@ -299,4 +385,66 @@ fn tags(plan: &ImportPlan, role: &str) -> BTreeMap<String, String> {
         ),
         (TAG_ROLE.to_owned(), role.to_owned()),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ImportArgs,
+    }
+
+    fn parse(extra: &[&str]) -> std::result::Result<ImportArgs, clap::Error> {
+        let base = [
+            "import",
+            "m.json",
+            "--db-subnet-group-name",
+            "g",
+            "--vpc-security-group-ids",
+            "sg-12345678",
+        ];
+        Cli::try_parse_from(base.iter().chain(extra).copied()).map(|cli| cli.args)
+    }
+
+    #[test]
+    fn a_password_mode_is_read_and_a_wrong_one_is_never_repeated() {
+        assert_eq!(parse(&[]).unwrap().password_mode, PasswordMode::Rotate);
+        for (given, mode) in [
+            (
+                &["--password-mode", "rds-managed"][..],
+                PasswordMode::RdsManaged,
+            ),
+            (&["--password", "rotate"][..], PasswordMode::Rotate),
+            (&["--password=rds-managed"][..], PasswordMode::RdsManaged),
+        ] {
+            assert_eq!(parse(given).unwrap().password_mode, mode, "{given:?}");
+        }
+        for wrong in [
+            &["--password-mode", "hunter2"][..],
+            &["--password", "hunter2"][..],
+            &["--password=hunter2"][..],
+            &["--password", "-hunter2"][..],
+        ] {
+            let text = parse(wrong).unwrap_err().to_string();
+            assert!(!text.contains("hunter2"), "{wrong:?}: {text}");
+            assert!(text.contains("`rotate` or `rds-managed`"), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_fingerprint_is_required_or_waived_out_loud() {
+        let args = parse(&[]).unwrap();
+        let err = args.check.require_fingerprint().unwrap_err();
+        assert!(err.to_string().contains("`--manifest-sha256` is required"));
+        assert!(err.hint().unwrap().contains("--skip-manifest-sha256"));
+        let waived = parse(&["--skip-manifest-sha256"]).unwrap();
+        assert!(waived.check.require_fingerprint().is_ok());
+        let given = parse(&["--manifest-sha256", &"0".repeat(64)]).unwrap();
+        assert!(given.check.require_fingerprint().is_ok());
+        assert!(parse(&["--manifest-sha256", "x", "--skip-manifest-sha256"]).is_err());
+    }
 }

@@ -12,9 +12,7 @@ use crate::base::progress::{Event, Progress};
 use crate::base::vocabulary::DbKind;
 use crate::flows::export::TAG_ROLE;
 
-use super::{tags, ImportPlan};
-
-const TAG_PASSWORD_SET: &str = "rds-handoff:password-set";
+use super::{tags, ImportPlan, TAG_PASSWORD_SET};
 
 /// The engine name AWS's rotation functions expect (`reference_secret_json_structure`):
 /// one of `mysql`, `mariadb`, `postgres`, `oracle`, `sqlserver`, `db2`.
@@ -299,6 +297,7 @@ mod tests {
             writer: None,
             resource_id: None,
             member_of: None,
+            managed_secret: None,
             database: crate::base::manifest::Database {
                 kind: DbKind::Instance,
                 identifier: "orders".into(),

@@ -48,7 +48,8 @@ pub(super) fn report_of(
         endpoint: db.and_then(|d| d.endpoint.clone()),
         port: db.and_then(|d| d.database.port),
         kms_key_arn: key_arn.to_owned(),
-        secret_name: (plan.args.password == PasswordMode::Rotate).then(|| plan.secret_name.clone()),
+        secret_name: (plan.args.password_mode == PasswordMode::Rotate)
+            .then(|| plan.secret_name.clone()),
         secret_arn,
         source_snapshot_arn: plan.manifest.snapshot.arn.to_string(),
         intermediate_copy: plan.copy.clone(),

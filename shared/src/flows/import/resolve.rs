@@ -21,6 +21,7 @@ impl ImportArgs {
             message: "no source account to trust: a manifest cannot vouch for its own source".into(),
             hint: Some(format!("pass `--source-account ACCOUNT` (the account you expect the database from, confirmed with its admin), set `RDS_HANDOFF_SOURCE_ACCOUNT`, or put `{SOURCE_ACCOUNT_SETTING} = ACCOUNT` in your AWS profile")),
         })?;
+        self.check.require_fingerprint()?;
         let ([path], expected) = (self.check.manifests.as_slice(), &self.check.manifest_sha256)
         else {
             return Err(Error::usage(

@@ -136,7 +136,7 @@ pub async fn verify(
             );
         }
     }
-    if plan.args.password == PasswordMode::Rotate {
+    if plan.args.password_mode == PasswordMode::Rotate {
         if let Some(secret) = describe_secret(aws, &plan.secret_name).await? {
             check_secret_owner(&secret, plan)?;
         }
