@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use aws_sdk_rds::types::{DbInstance, Tag};
 
+use rds_handoff::base::vocabulary::DbKind;
 use rds_handoff::policy::PolicyDocument;
 
 use crate::accounts::Account;
@@ -406,4 +407,58 @@ pub async fn footprint(account: &Account, db: &str) -> Footprint {
         secrets: secrets_for(account, db).await,
         databases,
     }
+}
+
+/// The accounts (or `all`) a snapshot's `restore` attribute lets copy or restore it.
+pub async fn restore_attribute(owner: &Account, kind: DbKind, name: &str) -> Vec<String> {
+    let rds = owner.rds();
+    match kind {
+        DbKind::Instance => {
+            let out = rds
+                .describe_db_snapshot_attributes()
+                .db_snapshot_identifier(name)
+                .send()
+                .await
+                .unwrap();
+            out.db_snapshot_attributes_result()
+                .map(|r| {
+                    r.db_snapshot_attributes()
+                        .iter()
+                        .flat_map(|a| a.attribute_values().to_vec())
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        DbKind::Cluster => {
+            let out = rds
+                .describe_db_cluster_snapshot_attributes()
+                .db_cluster_snapshot_identifier(name)
+                .send()
+                .await
+                .unwrap();
+            out.db_cluster_snapshot_attributes_result()
+                .map(|r| {
+                    r.db_cluster_snapshot_attributes()
+                        .iter()
+                        .flat_map(|a| a.attribute_values().to_vec())
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// A key of `account` made with `policy`; its ARN.
+pub async fn key_with_policy(account: &Account, policy: &str) -> String {
+    let key = account
+        .kms()
+        .create_key()
+        .policy(policy)
+        .send()
+        .await
+        .expect("create key");
+    key.key_metadata()
+        .and_then(|m| m.arn())
+        .expect("a key has an ARN")
+        .to_owned()
 }

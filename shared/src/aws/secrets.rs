@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_secretsmanager::types::SecretListEntry;
+
 use crate::aws::Aws;
 use crate::base::error::{sdk, Result};
 
@@ -40,17 +42,21 @@ pub async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<Secret>> {
 /// ARN, id, alias or alias ARN: Secrets Manager keeps whichever the secret was made with), as
 /// an operator message names them: ``secret `name` ``.
 pub async fn encrypted_with(aws: &Aws, names: &[String]) -> Result<Vec<String>> {
+    Ok(list(aws)
+        .await?
+        .iter()
+        .filter(|s| s.kms_key_id().is_some_and(|k| names.iter().any(|n| n == k)))
+        .map(|s| format!("secret `{}`", s.name().unwrap_or_default()))
+        .collect())
+}
+
+/// Every secret of this account and region, all pages.
+pub async fn list(aws: &Aws) -> Result<Vec<SecretListEntry>> {
     let mut found = Vec::new();
     let mut pages = aws.secrets.list_secrets().into_paginator().send();
     while let Some(page) = pages.next().await {
-        for s in page
-            .map_err(sdk("secretsmanager:ListSecrets"))?
-            .secret_list()
-        {
-            if s.kms_key_id().is_some_and(|k| names.iter().any(|n| n == k)) {
-                found.push(format!("secret `{}`", s.name().unwrap_or_default()));
-            }
-        }
+        let page = page.map_err(sdk("secretsmanager:ListSecrets"))?;
+        found.extend(page.secret_list().iter().cloned());
     }
     Ok(found)
 }

@@ -1,22 +1,11 @@
 //! The reviewer's commands against live keys, and export onto a key that already exists.
 
-use e2e::fixtures::{key_policy, mysql_instance};
+use e2e::fixtures::{key_policy, key_with_policy, mysql_instance};
 use e2e::proxy::{FaultPlan, Proxy};
-use e2e::{Account, Agent, Emulator, Workdir, SOURCE, TARGET};
+use e2e::{Agent, Emulator, Workdir, SOURCE, TARGET};
 use rds_handoff::policy::builder::{SID_TARGET_GRANTS, SID_TARGET_USE};
 
 use crate::common::{accounts, export};
-
-async fn key_with_policy(account: &Account, policy: &str) -> String {
-    let key = account
-        .kms()
-        .create_key()
-        .policy(policy)
-        .send()
-        .await
-        .unwrap();
-    key.key_metadata().unwrap().arn().unwrap().to_owned()
-}
 
 const DEFAULT_POLICY: &str = r#"{"Version":"2012-10-17","Id":"key-default-1","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:*","Resource":"*"}]}"#;
 

@@ -1,7 +1,7 @@
 //! The emulator shim (see the crate docs): a shared snapshot can be copied across accounts
 //! by ARN; one not shared is refused as AWS refuses it.
 
-use e2e::fixtures::{aurora_cluster, mysql_instance};
+use e2e::fixtures::{aurora_cluster, mysql_instance, restore_attribute};
 use e2e::{Account, SOURCE, TARGET, THIRD};
 
 #[tokio::test]
@@ -674,45 +674,6 @@ async fn an_unshared_snapshot_is_not_found_by_a_cluster_copy_or_an_instance_rest
         .db_instance_arn()
         .unwrap()
         .contains(TARGET));
-}
-
-/// The `restore` attribute of `owner`'s snapshot: the accounts it is shared with.
-async fn restore_attribute(owner: &Account, kind: DbKind, name: &str) -> Vec<String> {
-    let rds = owner.rds();
-    match kind {
-        DbKind::Instance => {
-            let out = rds
-                .describe_db_snapshot_attributes()
-                .db_snapshot_identifier(name)
-                .send()
-                .await
-                .unwrap();
-            out.db_snapshot_attributes_result()
-                .map(|r| {
-                    r.db_snapshot_attributes()
-                        .iter()
-                        .flat_map(|a| a.attribute_values().to_vec())
-                        .collect()
-                })
-                .unwrap_or_default()
-        }
-        DbKind::Cluster => {
-            let out = rds
-                .describe_db_cluster_snapshot_attributes()
-                .db_cluster_snapshot_identifier(name)
-                .send()
-                .await
-                .unwrap();
-            out.db_cluster_snapshot_attributes_result()
-                .map(|r| {
-                    r.db_cluster_snapshot_attributes()
-                        .iter()
-                        .flat_map(|a| a.attribute_values().to_vec())
-                        .collect()
-                })
-                .unwrap_or_default()
-        }
-    }
 }
 
 /// The shim's ninth rule both ways: an encrypted snapshot is never made public (`all` refused

@@ -5,10 +5,14 @@
 
 use aws_sdk_kms::types::KeyState;
 use e2e::agents::sha_of;
-use e2e::fixtures::{footprint, key_arn, key_policy, key_state, mysql_instance, network, Network};
+use e2e::fixtures::{
+    footprint, key_arn, key_policy, key_state, key_with_policy, mysql_instance, network,
+    restore_attribute, Network,
+};
 use e2e::proxy::{Denial, FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Run, Workdir, SOURCE, TARGET, THIRD};
 use rds_handoff::base::manifest::fingerprint;
+use rds_handoff::base::vocabulary::DbKind;
 
 use crate::common::{accounts, export, import, manifest};
 
@@ -339,24 +343,6 @@ async fn plant(account: &Account, db: &str, name: &str, tags: &[(&str, &str)]) {
         .unwrap();
 }
 
-async fn shared_with(account: &Account, snapshot: &str) -> Vec<String> {
-    let out = account
-        .rds()
-        .describe_db_snapshot_attributes()
-        .db_snapshot_identifier(snapshot)
-        .send()
-        .await
-        .unwrap();
-    out.db_snapshot_attributes_result()
-        .map(|r| {
-            r.db_snapshot_attributes()
-                .iter()
-                .flat_map(|a| a.attribute_values().to_vec())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn export_refuses_a_snapshot_it_did_not_make_under_its_own_name() {
     let (source, _) = accounts().await;
@@ -375,7 +361,9 @@ async fn export_refuses_a_snapshot_it_did_not_make_under_its_own_name() {
             ),
         );
     assert!(
-        shared_with(&source, &name).await.is_empty(),
+        restore_attribute(&source, DbKind::Instance, &name)
+            .await
+            .is_empty(),
         "the planted snapshot was not shared"
     );
     // Tags copied from a real run do not help: the snapshot is not under the export's key.
@@ -390,7 +378,9 @@ async fn export_refuses_a_snapshot_it_did_not_make_under_its_own_name() {
         .await
         .refused(3, "it is encrypted with `no key (unencrypted)`");
     assert!(
-        shared_with(&source, &name).await.is_empty(),
+        restore_attribute(&source, DbKind::Instance, &name)
+            .await
+            .is_empty(),
         "the planted snapshot was not shared"
     );
     assert!(!wd.file("trust-plant2.handoff.json").exists());
@@ -799,14 +789,7 @@ async fn a_key_named_with_kms_key_id_is_audited_before_its_policy_is_changed() {
           {{"Sid":"Root","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{SOURCE}:root"}},"Action":"kms:*","Resource":"*"}},
           {{"Sid":"Attacker","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{THIRD}:root"}},"Action":"kms:Decrypt","Resource":"*"}}]}}"#
     );
-    let made = source
-        .kms()
-        .create_key()
-        .policy(policy)
-        .send()
-        .await
-        .unwrap();
-    let arn = made.key_metadata().unwrap().arn().unwrap().to_owned();
+    let arn = key_with_policy(&source, &policy).await;
     let run = export(&wd, &source, "--db-instance", db, &["--kms-key-id", &arn])
         .await
         .refused(

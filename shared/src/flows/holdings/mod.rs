@@ -240,19 +240,13 @@ async fn keys(aws: &Aws) -> Result<Vec<Held>> {
 /// The toolkit's secrets (tagged with the database).
 async fn secrets(aws: &Aws) -> Result<Vec<Held>> {
     let mut found = Vec::new();
-    let mut pages = aws.secrets.list_secrets().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        for s in page
-            .map_err(sdk("secretsmanager:ListSecrets"))?
-            .secret_list()
-        {
-            let tags: Tags = s
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
-                .collect();
-            found.extend(held("secret", s.name().unwrap_or_default(), "stored", tags));
-        }
+    for s in crate::aws::secrets::list(aws).await? {
+        let tags: Tags = s
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+            .collect();
+        found.extend(held("secret", s.name().unwrap_or_default(), "stored", tags));
     }
     Ok(found)
 }
