@@ -67,8 +67,12 @@ pub trait Progress: Sync {
     /// run's state file, so `cleanup` finds it whatever happens next.
     fn created(&self, _kind: &str, _id: &str) {}
 
-    /// What earlier runs of this handoff recorded as created, of `kind` (empty without a
-    /// state file).
+    /// A request about to be sent whose result AWS lets no retry find (see
+    /// [`crate::base::state::State::requested`]); recorded in the run's state file.
+    fn requested(&self, _kind: &str, _id: &str) {}
+
+    /// What earlier runs of this handoff recorded as created or requested, of `kind` (empty
+    /// without a state file).
     fn recorded(&self, _kind: &str) -> Vec<String> {
         Vec::new()
     }

@@ -27,6 +27,11 @@ pub struct State {
     pub run: String,
     pub database: String,
     pub created: Vec<Created>,
+    /// Requests sent that make something AWS gives no idempotency token for (`kms-key-request`:
+    /// a `CreateKey`, `id` the key's description), so a run killed before the answer finds
+    /// what it made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requested: Vec<Created>,
 }
 
 impl State {
@@ -77,19 +82,32 @@ impl Progress for Recorder<'_> {
         state
             .created
             .iter()
+            .chain(&state.requested)
             .filter(|c| c.kind == kind)
             .map(|c| c.id.clone())
             .collect()
     }
 
     fn created(&self, kind: &str, id: &str) {
+        self.record(|state| &mut state.created, kind, id);
+    }
+
+    fn requested(&self, kind: &str, id: &str) {
+        self.record(|state| &mut state.requested, kind, id);
+    }
+}
+
+impl Recorder<'_> {
+    /// Adds one entry to `list` of the state, and writes the file.
+    fn record(&self, list: fn(&mut State) -> &mut Vec<Created>, kind: &str, id: &str) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
-        if state.created.iter().any(|c| c.kind == kind && c.id == id) {
+        let entries = list(&mut state);
+        if entries.iter().any(|c| c.kind == kind && c.id == id) {
             return;
         }
-        state.created.push(Created {
+        entries.push(Created {
             kind: kind.to_owned(),
             id: id.to_owned(),
             created_at: timestamp(),

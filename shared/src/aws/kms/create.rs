@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_kms::operation::create_key::CreateKeyError;
-use aws_sdk_kms::types::Tag;
+use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use aws_smithy_runtime_api::client::result::SdkError as Sdk;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -37,6 +37,8 @@ use super::{create_alias, describe, missing, Key, ALIAS_TAG};
 /// The run's token, put on the key it made as a tag (a lost `CreateKey` answer is found by the
 /// same token at the end of the key's description: the key is tagged only once it is made).
 pub const CREATE_TOKEN_TAG: &str = "rds-handoff:create-token";
+/// The state file's record of a `CreateKey` about to be sent: its description, with the token.
+const REQUEST_KIND: &str = "kms-key-request";
 /// Attempts at `CreateKey`, each after looking for the last one's key.
 const ATTEMPTS: u32 = 4;
 /// The wait before the first look; doubled each time.
@@ -72,6 +74,9 @@ pub(super) async fn create(
     if let Some(key) = made_before(aws, alias, progress).await? {
         return tag_and_alias(aws, alias, key, kms_tags).await;
     }
+    // Recorded before it is sent: a run killed before the answer arrives leaves a key only
+    // this description finds.
+    progress.requested(REQUEST_KIND, &description);
     let before = key_ids(aws).await?;
     let mut delay = FIRST_DELAY;
     let mut attempt = 1;
@@ -137,15 +142,34 @@ async fn tag_and_alias(aws: &Aws, alias: &str, key: Key, kms_tags: Vec<Tag>) -> 
 /// made twice. Only an enabled key whose description is the toolkit's for this alias.
 async fn made_before(aws: &Aws, alias: &str, progress: &dyn Progress) -> Result<Option<Key>> {
     let ours = format!("rds-handoff {alias} ");
+    let enabled = |meta: &KeyMetadata| meta.key_state() == Some(&KeyState::Enabled);
     for arn in progress.recorded("kms-key") {
-        let out = aws.kms.describe_key().key_id(&arn).send().await;
-        let Ok(out) = out else { continue };
-        let usable = out.key_metadata().is_some_and(|meta| {
-            meta.description().is_some_and(|d| d.starts_with(&ours))
-                && meta.key_state() == Some(&aws_sdk_kms::types::KeyState::Enabled)
-        });
-        if usable {
-            return describe(aws, &arn).await;
+        let usable = |meta: &KeyMetadata| {
+            meta.description().is_some_and(|d| d.starts_with(&ours)) && enabled(meta)
+        };
+        // A recorded key KMS no longer knows is passed over.
+        if let Ok(Some(key)) = described(aws, &arn, usable).await {
+            return Ok(Some(key));
+        }
+    }
+    let asked: Vec<String> = progress
+        .recorded(REQUEST_KIND)
+        .into_iter()
+        .filter(|d| d.starts_with(&ours))
+        .collect();
+    if asked.is_empty() {
+        return Ok(None);
+    }
+    // Sent, but its answer never reached the run: every key of the account is looked at,
+    // once, on this resume only.
+    for id in key_ids(aws).await? {
+        let usable = |meta: &KeyMetadata| {
+            meta.description()
+                .is_some_and(|d| asked.iter().any(|a| a == d))
+                && enabled(meta)
+        };
+        if let Some(key) = described(aws, &id, usable).await? {
+            return Ok(Some(key));
         }
     }
     Ok(None)
@@ -221,20 +245,30 @@ async fn find_by_token(
     description: &str,
 ) -> Result<Option<Key>> {
     for id in key_ids(aws).await?.difference(before) {
-        let out = aws
-            .kms
-            .describe_key()
-            .key_id(id)
-            .send()
-            .await
-            .map_err(sdk("kms:DescribeKey"))?;
-        let made_here = out
-            .key_metadata()
-            .and_then(|meta| meta.description())
-            .is_some_and(|found| found == description);
-        if made_here {
-            return describe(aws, id).await;
+        if let Some(key) =
+            described(aws, id, |meta| meta.description() == Some(description)).await?
+        {
+            return Ok(Some(key));
         }
+    }
+    Ok(None)
+}
+
+/// The key `id`, when its metadata passes `wanted`.
+async fn described(
+    aws: &Aws,
+    id: &str,
+    wanted: impl Fn(&KeyMetadata) -> bool,
+) -> Result<Option<Key>> {
+    let out = aws
+        .kms
+        .describe_key()
+        .key_id(id)
+        .send()
+        .await
+        .map_err(sdk("kms:DescribeKey"))?;
+    if out.key_metadata().is_some_and(wanted) {
+        return describe(aws, id).await;
     }
     Ok(None)
 }
