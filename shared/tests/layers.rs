@@ -16,7 +16,7 @@ use std::path::Path;
 
 const LAYERS: [&str; 5] = ["base", "aws", "workflow", "flows", "cli"];
 /// Crates of their own, re-exported at the root, below every layer.
-const FOUNDATION_CRATES: [&str; 2] = ["ident", "policy"];
+const FOUNDATION_CRATES: [&str; 3] = ["datacheck", "ident", "policy"];
 /// Root re-exports of `base::error`.
 const ROOT_ERROR: [&str; 3] = ["Error", "ExitCode", "Result"];
 

@@ -5,7 +5,7 @@ mod commands;
 use clap::{Parser, Subcommand};
 use rds_handoff::cli::{parse_error, run, GlobalArgs};
 use rds_handoff::flows::holdings::{CleanupArgs, StatusArgs};
-use rds_handoff::flows::import::{CheckArgs, ImportArgs};
+use rds_handoff::flows::import::{ImportArgs, VerifyArgs};
 
 /// Receive an RDS instance or Aurora cluster handed over from another AWS account (target side).
 ///
@@ -19,6 +19,8 @@ use rds_handoff::flows::import::{CheckArgs, ImportArgs};
 ///   4. sets a new master password and stores it in Secrets Manager under our key;
 ///   5. deletes the intermediate copy and writes `<db>.import.json`.
 ///
+/// With `--verify-data`, it then logs in with the new password and checks every table's rows
+/// and checksum against the manifest's digest; `verify` runs that check again later.
 /// `check` runs step 1 only; `cleanup` removes what an interrupted import left behind;
 /// `status` lists the handoffs this account holds. Both name a restored database that still
 /// answers to the source's master password (an import stopped before step 4), with the
@@ -38,7 +40,9 @@ enum Command {
     /// Verify, re-key, restore and set a new master password
     Import(Box<ImportArgs>),
     /// Verify the manifest against AWS and this account; change nothing
-    Check(CheckArgs),
+    Check(commands::check::CheckCommand),
+    /// Check the restored data against the manifest's digest, logged in with the new password
+    Verify(VerifyArgs),
     /// Remove what an unfinished or abandoned import left (never a database or a secret)
     Cleanup(CleanupArgs),
     /// List the handoffs in this account and region: stage reached, resources held
@@ -55,6 +59,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Import(args) => commands::import::run(&args, &global, &printer).await,
             Command::Check(args) => commands::check::run(&args, &global, &printer).await,
+            Command::Verify(args) => commands::verify::run(&args, &global, &printer).await,
             Command::Cleanup(args) => commands::cleanup::run(&args, &global, &printer).await,
             Command::Status(args) => commands::status::run(&args, &global, &printer).await,
         }

@@ -4,10 +4,18 @@
 //! the first time it asks, and the server is stopped when the thread ends. A test never sees
 //! another test's databases, snapshots or keys, so the suite does not slow down as state
 //! piles up, and no test meets an account quota (1,000 snapshots) filled by the others.
+//!
+//! Each server has a data directory of its own, [`Emulator::data_dir`]
+//! (`target/e2e-work/data-<port>`, `RDS_HANDOFF_DATA_DIR` to the server): the data plane's
+//! database servers, snapshots and registry (see `moto/dataplane.py` and [`crate::dataplane`]).
+//! The server runs in a process group of its own, with the database servers it starts; when
+//! the thread ends its standard input is closed (it then stops them and exits), and whatever
+//! is left of the group is killed.
 
 use std::cell::OnceCell;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -16,8 +24,12 @@ use std::time::{Duration, Instant};
 pub struct Emulator {
     pub url: String,
     pub log: PathBuf,
+    /// The data plane's files: `ca.pem`, `dbs/` (the registry), `servers/`, `snapshots/`.
+    pub data_dir: PathBuf,
     /// Where Step Functions tasks go by what they mention (see `moto/states_shim.py`).
     routes: PathBuf,
+    /// The data plane's unix sockets (short: a socket path is limited to 107 bytes).
+    sockets: PathBuf,
 }
 
 /// This thread's server. Dropped when the thread ends, which stops the server; should the test
@@ -29,14 +41,40 @@ struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // A closed stdin asks the server to stop its database servers and exit...
+        drop(self.child.stdin.take());
+        let pid = self.child.id();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !exited(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // ...then whatever is left of its process group is killed. The server is reaped only
+        // after, so its process group's id cannot have gone to another process meanwhile.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // A failed test's server log stays in `target/` for reading.
+        let _ = std::fs::remove_dir_all(&self.emulator.sockets);
+        // A failed test's server log and data stay in `target/` for reading.
         if !std::thread::panicking() {
             let _ = std::fs::remove_file(&self.emulator.log);
             let _ = std::fs::remove_file(&self.emulator.routes);
+            let _ = std::fs::remove_dir_all(&self.emulator.data_dir);
         }
     }
+}
+
+/// Whether process `pid` (a child not yet reaped) has exited: it is a zombie, or gone.
+fn exited(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        == Some("Z")
 }
 
 thread_local! {
@@ -163,10 +201,24 @@ fn start() -> Result<Running, String> {
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let routes = target_dir().join(format!("moto-{port}-states-routes.json"));
     std::fs::write(&routes, "{}").map_err(|e| e.to_string())?;
+    let data_dir = target_dir().join("e2e-work").join(format!("data-{port}"));
+    // Left by an earlier run whose server had the same port: never another test's.
+    let _ = std::fs::remove_dir_all(&data_dir);
+    std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let sockets = PathBuf::from(format!("/tmp/rh-{port}"));
+    let _ = std::fs::remove_dir_all(&sockets);
     let mut child = Command::new(python)
         .arg(moto_dir().join("server.py"))
         .arg(port.to_string())
         .env("RDS_HANDOFF_STATES_ROUTES", &routes)
+        .env("RDS_HANDOFF_DATA_DIR", &data_dir)
+        .env("RDS_HANDOFF_SOCKET_DIR", &sockets)
+        .env(
+            "RDS_HANDOFF_TEMPLATES",
+            target_dir().join("dataplane-templates"),
+        )
+        // Its own process group, which the database servers it starts share: see `Running`.
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
         .stderr(log_file)
@@ -181,12 +233,23 @@ fn start() -> Result<Running, String> {
         }
         if ready(port) {
             // Leaked on purpose: a few paths per test, so `get` can hand out `&'static`.
-            let emulator = Box::leak(Box::new(Emulator { url, log, routes }));
+            let emulator = Box::leak(Box::new(Emulator {
+                url,
+                log,
+                data_dir,
+                routes,
+                sockets,
+            }));
             return Ok(Running { emulator, child });
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
     let _ = child.kill();
+    let _ = child.wait();
     Err(format!(
         "moto server did not answer on port {port} within 60 s; log: {}",
         log.display()

@@ -10,6 +10,8 @@ use rds_handoff::base::vocabulary::DbKind;
 use rds_handoff::policy::PolicyDocument;
 
 use crate::accounts::Account;
+use crate::dataplane;
+pub use crate::dataplane::seed;
 use crate::emulator::{python, Emulator};
 
 /// A source DB instance or cluster as the tests compare it before and after.
@@ -461,4 +463,164 @@ pub async fn key_with_policy(account: &Account, policy: &str) -> String {
         .and_then(|m| m.arn())
         .expect("a key has an ARN")
         .to_owned()
+}
+
+/// The tags of a database the data plane backs with a real server (see [`crate::dataplane`]).
+fn data_tags() -> Vec<Tag> {
+    let mut tags = tags();
+    tags.push(Tag::builder().key(dataplane::TAG).value("true").build());
+    tags
+}
+
+/// The master user the RDS console proposes: `postgres` for PostgreSQL, `admin` otherwise.
+fn master_username(engine: &str) -> &'static str {
+    if engine.contains("postgres") {
+        "postgres"
+    } else {
+        "admin"
+    }
+}
+
+/// The `engine` of a secret AWS's rotation functions read.
+fn rotation_engine(engine: &str) -> &str {
+    match engine {
+        "aurora-postgresql" => "postgres",
+        "aurora-mysql" | "aurora" => "mysql",
+        other => other,
+    }
+}
+
+/// Keeps the master login of `id` in the secret `<id>-master` of `account`, in the JSON AWS's
+/// rotation functions read; its ARN.
+async fn keep_master_login(account: &Account, id: &str, value: serde_json::Value) -> String {
+    let out = account
+        .secrets()
+        .create_secret()
+        .name(format!("{id}-master"))
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create secret {id}-master: {e:?}"));
+    out.arn().unwrap_or_default().to_owned()
+}
+
+/// A DB instance backed by a real server (the data plane): engine `postgres` (PostgreSQL
+/// 15.7), `mariadb` or `mysql` (both a MariaDB server), database `shop`, a fresh master
+/// password kept in the secret `<id>-master` (see [`master_login`]); its ARN. `encrypted`
+/// uses the AWS managed key `aws/rds`, as the console does.
+pub async fn data_instance(account: &Account, id: &str, engine: &str, encrypted: bool) -> String {
+    dataplane::engine_ready(engine);
+    let version = match engine {
+        "postgres" => "15.7",
+        "mariadb" => "10.11.8",
+        _ => "8.0.36",
+    };
+    let password = rds_handoff::base::password::generate(engine);
+    let user = master_username(engine);
+    let mut request = account
+        .rds()
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .engine(engine)
+        .engine_version(version)
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username(user)
+        .master_user_password(password.expose())
+        .db_name("shop")
+        .set_tags(Some(data_tags()));
+    if encrypted {
+        request = request.storage_encrypted(true).kms_key_id("alias/aws/rds");
+    }
+    request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create instance {id}: {e:?}"));
+    let db = describe_instance(account, id).await;
+    let endpoint = db.endpoint();
+    let login = serde_json::json!({
+        "engine": rotation_engine(engine),
+        "host": endpoint.and_then(|e| e.address()).unwrap_or_default(),
+        "port": endpoint.and_then(|e| e.port()).unwrap_or_default(),
+        "username": user,
+        "password": password.expose(),
+        "dbname": "shop",
+        "dbInstanceIdentifier": id,
+    });
+    keep_master_login(account, id, login).await
+}
+
+/// An Aurora cluster backed by a real server (the data plane), with a writer instance
+/// `<id>-1`: engine `aurora-postgresql` (PostgreSQL 15) or `aurora-mysql` (MariaDB), database
+/// `shop`, encrypted as AWS encrypts a new cluster when nothing is said (an AWS owned key,
+/// `sse-rds`), a fresh master password kept in the secret `<id>-master` (see
+/// [`master_login`]); its ARN.
+pub async fn data_cluster(account: &Account, id: &str, engine: &str) -> String {
+    dataplane::engine_ready(engine);
+    let version = if engine == "aurora-postgresql" {
+        "15.4"
+    } else {
+        "8.0.mysql_aurora.3.05.2"
+    };
+    let password = rds_handoff::base::password::generate(engine);
+    let user = master_username(engine);
+    account
+        .rds()
+        .create_db_cluster()
+        .db_cluster_identifier(id)
+        .engine(engine)
+        .engine_version(version)
+        .master_username(user)
+        .master_user_password(password.expose())
+        .database_name("shop")
+        .set_tags(Some(data_tags()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create cluster {id}: {e:?}"));
+    account
+        .rds()
+        .create_db_instance()
+        .db_instance_identifier(format!("{id}-1"))
+        .db_cluster_identifier(id)
+        .engine(engine)
+        .db_instance_class("db.r6g.large")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create cluster writer {id}-1: {e:?}"));
+    let out = account
+        .rds()
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe cluster {id}: {e:?}"));
+    let cluster = out
+        .db_clusters()
+        .first()
+        .unwrap_or_else(|| panic!("cluster {id} not described"));
+    let login = serde_json::json!({
+        "engine": rotation_engine(engine),
+        "host": cluster.endpoint().unwrap_or_default(),
+        "port": cluster.port().unwrap_or_default(),
+        "username": user,
+        "password": password.expose(),
+        "dbname": "shop",
+        "dbClusterIdentifier": id,
+    });
+    keep_master_login(account, id, login).await
+}
+
+/// The master user and password [`data_instance`] or [`data_cluster`] kept for `id`.
+pub async fn master_login(account: &Account, id: &str) -> (String, String) {
+    let out = account
+        .secrets()
+        .get_secret_value()
+        .secret_id(format!("{id}-master"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get secret {id}-master: {e:?}"));
+    let value: serde_json::Value = serde_json::from_str(out.secret_string().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("secret {id}-master is not JSON: {e}"));
+    let field = |name: &str| value[name].as_str().unwrap_or_default().to_owned();
+    (field("username"), field("password"))
 }

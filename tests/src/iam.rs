@@ -225,6 +225,15 @@ impl Authorizer {
             "kms" => self.kms_call(api, call, &tags, &mut out),
             "secretsmanager" if api == "ListSecrets" => out.push(self.request(action, "*")),
             "secretsmanager" => self.secrets_call(api, call, &tags, &mut out),
+            // Authorized on the list itself; EC2's describes on no resource.
+            "ec2" if api == "GetManagedPrefixListEntries" => {
+                let list = call.get("PrefixListId").unwrap_or_default();
+                let arn = format!(
+                    "arn:aws:ec2:{}:{}:prefix-list/{list}",
+                    self.region, self.account
+                );
+                out.push(self.request(action, &arn));
+            }
             "ec2" => out.push(self.request(action, "*")),
             _ => panic!("unexpected call {action}"),
         }

@@ -14,6 +14,7 @@
 //!   AWS setup.
 //! - [`fixtures`]: source databases and target networks to hand off between them.
 //! - [`iam`]: what IAM authorizes for each recorded call, to judge the operator policies.
+//! - [`dataplane`]: the real database servers behind opted-in databases, as tests reach them.
 //!
 //! ## The shim (`moto/shim.py`)
 //! moto 5.2 looks a snapshot ARN owned by another account up in the caller's own account, so a
@@ -39,6 +40,19 @@
 //! `InvalidDBClusterStateFault` otherwise, while `StopDBInstance` with `DBSnapshotIdentifier`
 //! still takes its snapshot before the stop; `tests/shim.rs` tests it both ways.
 //!
+//! ## The data plane (`moto/dataplane.py`)
+//! A DB instance or Aurora cluster created with the tag `emulator:data-plane` = `true` is
+//! backed by a real server on a loopback port (PostgreSQL 15 for `postgres` and
+//! `aurora-postgresql`, MariaDB for `mysql`, `mariadb` and `aurora-mysql`), with the API's
+//! master user and password (no superuser, but reading every user table) and TLS from a CA of
+//! the emulator's, the certificate naming the endpoint address RDS reports. A manual snapshot
+//! holds the data as it was when taken (`pg_basebackup`, `mariadb-dump`); copies carry it,
+//! also across accounts; a restore starts a new server from it, so a later write is not
+//! there; `ModifyDB*` `MasterUserPassword` changes the password in the server; a deleted
+//! database's server stops. [`dataplane`] reads the registry the server writes, runs SQL as
+//! the internal admin, seeds rows and tries logins; `fixtures::data_instance` and
+//! `fixtures::data_cluster` make such databases. `tests/dataplane.rs` tests it.
+//!
 //! ## The Step Functions shim (`moto/states_shim.py`)
 //! moto executes state machines, but sends each AWS SDK task with fixed credentials to
 //! `localhost:$MOTO_PORT`, with the parameters as given and botocore's result names. The shim
@@ -54,6 +68,7 @@
 
 pub mod accounts;
 pub mod agents;
+pub mod dataplane;
 pub mod emulator;
 pub mod fixtures;
 pub mod iam;

@@ -136,7 +136,7 @@ pub struct Aws {
     pub kms: aws_sdk_kms::Client,
     pub sts: aws_sdk_sts::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
-    /// Only to check that security groups exist and where.
+    /// Only to read security groups: that they exist, where, and what they admit.
     pub ec2: aws_sdk_ec2::Client,
     pub sfn: aws_sdk_sfn::Client,
     pub region: Region,

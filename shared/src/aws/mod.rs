@@ -4,6 +4,7 @@
 //! - [`config`]: credential chain, region, endpoint and the clients of one run ([`Aws`]).
 //! - [`rds`]: RDS calls for instances and clusters behind one vocabulary.
 //! - [`kms`]: the customer managed keys the agents make, find and check.
+//! - [`ec2`]: security groups' inbound rules and managed prefix lists, read only.
 //! - [`wait`]: polling a resource to a goal status, with a deadline.
 //! - [`slots`], [`quota`]: AWS's limits on copies in progress and manual snapshots, and how
 //!   much of them an account has left.
@@ -11,6 +12,7 @@
 //! Depends only on [`crate::base`] and the identifier and policy crates.
 
 pub mod config;
+pub mod ec2;
 pub mod kms;
 pub mod quota;
 pub mod rds;

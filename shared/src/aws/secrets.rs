@@ -1,12 +1,13 @@
 //! Secrets Manager calls: a secret as the flows see it (its ARN, tags and key), read by
-//! name; `None` when there is none.
+//! name; `None` when there is none; the login a secret holds, for the data check.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_secretsmanager::types::SecretListEntry;
 
 use crate::aws::Aws;
-use crate::base::error::{sdk, Result};
+use crate::base::error::{sdk, Error, Result};
+use crate::datacheck::Password;
 
 /// A secret as the import sees it.
 pub struct Secret {
@@ -59,4 +60,31 @@ pub async fn list(aws: &Aws) -> Result<Vec<SecretListEntry>> {
         found.extend(page.secret_list().iter().cloned());
     }
     Ok(found)
+}
+
+/// The login a secret in RDS's rotation format holds (`username`, `password`; an RDS-managed
+/// master secret holds the same two). Neither the value nor a part of it ever reaches an error.
+pub async fn read_login(aws: &Aws, id: &str) -> Result<(String, Password)> {
+    let out = aws
+        .secrets
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .map_err(sdk("secretsmanager:GetSecretValue"))?;
+    let malformed = || {
+        Error::refused(
+            format!("secret `{id}` does not hold a login as JSON with `username` and `password`"),
+            "pass a secret in the RDS rotation format (`{\"username\": …, \"password\": …}`), or the database's RDS-managed master secret",
+        )
+    };
+    let value: serde_json::Value = out
+        .secret_string()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .ok_or_else(malformed)?;
+    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    match (field("username"), field("password")) {
+        (Some(user), Some(password)) if !user.is_empty() => Ok((user, Password::new(password))),
+        _ => Err(malformed()),
+    }
 }

@@ -27,6 +27,9 @@ pub enum ExitCode {
     Timeout = 5,
     /// A fleet run finished some databases and not others; re-run the same command.
     Partial = 6,
+    /// The data check found a difference: a table's rows or contents are not what the
+    /// source's digest says (`--verify-data`, `verify`).
+    DataDiffers = 7,
     /// Interrupted by a signal; re-run the same command to resume.
     Interrupted = 130,
 }
@@ -93,6 +96,16 @@ pub enum Error {
     /// snapshot misses what was written since.
     #[error("snapshot `{snapshot}` exists but DB instance `{db}` is `available` again: what was written to it since the snapshot is not in it")]
     StartedSinceSnapshot { db: String, snapshot: String },
+    /// The data check could not reach, log in to or read the database.
+    #[error("data check: {0}")]
+    Database(#[from] crate::datacheck::Error),
+    /// The data check found tables that differ from the digest expected.
+    #[error("{what}: {} table(s) differ: {}", .differences.len(), .differences.join("; "))]
+    DataDiffers {
+        what: String,
+        differences: Vec<String>,
+        hint: String,
+    },
     /// A snapshot under a name the run makes holds another database than the run's.
     #[error("snapshot `{snapshot}` exists but is of `{of}`, not of `{db}`")]
     SnapshotOfAnother {
@@ -181,6 +194,8 @@ impl Error {
             Self::SnapshotOfAnother { snapshot, .. } => Some(format!(
                 "find out who made `{snapshot}`; if it is stale, delete it and re-run (the toolkit reuses only a snapshot of the database it copies)"
             )),
+            Self::Database(err) => Some(err.hint()),
+            Self::DataDiffers { hint, .. } => Some(hint.clone()),
             Self::Ident(_) | Self::Io { .. } => None,
         }
     }
@@ -193,7 +208,9 @@ impl Error {
             Self::Refused { .. }
             | Self::StoppedWithoutSnapshot { .. }
             | Self::StartedSinceSnapshot { .. }
-            | Self::SnapshotOfAnother { .. } => ExitCode::Refused,
+            | Self::SnapshotOfAnother { .. }
+            | Self::Database(_) => ExitCode::Refused,
+            Self::DataDiffers { .. } => ExitCode::DataDiffers,
             Self::Aws { .. } => ExitCode::Aws,
             Self::TerminalStatus { .. } | Self::WaitTimeout { .. } => ExitCode::Timeout,
             Self::Interrupted => ExitCode::Interrupted,

@@ -13,9 +13,9 @@ use crate::base::error::{Error, Result};
 use crate::base::vocabulary::{DbKind, Encryption};
 use crate::ident::{check_rds_id, AccountId, Arn, RdsIdKind, Region};
 
-/// The version written. 2 added `snapshot.source_encryption`; version 1 manifests (without
-/// it) are still read.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The version written. 2 added `snapshot.source_encryption`, 3 the optional `data` digest;
+/// version 1 and 2 manifests are still read.
+pub const SCHEMA_VERSION: u32 = 3;
 /// The oldest version read.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 /// Far above any real manifest; refuses to read a huge file into memory.
@@ -50,6 +50,10 @@ pub struct Manifest {
     pub target: TargetSide,
     pub database: Database,
     pub snapshot: SharedSnapshot,
+    /// The digest of every user table, taken before and after the snapshot and equal both
+    /// times (`export --verify-data`): what the target checks its restore against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<crate::datacheck::Digest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -319,6 +323,7 @@ pub(crate) mod tests {
                 ),
                 source_encryption: Some(Encryption::KmsKey),
             },
+            data: None,
         }
     }
 

@@ -20,8 +20,16 @@ pub async fn run(args: &ExportArgs, global: &GlobalArgs, printer: &Printer) -> R
     let text = if plan.dry_run {
         format!("dry run: nothing was changed\nthe manifest would be written to {path}")
     } else {
+        let data = match report.manifest.as_ref().and_then(|m| m.data.as_ref()) {
+            Some(digest) => format!(
+                "data: {} tables, {} rows, the same before and after the snapshot (digest in the manifest)\n",
+                digest.tables.len(),
+                digest.rows()
+            ),
+            None => String::new(),
+        };
         format!(
-            "{}manifest: {path}\nmanifest SHA-256: {}\n\nsend the manifest to the target admin, and its SHA-256 on another channel (a call, a signed message): the target refuses a manifest that does not match it\n\nnext, in the target account:\n  {}",
+            "{data}{}manifest: {path}\nmanifest SHA-256: {}\n\nsend the manifest to the target admin, and its SHA-256 on another channel (a call, a signed message): the target refuses a manifest that does not match it\n\nnext, in the target account:\n  {}",
             if report.already_done { "already exported: " } else { "" },
             report.fingerprint,
             report.next_command
@@ -34,6 +42,7 @@ pub async fn run(args: &ExportArgs, global: &GlobalArgs, printer: &Printer) -> R
         "next_command": report.next_command,
         "manifest": path,
         "manifest_sha256": report.fingerprint,
+        "data": report.manifest.as_ref().and_then(|m| m.data.as_ref()),
     });
     printer.result(&text, &json);
     Ok(ExitCode::Ok)

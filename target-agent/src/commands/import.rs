@@ -30,8 +30,16 @@ pub async fn run(args: &ImportArgs, global: &GlobalArgs, printer: &Printer) -> R
         } else {
             "imported"
         };
+        let data = match &report.data_check {
+            Some(check) => format!(
+                "\ndata: verified, {} tables, {} rows equal to the source's",
+                check.tables.len(),
+                check.tables.values().map(|t| t.rows).sum::<u64>()
+            ),
+            None => String::new(),
+        };
         format!(
-            "{head}: {} {}\nendpoint: {endpoint}{port}\nmaster secret: {secret}\nreport: {path}",
+            "{head}: {} {}\nendpoint: {endpoint}{port}\nmaster secret: {secret}{data}\nreport: {path}",
             plan.kind.name(),
             report.db_identifier
         )

@@ -9,6 +9,8 @@
 
 mod aurora_default;
 mod common;
+mod data;
+mod dataplane;
 mod encrypt;
 mod export;
 mod fleet;
@@ -17,6 +19,7 @@ mod import;
 mod lifecycle;
 mod operability;
 mod operator;
+mod reach;
 mod reliability;
 mod review;
 mod shim;

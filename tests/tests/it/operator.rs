@@ -336,6 +336,44 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
         args.extend(["--password-mode", password]);
         wd.via(&tgt, Agent::Tgt, &target, &args).await.ok();
     }
+    // `check` with a client: the groups' inbound rules, and the prefix list one names.
+    let ec2 = aws_sdk_ec2::Client::new(&target.config());
+    let list = ec2
+        .create_managed_prefix_list()
+        .prefix_list_name("opr-clients")
+        .address_family("IPv4")
+        .max_entries(5)
+        .entries(
+            aws_sdk_ec2::types::AddPrefixListEntry::builder()
+                .cidr("10.0.0.0/16")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let list = list.prefix_list().unwrap().prefix_list_id().unwrap();
+    ec2.authorize_security_group_ingress()
+        .group_id(&net.security_group)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(3306)
+                .to_port(3306)
+                .prefix_list_ids(
+                    aws_sdk_ec2::types::PrefixListId::builder()
+                        .prefix_list_id(list)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut reach = import("opr-db.handoff.json");
+    reach[0] = "check".to_owned();
+    let mut reach: Vec<&str> = reach.iter().map(String::as_str).collect();
+    reach.extend(["--client-cidr", "10.0.1.0/24"]);
+    wd.via(&tgt, Agent::Tgt, &target, &reach).await.ok();
     // Fleets: the listing and the quotas they read first (dry runs: the rest is as above).
     let fleet = [
         "export",

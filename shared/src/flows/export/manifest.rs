@@ -7,7 +7,6 @@ use crate::base::error::{Error, Result};
 use crate::base::manifest::{
     is_user_tag, Database, Manifest, SharedSnapshot, SourceSide, TargetSide, SCHEMA_VERSION,
 };
-use crate::base::progress::{Event, Progress};
 use crate::base::vocabulary::Encryption;
 use crate::ident::AccountId;
 
@@ -21,8 +20,8 @@ pub fn now() -> String {
         .unwrap_or_default()
 }
 
-/// The manifest of this export, from the database and the checked shared copy, written to
-/// the plan's path.
+/// The manifest of this export, from the database, the checked shared copy and the digest of
+/// its data (`--verify-data`), written to the plan's path.
 pub(super) fn write_manifest(
     aws: &Aws,
     plan: &ExportPlan,
@@ -30,7 +29,7 @@ pub(super) fn write_manifest(
     db: &DbInfo,
     snapshot: &Snap,
     source_encryption: Encryption,
-    progress: &dyn Progress,
+    data: Option<crate::datacheck::Digest>,
 ) -> Result<Manifest> {
     let manifest = Manifest {
         schema: SCHEMA_VERSION,
@@ -65,13 +64,9 @@ pub(super) fn write_manifest(
             },
             source_encryption: Some(source_encryption),
         },
+        data,
     };
     manifest.write(&plan.manifest_path)?;
-    progress.event(&Event::step(
-        "manifest",
-        &plan.manifest_path.display().to_string(),
-        "written",
-    ));
     Ok(manifest)
 }
 
@@ -124,8 +119,9 @@ pub(super) fn next_command(
     fingerprint: &str,
 ) -> String {
     format!(
-        "tgt-agent import {} --source-account {source} --manifest-sha256 {fingerprint} --region {} --db-subnet-group-name <SUBNET_GROUP> --vpc-security-group-ids <SG_ID>",
+        "tgt-agent import {} --source-account {source} --manifest-sha256 {fingerprint} --region {} --db-subnet-group-name <SUBNET_GROUP> --vpc-security-group-ids <SG_ID>{}",
         plan.manifest_path.display(),
-        aws.region
+        aws.region,
+        if plan.data.is_some() { " --verify-data" } else { "" }
     )
 }

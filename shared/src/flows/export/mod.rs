@@ -19,8 +19,10 @@
 //!   it, and the command the target runs next.
 //! - `dry_run.rs`: the plan a dry run prints, each step read from AWS.
 //! - `tags.rs`: the tags on what an export makes, which tell the toolkit's own resources.
+//! - `data.rs`: `--verify-data`, the source's digest before and after the snapshot.
 
 mod checks;
+mod data;
 mod dry_run;
 mod key;
 mod manifest;
@@ -38,9 +40,10 @@ use crate::aws::Aws;
 use crate::base::error::{Error, Result};
 use crate::base::manifest::{fingerprint, Manifest};
 use crate::base::names::ExportNames;
-use crate::base::progress::Progress;
+use crate::base::progress::{Event, Progress};
 use crate::base::state::{self, Recorder};
 use crate::base::vocabulary::DbKind;
+use crate::flows::data::DbArgs;
 use crate::flows::preflight;
 use crate::ident::{AccountId, Arn};
 use crate::policy::KeyPolicyVariant;
@@ -53,6 +56,7 @@ use snapshot::{check_copy, check_shared, cleanup, say_rekey, source_encryption, 
 use tags::base_tags;
 
 pub use checks::refuse_own_account;
+pub use data::DataPlan;
 pub use manifest::now;
 pub use selection::{DatabaseArgs, Selection};
 pub use snapshot::steps;
@@ -110,6 +114,17 @@ pub struct ExportArgs {
     pub allow_unencrypted_share: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Prove the data: take the digest (row count and checksum of every user table, computed
+    /// by the database) before and after the snapshot; equal, it goes into the manifest for the
+    /// target to check. PostgreSQL and MySQL/MariaDB (and Aurora's) only
+    #[arg(long)]
+    pub verify_data: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// `--verify-data`: the Secrets Manager secret (name or ARN) holding the login of the
+    /// source database, `username` and `password` [default: its RDS-managed master secret]
+    #[arg(long, value_name = "NAME_OR_ARN", requires = "verify_data")]
+    pub db_secret: Option<String>,
 }
 
 /// The validated plan of one export.
@@ -134,6 +149,8 @@ pub struct ExportPlan {
     /// A fleet's dry run checked the manifest folder itself (it makes it when it runs).
     pub folder_checked: bool,
     pub engine: EngineArgs,
+    /// `--verify-data`.
+    pub data: Option<DataPlan>,
 }
 
 impl ExportArgs {
@@ -175,6 +192,11 @@ impl ExportArgs {
                 )));
             }
         }
+        if self.verify_data && self.from_snapshot.is_some() {
+            return Err(Error::usage(
+                "`--verify-data` proves the snapshot it takes itself: it does not go with `--from-snapshot`",
+            ));
+        }
         let from_snapshot = match &self.from_snapshot {
             Some(id) if !id.starts_with("rds:") => {
                 Some(crate::ident::check_rds_id(snapshot_kind, id)?)
@@ -200,6 +222,10 @@ impl ExportArgs {
             allow_unencrypted_share: self.allow_unencrypted_share,
             folder_checked: false,
             engine: self.engine.clone(),
+            data: self.verify_data.then(|| DataPlan {
+                args: self.db.clone(),
+                secret: self.db_secret.clone(),
+            }),
         })
     }
 }
@@ -228,13 +254,18 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
         .await?
         .ok_or_else(|| rds::not_here(aws, plan.kind, &plan.db, &caller))?;
     rds::refuse_cluster_member(&db)?;
+    if plan.data.is_some() {
+        crate::flows::data::engine_of(&db.database.engine)?;
+    }
     if let Some(report) = finished(aws, plan).await? {
+        data::refuse_unproven(plan, &report)?;
         return Ok(report);
     }
     let shared = rds::describe_snapshot(aws, plan.kind, &plan.names.shared).await?;
     if shared.is_none() {
         checks::preflight(aws, plan, &db, progress).await?;
         snapshot::check_intermediate(aws, plan).await?;
+        data::check_login(aws, plan, &db, progress).await?;
     }
     if plan.dry_run {
         print_plan(aws, plan, &db, shared.is_some(), progress).await?;
@@ -263,6 +294,8 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     }
     say_rekey(plan, source, progress);
     let steps = steps(plan, &db, &key.arn, shared.is_some(), rekey);
+    let digest =
+        data::verified_snapshot(aws, plan, &db, &steps, shared.is_some(), progress).await?;
     let done = workflow::run(
         aws,
         &plan.engine,
@@ -290,7 +323,13 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     check_copy(&snapshot, &shared_tags, rekey, &key.arn)?;
     check_shared(aws, plan, progress).await?;
     cleanup(aws, plan, rekey, progress).await?;
-    let manifest = write_manifest(aws, plan, &caller, &db, &snapshot, source, progress)?;
+    let manifest = write_manifest(aws, plan, &caller, &db, &snapshot, source, digest)?;
+    progress.event(&Event::step(
+        "manifest",
+        &plan.manifest_path.display().to_string(),
+        "written",
+    ));
+    data::proof_served(plan);
     let fingerprint = fingerprint(manifest.to_json().as_bytes());
     Ok(ExportReport {
         manifest_path: plan.manifest_path.clone(),

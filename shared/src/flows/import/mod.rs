@@ -19,9 +19,12 @@
 //! - `password.rs`: the new master password, kept in Secrets Manager or managed by RDS.
 //! - `report.rs`: the import report (`<db>.import.json`), and a finished import read from it.
 //! - `dry_run.rs`: the plan a dry run prints, each step read from AWS.
+//! - `data.rs`: `--verify-data` and `tgt-agent verify`: the restored data checked against the
+//!   manifest's digest, logged in with the new master password.
 //!
 //! The Secrets Manager calls themselves are in [`crate::aws::secrets`].
 
+mod data;
 mod dry_run;
 mod password;
 mod placement;
@@ -43,7 +46,9 @@ use crate::base::manifest::{write_atomic, Manifest};
 use crate::base::progress::{Event, Progress};
 use crate::base::state::{self, Recorder};
 use crate::base::vocabulary::DbKind;
+use crate::flows::data::DbArgs;
 use crate::flows::export::TAG_ROLE;
+use crate::flows::reach::ReachArgs;
 use crate::ident::AccountId;
 use crate::policy::KeyPolicySpec;
 use crate::workflow::{self, EngineArgs, Workflow};
@@ -52,6 +57,7 @@ use dry_run::print_plan;
 use password::{rds_managed_password, rotate_password};
 use report::{finished, report_of};
 
+pub use data::{verify_data, DataCheck, VerifyArgs};
 pub use report::ImportReport;
 pub use resolve::check_sha256;
 pub use restore::{delete_copy, steps};
@@ -151,6 +157,15 @@ pub struct ImportArgs {
     pub max_parallel: Option<u16>,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Prove the data arrived: log in to the restored database with the new master password,
+    /// take the digest of every user table and compare it with the manifest's (the source
+    /// exported with `--verify-data`); a difference fails the import (exit code 7)
+    #[arg(long)]
+    pub verify_data: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub reach: ReachArgs,
 }
 
 /// What `check` takes: only what it checks (the manifest, whom it trusts, and the target's
@@ -275,6 +290,10 @@ impl CheckArgs {
             wait_timeout: Duration::from_secs(4 * 3600),
             max_parallel: None,
             engine: EngineArgs::default(),
+            verify_data: false,
+            db: DbArgs::default(),
+            // `check` runs its own reach check.
+            reach: ReachArgs::default(),
         }
     }
 }
@@ -319,7 +338,7 @@ pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
     // The target's own state answers a finished import, even once the source has revoked
     // the share (which the verification below would refuse).
     if let Some(report) = finished(aws, plan).await? {
-        return Ok(report);
+        return data::check_again(aws, plan, report, progress).await;
     }
     let (caller, restored) = verify(aws, plan, progress).await?;
     if plan.args.dry_run {
@@ -362,9 +381,18 @@ pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
     };
     let db = rds::wait_db(aws, plan.kind, &plan.db, "password", plan.wait, progress).await?;
     let report = report_of(plan, Some(&db), &key.arn, secret_arn);
+    write_report(plan, &report, progress)?;
+    if plan.args.verify_data {
+        return data::check_and_record(aws, plan, &db, report, progress).await;
+    }
+    Ok(report)
+}
+
+/// Writes the import report where the plan says, atomically.
+fn write_report(plan: &ImportPlan, report: &ImportReport, progress: &dyn Progress) -> Result<()> {
     write_atomic(
         &plan.report_path,
-        serde_json::to_string_pretty(&report)
+        serde_json::to_string_pretty(report)
             .unwrap_or_default()
             .as_bytes(),
     )?;
@@ -373,7 +401,7 @@ pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
         &plan.report_path.display().to_string(),
         "written",
     ));
-    Ok(report)
+    Ok(())
 }
 
 fn tags(plan: &ImportPlan, role: &str) -> BTreeMap<String, String> {

@@ -31,6 +31,9 @@ pub struct ImportReport {
     pub intermediate_copy: String,
     #[serde(default)]
     pub already_done: bool,
+    /// The data check's last result (`--verify-data`, `tgt-agent verify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_check: Option<super::DataCheck>,
 }
 
 pub(super) fn report_of(
@@ -54,6 +57,7 @@ pub(super) fn report_of(
         source_snapshot_arn: plan.manifest.snapshot.arn.to_string(),
         intermediate_copy: plan.copy.clone(),
         already_done: false,
+        data_check: None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! the manifest's SHA-256 as received on another channel, its source pinned to the account
 //! the operator trusts, and the names and ids the operator typed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::aws::kms::KeyChoice;
 use crate::aws::wait::WaitPolicy;
@@ -17,33 +17,17 @@ impl ImportArgs {
     /// Reads the manifest and checks what can be checked without AWS, the source it comes
     /// from first.
     pub fn resolve(&self) -> Result<ImportPlan> {
-        let trusted = self.check.source_account.as_ref().ok_or_else(|| Error::Usage {
-            message: "no source account to trust: a manifest cannot vouch for its own source".into(),
-            hint: Some(format!("pass `--source-account ACCOUNT` (the account you expect the database from, confirmed with its admin), set `RDS_HANDOFF_SOURCE_ACCOUNT`, or put `{SOURCE_ACCOUNT_SETTING} = ACCOUNT` in your AWS profile")),
-        })?;
         self.check.require_fingerprint()?;
-        let ([path], expected) = (self.check.manifests.as_slice(), &self.check.manifest_sha256)
-        else {
+        let [path] = self.check.manifests.as_slice() else {
             return Err(Error::usage(
                 "several manifests are imported as a fleet, one at a time by `resolve`",
             ));
         };
-        let expected = match expected.as_slice() {
-            [] => None,
-            [one] => Some(check_sha256(one)?),
-            _ => return Err(Error::usage("one manifest takes one `--manifest-sha256`")),
-        };
-        let (manifest, fingerprint) = Manifest::read_fingerprinted(path)?;
-        if let Some(expected) = expected.filter(|e| *e != fingerprint) {
-            return Err(Error::refused(
-                format!(
-                    "the SHA-256 of `{}` is `{fingerprint}`, not `{expected}` (`--manifest-sha256` or the index): it is not the manifest the source admin exported",
-                    path.display()
-                ),
-                "ask the source admin for the manifest and its SHA-256 again, on two different channels; do not import this one",
-            ));
-        }
-        pin_source(&manifest, trusted)?;
+        let manifest = trusted_manifest(
+            path,
+            self.check.source_account.as_ref(),
+            &self.check.manifest_sha256,
+        )?;
         let kind = manifest.database.kind;
         let db = check_rds_id(
             kind.id_kind(),
@@ -87,6 +71,37 @@ impl ImportArgs {
             args: self.clone(),
         })
     }
+}
+
+/// The manifest at `path`, read and checked without AWS: its SHA-256 against the one received
+/// on another channel (none: waived, said by the caller), and its source pinned to the account
+/// the operator trusts.
+pub fn trusted_manifest(
+    path: &Path,
+    trusted: Option<&AccountId>,
+    sha256: &[String],
+) -> Result<Manifest> {
+    let trusted = trusted.ok_or_else(|| Error::Usage {
+        message: "no source account to trust: a manifest cannot vouch for its own source".into(),
+        hint: Some(format!("pass `--source-account ACCOUNT` (the account you expect the database from, confirmed with its admin), set `RDS_HANDOFF_SOURCE_ACCOUNT`, or put `{SOURCE_ACCOUNT_SETTING} = ACCOUNT` in your AWS profile")),
+    })?;
+    let expected = match sha256 {
+        [] => None,
+        [one] => Some(check_sha256(one)?),
+        _ => return Err(Error::usage("one manifest takes one `--manifest-sha256`")),
+    };
+    let (manifest, fingerprint) = Manifest::read_fingerprinted(path)?;
+    if let Some(expected) = expected.filter(|e| *e != fingerprint) {
+        return Err(Error::refused(
+            format!(
+                "the SHA-256 of `{}` is `{fingerprint}`, not `{expected}` (`--manifest-sha256` or the index): it is not the manifest the source admin exported",
+                path.display()
+            ),
+            "ask the source admin for the manifest and its SHA-256 again, on two different channels; do not import this one",
+        ));
+    }
+    pin_source(&manifest, trusted)?;
+    Ok(manifest)
 }
 
 /// A SHA-256 in hex, as `sha256sum` prints it.

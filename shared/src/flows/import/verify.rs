@@ -123,6 +123,12 @@ pub async fn verify(
         );
     }
     check_placement(aws, plan).await?;
+    super::data::preflight(plan)?;
+    if !plan.args.reach.is_empty() {
+        let port = crate::flows::reach::database_port(&plan.manifest.database)?;
+        let groups = &plan.args.check.vpc_security_group_ids;
+        crate::flows::reach::check_reach(aws, groups, port, &plan.args.reach, progress).await?;
+    }
     let existing = rds::describe_db(aws, plan.kind, &plan.db).await?;
     if let Some(existing) = &existing {
         if existing.database.tags.get(TAG_SOURCE_SNAPSHOT) != Some(&arn.to_string()) {

@@ -1,0 +1,197 @@
+//! A database's digest and the differences between two.
+
+use std::collections::BTreeMap;
+
+use crate::Engine;
+
+/// Names how the checksums are computed; two digests compare only under the same method.
+pub const METHOD: &str = "row-md5-sum64-v1";
+
+/// One table's row count and checksum.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TableDigest {
+    pub rows: u64,
+    /// The sum modulo 2⁶⁴ of each row's hash, 16 hex digits.
+    pub checksum: String,
+}
+
+/// Every user table of a database, by qualified name (`database.schema.table` on
+/// PostgreSQL, `database.table` on MySQL/MariaDB).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Digest {
+    pub engine: Engine,
+    pub method: String,
+    pub tables: BTreeMap<String, TableDigest>,
+}
+
+/// How one table differs between an expected digest and one found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "difference", rename_all = "kebab-case")]
+pub enum Difference {
+    /// In the expected digest, not in the one found.
+    Missing { table: String },
+    /// In the one found, not expected.
+    Unexpected { table: String },
+    /// Row counts differ.
+    Rows {
+        table: String,
+        expected: u64,
+        found: u64,
+    },
+    /// Same row count, different contents.
+    Contents { table: String },
+}
+
+impl Difference {
+    pub fn table(&self) -> &str {
+        match self {
+            Self::Missing { table }
+            | Self::Unexpected { table }
+            | Self::Rows { table, .. }
+            | Self::Contents { table } => table,
+        }
+    }
+
+    /// One line for the operator.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Missing { table } => format!("{table}: table missing"),
+            Self::Unexpected { table } => format!("{table}: table not in the expected digest"),
+            Self::Rows {
+                table,
+                expected,
+                found,
+            } => format!("{table}: {found} rows, expected {expected}"),
+            Self::Contents { table } => {
+                format!("{table}: same row count, different contents (a value changed)")
+            }
+        }
+    }
+}
+
+impl Digest {
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            method: METHOD.to_owned(),
+            tables: BTreeMap::new(),
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.tables.values().map(|t| t.rows).sum()
+    }
+
+    /// Each table of `found` that differs from this, the expected digest. Empty: the same data.
+    pub fn differences(&self, found: &Digest) -> Vec<Difference> {
+        let mut out = Vec::new();
+        for (table, expected) in &self.tables {
+            match found.tables.get(table) {
+                None => out.push(Difference::Missing {
+                    table: table.clone(),
+                }),
+                Some(got) if got.rows != expected.rows => out.push(Difference::Rows {
+                    table: table.clone(),
+                    expected: expected.rows,
+                    found: got.rows,
+                }),
+                Some(got) if got.checksum != expected.checksum => out.push(Difference::Contents {
+                    table: table.clone(),
+                }),
+                Some(_) => {}
+            }
+        }
+        for table in found.tables.keys() {
+            if !self.tables.contains_key(table) {
+                out.push(Difference::Unexpected {
+                    table: table.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// 2⁶⁴, the modulus of the checksums, as the SQL literal both engines read.
+pub(crate) const MODULUS: &str = "18446744073709551616";
+
+/// A checksum the server returned (a decimal below 2⁶⁴) as 16 hex digits.
+pub(crate) fn checksum_hex(decimal: &str) -> Option<String> {
+    decimal
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|sum| format!("{sum:016x}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(tables: &[(&str, u64, &str)]) -> Digest {
+        let mut d = Digest::new(Engine::Postgres);
+        for (name, rows, sum) in tables {
+            d.tables.insert(
+                (*name).to_owned(),
+                TableDigest {
+                    rows: *rows,
+                    checksum: (*sum).to_owned(),
+                },
+            );
+        }
+        d
+    }
+
+    #[test]
+    fn each_kind_of_difference_names_its_table() {
+        let expected = digest(&[
+            ("a.public.t1", 3, "01"),
+            ("a.public.t2", 2, "02"),
+            ("a.public.t3", 1, "03"),
+        ]);
+        let found = digest(&[
+            ("a.public.t1", 3, "01"),
+            ("a.public.t2", 2, "ff"),
+            ("a.public.t4", 1, "04"),
+        ]);
+        let diffs = expected.differences(&found);
+        assert_eq!(
+            diffs,
+            vec![
+                Difference::Contents {
+                    table: "a.public.t2".into()
+                },
+                Difference::Missing {
+                    table: "a.public.t3".into()
+                },
+                Difference::Unexpected {
+                    table: "a.public.t4".into()
+                },
+            ]
+        );
+        let fewer = digest(&[
+            ("a.public.t1", 2, "01"),
+            ("a.public.t2", 2, "02"),
+            ("a.public.t3", 1, "03"),
+        ]);
+        assert_eq!(
+            expected.differences(&fewer),
+            vec![Difference::Rows {
+                table: "a.public.t1".into(),
+                expected: 3,
+                found: 2
+            }]
+        );
+        assert!(expected.differences(&expected.clone()).is_empty());
+    }
+
+    #[test]
+    fn checksums_read_as_sixteen_hex_digits() {
+        assert_eq!(checksum_hex("0").as_deref(), Some("0000000000000000"));
+        assert_eq!(
+            checksum_hex("18446744073709551615").as_deref(),
+            Some("ffffffffffffffff")
+        );
+        assert_eq!(checksum_hex("18446744073709551616"), None);
+    }
+}
