@@ -4,14 +4,12 @@ use std::collections::BTreeMap;
 
 use crate::Engine;
 
-/// Names how the checksums are computed; two digests compare only under the same method.
-pub const METHOD: &str = "row-md5-sum64-v1";
-
 /// One table's row count and checksum.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableDigest {
     pub rows: u64,
-    /// The sum modulo 2⁶⁴ of each row's hash, 16 hex digits.
+    /// Two sums modulo 2⁶⁴ of two 64-bit hashes of each row: 32 hex digits. Two, not one, so
+    /// that no two changed rows keep the checksum by chance (2⁻⁶⁴ per pair, not 2⁻³²).
     pub checksum: String,
 }
 
@@ -20,6 +18,7 @@ pub struct TableDigest {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Digest {
     pub engine: Engine,
+    /// How the checksums were computed; two digests compare only under the same method.
     pub method: String,
     pub tables: BTreeMap<String, TableDigest>,
 }
@@ -70,10 +69,10 @@ impl Difference {
 }
 
 impl Digest {
-    pub fn new(engine: Engine) -> Self {
+    pub fn new(engine: Engine, method: &str) -> Self {
         Self {
             engine,
-            method: METHOD.to_owned(),
+            method: method.to_owned(),
             tables: BTreeMap::new(),
         }
     }
@@ -115,13 +114,26 @@ impl Digest {
 /// 2⁶⁴, the modulus of the checksums, as the SQL literal both engines read.
 pub(crate) const MODULUS: &str = "18446744073709551616";
 
-/// A checksum the server returned (a decimal below 2⁶⁴) as 16 hex digits.
-pub(crate) fn checksum_hex(decimal: &str) -> Option<String> {
-    decimal
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(|sum| format!("{sum:016x}"))
+/// The two sums the server returned (decimals below 2⁶⁴) as 32 hex digits.
+pub(crate) fn checksum_hex(high: &str, low: &str) -> Option<String> {
+    let read = |decimal: &str| decimal.trim().parse::<u64>().ok();
+    Some(format!("{:016x}{:016x}", read(high)?, read(low)?))
+}
+
+/// A table's name in a digest: its parts joined by dots, a part that holds a dot or a quote
+/// quoted, so that no two tables share a name (`a`.`b.c` is not `a.b`.`c`).
+pub(crate) fn table_name(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|part| {
+            if part.contains(['.', '"']) {
+                format!("\"{}\"", part.replace('"', "\"\""))
+            } else {
+                (*part).to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 #[cfg(test)]
@@ -129,7 +141,7 @@ mod tests {
     use super::*;
 
     fn digest(tables: &[(&str, u64, &str)]) -> Digest {
-        let mut d = Digest::new(Engine::Postgres);
+        let mut d = Digest::new(Engine::Postgres, "test");
         for (name, rows, sum) in tables {
             d.tables.insert(
                 (*name).to_owned(),
@@ -186,12 +198,18 @@ mod tests {
     }
 
     #[test]
-    fn checksums_read_as_sixteen_hex_digits() {
-        assert_eq!(checksum_hex("0").as_deref(), Some("0000000000000000"));
+    fn checksums_read_as_thirty_two_hex_digits() {
         assert_eq!(
-            checksum_hex("18446744073709551615").as_deref(),
-            Some("ffffffffffffffff")
+            checksum_hex("0", "18446744073709551615").as_deref(),
+            Some("0000000000000000ffffffffffffffff")
         );
-        assert_eq!(checksum_hex("18446744073709551616"), None);
+        assert_eq!(checksum_hex("18446744073709551616", "0"), None);
+    }
+
+    #[test]
+    fn dotted_names_never_meet() {
+        assert_eq!(table_name(&["shop", "app", "orders"]), "shop.app.orders");
+        assert_ne!(table_name(&["a", "b.c"]), table_name(&["a.b", "c"]));
+        assert_eq!(table_name(&["a", "b.c"]), r#"a."b.c""#);
     }
 }

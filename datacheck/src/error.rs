@@ -57,6 +57,10 @@ impl Error {
         }
     }
 
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. })
+    }
+
     /// The connection itself failed (not the login or a query): the network may be at fault.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Self::Timeout { .. } | Self::Connect { .. })

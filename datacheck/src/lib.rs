@@ -1,9 +1,12 @@
 //! Proves the data arrived: a digest of every user table of a database, computed by the
 //! database server itself, and the comparison of two digests table by table.
 //!
-//! For each user table: its row count, and the sum (modulo 2⁶⁴) of a 64-bit hash of each
-//! row's text, every column included. The sum does not depend on row order, counts a
-//! duplicated row twice, and any single changed value changes it (but for a 2⁻⁶⁴ chance).
+//! For each user table: its row count, and two sums (modulo 2⁶⁴) of two 64-bit hashes of each
+//! row's text, every column included (PostgreSQL: its own `hashtextextended` under two seeds;
+//! MySQL/MariaDB: the halves of an MD5). The sums do not depend on row order, count a
+//! duplicated row twice, and any single changed value changes them (but for a 2⁻¹²⁸ chance).
+//! They catch loss and corruption; they are no signature: a writer to the restored database
+//! who set out to forge them could (and could as well change the data after any check).
 //! Rows never cross the wire: one aggregate per table comes back. System schemas and RDS's
 //! own objects are left out (DOMAIN.md §17), or every comparison would fail.
 //!
@@ -23,7 +26,7 @@ mod tls;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use digest::{Difference, Digest, TableDigest, METHOD};
+pub use digest::{Difference, Digest, TableDigest};
 pub use error::Error;
 
 /// The engines a digest is computed for, by the SQL dialect they speak.

@@ -5,14 +5,20 @@
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, DriverError, OptsBuilder, SslOpts};
 
-use crate::digest::{checksum_hex, MODULUS};
+use crate::digest::{checksum_hex, table_name, MODULUS};
 use crate::tls::bundle;
 use crate::{Connection, Digest, Engine, Error, TableDigest, Transport};
 
+/// Base tables (MariaDB's system-versioned ones too) but `MEMORY` ones, which a restored
+/// snapshot holds empty.
 const TABLES: &str = "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
-     WHERE TABLE_TYPE = 'BASE TABLE' \
+     WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') \
+       AND COALESCE(ENGINE, '') <> 'MEMORY' \
        AND TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema') \
      ORDER BY 1, 2";
+
+/// How the checksums are computed here (see [`table_sql`]).
+const METHOD: &str = "row-md5-2x64-sum-v1";
 
 const COLUMNS: &str = "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
      WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION";
@@ -32,6 +38,15 @@ pub(crate) async fn log_in(c: &Connection) -> Result<Transport, Error> {
 
 /// Every table, read in one consistent snapshot.
 async fn read_all(conn: &mut Conn) -> Result<Digest, Error> {
+    // A `TIMESTAMP` reads in the session's time zone, which a parameter group may set
+    // differently on each side: both sides read in UTC.
+    conn.query_drop("SET time_zone = '+00:00'")
+        .await
+        .map_err(|e| query_error("the session", &e))?;
+    // No statement timeout cuts a large table's scan short (MySQL's and MariaDB's names;
+    // each engine refuses the other's, which is no failure).
+    let _mysql = conn.query_drop("SET SESSION max_execution_time = 0").await;
+    let _mariadb = conn.query_drop("SET SESSION max_statement_time = 0").await;
     conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .await
         .map_err(|e| query_error("the session", &e))?;
@@ -42,25 +57,31 @@ async fn read_all(conn: &mut Conn) -> Result<Digest, Error> {
         .query(TABLES)
         .await
         .map_err(|e| query_error("the list of tables", &e))?;
-    let mut digest = Digest::new(Engine::Mysql);
+    let mut digest = Digest::new(Engine::Mysql, METHOD);
     for (schema, table) in tables {
-        let name = format!("{schema}.{table}");
+        let name = table_name(&[&schema, &table]);
         let what = format!("table `{name}`");
         let columns: Vec<String> = conn
             .exec(COLUMNS, (&schema, &table))
             .await
             .map_err(|e| query_error(&what, &e))?;
-        let found: Option<(u64, String)> = conn
+        let found: Option<(u64, String, String, u64)> = conn
             .query_first(table_sql(&schema, &table, &columns))
             .await
             .map_err(|e| query_error(&what, &e))?;
-        let (rows, sum) = found.ok_or_else(|| Error::Query {
+        let (rows, high, low, unhashed) = found.ok_or_else(|| Error::Query {
             what: what.clone(),
             message: "no answer".into(),
         })?;
-        let checksum = checksum_hex(&sum).ok_or_else(|| Error::Query {
+        if unhashed > 0 {
+            return Err(Error::Query {
+                what,
+                message: format!("{unhashed} rows are larger than `max_allowed_packet` allows the server to hash; raise it in the parameter group"),
+            });
+        }
+        let checksum = checksum_hex(&high, &low).ok_or_else(|| Error::Query {
             what,
-            message: format!("checksum `{sum}` out of range"),
+            message: format!("checksum `{high}` `{low}` out of range"),
         })?;
         digest.tables.insert(name, TableDigest { rows, checksum });
     }
@@ -70,8 +91,10 @@ async fn read_all(conn: &mut Conn) -> Result<Digest, Error> {
     Ok(digest)
 }
 
-/// Row count and the sum modulo 2⁶⁴ of the first 64 bits of each row's MD5, over every
-/// column's quoted bytes (`QUOTE` tells NULL from the string 'NULL'), in column order.
+/// Row count, two sums modulo 2⁶⁴ of the first and last 64 bits of each row's MD5 over every
+/// column's quoted bytes (`QUOTE` tells NULL from the string 'NULL'), in column order, and the
+/// rows the server could not hash (`CONCAT_WS` past `max_allowed_packet` gives NULL, which
+/// `SUM` would skip in silence).
 fn table_sql(schema: &str, table: &str, columns: &[String]) -> String {
     let row = if columns.is_empty() {
         "''".to_owned()
@@ -82,9 +105,16 @@ fn table_sql(schema: &str, table: &str, columns: &[String]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let sum = |from: u8| {
+        format!(
+            "CAST(COALESCE(SUM(CAST(CONV(SUBSTRING(h, {from}, 16), 16, 10) AS UNSIGNED)), 0) % {MODULUS} AS CHAR)"
+        )
+    };
     format!(
-        "SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTRING(MD5(CONCAT_WS(',', {row})), 1, 16), 16, 10) \
-         AS UNSIGNED)), 0) % {MODULUS} AS CHAR) FROM {}.{}",
+        "SELECT COUNT(*), {}, {}, CAST(COALESCE(SUM(h IS NULL), 0) AS UNSIGNED) \
+         FROM (SELECT MD5(CONCAT_WS(',', {row})) AS h FROM {}.{}) AS r",
+        sum(1),
+        sum(17),
         quote(schema),
         quote(table)
     )
@@ -182,6 +212,6 @@ mod tests {
             ),
             "{sql}"
         );
-        assert!(sql.ends_with("FROM `shop`.`or``ders`"), "{sql}");
+        assert!(sql.ends_with("FROM `shop`.`or``ders`) AS r"), "{sql}");
     }
 }

@@ -52,6 +52,10 @@
 //! database's server stops. [`dataplane`] reads the registry the server writes, runs SQL as
 //! the internal admin, seeds rows and tries logins; `fixtures::data_instance` and
 //! `fixtures::data_cluster` make such databases. `tests/dataplane.rs` tests it.
+//! PostgreSQL 15 must be installed (`/usr/lib/postgresql/15/bin`); MariaDB, if missing, is
+//! installed by [`dataplane::engine_ready`] before a test makes such a database
+//! (`apt-get install mariadb-server mariadb-client`, as root, once), and a test not run as
+//! root fails naming that command. moto's server never installs anything.
 //!
 //! ## The Step Functions shim (`moto/states_shim.py`)
 //! moto executes state machines, but sends each AWS SDK task with fixed credentials to

@@ -208,8 +208,9 @@ impl Error {
             Self::Refused { .. }
             | Self::StoppedWithoutSnapshot { .. }
             | Self::StartedSinceSnapshot { .. }
-            | Self::SnapshotOfAnother { .. }
-            | Self::Database(_) => ExitCode::Refused,
+            | Self::SnapshotOfAnother { .. } => ExitCode::Refused,
+            Self::Database(err) if err.is_timeout() => ExitCode::Timeout,
+            Self::Database(_) => ExitCode::Refused,
             Self::DataDiffers { .. } => ExitCode::DataDiffers,
             Self::Aws { .. } => ExitCode::Aws,
             Self::TerminalStatus { .. } | Self::WaitTimeout { .. } => ExitCode::Timeout,

@@ -1,6 +1,6 @@
 //! The data check both agents run (`--verify-data`, `tgt-agent verify`): the flags that say
-//! how to reach the database, the login read from a secret, the digest taken with progress
-//! on the terminal, and a difference turned into the operator's error.
+//! how to reach the database, the login read from a secret, and the digest taken with
+//! progress on the terminal.
 //!
 //! The digest itself is the [`crate::datacheck`] crate's: computed by the database server, one
 //! row count and checksum per user table.
@@ -161,20 +161,6 @@ fn say_transport(connection: &Connection, transport: Transport, progress: &dyn P
             "the database offers no TLS: the login and the digest crossed the network in plaintext (`--db-allow-plaintext`)",
         ));
     }
-}
-
-/// The error for a digest `found` that differs from `expected`, or `None` when equal.
-pub fn differences(expected: &Digest, found: &Digest, what: &str, hint: &str) -> Option<Error> {
-    let differences: Vec<String> = expected
-        .differences(found)
-        .iter()
-        .map(|d| d.describe())
-        .collect();
-    (!differences.is_empty()).then(|| Error::DataDiffers {
-        what: what.to_owned(),
-        differences,
-        hint: hint.to_owned(),
-    })
 }
 
 #[cfg(test)]

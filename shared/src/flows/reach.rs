@@ -443,7 +443,7 @@ pub fn missing_rule_hint(groups: &[String], port: u16, clients: &[Client]) -> St
             .join("; ")
     };
     format!(
-        "{rules}; the database is not publicly accessible: connect from inside its VPC or a network routed to it (peering, VPN, a bastion), and check the subnets' network ACLs; then re-run the same command"
+        "{rules}; unless the database is publicly accessible, connect from inside its VPC or a network routed to it (peering, VPN, a bastion, a port forward with `--db-endpoint`), and check the subnets' network ACLs; then re-run the same command"
     )
 }
 

@@ -31,10 +31,15 @@ pub async fn run(args: &ImportArgs, global: &GlobalArgs, printer: &Printer) -> R
             "imported"
         };
         let data = match &report.data_check {
-            Some(check) => format!(
+            Some(check) if check.is_equal() => format!(
                 "\ndata: verified, {} tables, {} rows equal to the source's",
                 check.tables.len(),
                 check.tables.values().map(|t| t.rows).sum::<u64>()
+            ),
+            Some(check) => format!(
+                "\ndata: DIFFERS from the source's in {} tables (last checked {}; see the report)",
+                check.differences.len(),
+                check.checked_at
             ),
             None => String::new(),
         };

@@ -1,8 +1,11 @@
 //! `cargo run -p e2e --bin demo`: the whole handoff on a local emulator, no AWS account.
 //!
-//! Starts moto server, creates an unencrypted MySQL instance in the source account
-//! (111111111111), runs `src-agent export` there and `tgt-agent import` in the target account
-//! (222222222222) exactly as the two admins would, and shows what arrived.
+//! Starts moto server, creates an unencrypted PostgreSQL instance in the source account
+//! (111111111111), backed by a real PostgreSQL server with rows in it, runs `src-agent export
+//! --verify-data` there and `tgt-agent import --verify-data` in the target account
+//! (222222222222) exactly as the two admins would (reaching each database through a tunnel,
+//! as with an SSM port forward), and shows what arrived. The first export meets an
+//! application still writing: the check catches it and nothing is shared.
 
 #![allow(
     clippy::expect_used,
@@ -12,9 +15,12 @@
 )]
 
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use e2e::agents::build_agents;
-use e2e::fixtures::{mysql_instance, network};
+use e2e::dataplane::{admin_sql_on, ca_bundle, seed, served, tunnel};
+use e2e::fixtures::{data_instance, network};
 use e2e::{Account, Agent, Emulator, Workdir, SOURCE, TARGET};
 
 const DB: &str = "orders-db";
@@ -25,6 +31,12 @@ fn banner(text: &str) {
 
 /// Runs an agent like an admin at a terminal: its progress and results go straight through.
 fn admin(wd: &Workdir, agent: Agent, account: &Account, args: &[&str]) {
+    let code = run(wd, agent, account, args);
+    assert_eq!(code, 0, "{} failed", agent.name());
+}
+
+/// Runs an agent as [`admin`] does; its exit code.
+fn run(wd: &Workdir, agent: Agent, account: &Account, args: &[&str]) -> i32 {
     println!("$ {} {}", agent.name(), args.join(" "));
     let status = Command::new(agent.path())
         .args(args)
@@ -34,7 +46,24 @@ fn admin(wd: &Workdir, agent: Agent, account: &Account, args: &[&str]) {
         .envs(account.env())
         .status()
         .expect("run the agent");
-    assert!(status.success(), "{} failed: {status}", agent.name());
+    status.code().unwrap_or(-1)
+}
+
+/// An application still writing to the source: a row every 50 ms into `app.orders`.
+fn application_writing(account: &Account) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (flag, server) = (stop.clone(), served(account, DB));
+    let writer = std::thread::spawn(move || {
+        while !flag.load(Ordering::Relaxed) {
+            admin_sql_on(
+                &server,
+                "shop",
+                "INSERT INTO app.orders SELECT max(id) + 1, 1, 9.99, 'late', now(), NULL FROM app.orders;",
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+    (stop, writer)
 }
 
 #[tokio::main]
@@ -47,28 +76,49 @@ async fn main() {
     let wd = Workdir::new("demo");
 
     banner(&format!(
-        "source account {SOURCE}: an unencrypted MySQL instance `{DB}`"
+        "source account {SOURCE}: an unencrypted PostgreSQL instance `{DB}`, with rows"
     ));
-    mysql_instance(&source, DB, false).await;
+    let login_secret = data_instance(&source, DB, "postgres", false).await;
+    seed(&source, DB, 500);
     let before = e2e::fixtures::instance_state(&source, DB).await;
     println!(
-        "{DB}: status {}, encrypted: {}",
+        "{DB}: status {}, encrypted: {}; 500 rows in each of shop.app.orders and shop.public.customers",
         before.status, before.encrypted
     );
+    // The admin's tunnels (an SSM port forward in real life) and AWS's RDS CA bundle.
+    let source_tunnel = format!("127.0.0.1:{}", tunnel(&source, DB));
+    let target_tunnel = format!("127.0.0.1:{}", tunnel(&target, DB));
+    let bundle = ca_bundle().display().to_string();
 
-    banner("source admin: review the key policy, then export");
+    banner("source admin: review the key policy, then export with the data check");
     admin(
         &wd,
         Agent::Src,
         &source,
         &["policy", "--target-account", TARGET, "--format", "explain"],
     );
-    admin(
-        &wd,
-        Agent::Src,
-        &source,
-        &["export", "--db-instance", DB, "--target-account", TARGET],
-    );
+    let export = [
+        "export",
+        "--db-instance",
+        DB,
+        "--target-account",
+        TARGET,
+        "--verify-data",
+        "--db-secret",
+        &login_secret,
+        "--db-endpoint",
+        &source_tunnel,
+        "--db-ca-bundle",
+        &bundle,
+    ];
+    println!("(the application is still writing to {DB})");
+    let (stop, writer) = application_writing(&source);
+    let code = run(&wd, Agent::Src, &source, &export);
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("the application's writer");
+    assert_eq!(code, 7, "the writes during the snapshot are caught");
+    println!("(exit code {code}: nothing was shared; the application is stopped, and the admin runs the same command again)");
+    admin(&wd, Agent::Src, &source, &export);
 
     banner(&format!(
         "target account {TARGET}: import into our own network"
@@ -89,6 +139,11 @@ async fn main() {
         &net.subnet_group,
         "--vpc-security-group-ids",
         &net.security_group,
+        "--verify-data",
+        "--db-endpoint",
+        &target_tunnel,
+        "--db-ca-bundle",
+        &bundle,
     ];
     admin(&wd, Agent::Tgt, &target, &import);
 

@@ -79,10 +79,15 @@ impl Setup {
 
     /// `tgt-agent check` of the export into `groups`, `extra` appended.
     async fn check(&self, groups: &[&str], extra: &[&str]) -> Run {
+        self.run("check", groups, extra).await
+    }
+
+    /// `tgt-agent VERB` (`check` or `import`) of the export into `groups`, `extra` appended.
+    async fn run(&self, verb: &str, groups: &[&str], extra: &[&str]) -> Run {
         let manifest = format!("{}.handoff.json", self.db);
         let sha = sha_of(self.wd.path(), &manifest);
         let mut args = vec![
-            "check",
+            verb,
             manifest.as_str(),
             "--source-account",
             SOURCE,
@@ -134,10 +139,15 @@ async fn a_group_without_the_port_refuses_before_anything_is_made() {
         "add an inbound rule to `{db}`: TCP 3307 from 10.0.1.0/24 (`aws ec2 authorize-security-group-ingress --group-id {db} --protocol tcp --port 3307 --cidr 10.0.1.0/24`)"
     );
     assert!(run.stderr.contains(&rule), "{}", run.stderr);
+    let import = s
+        .run("import", &[db.as_str()], &["--client-cidr", "10.0.1.0/24"])
+        .await
+        .refused(3, "admits TCP 3307 from `10.0.1.0/24`");
+    assert!(import.stderr.contains(&rule), "{}", import.stderr);
     assert_eq!(
         footprint(&s.target, "rch-port").await,
         before,
-        "nothing made in the target"
+        "nothing made in the target, by check or import"
     );
     // The rule the hint names is the rule that was missing.
     s.allow(&db, tcp(3307).ip_ranges(from_cidr("10.0.1.0/24")).build())

@@ -16,7 +16,7 @@ use crate::aws::Aws;
 use crate::base::error::{Error, Result};
 use crate::base::manifest::write_atomic;
 use crate::base::progress::{Event, Progress};
-use crate::datacheck::Digest;
+use crate::datacheck::{Difference, Digest};
 use crate::flows::data::{self, DbArgs, Login};
 use crate::workflow::{self, Op, Step};
 
@@ -77,18 +77,18 @@ pub(super) async fn verified_snapshot(
     let before = data::take(&connection, "source, before the snapshot", progress).await?;
     workflow::local::run(aws, std::slice::from_ref(snapshot), plan.wait, progress).await?;
     let after = data::take(&connection, "source, after the snapshot", progress).await?;
-    if let Some(changed) = data::differences(
-        &before,
-        &after,
-        &format!(
-            "{} `{}` was written to while its snapshot was taken",
-            plan.kind.name(),
-            plan.db
-        ),
-        "nothing was shared and this run's snapshot is deleted: stop the writes (for an instance, `src-agent encrypt --stop-source` shows the way), then re-run the same command, which takes a new snapshot",
-    ) {
+    let changed = changes(&before, &after);
+    if !changed.is_empty() {
         discard(aws, plan, progress).await?;
-        return Err(changed);
+        return Err(Error::DataDiffers {
+            what: format!(
+                "{} `{}` was written to while its snapshot was taken",
+                plan.kind.name(),
+                plan.db
+            ),
+            differences: changed,
+            hint: "nothing was shared and this run's snapshot is deleted: stop the application's writes (the database itself stays available: AWS snapshots only an available database), then re-run the same command, which takes a new snapshot".into(),
+        });
     }
     let proof = Proof {
         db: plan.db.clone(),
@@ -120,11 +120,34 @@ pub(super) async fn check_login(
     data::log_in(&connection, "source", progress).await
 }
 
-/// The manifest holds the digest now; the proof beside it has served.
+/// Each table that changed between the digest before the snapshot and the one after, said so.
+fn changes(before: &Digest, after: &Digest) -> Vec<String> {
+    before
+        .differences(after)
+        .iter()
+        .map(|d| match d {
+            Difference::Rows {
+                table,
+                expected,
+                found,
+            } => format!("{table}: {expected} rows before the snapshot, {found} after"),
+            Difference::Contents { table } => {
+                format!("{table}: rows changed while the snapshot was taken")
+            }
+            Difference::Missing { table } => {
+                format!("{table}: dropped while the snapshot was taken")
+            }
+            Difference::Unexpected { table } => {
+                format!("{table}: created while the snapshot was taken")
+            }
+        })
+        .collect()
+}
+
+/// The manifest is written: a proof beside it has served (or, after a run without
+/// `--verify-data`, is stale, and must not vouch for a later snapshot of the same name).
 pub(super) fn proof_served(plan: &ExportPlan) {
-    if plan.data.is_some() {
-        let _gone = std::fs::remove_file(proof_path(&plan.manifest_path));
-    }
+    let _gone = std::fs::remove_file(proof_path(&plan.manifest_path));
 }
 
 /// An export finished earlier without `--verify-data` is not proven by asking now.
@@ -136,7 +159,7 @@ pub(super) fn refuse_unproven(plan: &ExportPlan, report: &super::ExportReport) -
                 "the export of `{}` finished earlier without `--verify-data`: its manifest holds no digest, and nothing proves now what its snapshot holds",
                 plan.db
             ),
-            "hand it over as it is (the target can still check the restore by hand), or revoke it (`src-agent revoke`), move the manifest away and export again with `--verify-data`",
+            "hand it over as it is (the target can still check the restore by hand), or revoke it with its snapshot (`src-agent revoke MANIFEST --delete-snapshot`), move the manifest away and export again with `--verify-data`",
         ));
     }
     Ok(())
@@ -172,7 +195,7 @@ fn earlier_proof(path: &Path, plan: &ExportPlan) -> Result<Digest> {
         }
         _ => Err(Error::refused(
             format!(
-                "snapshot `{}` (or its shared copy `{}`) was made by an earlier run whose data check did not finish: nothing proves what it holds",
+                "snapshot `{}` (or its shared copy `{}`) was made by an earlier run that did not check its data to the end: nothing proves what it holds",
                 plan.names.intermediate, plan.names.shared
             ),
             format!(

@@ -122,7 +122,8 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub db: DbArgs,
     /// `--verify-data`: the Secrets Manager secret (name or ARN) holding the login of the
-    /// source database, `username` and `password` [default: its RDS-managed master secret]
+    /// source database, `username` and `password`; the shipped operator policy reads only
+    /// secrets named `rds-handoff/…` [default: its RDS-managed master secret]
     #[arg(long, value_name = "NAME_OR_ARN", requires = "verify_data")]
     pub db_secret: Option<String>,
 }

@@ -82,6 +82,12 @@ pub async fn export_all(aws: &Aws, args: &ExportArgs, printer: &Printer) -> Resu
             hint: Some("leave them out (each database gets its own manifest in `--manifest-dir` and its own key), or pass `--kms-key-id` to use one existing key for all".into()),
         });
     }
+    if args.db.db_endpoint.is_some() || args.db_secret.is_some() {
+        return Err(Error::Usage {
+            message: "`--db-endpoint` and `--db-secret` name one database's tunnel and login; this export names several".into(),
+            hint: Some("leave them out (each database is reached at its endpoint and logged in to with its RDS-managed master secret), or export each database on its own with its tunnel and secret".into()),
+        });
+    }
     let dir = args
         .manifest_dir
         .clone()

@@ -129,6 +129,12 @@ pub async fn import_all(
     given: &crate::aws::AwsArgs,
     printer: &Printer,
 ) -> Result<Summary> {
+    if args.db.db_endpoint.is_some() {
+        return Err(Error::Usage {
+            message: "`--db-endpoint` names one database's tunnel; this import names several".into(),
+            hint: Some("leave it out (each restored database is reached at its endpoint), or import each manifest on its own with its tunnel".into()),
+        });
+    }
     let plans = plans(args)?;
     let mut aws = Aws::connect(&aws_args_for(&plans[0], given, printer)).await?;
     aws.identify(printer).await?;

@@ -129,11 +129,32 @@ async fn check_restored(
         return Err(Error::usage("no digest"));
     };
     let login = Login::from_secret(aws, secret).await?;
+    if login.user != db.database.master_username {
+        return Err(Error::refused(
+            format!(
+                "{} holds the login of `{}`, not of the master user `{}`: it proves nothing of the new master password",
+                login.from, login.user, db.database.master_username
+            ),
+            "pass the secret of the master user (`--secret-name`)",
+        ));
+    }
     let from = login.from.clone();
     let connection = data::connection(db, args, login)?;
     let found = data::take(&connection, "restored database", progress)
         .await
-        .map_err(|e| name_missing_rule(e, manifest, db))?;
+        .map_err(|e| name_missing_rule(e, manifest, db, args))?;
+    if found.method != expected.method || found.engine != expected.engine {
+        return Err(Error::refused(
+            format!(
+                "the manifest's digest is of another kind ({} {}) than this release takes ({} {})",
+                expected.engine.name(),
+                expected.method,
+                found.engine.name(),
+                found.method
+            ),
+            "run the same release of rds-handoff on both sides",
+        ));
+    }
     let differences = expected.differences(&found);
     Ok(DataCheck {
         result: if differences.is_empty() {
@@ -149,12 +170,13 @@ async fn check_restored(
     })
 }
 
-/// A connection that never came: the security groups' missing rule, named.
-fn name_missing_rule(err: Error, manifest: &Manifest, db: &DbInfo) -> Error {
+/// A connection to the endpoint itself that never came: the security groups' rule it needs,
+/// named. Through a tunnel (`--db-endpoint`) the tunnel is the first suspect, as the error says.
+fn name_missing_rule(err: Error, manifest: &Manifest, db: &DbInfo, args: &DbArgs) -> Error {
     let Error::Database(inner) = &err else {
         return err;
     };
-    if !inner.is_unreachable() {
+    if !inner.is_unreachable() || args.db_endpoint.is_some() {
         return err;
     }
     let port = database_port(&manifest.database).unwrap_or_default();
