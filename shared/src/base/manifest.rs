@@ -344,11 +344,11 @@ pub(crate) mod tests {
             (good.as_bytes()[..good.len() / 2].to_vec(), "not valid JSON"),
             (b"\xff\xfe{}".to_vec(), "not UTF-8"),
             (
-                edit("\"schema\": 2", "\"schema\": 3").into_bytes(),
-                "schema version 3",
+                edit("\"schema\": 3", "\"schema\": 4").into_bytes(),
+                "schema version 4",
             ),
             (
-                edit("\"schema\": 2", "\"schema\": \"2\"").into_bytes(),
+                edit("\"schema\": 3", "\"schema\": \"3\"").into_bytes(),
                 "no numeric `schema`",
             ),
             (
@@ -404,10 +404,10 @@ pub(crate) mod tests {
 
     #[test]
     fn a_version_1_manifest_without_the_source_encryption_is_still_read() {
-        let v2 = sample().to_json();
-        assert!(v2.contains("\"schema\": 2") && v2.contains("\"source_encryption\": \"sse-kms\""));
-        let v1 = v2
-            .replace("\"schema\": 2", "\"schema\": 1")
+        let v3 = sample().to_json();
+        assert!(v3.contains("\"schema\": 3") && v3.contains("\"source_encryption\": \"sse-kms\""));
+        let v1 = v3
+            .replace("\"schema\": 3", "\"schema\": 1")
             .replace(",\n    \"source_encryption\": \"sse-kms\"", "");
         assert!(!v1.contains("source_encryption"), "{v1}");
         let read = Manifest::parse(v1.as_bytes()).unwrap();

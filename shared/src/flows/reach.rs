@@ -980,7 +980,10 @@ mod tests {
             known.starts_with("add an inbound rule to `sg-1`: TCP 3306 from 10.0.1.0/24"),
             "{known}"
         );
-        assert!(known.contains("not publicly accessible"), "{known}");
+        assert!(
+            known.contains("unless the database is publicly accessible"),
+            "{known}"
+        );
         let unknown = missing_rule_hint(&groups, 3306, &[]);
         assert!(
             unknown

@@ -139,9 +139,11 @@ const fn slot(
 
 const UNKNOWN: Slot = slot("Unknown", "unknown", OpKind::Share, &[]);
 
-/// Export: snapshot, copy under the shared key (or, for an unencrypted cluster, restore a
-/// temporary cluster under the key and snapshot it), share with the target.
+/// Export: (stop an instance, AWS snapshotting it just before,) snapshot, copy under the
+/// shared key (or, for an unencrypted cluster, restore a temporary cluster under the key and
+/// snapshot it), share with the target.
 const EXPORT: &[Slot] = &[
+    slot("Stop", "stop source", OpKind::Stop, INSTANCE),
     slot("Snapshot", "snapshot", OpKind::Snapshot, BOTH),
     slot("TempCluster", "temporary cluster", OpKind::Restore, CLUSTER),
     slot("Copy", "copy", OpKind::Copy, BOTH),

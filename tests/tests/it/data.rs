@@ -400,3 +400,48 @@ async fn a_value_changed_beside_a_column_named_t_is_caught_on_postgres() {
     let run = run.refused(7, "shop.app.events: same row count, different contents");
     assert!(!run.stderr.contains("shop.app.orders"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_source_stops_the_instance_with_its_snapshot_and_the_target_finds_every_row() {
+    let (source, target) = accounts().await;
+    let db = "dv-stop";
+    let secret = data_instance(&source, db, "postgres", false).await;
+    seed(&source, db, 12);
+    let wd = Workdir::new(db);
+    let mut args = vec![
+        "--stop-source".to_owned(),
+        "--verify-data".into(),
+        "--db-secret".into(),
+        secret,
+    ];
+    args.extend(reach(&source, db));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = export(&wd, &source, "--db-instance", db, &args).await.ok();
+    assert!(
+        run.stdout
+            .contains("the same before and after the snapshot"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("stopped with its snapshot"),
+        "{}",
+        run.stderr
+    );
+    let state = e2e::fixtures::instance_state(&source, db).await;
+    assert_eq!(state.status, "stopped", "the source stays stopped");
+    assert_eq!(
+        manifest(&wd, db).data.unwrap().tables["shop.app.orders"].rows,
+        12
+    );
+    // Run again: finished, nothing repeated, the stopped source no obstacle.
+    let again = export(&wd, &source, "--db-instance", db, &args).await.ok();
+    assert!(
+        again.stdout.contains("already exported"),
+        "{}",
+        again.stdout
+    );
+
+    import_verified(&wd, &target, db).await.ok();
+    assert_eq!(report(&wd, db)["data_check"]["result"], "equal");
+}

@@ -99,25 +99,25 @@ fn corrupt_manifests(good: &str) -> Vec<(String, Vec<u8>, &'static str)> {
     let typed: [(&str, &str, &str, &'static str); 17] = [
         (
             "schema as string",
-            "\"schema\": 2",
+            "\"schema\": 3",
             "\"schema\": \"1\"",
             "no numeric `schema`",
         ),
         (
             "schema 0",
-            "\"schema\": 2",
+            "\"schema\": 3",
             "\"schema\": 0",
             "schema version 0",
         ),
         (
-            "schema 3",
-            "\"schema\": 2",
+            "schema 4",
             "\"schema\": 3",
-            "schema version 3",
+            "\"schema\": 4",
+            "schema version 4",
         ),
         (
             "schema 999",
-            "\"schema\": 2",
+            "\"schema\": 3",
             "\"schema\": 999",
             "schema version 999",
         ),
@@ -147,8 +147,8 @@ fn corrupt_manifests(good: &str) -> Vec<(String, Vec<u8>, &'static str)> {
         ),
         (
             "unknown top-level field",
-            "\"schema\": 2,",
-            "\"schema\": 2, \"extra\": 1,",
+            "\"schema\": 3,",
+            "\"schema\": 3, \"extra\": 1,",
             "unknown field `extra`",
         ),
         (

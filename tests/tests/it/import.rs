@@ -277,7 +277,7 @@ async fn refusals_create_nothing() {
         .0
         .refused(3, "not with the manifest's key");
     // Unknown schema version, malformed JSON: refused before any AWS call.
-    write(&good.replace("\"schema\": 2", "\"schema\": 7"));
+    write(&good.replace("\"schema\": 3", "\"schema\": 7"));
     import(&wd, &target, "imp-refuse", &[])
         .await
         .0

@@ -35,7 +35,10 @@ pub(super) async fn preflight(
     if let KeyChoice::Given(key) = &plan.key {
         preflight::key_exists(aws, key).await?;
     }
-    if plan.from_snapshot.is_none() && db.status != "available" {
+    if plan.stop_source {
+        // AWS snapshots no stopped instance: a stopped one goes on only with its snapshot.
+        rds::check_stop_source(aws, db, &plan.names.intermediate).await?;
+    } else if plan.from_snapshot.is_none() && db.status != "available" {
         return Err(Error::refused(
             format!("{} `{}` is `{}`; it must be `available` to be snapshotted", plan.kind.name(), plan.db, db.status),
             "wait until it is available (start it if it is stopped), or pass `--from-snapshot` with an existing snapshot",

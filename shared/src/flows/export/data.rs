@@ -64,9 +64,11 @@ pub(super) async fn verified_snapshot(
     if shared_exists || taken.is_some() {
         return earlier_proof(&path, plan).map(Some);
     }
-    let snapshot = steps
-        .first()
-        .filter(|s| matches!(s.op, Op::Snapshot { .. }))
+    // The snapshot step, after the stop that takes it with `--stop-source`.
+    let taking = steps
+        .iter()
+        .position(|s| matches!(s.op, Op::Snapshot { .. }))
+        .filter(|_| plan.from_snapshot.is_none())
         .ok_or_else(|| {
             Error::usage(
                 "`--verify-data` takes its own snapshot: it does not go with `--from-snapshot`",
@@ -75,8 +77,20 @@ pub(super) async fn verified_snapshot(
     let _stale = std::fs::remove_file(&path);
     let connection = data::connection(db, &check.args, source_login(aws, db, check).await?)?;
     let before = data::take(&connection, "source, before the snapshot", progress).await?;
-    workflow::local::run(aws, std::slice::from_ref(snapshot), plan.wait, progress).await?;
-    let after = data::take(&connection, "source, after the snapshot", progress).await?;
+    workflow::local::run(aws, &steps[..=taking], plan.wait, progress).await?;
+    let after = if plan.stop_source {
+        // Stopped now: nothing writes after its snapshot, and nothing can be read either. A
+        // write between the digest and the stop is in the snapshot, not in the digest, and
+        // the target's check says so.
+        progress.event(&Event::step(
+            "data check",
+            &plan.db,
+            "stopped with its snapshot: the digest is the one taken just before the stop",
+        ));
+        before.clone()
+    } else {
+        data::take(&connection, "source, after the snapshot", progress).await?
+    };
     let changed = changes(&before, &after);
     if !changed.is_empty() {
         discard(aws, plan, progress).await?;
@@ -106,7 +120,8 @@ pub(super) async fn verified_snapshot(
     Ok(Some(proof.digest))
 }
 
-/// Before anything is made (a dry run too): `--verify-data` can log in to the source.
+/// Before anything is made (a dry run too): `--verify-data` can log in to the source (unless
+/// `--stop-source` stopped it already, with its snapshot, whose proof a resumed run reads).
 pub(super) async fn check_login(
     aws: &Aws,
     plan: &ExportPlan,
@@ -116,6 +131,9 @@ pub(super) async fn check_login(
     let Some(check) = &plan.data else {
         return Ok(());
     };
+    if plan.stop_source && db.status != "available" {
+        return Ok(());
+    }
     let connection = data::connection(db, &check.args, source_login(aws, db, check).await?)?;
     data::log_in(&connection, "source", progress).await
 }

@@ -114,6 +114,11 @@ pub struct ExportArgs {
     pub allow_unencrypted_share: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// DB instance: stop it, AWS taking the snapshot immediately before (StopDBInstance with
+    /// DBSnapshotIdentifier), so that nothing written after the snapshot is lost: the source
+    /// stays stopped (AWS starts a stopped instance again after 7 days)
+    #[arg(long, conflicts_with = "from_snapshot")]
+    pub stop_source: bool,
     /// Prove the data: take the digest (row count and checksum of every user table, computed
     /// by the database) before and after the snapshot; equal, it goes into the manifest for the
     /// target to check. PostgreSQL and MySQL/MariaDB (and Aurora's) only
@@ -152,6 +157,8 @@ pub struct ExportPlan {
     pub engine: EngineArgs,
     /// `--verify-data`.
     pub data: Option<DataPlan>,
+    /// `--stop-source` (an instance).
+    pub stop_source: bool,
 }
 
 impl ExportArgs {
@@ -193,6 +200,11 @@ impl ExportArgs {
                 )));
             }
         }
+        if self.stop_source && kind == DbKind::Cluster {
+            return Err(Error::usage(format!(
+                "`--stop-source` stops a DB instance, AWS snapshotting it just before; `{db}` is a DB cluster: stop its application's writes, then export"
+            )));
+        }
         if self.verify_data && self.from_snapshot.is_some() {
             return Err(Error::usage(
                 "`--verify-data` proves the snapshot it takes itself: it does not go with `--from-snapshot`",
@@ -223,6 +235,7 @@ impl ExportArgs {
             allow_unencrypted_share: self.allow_unencrypted_share,
             folder_checked: false,
             engine: self.engine.clone(),
+            stop_source: self.stop_source,
             data: self.verify_data.then(|| DataPlan {
                 args: self.db.clone(),
                 secret: self.db_secret.clone(),

@@ -169,6 +169,16 @@ pub fn steps(
         .clone()
         .unwrap_or(names.intermediate.clone());
     if plan.from_snapshot.is_none() && !shared_exists {
+        if plan.stop_source {
+            steps.push(step(
+                "Stop",
+                Op::Stop {
+                    db: plan.db.clone(),
+                    snapshot: Some(names.intermediate.clone()),
+                    tags: with_role(&tags, "intermediate"),
+                },
+            ));
+        }
         steps.push(step(
             "Snapshot",
             Op::Snapshot {
@@ -277,10 +287,15 @@ pub(super) async fn cleanup(
     if rekey == Rekey::TempCluster {
         delete_temp_cluster(aws, plan, progress).await?;
     }
+    let id = &plan.names.intermediate;
+    if plan.stop_source {
+        // The stop's snapshot, which that call could not tag (nor the Step Functions engine).
+        let tags = with_role(&base_tags(plan), "intermediate");
+        rds::adopt_stop_snapshot(aws, plan.kind, &plan.db, id, &tags).await?;
+    }
     if plan.keep_intermediate || plan.from_snapshot.is_some() {
         return Ok(());
     }
-    let id = &plan.names.intermediate;
     if rds::delete_own_snapshot(aws, plan.kind, id, &[(TAG_ROLE, "intermediate")]).await? {
         progress.event(&Event::step("cleanup", id, "intermediate snapshot deleted"));
     }

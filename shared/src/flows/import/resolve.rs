@@ -17,6 +17,7 @@ impl ImportArgs {
     /// Reads the manifest and checks what can be checked without AWS, the source it comes
     /// from first.
     pub fn resolve(&self) -> Result<ImportPlan> {
+        trusted_account(self.check.source_account.as_ref())?;
         self.check.require_fingerprint()?;
         let [path] = self.check.manifests.as_slice() else {
             return Err(Error::usage(
@@ -81,10 +82,7 @@ pub fn trusted_manifest(
     trusted: Option<&AccountId>,
     sha256: &[String],
 ) -> Result<Manifest> {
-    let trusted = trusted.ok_or_else(|| Error::Usage {
-        message: "no source account to trust: a manifest cannot vouch for its own source".into(),
-        hint: Some(format!("pass `--source-account ACCOUNT` (the account you expect the database from, confirmed with its admin), set `RDS_HANDOFF_SOURCE_ACCOUNT`, or put `{SOURCE_ACCOUNT_SETTING} = ACCOUNT` in your AWS profile")),
-    })?;
+    let trusted = trusted_account(trusted)?;
     let expected = match sha256 {
         [] => None,
         [one] => Some(check_sha256(one)?),
@@ -102,6 +100,15 @@ pub fn trusted_manifest(
     }
     pin_source(&manifest, trusted)?;
     Ok(manifest)
+}
+
+/// The source account the operator trusts, required first: a manifest cannot vouch for its
+/// own source.
+fn trusted_account(trusted: Option<&AccountId>) -> Result<&AccountId> {
+    trusted.ok_or_else(|| Error::Usage {
+        message: "no source account to trust: a manifest cannot vouch for its own source".into(),
+        hint: Some(format!("pass `--source-account ACCOUNT` (the account you expect the database from, confirmed with its admin), set `RDS_HANDOFF_SOURCE_ACCOUNT`, or put `{SOURCE_ACCOUNT_SETTING} = ACCOUNT` in your AWS profile")),
+    })
 }
 
 /// A SHA-256 in hex, as `sha256sum` prints it.
