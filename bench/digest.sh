@@ -30,7 +30,12 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 "${as_owner[@]}" "$bin/postgres" -D "$work/data" -p "$port" -k "$work" -c listen_addresses=127.0.0.1 \
   -c fsync=off -c synchronous_commit=off -c shared_buffers=256MB >"$work/server.log" 2>&1 &
 server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
+stop() {
+  "${as_owner[@]}" "$bin/pg_ctl" -D "$work/data" stop -m fast >/dev/null 2>&1 || kill "$server" 2>/dev/null
+  wait "$server" 2>/dev/null
+  rm -rf "$work"
+}
+trap stop EXIT
 until "$bin/pg_isready" -q -h "$work" -p "$port"; do sleep 0.2; done
 
 sql() { "$bin/psql" -X -q -A -t -h "$work" -p "$port" -U bench "$@"; }

@@ -3,7 +3,7 @@ the tests opt in, so that what the product reads inside a database (its data che
 of every user table computed by the server) can be tested end to end (DOMAIN.md §17).
 
 Off unless `RDS_HANDOFF_DATA_DIR` is set (tests/src/emulator.rs sets it per moto server to
-`target/e2e-work/data-<port>`): without it, importing this module changes nothing. With it:
+`/tmp/rh-data-<port>`): without it, importing this module changes nothing. With it:
 
 1. Opt-in. A DB instance (CreateDBInstance) or an Aurora cluster (CreateDBCluster) created
    with the tag `emulator:data-plane` = `true` gets a server of its own on a loopback port:

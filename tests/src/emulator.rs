@@ -6,7 +6,7 @@
 //! piles up, and no test meets an account quota (1,000 snapshots) filled by the others.
 //!
 //! Each server has a data directory of its own, [`Emulator::data_dir`]
-//! (`target/e2e-work/data-<port>`, `RDS_HANDOFF_DATA_DIR` to the server): the data plane's
+//! (`/tmp/rh-data-<port>`, `RDS_HANDOFF_DATA_DIR` to the server): the data plane's
 //! database servers, snapshots and registry (see `moto/dataplane.py` and [`crate::dataplane`]).
 //! The server runs in a process group of its own, with the database servers it starts; when
 //! the thread ends its standard input is closed (it then stops them and exits), and whatever
@@ -201,7 +201,9 @@ fn start() -> Result<Running, String> {
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let routes = target_dir().join(format!("moto-{port}-states-routes.json"));
     std::fs::write(&routes, "{}").map_err(|e| e.to_string())?;
-    let data_dir = target_dir().join("e2e-work").join(format!("data-{port}"));
+    // Under the system's temporary folder, not `target/`: the database servers run as the
+    // `postgres` and `mysql` users, who may not enter a checkout under a private home.
+    let data_dir = std::env::temp_dir().join(format!("rh-data-{port}"));
     // Left by an earlier run whose server had the same port: never another test's.
     let _ = std::fs::remove_dir_all(&data_dir);
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
@@ -215,7 +217,7 @@ fn start() -> Result<Running, String> {
         .env("RDS_HANDOFF_SOCKET_DIR", &sockets)
         .env(
             "RDS_HANDOFF_TEMPLATES",
-            target_dir().join("dataplane-templates"),
+            std::env::temp_dir().join("rh-dataplane-templates"),
         )
         // Its own process group, which the database servers it starts share: see `Running`.
         .process_group(0)

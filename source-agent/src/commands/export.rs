@@ -21,12 +21,22 @@ pub async fn run(args: &ExportArgs, global: &GlobalArgs, printer: &Printer) -> R
         format!("dry run: nothing was changed\nthe manifest would be written to {path}")
     } else {
         let data = match report.manifest.as_ref().and_then(|m| m.data.as_ref()) {
+            Some(digest) if plan.stop_source => format!(
+                "data: {} tables, {} rows, read just before the stop that took the snapshot (digest in the manifest)\n",
+                digest.tables.len(),
+                digest.rows()
+            ),
             Some(digest) => format!(
                 "data: {} tables, {} rows, the same before and after the snapshot (digest in the manifest)\n",
                 digest.tables.len(),
                 digest.rows()
             ),
             None => String::new(),
+        };
+        let data = if plan.stop_source && !report.already_done {
+            format!("{data}source: DB instance {} left stopped (AWS starts a stopped instance again after 7 days)\n", plan.db)
+        } else {
+            data
         };
         format!(
             "{data}{}manifest: {path}\nmanifest SHA-256: {}\n\nsend the manifest to the target admin, and its SHA-256 on another channel (a call, a signed message): the target refuses a manifest that does not match it\n\nnext, in the target account:\n  {}",

@@ -419,10 +419,11 @@ async fn stop_source_stops_the_instance_with_its_snapshot_and_the_target_finds_e
     let run = export(&wd, &source, "--db-instance", db, &args).await.ok();
     assert!(
         run.stdout
-            .contains("the same before and after the snapshot"),
+            .contains("read just before the stop that took the snapshot"),
         "{}",
         run.stdout
     );
+    assert!(run.stdout.contains("left stopped"), "{}", run.stdout);
     assert!(
         run.stderr.contains("stopped with its snapshot"),
         "{}",

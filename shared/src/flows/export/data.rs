@@ -77,6 +77,11 @@ pub(super) async fn verified_snapshot(
     let _stale = std::fs::remove_file(&path);
     let connection = data::connection(db, &check.args, source_login(aws, db, check).await?)?;
     let before = data::take(&connection, "source, before the snapshot", progress).await?;
+    if plan.stop_source {
+        // The digest before the stop is the proof: kept before the stop, so a run killed
+        // while the instance stops resumes (it cannot be read once stopped).
+        write_proof(&path, plan, &before)?;
+    }
     workflow::local::run(aws, &steps[..=taking], plan.wait, progress).await?;
     let after = if plan.stop_source {
         // Stopped now: nothing writes after its snapshot, and nothing can be read either. A
@@ -101,23 +106,29 @@ pub(super) async fn verified_snapshot(
                 plan.db
             ),
             differences: changed,
-            hint: "nothing was shared and this run's snapshot is deleted: stop the application's writes (the database itself stays available: AWS snapshots only an available database), then re-run the same command, which takes a new snapshot".into(),
+            hint: "nothing was shared and this run's snapshot is deleted: stop the application's writes (the database itself stays available: AWS snapshots only an available database), or, for an instance, add `--stop-source`; then re-run, which takes a new snapshot".into(),
         });
     }
+    write_proof(&path, plan, &after)?;
+    if !plan.stop_source {
+        progress.event(&Event::step(
+            "data check",
+            &plan.names.intermediate,
+            "the snapshot holds the data: the digests before and after it are equal",
+        ));
+    }
+    Ok(Some(after))
+}
+
+fn write_proof(path: &Path, plan: &ExportPlan, digest: &Digest) -> Result<()> {
     let proof = Proof {
         db: plan.db.clone(),
         target: plan.target.to_string(),
         snapshot: plan.names.intermediate.clone(),
-        digest: after,
+        digest: digest.clone(),
     };
     let text = serde_json::to_string_pretty(&proof).unwrap_or_default();
-    write_atomic(&path, text.as_bytes())?;
-    progress.event(&Event::step(
-        "data check",
-        &plan.names.intermediate,
-        "the snapshot holds the data: the digests before and after it are equal",
-    ));
-    Ok(Some(proof.digest))
+    write_atomic(path, text.as_bytes())
 }
 
 /// Before anything is made (a dry run too): `--verify-data` can log in to the source (unless

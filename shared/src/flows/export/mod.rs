@@ -3,7 +3,7 @@
 //! Each step first looks for its own result (deterministic names from [`crate::base::names`], the
 //! key's alias or tag), so a run killed anywhere and started again with the same arguments
 //! continues where it stopped and never makes a second key, snapshot or copy. The source
-//! database is only ever read and snapshotted.
+//! database is only ever read and snapshotted, and stopped with `--stop-source`.
 //!
 //! This file holds the arguments, the plan of one export and the flow that runs the steps;
 //! each part is a file of its own:
@@ -201,9 +201,10 @@ impl ExportArgs {
             }
         }
         if self.stop_source && kind == DbKind::Cluster {
-            return Err(Error::usage(format!(
-                "`--stop-source` stops a DB instance, AWS snapshotting it just before; `{db}` is a DB cluster: stop its application's writes, then export"
-            )));
+            return Err(Error::Usage {
+                message: format!("`--stop-source` stops a DB instance, AWS snapshotting it just before; `{db}` is a DB cluster"),
+                hint: Some("stop the cluster's application writes, then re-run without `--stop-source`".into()),
+            });
         }
         if self.verify_data && self.from_snapshot.is_some() {
             return Err(Error::usage(
