@@ -1158,34 +1158,33 @@ def _capture(backend, server, resource_type, snapshot, snapshots):
     snapshot._rh_data = target
 
 
-def _create_snapshot(original):
-    def create_db_snapshot(self, *args, **kwargs):
-        snapshot = original(self, *args, **kwargs)
-        if _arg(args, kwargs, "snapshot_type", 2, "manual") != "manual":
+def _snapshot_taker(kind, resource_type, id_arg, store):
+    """Wraps moto's CreateDBSnapshot (`kind` "instance") or CreateDBClusterSnapshot
+    ("cluster"): a manual snapshot of a database with a server captures its data."""
+
+    def wrap(original):
+        def create(self, *args, **kwargs):
+            snapshot = original(self, *args, **kwargs)
+            if _arg(args, kwargs, "snapshot_type", 2, "manual") != "manual":
+                return snapshot
+            db_id = str(_arg(args, kwargs, id_arg, 0)).lower()
+            with _lock:
+                server = _server(_key(self, kind, db_id))
+                if server is not None:
+                    _capture(self, server, resource_type, snapshot, getattr(self, store))
             return snapshot
-        db_id = str(_arg(args, kwargs, "db_instance_identifier", 0)).lower()
-        with _lock:
-            server = _server(_key(self, "instance", db_id))
-            if server is not None:
-                _capture(self, server, "snapshot", snapshot, self.database_snapshots)
-        return snapshot
 
-    return create_db_snapshot
+        return create
+
+    return wrap
 
 
-def _create_cluster_snapshot(original):
-    def create_db_cluster_snapshot(self, *args, **kwargs):
-        snapshot = original(self, *args, **kwargs)
-        if _arg(args, kwargs, "snapshot_type", 2, "manual") != "manual":
-            return snapshot
-        cluster_id = str(_arg(args, kwargs, "db_cluster_identifier", 0)).lower()
-        with _lock:
-            server = _server(_key(self, "cluster", cluster_id))
-            if server is not None:
-                _capture(self, server, "cluster-snapshot", snapshot, self.cluster_snapshots)
-        return snapshot
-
-    return create_db_cluster_snapshot
+_create_snapshot = _snapshot_taker(
+    "instance", "snapshot", "db_instance_identifier", "database_snapshots"
+)
+_create_cluster_snapshot = _snapshot_taker(
+    "cluster", "cluster-snapshot", "db_cluster_identifier", "cluster_snapshots"
+)
 
 
 def _carry(backend, source, copy, resource_type, snapshots):

@@ -27,6 +27,8 @@ pub struct Account {
     pub id: String,
     pub role_arn: String,
     pub endpoint: String,
+    /// The [`Emulator::serial`] of the server this account lives on.
+    pub emulator: u64,
     credentials: Credentials,
 }
 
@@ -70,6 +72,7 @@ impl Account {
             id: id.to_owned(),
             role_arn,
             endpoint: emulator.url.clone(),
+            emulator: emulator.serial,
             credentials,
         };
         account.ensure_execution_role();
@@ -82,7 +85,7 @@ impl Account {
     fn ensure_execution_role(&self) {
         static MADE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
         let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
-        let key = format!("{} {}", self.endpoint, self.id);
+        let key = format!("{} {}", self.emulator, self.id);
         if made.contains(&key) {
             return;
         }

@@ -18,10 +18,14 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub struct Emulator {
+    /// Unique in this process. A later test's server may get a port an earlier one had, so
+    /// whatever the harness makes once per server is keyed by this, never by the URL.
+    pub serial: u64,
     pub url: String,
     pub log: PathBuf,
     /// The data plane's files: `ca.pem`, `dbs/` (the registry), `servers/`, `snapshots/`.
@@ -235,7 +239,9 @@ fn start() -> Result<Running, String> {
         }
         if ready(port) {
             // Leaked on purpose: a few paths per test, so `get` can hand out `&'static`.
+            static SERIALS: AtomicU64 = AtomicU64::new(0);
             let emulator = Box::leak(Box::new(Emulator {
+                serial: SERIALS.fetch_add(1, Ordering::Relaxed),
                 url,
                 log,
                 data_dir,

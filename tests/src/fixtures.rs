@@ -207,7 +207,7 @@ static NETWORKS: Mutex<BTreeMap<String, Network>> = Mutex::new(BTreeMap::new());
 pub fn network(account: &Account) -> Network {
     let mut networks = NETWORKS.lock().unwrap_or_else(|e| e.into_inner());
     networks
-        .entry(format!("{} {}", account.endpoint, account.id))
+        .entry(format!("{} {}", account.emulator, account.id))
         .or_insert_with(|| make_network(account))
         .clone()
 }
@@ -612,15 +612,20 @@ pub async fn data_cluster(account: &Account, id: &str, engine: &str) -> String {
 
 /// The master user and password [`data_instance`] or [`data_cluster`] kept for `id`.
 pub async fn master_login(account: &Account, id: &str) -> (String, String) {
+    secret_login(account, &format!("{id}-master")).await
+}
+
+/// The `username` and `password` a secret of `account` holds (RDS's rotation format).
+pub async fn secret_login(account: &Account, secret: &str) -> (String, String) {
     let out = account
         .secrets()
         .get_secret_value()
-        .secret_id(format!("{id}-master"))
+        .secret_id(secret)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("get secret {id}-master: {e:?}"));
+        .unwrap_or_else(|e| panic!("get secret {secret}: {e:?}"));
     let value: serde_json::Value = serde_json::from_str(out.secret_string().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("secret {id}-master is not JSON: {e}"));
+        .unwrap_or_else(|e| panic!("secret {secret} is not JSON: {e}"));
     let field = |name: &str| value[name].as_str().unwrap_or_default().to_owned();
     (field("username"), field("password"))
 }

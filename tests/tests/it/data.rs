@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use e2e::dataplane::{admin_sql, admin_sql_on, ca_bundle, can_log_in, seed, served, tunnel};
-use e2e::fixtures::{data_cluster, data_instance, keys_for, master_login, snapshots_for};
+use e2e::fixtures::{
+    data_cluster, data_instance, keys_for, master_login, secret_login, snapshots_for,
+};
 use e2e::{Account, Agent, Run, Workdir};
 
 use crate::common::{accounts, export, import, manifest};
@@ -56,18 +58,22 @@ fn report(wd: &Workdir, db: &str) -> serde_json::Value {
 
 /// The new master password, from the secret the import stored.
 async fn new_login(target: &Account, db: &str) -> (String, String) {
-    let out = target
-        .secrets()
-        .get_secret_value()
-        .secret_id(format!("rds-handoff/{db}/master"))
-        .send()
-        .await
-        .unwrap();
-    let value: serde_json::Value = serde_json::from_str(out.secret_string().unwrap()).unwrap();
-    (
-        value["username"].as_str().unwrap().to_owned(),
-        value["password"].as_str().unwrap().to_owned(),
-    )
+    secret_login(target, &format!("rds-handoff/{db}/master")).await
+}
+
+/// `tgt-agent verify` of `<db>.handoff.json`, through a tunnel to the restored database.
+async fn verify(wd: &Workdir, target: &Account, db: &str) -> Run {
+    let sha = e2e::agents::sha_of(wd.path(), &format!("{db}.handoff.json"));
+    let mut args = vec![
+        "verify".to_owned(),
+        format!("{db}.handoff.json"),
+        "--source-account".into(),
+        e2e::SOURCE.into(),
+        "--manifest-sha256".into(),
+        sha,
+    ];
+    args.extend(reach(target, db));
+    wd.run(Agent::Tgt, target, &args).await
 }
 
 /// Nothing the runs printed or wrote holds a password.
@@ -281,17 +287,7 @@ async fn a_row_changed_or_deleted_after_the_restore_fails_the_check_naming_the_t
         "crm",
         "DELETE FROM crm.customers WHERE id = 5;",
     );
-    let manifest_sha = e2e::agents::sha_of(wd.path(), &format!("{db}.handoff.json"));
-    let mut args = vec![
-        "verify".to_owned(),
-        format!("{db}.handoff.json"),
-        "--source-account".into(),
-        e2e::SOURCE.into(),
-        "--manifest-sha256".into(),
-        manifest_sha,
-    ];
-    args.extend(reach(&target, db));
-    let verify = wd.run(Agent::Tgt, &target, &args).await;
+    let verify = verify(&wd, &target, db).await;
     let verify = verify.refused(7, "crm.customers: 19 rows, expected 20");
     assert!(verify.stderr.contains("shop.orders"), "{}", verify.stderr);
 }
@@ -386,17 +382,7 @@ async fn a_value_changed_beside_a_column_named_t_is_caught_on_postgres() {
         "shop",
         "UPDATE app.events SET body = 'changed' WHERE id = 2;",
     );
-    let sha = e2e::agents::sha_of(wd.path(), &format!("{db}.handoff.json"));
-    let mut args = vec![
-        "verify".to_owned(),
-        format!("{db}.handoff.json"),
-        "--source-account".into(),
-        e2e::SOURCE.into(),
-        "--manifest-sha256".into(),
-        sha,
-    ];
-    args.extend(reach(&target, db));
-    let run = wd.run(Agent::Tgt, &target, &args).await;
+    let run = verify(&wd, &target, db).await;
     let run = run.refused(7, "shop.app.events: same row count, different contents");
     assert!(!run.stderr.contains("shop.app.orders"), "{}", run.stderr);
 }

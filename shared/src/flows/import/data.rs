@@ -53,13 +53,14 @@ pub(super) fn preflight(plan: &ImportPlan) -> Result<()> {
 }
 
 fn require_digest(manifest: &Manifest) -> Result<()> {
-    if manifest.data.is_none() {
-        return Err(Error::refused(
-            "the manifest holds no digest of the data: the source exported without `--verify-data`",
-            "ask the source admin to export again with `--verify-data`, or import without it",
-        ));
-    }
-    Ok(())
+    manifest.data.as_ref().map(|_| ()).ok_or_else(no_digest)
+}
+
+fn no_digest() -> Error {
+    Error::refused(
+        "the manifest holds no digest of the data: the source exported without `--verify-data`",
+        "ask the source admin to export again with `--verify-data`, or import without it",
+    )
 }
 
 /// The data check of a finished import run again (`--verify-data` on a re-run).
@@ -124,10 +125,7 @@ async fn check_restored(
     args: &DbArgs,
     progress: &dyn Progress,
 ) -> Result<DataCheck> {
-    require_digest(manifest)?;
-    let Some(expected) = &manifest.data else {
-        return Err(Error::usage("no digest"));
-    };
+    let expected = manifest.data.as_ref().ok_or_else(no_digest)?;
     let login = Login::from_secret(aws, secret).await?;
     if login.user != db.database.master_username {
         return Err(Error::refused(
