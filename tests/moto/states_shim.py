@@ -1,7 +1,8 @@
 """Closes moto 5.2's gaps in running Step Functions AWS SDK tasks (DOMAIN.md §10).
 
 With `{"stepfunctions": {"execute_state_machine": true}}` moto executes state machines, but
-an `arn:aws:states:::aws-sdk:*` task differs from AWS in six ways, each closed here:
+an `arn:aws:states:::aws-sdk:*` task differs from AWS in five ways, each closed here (5.
+says where the shim keeps moto's behaviour on purpose):
 
 1. Account: moto sends every task with fixed credentials, so it acts in moto's default
    account. AWS acts as the execution role: the shim assumes the execution's role (on this
@@ -15,8 +16,8 @@ an `arn:aws:states:::aws-sdk:*` task differs from AWS in six ways, each closed h
    A name only botocore spells so (`DBInstanceIdentifier` where AWS spells
    `DbInstanceIdentifier`) is refused, as AWS refuses it: in a definition's `Parameters`,
    CreateStateMachine and UpdateStateMachine answer `InvalidDefinition` ("SCHEMA_VALIDATION_FAILED:
-   The field ... is not supported by Step Functions", as AWS words it); in a request built at
-   run time (a Task without `Parameters`), the task fails with `States.Runtime`, a stand-in:
+   The field ... is not supported by Step Functions", as AWS words it); in a value taken at
+   run time (a `.$` path to an object), the task fails with `States.Runtime`, a stand-in:
    AWS documents neither a check there nor what becomes of a field it does not know. So every
    test that runs a state machine also shows that the product sends AWS's spelling only.
 4. Errors: AWS names a failed task `<Service>.<Name>Exception` with the Java class name
@@ -24,9 +25,9 @@ an `arn:aws:states:::aws-sdk:*` task differs from AWS in six ways, each closed h
    `Rds.RdsException`); moto says `rds.DBSnapshotNotFoundFaultException`. The shim names
    them as AWS does.
 
-5. Input as request: a Task without `Parameters` sends its effective input (after
-   `InputPath`) as the API request on AWS; moto sends an empty request. The shim sends the
-   effective input.
+5. Input as request: none. A Task without `Parameters` sends an empty request here, as
+   moto and LocalStack do; AWS documents parameters only through `Parameters` (DOMAIN.md
+   §18), so the product states every parameter and a Task that forgot to fails its tests.
 
 6. Execution role: AWS's Step Functions must be able to assume the state machine's role:
    the role exists in its account's IAM and its trust policy lets `states.amazonaws.com` (or
@@ -51,7 +52,6 @@ the state machine's calls as they reach the agents': a terminal status, throttli
 calls the execution role's policy is judged on.
 """
 
-import copy
 import datetime
 import fnmatch
 import json
@@ -191,8 +191,6 @@ def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, 
     role_arn = env.aws_execution_details.role_arn
     if not _trusts_states(role_arn, _machine_of(env)):
         raise _TaskRefused(_CANNOT_ASSUME)
-    if self.parargs is None and not normalised_parameters and isinstance(env.stack[-1], dict):
-        normalised_parameters = copy.deepcopy(env.stack[-1])
     client = _client(service, resource_runtime_part.region, role_arn, normalised_parameters)
     operation = client.meta.service_model.operation_model(client.meta.method_to_api_mapping[action])
     botocore_only = _botocore_only(normalised_parameters, operation.input_shape)

@@ -11,25 +11,49 @@
 //! error. Items end with their database and, if it failed, its error: the execution fails
 //! once every item has ended, if any failed, its cause the JSON list of those that did.
 //!
-//! Requests come from the execution input (`$.steps.<Name>.request`, built by the agent
-//! from the same step as the local engine runs), so no value is written twice and no state
-//! result holds more than RDS returns about a snapshot or database (never a password).
+//! Every create Task states each API parameter it sends ([`params`]): a value the agent
+//! computed comes from the execution input (`$.steps.<Name>.request.<Parameter>`, built from
+//! the same step the local engine runs); what must not vary (the attribute a snapshot is
+//! shared through and the one account it is shared with) is written in the definition. A
+//! parameter a run may leave out is a Choice on its presence, one Task per combination, so no
+//! Task sends anything the definition does not name. No state result holds more than RDS
+//! returns about a snapshot or database (never a password).
 
 use serde_json::{json, Map, Value};
 
 use crate::base::vocabulary::DbKind;
 use crate::base::vocabulary::{TERMINAL_ERROR, TERMINAL_STATUSES};
 
+use super::step::{params, Fill};
 use super::{find_param, OpKind, Slot, Workflow};
 
+/// Where a state machine runs and what it may not vary: its partition (the ARNs of its AWS
+/// SDK integrations) and the one account its Share step adds (export; one state machine per
+/// target account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub partition: String,
+    pub share_with: String,
+}
+
+impl Deployment {
+    /// The definitions committed for review: the `aws` partition, a placeholder account.
+    pub fn committed() -> Deployment {
+        Deployment {
+            partition: "aws".into(),
+            share_with: "TARGET_ACCOUNT_ID".into(),
+        }
+    }
+}
+
 /// The state machine of `workflow`, as pretty-printed JSON (what is committed for review).
-pub fn definition(workflow: Workflow) -> String {
-    let mut text = serde_json::to_string_pretty(&compile(workflow)).unwrap_or_default();
+pub fn definition(workflow: Workflow, deployment: &Deployment) -> String {
+    let mut text = serde_json::to_string_pretty(&compile(workflow, deployment)).unwrap_or_default();
     text.push('\n');
     text
 }
 
-pub fn compile(workflow: Workflow) -> Value {
+pub fn compile(workflow: Workflow, deployment: &Deployment) -> Value {
     let mut states = Map::new();
     let mut kinds = Vec::new();
     for kind in [DbKind::Instance, DbKind::Cluster] {
@@ -41,7 +65,7 @@ pub fn compile(workflow: Workflow) -> Value {
         let entries: Vec<String> = slots.iter().map(|s| entry(kind, s)).collect();
         for (i, slot) in slots.iter().enumerate() {
             let next = entries.get(i + 1).map_or(DONE, String::as_str);
-            compile_slot(&mut states, kind, slot, next);
+            compile_slot(&mut states, deployment, kind, slot, next);
         }
         kinds.push(json!({
             "Variable": "$.kind",
@@ -132,7 +156,13 @@ fn entry(kind: DbKind, slot: &Slot) -> String {
 }
 
 /// The states of one slot, entered at `entry(kind, slot)`, leaving to `next`.
-fn compile_slot(states: &mut Map<String, Value>, kind: DbKind, slot: &Slot, next: &str) {
+fn compile_slot(
+    states: &mut Map<String, Value>,
+    deployment: &Deployment,
+    kind: DbKind,
+    slot: &Slot,
+    next: &str,
+) {
     let name = entry(kind, slot);
     let state = |suffix: &str| format!("{name}: {suffix}");
     let step = format!("$.steps.{}", slot.name);
@@ -151,11 +181,15 @@ fn compile_slot(states: &mut Map<String, Value>, kind: DbKind, slot: &Slot, next
         }),
     );
     let api = Api::of(slot.op, kind);
-    let mut create_state = task(api.create, &step);
+    let create_call = Create {
+        name: &create,
+        step: &step,
+        action: api.create,
+        params: params(slot.op, kind, &deployment.share_with),
+        partition: &deployment.partition,
+    };
     if slot.op == OpKind::Share {
-        create_state["Next"] = json!(next);
-        catch(&mut create_state, None, "");
-        states.insert(create, create_state);
+        create_call.insert(states, next, None);
         return;
     }
     let resource_kind = if slot.op == OpKind::Writer {
@@ -183,7 +217,7 @@ fn compile_slot(states: &mut Map<String, Value>, kind: DbKind, slot: &Slot, next
     );
     let mut describe = json!({
         "Type": "Task",
-        "Resource": arn(find.action),
+        "Resource": arn(&deployment.partition, find.action),
         "Parameters": { format!("{}.$", find.param): format!("{step}.id") },
         "ResultSelector": { "status.$": find.status },
         "ResultPath": "$.found",
@@ -191,8 +225,8 @@ fn compile_slot(states: &mut Map<String, Value>, kind: DbKind, slot: &Slot, next
         "Next": check,
     });
     // A database to stop must exist; anything else not found is made.
-    let missing = (slot.op != OpKind::Stop).then_some(find.not_found);
-    catch(&mut describe, missing, &create);
+    let missing = (slot.op != OpKind::Stop).then_some((find.not_found, create.as_str()));
+    catch(&mut describe, missing);
     states.insert(find_name.clone(), describe);
     let mut choices = vec![
         json!({ "Variable": "$.found.status", "StringEquals": slot_goal(slot.op), "Next": next }),
@@ -236,9 +270,7 @@ fn compile_slot(states: &mut Map<String, Value>, kind: DbKind, slot: &Slot, next
         terminal,
         ended(Some(json!({ "Error": TERMINAL_ERROR, "Cause.$": cause }))),
     );
-    create_state["Next"] = json!(wait);
-    catch(&mut create_state, Some(api.exists), &find_name);
-    states.insert(create, create_state);
+    create_call.insert(states, &wait, Some((api.exists, &find_name)));
 }
 
 fn slot_goal(op: OpKind) -> &'static str {
@@ -248,19 +280,115 @@ fn slot_goal(op: OpKind) -> &'static str {
     }
 }
 
-/// A create Task: its request is the step's, from the input; its result is dropped.
-fn task(action: &str, step: &str) -> Value {
-    json!({
-        "Type": "Task",
-        "Resource": arn(action),
-        "InputPath": format!("{step}.request"),
-        "ResultPath": null,
-        "Retry": retry(),
-    })
+/// A step's create call: a Task per combination of the parameters a run may leave out,
+/// reached through a Choice per such parameter (none: one Task, entered at `name`).
+struct Create<'a> {
+    name: &'a str,
+    step: &'a str,
+    action: &'static str,
+    params: Vec<(&'static str, Fill)>,
+    partition: &'a str,
 }
 
-fn arn(action: &str) -> String {
-    format!("arn:aws:states:::aws-sdk:rds:{action}")
+impl Create<'_> {
+    /// Inserts the call's states; each Task goes to `next`, its "already exists" error (if
+    /// any) to the state given with it.
+    fn insert(&self, states: &mut Map<String, Value>, next: &str, exists: Option<(&str, &str)>) {
+        let optional: Vec<&str> = self
+            .params
+            .iter()
+            .filter(|(_, fill)| *fill == Fill::IfPresent)
+            .map(|(name, _)| *name)
+            .collect();
+        self.branch(states, &optional, &mut Vec::new(), next, exists);
+    }
+
+    /// The state for the parameters decided so far (`present`, one flag per optional one).
+    fn branch(
+        &self,
+        states: &mut Map<String, Value>,
+        optional: &[&str],
+        present: &mut Vec<bool>,
+        next: &str,
+        exists: Option<(&str, &str)>,
+    ) {
+        let here = self.state_name(present);
+        let Some(param) = optional.get(present.len()) else {
+            states.insert(here, self.task(optional, present, next, exists));
+            return;
+        };
+        let mut target = |flag: bool, present: &mut Vec<bool>| {
+            present.push(flag);
+            let name = self.state_name(present);
+            self.branch(states, optional, present, next, exists);
+            present.pop();
+            name
+        };
+        let with = target(true, present);
+        let without = target(false, present);
+        let variable = format!("{}.request.{param}", self.step);
+        states.insert(
+            here,
+            json!({
+                "Type": "Choice",
+                "Choices": [{ "Variable": variable, "IsPresent": true, "Next": with }],
+                "Default": without,
+            }),
+        );
+    }
+
+    /// `X: create` for the first decision, then one digit per decided parameter
+    /// (`X: create 10`: the first present, the second left out).
+    fn state_name(&self, present: &[bool]) -> String {
+        if present.is_empty() {
+            return self.name.to_owned();
+        }
+        let digits: String = present.iter().map(|p| if *p { '1' } else { '0' }).collect();
+        format!("{} {digits}", self.name)
+    }
+
+    /// The Task that sends the parameters always present, fixed, or decided present.
+    fn task(
+        &self,
+        optional: &[&str],
+        present: &[bool],
+        next: &str,
+        exists: Option<(&str, &str)>,
+    ) -> Value {
+        let mut parameters = Map::new();
+        for (param, fill) in &self.params {
+            let chosen = optional
+                .iter()
+                .position(|o| o == param)
+                .is_none_or(|i| present.get(i) == Some(&true));
+            match fill {
+                Fill::Fixed(value) => {
+                    parameters.insert((*param).to_owned(), value.clone());
+                }
+                _ if chosen => {
+                    parameters.insert(
+                        format!("{param}.$"),
+                        json!(format!("{}.request.{param}", self.step)),
+                    );
+                }
+                _ => {}
+            }
+        }
+        let mut state = json!({
+            "Type": "Task",
+            "Resource": arn(self.partition, self.action),
+            "Parameters": parameters,
+            "ResultPath": null,
+            "Retry": retry(),
+            "Next": next,
+        });
+        catch(&mut state, exists);
+        state
+    }
+}
+
+fn arn(partition: &str, action: &str) -> String {
+    format!("arn:{partition}:states:::aws-sdk:rds:{action}")
 }
 
 /// Throttling, RDS errors the SDK does not model (`Throttling`, internal errors) and
@@ -274,10 +402,10 @@ fn retry() -> Value {
     }])
 }
 
-/// `expected` goes to `to`; any other error ends the item with it.
-fn catch(state: &mut Value, expected: Option<&str>, to: &str) {
+/// The `expected` error goes to its state; any other error ends the item with it.
+fn catch(state: &mut Value, expected: Option<(&str, &str)>) {
     let mut catchers: Vec<Value> = expected
-        .map(|e| json!({ "ErrorEquals": [e], "ResultPath": "$.error", "Next": to }))
+        .map(|(e, to)| json!({ "ErrorEquals": [e], "ResultPath": "$.error", "Next": to }))
         .into_iter()
         .collect();
     catchers
@@ -371,7 +499,7 @@ impl Api {
 /// Every IAM action a workflow's state machine calls (`rds:CreateDBSnapshot`, …).
 pub fn actions(workflow: Workflow) -> std::collections::BTreeSet<String> {
     let mut found = std::collections::BTreeSet::new();
-    collect_resources(&compile(workflow), &mut found);
+    collect_resources(&compile(workflow, &Deployment::committed()), &mut found);
     found
         .into_iter()
         .filter_map(|arn| {
@@ -405,7 +533,7 @@ mod tests {
     #[test]
     fn every_state_is_reachable_and_every_next_exists() {
         for workflow in Workflow::ALL {
-            let definition = compile(workflow);
+            let definition = compile(workflow, &Deployment::committed());
             let inner = &definition["States"]["Databases"]["ItemProcessor"];
             for level in [&definition, inner] {
                 let states = level["States"].as_object().unwrap();
@@ -451,10 +579,43 @@ mod tests {
         }
     }
 
+    /// Every Task states its parameters (AWS documents no other way; moto and LocalStack
+    /// send an empty request otherwise), and an export's Share adds only the account its
+    /// state machine was made for.
+    #[test]
+    fn every_task_states_its_parameters_and_share_is_fixed() {
+        let deployment = Deployment {
+            partition: "aws-cn".into(),
+            share_with: "222222222222".into(),
+        };
+        for workflow in Workflow::ALL {
+            let definition = compile(workflow, &deployment);
+            let states = definition["States"]["Databases"]["ItemProcessor"]["States"]
+                .as_object()
+                .unwrap();
+            for (name, state) in states {
+                if state["Type"] != "Task" {
+                    continue;
+                }
+                assert!(state["Parameters"].is_object(), "{workflow:?} {name}");
+                assert!(state.get("InputPath").is_none(), "{workflow:?} {name}");
+                let resource = state["Resource"].as_str().unwrap();
+                assert!(
+                    resource.starts_with("arn:aws-cn:states:::aws-sdk:rds:"),
+                    "{resource}"
+                );
+                if name.contains("Share") {
+                    assert_eq!(state["Parameters"]["ValuesToAdd"], json!(["222222222222"]));
+                    assert_eq!(state["Parameters"]["AttributeName"], "restore");
+                }
+            }
+        }
+    }
+
     #[test]
     fn no_field_can_carry_a_password() {
         for workflow in Workflow::ALL {
-            let text = definition(workflow).to_lowercase();
+            let text = definition(workflow, &Deployment::committed()).to_lowercase();
             for word in ["password", "secret", "getsecretvalue"] {
                 assert!(!text.contains(word), "{workflow:?} mentions `{word}`");
             }
@@ -479,7 +640,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../state-machines");
         for workflow in Workflow::ALL {
             let path = dir.join(format!("{}.asl.json", workflow.state_machine()));
-            let generated = definition(workflow);
+            let generated = definition(workflow, &Deployment::committed());
             if std::env::var_os("UPDATE_STATE_MACHINES").is_some() {
                 std::fs::write(&path, &generated).unwrap();
             }

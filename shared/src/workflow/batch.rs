@@ -35,7 +35,15 @@ struct Gather {
     /// Databases that have neither handed in their steps nor left.
     waiting: BTreeSet<String>,
     /// The items handed in, by database.
-    items: Vec<(String, Value)>,
+    items: Vec<Arrived>,
+}
+
+/// One database's part of the execution: its item of the input, and the steps it is made of.
+#[derive(Debug)]
+struct Arrived {
+    database: String,
+    item: Value,
+    steps: Vec<Step>,
 }
 
 impl Batch {
@@ -70,8 +78,19 @@ impl Batch {
             self.leave(aws, args, database, progress).await;
             return Ok(());
         }
-        let item = states::item(database, steps, args.poll_interval);
-        if let Some(items) = self.arrive(database, Some(item)) {
+        let item = match states::item(database, steps, args.poll_interval) {
+            Ok(item) => item,
+            Err(e) => {
+                self.leave(aws, args, database, progress).await;
+                return Err(e);
+            }
+        };
+        let arrived = Arrived {
+            database: database.to_owned(),
+            item,
+            steps: steps.to_vec(),
+        };
+        if let Some(items) = self.arrive(database, Some(arrived)) {
             self.start(aws, args, items, progress).await;
         }
         let execution = self.execution().await?;
@@ -92,13 +111,13 @@ impl Batch {
     }
 
     /// Counts `database` in; the items, once the last one has come.
-    fn arrive(&self, database: &str, item: Option<Value>) -> Option<Vec<(String, Value)>> {
+    fn arrive(&self, database: &str, item: Option<Arrived>) -> Option<Vec<Arrived>> {
         let mut gather = self.gather.lock().unwrap_or_else(|e| e.into_inner());
         if !gather.waiting.remove(database) {
             return None;
         }
         if let Some(item) = item {
-            gather.items.push((database.to_owned(), item));
+            gather.items.push(item);
         }
         gather
             .waiting
@@ -111,23 +130,24 @@ impl Batch {
         &self,
         aws: &Aws,
         args: &EngineArgs,
-        mut items: Vec<(String, Value)>,
+        mut items: Vec<Arrived>,
         progress: &dyn Progress,
     ) {
         if items.is_empty() {
             return;
         }
-        items.sort_by(|a, b| a.0.cmp(&b.0));
+        items.sort_by(|a, b| a.database.cmp(&b.database));
         let started = async {
-            let machine =
-                states::ensure_machine(aws, self.workflow, states::role(args)?, progress).await?;
-            let names: Vec<&str> = items.iter().map(|(d, _)| d.as_str()).collect();
-            let name = execution_name(&names);
+            let all: Vec<Step> = items.iter().flat_map(|a| a.steps.clone()).collect();
+            let role = states::role(args)?;
+            let machine = states::ensure_machine(aws, self.workflow, &all, role, progress).await?;
+            let name = execution_name(&items);
             let input = states::input(
-                items.iter().map(|(_, item)| item.clone()).collect(),
+                items.iter().map(|a| a.item.clone()).collect(),
                 self.max_concurrency,
             );
-            states::attach_or_start(aws, &machine, &name, &input, progress).await
+            let runs: Vec<&[Step]> = items.iter().map(|a| a.steps.as_slice()).collect();
+            states::attach_or_start(aws, &machine, &name, &input, &runs, progress).await
         };
         let started = started.await.map_err(|e: Error| match e.hint() {
             Some(hint) => format!("{e} ({hint})"),
@@ -155,9 +175,13 @@ impl Batch {
     }
 }
 
-/// `fleet-<16 hex of the SHA-256 of the databases' names>`: the same databases, the same
-/// execution, so the same command run again attaches to it.
-fn execution_name(databases: &[&str]) -> String {
-    let digest = crate::base::manifest::fingerprint(databases.join("\n").as_bytes());
+/// `fleet-<16 hex of the SHA-256 of the databases' names and run keys>`: the same run of
+/// the same databases, the same execution, so the same command run again attaches to it.
+fn execution_name(items: &[Arrived]) -> String {
+    let runs: Vec<String> = items
+        .iter()
+        .map(|a| format!("{} {}", a.database, states::run_key(&a.steps)))
+        .collect();
+    let digest = crate::base::manifest::fingerprint(runs.join("\n").as_bytes());
     format!("fleet-{}", &digest[..16])
 }

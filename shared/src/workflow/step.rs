@@ -95,7 +95,6 @@ impl Step {
     /// loses its capitals (`DbSnapshotIdentifier`) and an inner one keeps them
     /// (`SourceDBSnapshotIdentifier`, `MultiAZ`).
     pub fn request(&self) -> Value {
-        let cluster = self.kind == DbKind::Cluster;
         let mut request = match &self.op {
             Op::Stop { db, snapshot, .. } => {
                 json!({ id_param(self.kind): db, "DbSnapshotIdentifier": snapshot })
@@ -110,14 +109,7 @@ impl Step {
                 key,
                 tags,
             } => {
-                let (from, to) = if cluster {
-                    (
-                        "SourceDBClusterSnapshotIdentifier",
-                        "TargetDBClusterSnapshotIdentifier",
-                    )
-                } else {
-                    ("SourceDBSnapshotIdentifier", "TargetDBSnapshotIdentifier")
-                };
+                let (from, to) = copy_params(self.kind);
                 let mut r = json!({ from: source, to: id, "Tags": tag_list(tags) });
                 put(&mut r, "KmsKeyId", key.clone().map(Value::from));
                 r
@@ -173,6 +165,120 @@ impl Step {
     pub fn find(&self) -> Value {
         let param = find_param(self.slot.op, self.resource_kind());
         json!({ param: self.resource() })
+    }
+
+    /// A parameter the state machine always passes that this step's request lacks.
+    pub fn missing(&self) -> Option<&'static str> {
+        let request = self.request();
+        params(self.slot.op, self.kind, "")
+            .into_iter()
+            .find(|(name, fill)| *fill == Fill::Always && request.get(name).is_none())
+            .map(|(name, _)| name)
+    }
+
+    /// The account a Share step adds to the snapshot's `restore` attribute.
+    pub fn share_with(&self) -> Option<&str> {
+        match &self.op {
+            Op::Share { account, .. } => Some(account),
+            _ => None,
+        }
+    }
+}
+
+/// How a state machine fills one parameter of a step's create call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fill {
+    /// From the step's request in the execution input, which must have it.
+    Always,
+    /// From the request when it has it; left out when it does not (the definition branches).
+    IfPresent,
+    /// Written in the definition: no execution input can change it.
+    Fixed(Value),
+}
+
+/// Every parameter the create call of `op` on a database of `kind` may take, as its state
+/// machine states them; `share_with` is the one account a Share step may add. The agent's
+/// requests ([`Step::request`]) never carry a parameter missing here (a unit test holds
+/// them together), and [`Step::missing`] names an `Always` one a request lacks.
+pub fn params(op: OpKind, kind: DbKind, share_with: &str) -> Vec<(&'static str, Fill)> {
+    use Fill::{Always, IfPresent};
+    let cluster = kind == DbKind::Cluster;
+    let id = id_param(kind);
+    let snapshot = find_param(OpKind::Snapshot, kind);
+    match op {
+        OpKind::Stop if cluster => vec![(id, Always)],
+        OpKind::Stop => vec![(id, Always), ("DbSnapshotIdentifier", IfPresent)],
+        OpKind::Snapshot => vec![(id, Always), (snapshot, Always), ("Tags", Always)],
+        OpKind::Copy => {
+            let (from, to) = copy_params(kind);
+            vec![
+                (from, Always),
+                (to, Always),
+                ("Tags", Always),
+                ("KmsKeyId", IfPresent),
+            ]
+        }
+        OpKind::Restore => {
+            let mut all = vec![
+                (id, Always),
+                ("DbSubnetGroupName", Always),
+                ("VpcSecurityGroupIds", Always),
+                ("Port", Always),
+                ("EnableIAMDatabaseAuthentication", Always),
+                ("DeletionProtection", Always),
+                ("Tags", Always),
+            ];
+            if cluster {
+                all.extend([
+                    ("SnapshotIdentifier", Always),
+                    ("Engine", Always),
+                    ("EngineVersion", Always),
+                    ("KmsKeyId", IfPresent),
+                    ("AvailabilityZones", IfPresent),
+                    ("DbClusterParameterGroupName", IfPresent),
+                ]);
+            } else {
+                all.extend([
+                    ("DbSnapshotIdentifier", Always),
+                    ("PubliclyAccessible", Always),
+                    ("DbInstanceClass", Always),
+                    ("AllocatedStorage", Always),
+                    ("StorageType", Always),
+                    ("MultiAZ", Always),
+                    ("AvailabilityZone", IfPresent),
+                    ("Iops", IfPresent),
+                    ("DbParameterGroupName", IfPresent),
+                    ("OptionGroupName", IfPresent),
+                ]);
+            }
+            all
+        }
+        OpKind::Writer => vec![
+            ("DbInstanceIdentifier", Always),
+            ("DbClusterIdentifier", Always),
+            ("Engine", Always),
+            ("DbInstanceClass", Always),
+            ("PubliclyAccessible", Always),
+            ("Tags", Always),
+            ("AvailabilityZone", IfPresent),
+            ("DbParameterGroupName", IfPresent),
+        ],
+        OpKind::Share => vec![
+            (snapshot, Always),
+            ("AttributeName", Fill::Fixed(json!("restore"))),
+            ("ValuesToAdd", Fill::Fixed(json!([share_with]))),
+        ],
+    }
+}
+
+/// The source and target parameters of a copy of a snapshot of a database of `kind`.
+fn copy_params(kind: DbKind) -> (&'static str, &'static str) {
+    match kind {
+        DbKind::Instance => ("SourceDBSnapshotIdentifier", "TargetDBSnapshotIdentifier"),
+        DbKind::Cluster => (
+            "SourceDBClusterSnapshotIdentifier",
+            "TargetDBClusterSnapshotIdentifier",
+        ),
     }
 }
 
@@ -297,6 +403,115 @@ mod tests {
                    "Tags": [{"Key": "k", "Value": "v"}]})
         );
         assert_eq!(step.find(), json!({"DbSnapshotIdentifier": "b"}));
+    }
+
+    /// Every parameter a request carries is one its state machine states, with the fixed
+    /// ones' values; a full request carries every `Always` one.
+    #[test]
+    fn requests_carry_only_what_the_state_machines_state() {
+        use crate::base::manifest::Database;
+        let tags = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
+        let database = |kind| Database {
+            kind,
+            identifier: "d".into(),
+            engine: "postgres".into(),
+            engine_version: "15.4".into(),
+            port: Some(5432),
+            master_username: "u".into(),
+            database_name: None,
+            instance_class: Some("db.t3.micro".into()),
+            allocated_storage: Some(20),
+            storage_type: Some("gp3".into()),
+            iops: Some(3000),
+            multi_az: false,
+            iam_auth: false,
+            tags: BTreeMap::new(),
+            parameter_group: None,
+            option_group: None,
+        };
+        let restore = |kind| RestoreSpec {
+            id: "r".into(),
+            snapshot: "s".into(),
+            kms_key: Some("k".into()),
+            database: database(kind),
+            subnet_group: Some("g".into()),
+            security_groups: vec!["sg-1".into()],
+            availability_zones: vec!["us-east-1a".into()],
+            publicly_accessible: false,
+            instance_class: Some("db.t3.micro".into()),
+            parameter_group: Some("p".into()),
+            option_group: Some("o".into()),
+            multi_az: false,
+            deletion_protection: true,
+            tags: tags.clone(),
+        };
+        let writer = WriterSpec {
+            id: "w".into(),
+            cluster: "c".into(),
+            engine: "aurora-postgresql".into(),
+            instance_class: "db.r6g.large".into(),
+            availability_zone: Some("us-east-1a".into()),
+            publicly_accessible: false,
+            parameter_group: Some("p".into()),
+            tags: tags.clone(),
+        };
+        for kind in [DbKind::Instance, DbKind::Cluster] {
+            let ops = [
+                Op::Stop {
+                    db: "d".into(),
+                    snapshot: Some("s".into()),
+                    tags: tags.clone(),
+                },
+                Op::Snapshot {
+                    db: "d".into(),
+                    id: "s".into(),
+                    tags: tags.clone(),
+                },
+                Op::Copy {
+                    source: "a".into(),
+                    id: "b".into(),
+                    key: Some("k".into()),
+                    tags: tags.clone(),
+                },
+                Op::Restore(Box::new(restore(kind))),
+                Op::Writer(writer.clone()),
+                Op::Share {
+                    id: "s".into(),
+                    account: "222222222222".into(),
+                },
+            ];
+            for op in ops {
+                if kind == DbKind::Cluster && matches!(op, Op::Stop { .. }) {
+                    continue;
+                }
+                let op_kind = op.kind();
+                let step = Step {
+                    slot: &super::super::UNKNOWN,
+                    kind,
+                    op,
+                };
+                let request = step.request();
+                let stated = params(op_kind, kind, "222222222222");
+                for (name, value) in request.as_object().unwrap() {
+                    let fill = stated.iter().find(|(n, _)| n == name).map(|(_, f)| f);
+                    match fill {
+                        Some(Fill::Fixed(fixed)) => {
+                            assert_eq!(fixed, value, "{op_kind:?} {kind:?} {name}")
+                        }
+                        Some(_) => {}
+                        None => panic!("{op_kind:?} {kind:?}: `{name}` is not stated"),
+                    }
+                }
+                for (name, fill) in &stated {
+                    if *fill != Fill::IfPresent {
+                        assert!(
+                            request.get(name).is_some(),
+                            "{op_kind:?} {kind:?}: no `{name}`"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// AWS snapshots no stopped database: an instance's stop names the snapshot AWS takes

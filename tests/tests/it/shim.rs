@@ -955,10 +955,8 @@ async fn a_state_machine_runs_only_as_a_role_that_exists_and_trusts_step_functio
 
 /// The Step Functions shim's spelling rule both ways: a definition that spells a parameter
 /// as botocore does (`DBInstanceIdentifier`) is refused by CreateStateMachine with AWS's
-/// `InvalidDefinition` (SCHEMA_VALIDATION_FAILED), and a request in that spelling taken from
-/// the input fails its task (`States.Runtime`, a stand-in); AWS's spelling runs. The
-/// product's three definitions are accepted, and any request of the product's in botocore's
-/// spelling would fail the executions `states.rs` runs.
+/// `InvalidDefinition` (SCHEMA_VALIDATION_FAILED); AWS's spelling runs. A Task without
+/// `Parameters` sends nothing of its input. The product's three definitions are accepted.
 #[tokio::test]
 async fn botocore_spellings_are_refused_and_the_products_definitions_use_none() {
     let source = Account::assume(SOURCE).await;
@@ -986,6 +984,8 @@ async fn botocore_spellings_are_refused_and_the_products_definitions_use_none() 
         "{message}"
     );
 
+    // A Task without `Parameters` sends an empty request, as moto and LocalStack do (AWS
+    // documents parameters through `Parameters` only): never its input.
     let machine = sfn
         .create_state_machine()
         .name("rds-handoff-shim-input")
@@ -993,27 +993,33 @@ async fn botocore_spellings_are_refused_and_the_products_definitions_use_none() 
         .role_arn(&role)
         .send()
         .await
-        .expect("a task that takes its request from the input");
+        .expect("a task without Parameters");
     let arn = machine.state_machine_arn();
-    let botocore = run_to_end(
+    let unstated = run_to_end(
         &sfn,
         arn,
-        "botocore",
-        r#"{"DBInstanceIdentifier": "shim-spell"}"#,
+        "unstated",
+        r#"{"DbInstanceIdentifier": "no-such-database"}"#,
     )
     .await;
-    assert_eq!(botocore.status().as_str(), "FAILED", "{botocore:?}");
-    assert_eq!(botocore.error(), Some("States.Runtime"));
+    assert_eq!(unstated.status().as_str(), "SUCCEEDED", "{unstated:?}");
     assert!(
-        botocore
-            .cause()
-            .unwrap_or_default()
-            .contains("\"DBInstanceIdentifier\" is not supported"),
-        "{botocore:?}"
+        unstated.output().unwrap_or_default().contains("shim-spell"),
+        "the input was not the request: every database is described: {unstated:?}"
     );
+    let stated = sfn
+        .create_state_machine()
+        .name("rds-handoff-shim-stated")
+        .definition(describe_machine(Some(
+            json!({ "DbInstanceIdentifier.$": "$.DbInstanceIdentifier" }),
+        )))
+        .role_arn(&role)
+        .send()
+        .await
+        .expect("a task that states its parameter");
     let aws = run_to_end(
         &sfn,
-        arn,
+        stated.state_machine_arn(),
         "aws",
         r#"{"DbInstanceIdentifier": "shim-spell"}"#,
     )
@@ -1023,7 +1029,7 @@ async fn botocore_spellings_are_refused_and_the_products_definitions_use_none() 
     for workflow in Workflow::ALL {
         sfn.create_state_machine()
             .name(workflow.state_machine())
-            .definition(asl::definition(workflow))
+            .definition(asl::definition(workflow, &asl::Deployment::committed()))
             .role_arn(&role)
             .send()
             .await

@@ -9,7 +9,7 @@ use e2e::fixtures::{
 };
 use e2e::iam::Authorizer;
 use e2e::proxy::{Denial, FaultPlan, Hold, Proxy};
-use e2e::{Account, Agent, Emulator, Workdir, SOURCE, TARGET};
+use e2e::{Account, Agent, Emulator, Workdir, SOURCE, TARGET, THIRD};
 use rds_handoff::flows::fleet::index::Index;
 use rds_handoff::workflow::{asl, Workflow};
 
@@ -61,38 +61,59 @@ fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
-async fn executions(account: &Account, workflow: Workflow) -> Vec<(String, String)> {
+/// Every execution of `workflow`'s state machines (an export's is one per target account):
+/// name, status and ARN, oldest first.
+async fn executions_of(account: &Account, workflow: Workflow) -> Vec<(String, String, String)> {
     let sfn = aws_sdk_sfn::Client::new(&account.config());
-    let arn = format!(
-        "arn:aws:states:us-east-1:{}:stateMachine:{}",
-        account.id,
-        workflow.state_machine()
-    );
-    let out = sfn
-        .list_executions()
-        .state_machine_arn(arn)
-        .send()
+    let machines = sfn.list_state_machines().send().await.unwrap();
+    let prefix = workflow.state_machine();
+    let mut all = Vec::new();
+    for machine in machines.state_machines() {
+        let name = machine.name();
+        if name != prefix && !name.starts_with(&format!("{prefix}-to-")) {
+            continue;
+        }
+        let out = sfn
+            .list_executions()
+            .state_machine_arn(machine.state_machine_arn())
+            .send()
+            .await
+            .unwrap();
+        all.extend(out.executions().iter().rev().map(|e| {
+            (
+                e.name().to_owned(),
+                e.status().as_str().to_owned(),
+                e.execution_arn().to_owned(),
+            )
+        }));
+    }
+    all
+}
+
+async fn executions(account: &Account, workflow: Workflow) -> Vec<(String, String)> {
+    executions_of(account, workflow)
         .await
-        .unwrap();
-    out.executions()
-        .iter()
-        .map(|e| (e.name().to_owned(), e.status().as_str().to_owned()))
+        .into_iter()
+        .map(|(name, status, _)| (name, status))
         .collect()
 }
 
-fn execution_arn(account: &Account, workflow: Workflow, name: &str) -> String {
-    let machine = workflow.state_machine();
-    format!(
-        "arn:aws:states:us-east-1:{}:execution:{machine}:{name}",
-        account.id
-    )
+/// The ARN of the one execution of `workflow` whose name starts with `prefix`.
+async fn execution_arn(account: &Account, workflow: Workflow, prefix: &str) -> String {
+    let found: Vec<_> = executions_of(account, workflow)
+        .await
+        .into_iter()
+        .filter(|(name, ..)| name.starts_with(prefix))
+        .collect();
+    assert_eq!(found.len(), 1, "executions named {prefix}…: {found:?}");
+    found[0].2.clone()
 }
 
-async fn history_text(account: &Account, execution_name: &str, workflow: Workflow) -> String {
+async fn history_text(account: &Account, execution_prefix: &str, workflow: Workflow) -> String {
     let sfn = aws_sdk_sfn::Client::new(&account.config());
     let out = sfn
         .get_execution_history()
-        .execution_arn(execution_arn(account, workflow, execution_name))
+        .execution_arn(execution_arn(account, workflow, execution_prefix).await)
         .send()
         .await
         .unwrap();
@@ -121,7 +142,7 @@ async fn step_functions_and_local_engines_leave_the_same_inventory() {
         import(&wd, &target, local, &[]).await.0.ok();
         let run = export(&wd, &source, flag, states, &src_engine).await.ok();
         assert!(
-            run.stderr.contains("execution") && run.stderr.contains(&format!("{states}-1")),
+            run.stderr.contains("execution") && run.stderr.contains(&format!(":{states}-")),
             "the export ran as an execution and said so: {}",
             run.stderr
         );
@@ -153,7 +174,7 @@ async fn step_functions_and_local_engines_leave_the_same_inventory() {
         let value: serde_json::Value =
             serde_json::from_str(secret.secret_string().unwrap()).unwrap();
         let password = value["password"].as_str().unwrap();
-        let history = history_text(&target, &format!("{states}-1"), Workflow::Import).await;
+        let history = history_text(&target, &format!("{states}-"), Workflow::Import).await;
         assert!(history.contains("restoreDB"), "the history is the import's");
         assert!(
             !history.contains(password),
@@ -176,10 +197,13 @@ async fn detach_then_the_same_command_attaches() {
     let run = export(&wd, &source, "--db-instance", "sfa-i", &detached)
         .await
         .ok();
+    // The export's state machine is its target's; the execution's name says the run.
+    let machine = format!(":execution:rds-handoff-export-to-{TARGET}:sfa-i-");
+    assert!(run.stdout.contains(&machine), "{}", run.stdout);
+    let name = run_name(&run.stdout, "sfa-i-");
     assert!(
-        run.stdout.contains(":execution:rds-handoff-export:sfa-i-1"),
-        "{}",
-        run.stdout
+        name.ends_with("-1") && name.len() == "sfa-i-".len() + 8 + 2,
+        "{name}"
     );
     assert!(
         !wd.file("sfa-i.handoff.json").exists(),
@@ -192,7 +216,7 @@ async fn detach_then_the_same_command_attaches() {
             &[
                 "status",
                 "--execution",
-                &execution_arn(&source, Workflow::Export, "sfa-i-1"),
+                &execution_arn(&source, Workflow::Export, "sfa-i-").await,
             ],
         )
         .await
@@ -210,52 +234,79 @@ async fn detach_then_the_same_command_attaches() {
         .into_iter()
         .filter(|(name, _)| name.starts_with("sfa-i-"))
         .collect();
-    assert_eq!(mine, vec![("sfa-i-1".to_owned(), "SUCCEEDED".to_owned())]);
+    assert_eq!(mine, vec![(name, "SUCCEEDED".to_owned())]);
 }
 
-/// The execution role's policy allows every action the generated definitions call, and
-/// no RDS action they do not (plus the tagging and KMS use AWS authorizes them against).
+/// The execution name in `text` that starts with `prefix` (up to a space or line end).
+fn run_name(text: &str, prefix: &str) -> String {
+    let at = text.find(&format!(":{prefix}")).expect("an execution name") + 1;
+    text[at..]
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Each side's execution role policy allows every action its definitions call, and no RDS
+/// action they do not (plus the tagging and KMS use AWS authorizes them against): the
+/// target's role can neither snapshot, stop nor share, the source's cannot copy into a
+/// database it did not snapshot.
 #[test]
 fn execution_role_policy_allows_exactly_what_the_definitions_call() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../policies/execution-role.iam.json"
-    );
-    let policy: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let mut allowed = std::collections::BTreeSet::new();
-    for statement in policy["Statement"].as_array().unwrap() {
-        match &statement["Action"] {
-            serde_json::Value::String(a) => {
-                allowed.insert(a.clone());
+    let sides = [
+        ("source", vec![Workflow::Export, Workflow::Encrypt]),
+        ("target", vec![Workflow::Import]),
+    ];
+    for (side, workflows) in sides {
+        let path = format!(
+            "{}/../policies/execution-role-{side}.iam.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let policy: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut allowed = std::collections::BTreeSet::new();
+        for statement in policy["Statement"].as_array().unwrap() {
+            match &statement["Action"] {
+                serde_json::Value::String(a) => {
+                    allowed.insert(a.clone());
+                }
+                serde_json::Value::Array(list) => {
+                    allowed.extend(list.iter().map(|a| a.as_str().unwrap().to_owned()));
+                }
+                _ => panic!("an Action must be a string or a list"),
             }
-            serde_json::Value::Array(list) => {
-                allowed.extend(list.iter().map(|a| a.as_str().unwrap().to_owned()));
+        }
+        let mut called = std::collections::BTreeSet::new();
+        for workflow in workflows {
+            called.extend(asl::actions(workflow));
+        }
+        let missing: Vec<_> = called.difference(&allowed).collect();
+        assert!(
+            missing.is_empty(),
+            "{side}: the definitions call {missing:?}, not allowed"
+        );
+        let rds_extra: Vec<_> = allowed
+            .iter()
+            .filter(|a| a.starts_with("rds:") && *a != "rds:AddTagsToResource")
+            .filter(|a| !called.contains(*a))
+            .collect();
+        assert!(
+            rds_extra.is_empty(),
+            "{side}: allowed but never called: {rds_extra:?}"
+        );
+        assert!(allowed
+            .iter()
+            .all(|a| a.starts_with("rds:") || a.starts_with("kms:")));
+        if side == "target" {
+            for never in [
+                "rds:CreateDBSnapshot",
+                "rds:StopDBInstance",
+                "rds:ModifyDBSnapshotAttribute",
+            ] {
+                assert!(!allowed.contains(never), "target role allows {never}");
             }
-            _ => panic!("an Action must be a string or a list"),
         }
     }
-    let mut called = std::collections::BTreeSet::new();
-    for workflow in Workflow::ALL {
-        called.extend(asl::actions(workflow));
-    }
-    let missing: Vec<_> = called.difference(&allowed).collect();
-    assert!(
-        missing.is_empty(),
-        "the definitions call {missing:?}, not allowed"
-    );
-    let rds_extra: Vec<_> = allowed
-        .iter()
-        .filter(|a| a.starts_with("rds:") && *a != "rds:AddTagsToResource")
-        .filter(|a| !called.contains(*a))
-        .collect();
-    assert!(
-        rds_extra.is_empty(),
-        "allowed but never called: {rds_extra:?}"
-    );
-    assert!(allowed
-        .iter()
-        .all(|a| a.starts_with("rds:") || a.starts_with("kms:")));
     // The operator's own Step Functions calls; creating or updating with `publish` also
     // needs `states:PublishStateMachineVersion` (AWS's "Authorization for versions").
     let operator: serde_json::Value = serde_json::from_str(
@@ -358,7 +409,7 @@ async fn a_fleet_runs_as_one_map_and_each_failure_ends_only_its_database() {
     assert_eq!(fleet.len(), 1, "{all:?}");
     assert_eq!(fleet[0].1, "FAILED");
     let sfn = aws_sdk_sfn::Client::new(&source.config());
-    let arn = execution_arn(&source, Workflow::Export, &fleet[0].0);
+    let arn = execution_arn(&source, Workflow::Export, &fleet[0].0).await;
     let described = sfn
         .describe_execution()
         .execution_arn(&arn)
@@ -413,7 +464,7 @@ async fn a_fleet_runs_as_one_map_and_each_failure_ends_only_its_database() {
 }
 
 /// Every call the executions made (export and encrypt in the source, import in the
-/// target, instance and cluster) is allowed by `policies/execution-role.iam.json`, judged
+/// target, instance and cluster) is allowed by its side's `policies/execution-role-*.iam.json`, judged
 /// resource by resource with its conditions by the evaluator that judges the operator
 /// policies; and an encrypt through Step Functions leaves what the local engine leaves.
 #[tokio::test]
@@ -465,7 +516,12 @@ async fn the_execution_role_policy_allows_every_call_the_executions_made() {
     let region = e2e::accounts::REGION;
     let mut src_auth = Authorizer::new(SOURCE, region);
     src_auth.keys = keys_of(&source).await;
-    let (src_n, src_denied) = denied("execution-role.iam.json", &mut src_auth, &src, Vec::new());
+    let (src_n, src_denied) = denied(
+        "execution-role-source.iam.json",
+        &mut src_auth,
+        &src,
+        Vec::new(),
+    );
     let mut tgt_auth = Authorizer::new(TARGET, region);
     tgt_auth.keys = keys_of(&target).await;
     let mut cross = Vec::new();
@@ -473,7 +529,7 @@ async fn the_execution_role_policy_allows_every_call_the_executions_made() {
         let source_key = manifest(&wd, db).snapshot.kms_key_arn.unwrap().to_string();
         cross.extend(tgt_auth.through("rds", &source_key));
     }
-    let (tgt_n, tgt_denied) = denied("execution-role.iam.json", &mut tgt_auth, &tgt, cross);
+    let (tgt_n, tgt_denied) = denied("execution-role-target.iam.json", &mut tgt_auth, &tgt, cross);
     let expected = [
         (
             &src,
@@ -543,4 +599,92 @@ async fn a_detached_fleet_names_its_execution_and_the_same_command_finishes_it()
         all[0].0.starts_with("fleet-") && all[0].1 == "SUCCEEDED",
         "{all:?}"
     );
+}
+
+/// An execution is attached to only by its own run: an export of the same database to a
+/// second target runs on that target's state machine (the first one's Share can add no other
+/// account), and a re-import after a rehearsal whose database was removed starts a new
+/// attempt instead of finding the earlier, succeeded execution and a database that is gone.
+#[tokio::test]
+async fn an_execution_is_attached_to_only_by_its_own_run() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("states-own-run");
+    let third = Workdir::new("states-own-run-third");
+    mysql_instance(&source, "sfo-i", false).await;
+    let src_engine = engine(SOURCE);
+    export(&wd, &source, "--db-instance", "sfo-i", &strs(&src_engine))
+        .await
+        .ok();
+    let mut args = vec![
+        "export",
+        "--db-instance",
+        "sfo-i",
+        "--target-account",
+        THIRD,
+    ];
+    args.extend(strs(&src_engine));
+    let run = third.run(Agent::Src, &source, &args).await.ok();
+    assert!(
+        run.stderr
+            .contains(&format!("rds-handoff-export-to-{THIRD}:sfo-i-")),
+        "{}",
+        run.stderr
+    );
+    // A create with optional parameters (the copy's key) is a Choice then a Task: its
+    // start is said as the local engine says it.
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("copy") && l.contains("started")),
+        "{}",
+        run.stderr
+    );
+    let shared = format!("rh-sfo-i-to-{THIRD}");
+    let attributes = source
+        .rds()
+        .describe_db_snapshot_attributes()
+        .db_snapshot_identifier(&shared)
+        .send()
+        .await
+        .unwrap();
+    let accounts: Vec<String> = attributes
+        .db_snapshot_attributes_result()
+        .unwrap()
+        .db_snapshot_attributes()
+        .iter()
+        .flat_map(|a| a.attribute_values().to_vec())
+        .collect();
+    assert_eq!(accounts, vec![THIRD.to_owned()]);
+    let exports = executions(&source, Workflow::Export).await;
+    assert_eq!(exports.len(), 2, "one execution per target: {exports:?}");
+
+    // A rehearsal: imported, then its database removed and its report with it.
+    let tgt_engine = engine(TARGET);
+    import(&wd, &target, "sfo-i", &strs(&tgt_engine))
+        .await
+        .0
+        .ok();
+    target
+        .rds()
+        .delete_db_instance()
+        .db_instance_identifier("sfo-i")
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap();
+    for file in ["sfo-i.import.json", "sfo-i.import.state.json"] {
+        let _ = std::fs::remove_file(wd.file(file));
+    }
+    import(&wd, &target, "sfo-i", &strs(&tgt_engine))
+        .await
+        .0
+        .ok();
+    let imports = executions(&target, Workflow::Import).await;
+    assert_eq!(imports.len(), 2, "{imports:?}");
+    assert!(
+        imports.iter().all(|(_, status)| status == "SUCCEEDED") && imports[1].0.ends_with("-2"),
+        "{imports:?}"
+    );
+    let restored = describe_instance(&target, "sfo-i").await;
+    assert_eq!(restored.db_instance_status(), Some("available"));
 }

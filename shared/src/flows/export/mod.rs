@@ -304,8 +304,9 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     let shared_tags = with_role(&tags, "shared-copy");
     let source = source_encryption(aws, plan, &db).await?;
     let rekey = Rekey::of(plan, source);
+    let sources = [plan.db.as_str(), plan.names.temp_cluster.as_str()];
     if let Some(found) = &shared {
-        check_copy(found, &shared_tags, rekey, &key.arn)?;
+        check_copy(found, &shared_tags, rekey, &key.arn, &sources)?;
     }
     say_rekey(plan, source, progress);
     let steps = steps(plan, &db, &key.arn, shared.is_some(), rekey);
@@ -335,7 +336,7 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
                 )
             })?,
     };
-    check_copy(&snapshot, &shared_tags, rekey, &key.arn)?;
+    check_copy(&snapshot, &shared_tags, rekey, &key.arn, &sources)?;
     check_shared(aws, plan, progress).await?;
     cleanup(aws, plan, rekey, progress).await?;
     let manifest = write_manifest(aws, plan, &caller, &db, &snapshot, source, digest)?;

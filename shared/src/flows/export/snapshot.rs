@@ -123,13 +123,15 @@ pub(super) fn say_rekey(plan: &ExportPlan, source: Encryption, progress: &dyn Pr
     ));
 }
 
-/// The shared copy found or made is this run's: its tags, and the key its path puts it
-/// under (none for an unencrypted share; never an AWS owned key).
+/// The shared copy found or made is this run's: its tags, the key its path puts it under
+/// (none for an unencrypted share; never an AWS owned key), and the database it holds
+/// (`sources`: the exported one, or the temporary cluster an unencrypted cluster goes through).
 pub(super) fn check_copy(
     snapshot: &Snap,
     tags: &BTreeMap<String, String>,
     rekey: Rekey,
     key_arn: &str,
+    sources: &[&str],
 ) -> Result<()> {
     let unencrypted_share = rekey == Rekey::Unencrypted && snapshot.encryption.is_encrypted();
     if unencrypted_share || snapshot.encryption == Encryption::AwsOwnedKey {
@@ -144,6 +146,22 @@ pub(super) fn check_copy(
                 snapshot.id
             ),
         ));
+    }
+    // Tags and key can be given by whoever may copy into the name; AWS's own record of the
+    // database a snapshot holds cannot.
+    if let Some(source) = snapshot.source_db.as_deref() {
+        if !sources.contains(&source) {
+            return Err(Error::refused(
+                format!(
+                    "snapshot `{}` exists but is not this run's: AWS says it holds `{source}`, not `{}`",
+                    snapshot.id, sources[0]
+                ),
+                format!(
+                    "find out who made `{}`; delete it, then re-run",
+                    snapshot.id
+                ),
+            ));
+        }
     }
     let key = (rekey != Rekey::Unencrypted).then_some(key_arn);
     rds::check_ours(snapshot, tags, key)

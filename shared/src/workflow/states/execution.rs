@@ -1,34 +1,55 @@
 //! The state machine and its executions: made or updated from the workflow's definition,
-//! one execution per database (or per batch) under a deterministic name, attached to when
-//! run again, and the input it takes.
+//! one execution per database (or per batch) under a name that says the run, attached to
+//! when the same run comes again, and the input it takes.
 
 use std::time::Duration;
 
 use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType, Tag};
 use serde_json::{json, Map, Value};
 
+use crate::aws::rds;
 use crate::aws::Aws;
-use crate::base::error::{sdk, Result};
+use crate::base::error::{sdk, Error, Result};
 use crate::base::progress::{Event, Progress};
 use crate::base::vocabulary::DbKind;
 use crate::ident::Arn;
 
-use super::super::{asl, Step, Workflow};
+use super::super::asl::{self, Deployment};
+use super::super::{Op, OpKind, Step, Workflow};
+
+/// The state machine of `workflow` for these steps: an export's is its target account's own,
+/// as its Share step adds that account and no other.
+pub(crate) fn machine_name(workflow: Workflow, steps: &[Step]) -> (String, Deployment) {
+    let share_with = steps.iter().find_map(Step::share_with).unwrap_or_default();
+    let name = match share_with {
+        "" => workflow.state_machine(),
+        account => format!("{}-to-{account}", workflow.state_machine()),
+    };
+    (
+        name,
+        Deployment {
+            partition: String::new(),
+            share_with: share_with.to_owned(),
+        },
+    )
+}
 
 /// Makes the state machine, or updates it when its definition or role differ; returns its ARN.
 pub(crate) async fn ensure_machine(
     aws: &Aws,
     workflow: Workflow,
+    steps: &[Step],
     role: &Arn,
     progress: &dyn Progress,
 ) -> Result<String> {
     let caller = aws.caller().await?;
-    let name = workflow.state_machine();
+    let (name, mut deployment) = machine_name(workflow, steps);
+    deployment.partition = aws.partition.clone();
     let arn = format!(
         "arn:{}:states:{}:{}:stateMachine:{name}",
         aws.partition, aws.region, caller.account
     );
-    let definition = asl::definition(workflow);
+    let definition = asl::definition(workflow, &deployment);
     let sha = crate::base::manifest::fingerprint(definition.as_bytes());
     let version = format!("definition sha256 {sha}");
     let found = match aws
@@ -96,7 +117,18 @@ pub(crate) async fn ensure_machine(
 }
 
 /// One database's item of the execution input: its kind, its steps' requests, the polling.
-pub fn item(database: &str, steps: &[Step], poll: Duration) -> Value {
+/// A request without a parameter the definition always passes is refused here, before any
+/// execution starts, rather than failing in it.
+pub fn item(database: &str, steps: &[Step], poll: Duration) -> Result<Value> {
+    if let Some((step, param)) = steps.iter().find_map(|s| Some((s, s.missing()?))) {
+        return Err(Error::Usage {
+            message: format!(
+                "the Step Functions engine cannot run step {} of {database}: its request has no `{param}`, which the state machine always passes",
+                step.slot.name
+            ),
+            hint: Some("run it with `--engine local`".into()),
+        });
+    }
     let kind = steps.first().map_or(DbKind::Instance, |s| s.kind);
     let by_name: Map<String, Value> = steps
         .iter()
@@ -106,12 +138,47 @@ pub fn item(database: &str, steps: &[Step], poll: Duration) -> Value {
         })
         .collect();
     let first = poll.as_secs().max(1);
-    json!({
+    Ok(json!({
         "database": database,
         "kind": match kind { DbKind::Instance => "instance", DbKind::Cluster => "cluster" },
         "poll": { "first": first, "max": first * 10 },
         "steps": by_name,
-    })
+    }))
+}
+
+/// What tells this run from another of the same database: the request of its last step
+/// (an export's share names the target account, an import's restore the copy it restores),
+/// as 8 hex digits of its SHA-256.
+pub fn run_key(steps: &[Step]) -> String {
+    let last = steps
+        .last()
+        .map(|s| format!("{} {}", s.slot.name, s.request()))
+        .unwrap_or_default();
+    crate::base::manifest::fingerprint(last.as_bytes())[..8].to_owned()
+}
+
+/// Whether what an execution made for each database is still there: the resource of each
+/// one's last step that makes one. A succeeded execution whose result was removed since (a
+/// rehearsal cleaned up) is not this run's.
+async fn results_exist(aws: &Aws, runs: &[&[Step]]) -> Result<bool> {
+    for steps in runs {
+        let Some(step) = steps.iter().rev().find(|s| s.slot.op != OpKind::Stop) else {
+            continue;
+        };
+        let (kind, id) = (step.resource_kind(), step.resource());
+        let there = match &step.op {
+            Op::Restore(_) | Op::Writer(_) => rds::describe_db(aws, kind, id).await?.is_some(),
+            // A share undone since (a revoke) is not there.
+            Op::Share { account, .. } => rds::shared_with(aws, kind, id)
+                .await
+                .is_ok_and(|accounts| accounts.contains(account)),
+            _ => rds::describe_snapshot(aws, kind, id).await?.is_some(),
+        };
+        if !there {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The execution input: the databases' items, how many run at once.
@@ -119,12 +186,16 @@ pub fn input(items: Vec<Value>, max_concurrency: usize) -> Value {
     json!({ "databases": items, "maxConcurrency": max_concurrency.max(1) })
 }
 
-/// The running or succeeded execution named `<name>-<attempt>`, or a new attempt.
+/// The running execution named `<name>-<attempt>`, or the succeeded one whose results are
+/// still there (`runs`: each database's steps), or a new attempt. `name` says the run ([`run_key`]), so another
+/// run of the same database (another target, a re-import after a rehearsal) never attaches
+/// to this one's execution.
 pub(crate) async fn attach_or_start(
     aws: &Aws,
     machine: &str,
     name: &str,
     input: &Value,
+    runs: &[&[Step]],
     progress: &dyn Progress,
 ) -> Result<String> {
     let mut latest: Option<(u32, String, ExecutionStatus)> = None;
@@ -148,8 +219,15 @@ pub(crate) async fn attach_or_start(
             ));
         }
     }
-    let next = match latest {
+    let attachable = match &latest {
         Some((_, arn, status @ (ExecutionStatus::Running | ExecutionStatus::Succeeded))) => {
+            same_run(aws, arn, input).await?
+                && (*status == ExecutionStatus::Running || results_exist(aws, runs).await?)
+        }
+        _ => false,
+    };
+    let next = match latest {
+        Some((_, arn, status)) if attachable => {
             progress.event(&Event::step(
                 "execution",
                 &arn,
@@ -175,6 +253,42 @@ pub(crate) async fn attach_or_start(
     Ok(arn)
 }
 
+/// Whether execution `arn` runs this run's steps: each step of `input` is in its input with
+/// the same request (it may have more: a re-run leaves out the steps already done). The name
+/// alone proves nothing: anyone who may start an execution may give it any name.
+async fn same_run(aws: &Aws, arn: &str, input: &Value) -> Result<bool> {
+    let described = aws
+        .sfn
+        .describe_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .map_err(sdk("states:DescribeExecution"))?;
+    let theirs: Value = described
+        .input()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    Ok(covers(&theirs, input))
+}
+
+/// Every database of `ours`, with its kind and each of its steps (`id` and `request`), is in
+/// `theirs`.
+fn covers(theirs: &Value, ours: &Value) -> bool {
+    let items = |v: &Value| v["databases"].as_array().cloned().unwrap_or_default();
+    let theirs = items(theirs);
+    items(ours).iter().all(|mine| {
+        theirs.iter().any(|their| {
+            their["database"] == mine["database"]
+                && their["kind"] == mine["kind"]
+                && mine["steps"].as_object().is_some_and(|steps| {
+                    steps
+                        .iter()
+                        .all(|(name, step)| their["steps"][name] == *step)
+                })
+        })
+    })
+}
+
 /// `db1-3` → 3 for `db1`.
 fn attempt_of(name: &str, database: &str) -> Option<u32> {
     name.strip_prefix(database)?.strip_prefix('-')?.parse().ok()
@@ -183,6 +297,28 @@ fn attempt_of(name: &str, database: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_execution_is_this_runs_only_if_it_has_each_of_its_steps_unchanged() {
+        let run = |steps: Value| json!({ "databases": [{ "database": "d", "kind": "instance", "steps": steps }] });
+        let share = json!({ "id": "s", "request": { "DbSnapshotIdentifier": "s" } });
+        let copy = json!({ "id": "s", "request": { "SourceDBSnapshotIdentifier": "a" } });
+        let earlier = run(json!({ "Copy": copy, "Share": share }));
+        assert!(
+            covers(&earlier, &run(json!({ "Share": share }))),
+            "a resume"
+        );
+        assert!(covers(&earlier, &earlier));
+        let other = json!({ "id": "s", "request": { "SourceDBSnapshotIdentifier": "b" } });
+        assert!(!covers(
+            &earlier,
+            &run(json!({ "Copy": other, "Share": share }))
+        ));
+        assert!(
+            !covers(&run(json!({ "Share": share })), &earlier),
+            "a step it never had"
+        );
+    }
 
     #[test]
     fn attempts_are_read_from_execution_names() {

@@ -192,7 +192,10 @@ fn render(
         .find(|s| s.slot.name == slot)
         .map_or(slot, |s| s.slot.stage);
     match part {
-        "create" => progress.event(&Event::step(stage, resource, "started")),
+        // `X: create`, or with optional parameters one of its Tasks, `X: create 10`.
+        create if create.split(' ').next() == Some("create") => {
+            progress.event(&Event::step(stage, resource, "started"))
+        }
         "find" => {
             if let Some(status) = output["found"]["status"].as_str() {
                 progress.event(&Event::wait(stage, resource, status, elapsed));

@@ -1,12 +1,13 @@
 //! The Step Functions engine: the workflow's state machine runs the steps in the account.
 //!
-//! The agent makes or updates the state machine (`rds-handoff-<workflow>`, Standard, a
-//! version published per definition, described by its SHA-256), starts one execution per
-//! database under a deterministic name (`<db>-<attempt>`), and follows its history, rendering
-//! the same progress events as the local engine. Run again, it attaches to a running or
-//! succeeded execution instead of starting a second; after a failed one it starts the next
-//! attempt, whose steps find what the last one made. A fleet's databases share executions
-//! instead ([`Batch`]).
+//! The agent makes or updates the state machine (`rds-handoff-<workflow>`, an export's
+//! `rds-handoff-export-to-<target account>`; Standard, a version published per definition,
+//! described by its SHA-256), starts one execution per database under a name that says the
+//! run (`<db>-<run key>-<attempt>`, [`execution::run_key`]), and follows its history,
+//! rendering the same progress events as the local engine. Run again, it attaches to this
+//! run's running execution, or its succeeded one whose result is still there, instead of
+//! starting a second; after a failed one it starts the next attempt, whose steps find what
+//! the last one made. A fleet's databases share executions instead ([`Batch`]).
 
 mod execution;
 mod history;
@@ -23,7 +24,7 @@ use crate::ident::Arn;
 use super::{Batch, OpKind, Step, Workflow};
 
 pub(super) use execution::{attach_or_start, ensure_machine};
-pub use execution::{input, item};
+pub use execution::{input, item, run_key};
 pub use history::follow;
 
 /// Where the long part of a run executes.
@@ -44,7 +45,7 @@ pub struct EngineArgs {
     #[arg(long, value_enum, default_value = "local")]
     pub engine: Engine,
     /// With `--engine step-functions`: the IAM role the state machine runs as (trust and
-    /// policy: policies/execution-role.*.json)
+    /// policy: policies/execution-role*.json, one per side)
     #[arg(long, value_name = "ARN", required_if_eq("engine", "step-functions"))]
     pub execution_role: Option<Arn>,
     /// With `--engine step-functions`: start (or find) the execution, print its ARN and
@@ -89,15 +90,17 @@ pub async fn run(
     if steps.is_empty() {
         return Ok(());
     }
-    let machine = ensure_machine(aws, workflow, role(args)?, progress).await?;
+    let item = item(database, steps, args.poll_interval)?;
+    let machine = ensure_machine(aws, workflow, steps, role(args)?, progress).await?;
     // The state machine's copies count against the account's copy quota like ours.
     let copies = steps.iter().find(|s| s.slot.op == OpKind::Copy);
     let _slot = match copies {
         Some(step) => Some(aws.copies.take(step.kind).await),
         None => None,
     };
-    let input = input(vec![item(database, steps, args.poll_interval)], 1);
-    let execution = attach_or_start(aws, &machine, database, &input, progress).await?;
+    let input = input(vec![item], 1);
+    let name = format!("{database}-{}", run_key(steps));
+    let execution = attach_or_start(aws, &machine, &name, &input, &[steps], progress).await?;
     finish(aws, args, &execution, database, steps, wait, progress).await
 }
 
@@ -124,6 +127,6 @@ pub(super) async fn finish(
 pub(super) fn role(args: &EngineArgs) -> Result<&Arn> {
     args.execution_role.as_ref().ok_or_else(|| Error::Usage {
         message: "`--engine step-functions` needs the role its state machine runs as".into(),
-        hint: Some("pass `--execution-role arn:aws:iam::ACCOUNT:role/NAME`: a role trusted by states.amazonaws.com with policies/execution-role.iam.json".into()),
+        hint: Some("pass `--execution-role arn:aws:iam::ACCOUNT:role/NAME`: a role trusted by states.amazonaws.com (policies/execution-role.trust.json) with policies/execution-role-source.iam.json (export, encrypt) or execution-role-target.iam.json (import)".into()),
     })
 }
