@@ -171,6 +171,12 @@ impl Error {
             Self::Interrupted => {
                 Some("re-run the same command: it resumes where it stopped".into())
             }
+            Self::Execution { error, .. } if error == crate::base::vocabulary::STILL_WAITING => {
+                Some(
+                    "nothing failed: AWS is still working on it. Re-run the same command: a new attempt finds what is made and goes on waiting"
+                        .into(),
+                )
+            }
             Self::Execution { .. } => Some(
                 "its history in the Step Functions console shows each step; fix the cause, then \
                  re-run the same command: a new attempt starts and every step finds what the last one made"
@@ -215,7 +221,10 @@ impl Error {
             Self::Aws { .. } => ExitCode::Aws,
             Self::TerminalStatus { .. } | Self::WaitTimeout { .. } => ExitCode::Timeout,
             Self::Interrupted => ExitCode::Interrupted,
-            Self::Execution { error, .. } if error == crate::base::vocabulary::TERMINAL_ERROR => {
+            Self::Execution { error, .. }
+                if error == crate::base::vocabulary::TERMINAL_ERROR
+                    || error == crate::base::vocabulary::STILL_WAITING =>
+            {
                 ExitCode::Timeout
             }
             Self::Execution { .. } => ExitCode::Aws,

@@ -60,6 +60,10 @@ pub const TERMINAL_STATUSES: &[&str] = &[
 /// The error a database's item ends with when a resource reached a terminal status.
 pub const TERMINAL_ERROR: &str = "RdsHandoff.TerminalStatus";
 
+/// The error a database's item ends with when a step has polled as often as its execution's
+/// history has room for (`poll.rounds`): the next attempt goes on waiting.
+pub const STILL_WAITING: &str = "RdsHandoff.StillWaiting";
+
 /// How a database or snapshot is encrypted at rest: RDS's `StorageEncryptionType`
 /// (DOMAIN.md §14). Since 2026-02-18 a new Aurora cluster is encrypted with an AWS owned key
 /// (`sse-rds`) unless told otherwise: encrypted, yet no account but AWS can use its key, so

@@ -229,7 +229,7 @@ async fn check_key_is_ours(aws: &Aws, key: &Key, m: &Manifest) -> Result<()> {
     ))
 }
 
-/// Schedules deletion unless the key still encrypts a database or snapshot here.
+/// Schedules deletion unless the key still encrypts a database, snapshot or secret here.
 async fn schedule_deletion(
     aws: &Aws,
     key: &Key,
@@ -238,7 +238,7 @@ async fn schedule_deletion(
     dry_run: bool,
     step: &impl Fn(&str, &str, &str),
 ) -> Result<()> {
-    let users = kms::encrypting(aws, key).await?;
+    let users = kms::users(aws, key, None).await?;
     if !users.is_empty() {
         return Err(Error::refused(
             format!("key `{}` still encrypts {}: deleting it would make them unreadable", key.arn, users.join(", ")),

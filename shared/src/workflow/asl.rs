@@ -22,7 +22,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::base::vocabulary::DbKind;
-use crate::base::vocabulary::{TERMINAL_ERROR, TERMINAL_STATUSES};
+use crate::base::vocabulary::{STILL_WAITING, TERMINAL_ERROR, TERMINAL_STATUSES};
 
 use super::step::{params, Fill};
 use super::{find_param, OpKind, Slot, Workflow};
@@ -198,19 +198,21 @@ fn compile_slot(
         kind
     };
     let find = Api::find(slot.op, resource_kind);
-    let (find_name, check, wait, backoff, longer, terminal) = (
+    let (find_name, check, wait, count, backoff, longer, terminal, too_long) = (
         state("find"),
         state("check"),
         state("wait"),
+        state("count"),
         state("backoff"),
         state("longer"),
         state("terminal status"),
+        state("still waiting"),
     );
     states.insert(
         first,
         json!({
             "Type": "Pass",
-            "Parameters": { "seconds.$": "$.poll.first" },
+            "Parameters": { "seconds.$": "$.poll.first", "polls": 0 },
             "ResultPath": "$.wait",
             "Next": find_name,
         }),
@@ -246,13 +248,30 @@ fn compile_slot(
     );
     states.insert(
         wait.clone(),
-        json!({ "Type": "Wait", "SecondsPath": "$.wait.seconds", "Next": backoff }),
+        json!({ "Type": "Wait", "SecondsPath": "$.wait.seconds", "Next": count }),
+    );
+    // Rounds are counted, and end the item at `$.poll.rounds`: the agent sets it so that
+    // the whole execution's history stays within AWS's 25,000 events (`states::budget`).
+    states.insert(
+        count,
+        json!({
+            "Type": "Pass",
+            "Parameters": {
+                "seconds.$": "$.wait.seconds",
+                "polls.$": "States.MathAdd($.wait.polls, 1)",
+            },
+            "ResultPath": "$.wait",
+            "Next": backoff,
+        }),
     );
     states.insert(
         backoff,
         json!({
             "Type": "Choice",
-            "Choices": [{ "Variable": "$.wait.seconds", "NumericGreaterThanEqualsPath": "$.poll.max", "Next": find_name }],
+            "Choices": [
+                { "Variable": "$.wait.polls", "NumericGreaterThanEqualsPath": "$.poll.rounds", "Next": too_long },
+                { "Variable": "$.wait.seconds", "NumericGreaterThanEqualsPath": "$.poll.max", "Next": find_name },
+            ],
             "Default": longer,
         }),
     );
@@ -260,10 +279,18 @@ fn compile_slot(
         longer,
         json!({
             "Type": "Pass",
-            "Parameters": { "seconds.$": "States.MathAdd($.wait.seconds, $.wait.seconds)" },
+            "Parameters": {
+                "seconds.$": "States.MathAdd($.wait.seconds, $.wait.seconds)",
+                "polls.$": "$.wait.polls",
+            },
             "ResultPath": "$.wait",
             "Next": find_name,
         }),
+    );
+    let still = format!("States.Format('{} {{}} is still {{}} after {{}} polls, as many as this execution has room for: re-run the same command, a new attempt goes on waiting', {step}.id, $.found.status, $.wait.polls)", find.noun);
+    states.insert(
+        too_long,
+        ended(Some(json!({ "Error": STILL_WAITING, "Cause.$": still }))),
     );
     let cause = format!("States.Format('{} {{}} is {{}}, a status it does not leave by itself: look at its events in the RDS console, fix the cause, remove it, then re-run the same command', {step}.id, $.found.status)", find.noun);
     states.insert(

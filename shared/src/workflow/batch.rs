@@ -142,11 +142,12 @@ impl Batch {
             let role = states::role(args)?;
             let machine = states::ensure_machine(aws, self.workflow, &all, role, progress).await?;
             let name = execution_name(&items);
+            let runs: Vec<&[Step]> = items.iter().map(|a| a.steps.as_slice()).collect();
             let input = states::input(
                 items.iter().map(|a| a.item.clone()).collect(),
+                &runs,
                 self.max_concurrency,
-            );
-            let runs: Vec<&[Step]> = items.iter().map(|a| a.steps.as_slice()).collect();
+            )?;
             states::attach_or_start(aws, &machine, &name, &input, &runs, progress).await
         };
         let started = started.await.map_err(|e: Error| match e.hint() {

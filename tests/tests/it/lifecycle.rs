@@ -1,6 +1,6 @@
 //! After the handoff: revoke at the source, cleanup at the target.
 
-use e2e::fixtures::{footprint, instance_state, key_policy, key_state, mysql_instance};
+use e2e::fixtures::{footprint, instance_state, key_arn, key_policy, key_state, mysql_instance};
 use e2e::{Account, Agent, Workdir, TARGET};
 
 use crate::common::{accounts, export, import, manifest};
@@ -242,4 +242,41 @@ async fn cleanup_keeps_the_key_that_still_encrypts_the_master_secret() {
         "the key that encrypts the master secret stays: {said}"
     );
     assert_eq!(footprint(&target, "cln-sec").await.secrets, before.secrets);
+}
+
+/// The source's key, too, is retired only when nothing uses it, a secret included:
+/// `revoke --schedule-key-deletion` refuses while a secret of the source account is kept
+/// under it, naming the secret, and the key stays enabled.
+#[tokio::test]
+async fn revoke_keeps_the_source_key_while_a_secret_is_kept_under_it() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("cln-srcsec");
+    mysql_instance(&source, "cln-srcsec", false).await;
+    export(&wd, &source, "--db-instance", "cln-srcsec", &[])
+        .await
+        .ok();
+    let key = key_arn(&source, "alias/rds-handoff/cln-srcsec").await;
+    source
+        .secrets()
+        .create_secret()
+        .name("app/cln-srcsec")
+        .secret_string("{}")
+        .kms_key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    let revoke = [
+        "revoke",
+        "cln-srcsec.handoff.json",
+        "--delete-snapshot",
+        "--schedule-key-deletion",
+        "7",
+    ];
+    wd.run(Agent::Src, &source, &revoke)
+        .await
+        .refused(3, "secret `app/cln-srcsec`");
+    assert_eq!(
+        key_state(&source, &key).await,
+        aws_sdk_kms::types::KeyState::Enabled
+    );
 }

@@ -1,7 +1,7 @@
 //! The reviewer's commands against live keys, and export onto a key that already exists.
 
 use e2e::fixtures::{key_policy, key_with_policy, mysql_instance};
-use e2e::proxy::{FaultPlan, Proxy};
+use e2e::proxy::{Denial, FaultPlan, Proxy};
 use e2e::{Agent, Emulator, Workdir, SOURCE, TARGET};
 use rds_handoff::policy::builder::{SID_TARGET_GRANTS, SID_TARGET_USE};
 
@@ -89,6 +89,16 @@ async fn export_onto_an_existing_key_adds_the_target_statements_and_keeps_the_re
     let wd = Workdir::new("rev-key");
     mysql_instance(&source, "rev-key", false).await;
     let key = key_with_policy(&source, DEFAULT_POLICY).await;
+    // The dry run audits the key as the run does, says how its policy will change, and
+    // changes nothing.
+    let dry = ["--key", key.as_str(), "--dry-run"];
+    let plan = export(&wd, &source, "--db-instance", "rev-key", &dry)
+        .await
+        .ok();
+    let said = format!("{}{}", plan.stdout, plan.stderr);
+    let change = format!("key policy: add {SID_TARGET_USE}, {SID_TARGET_GRANTS} for {TARGET}");
+    assert!(said.contains(&change), "{said}");
+    assert_eq!(key_policy(&source, &key).await.statements().len(), 1);
     export(&wd, &source, "--db-instance", "rev-key", &["--key", &key])
         .await
         .ok();
@@ -175,4 +185,47 @@ async fn audit_exits_non_zero_on_statements_it_cannot_clear() {
         assert_eq!(run.code, 1, "{finding}: {}{}", run.stdout, run.stderr);
         assert!(run.stdout.contains(finding), "{finding}: {}", run.stdout);
     }
+}
+
+/// A run that fails after adding the target's statements to a key the operator named takes
+/// them back: the key's policy is as it was, and the run's own error is what it says.
+#[tokio::test]
+async fn a_failed_export_takes_back_what_it_added_to_a_named_key() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("rev-undo");
+    mysql_instance(&source, "rev-undo", false).await;
+    let key = key_with_policy(&source, DEFAULT_POLICY).await;
+    let before = key_policy(&source, &key).await;
+    let plan = FaultPlan {
+        denials: vec![Denial {
+            action: "CopyDBSnapshot",
+            matching: String::new(),
+            code: None,
+        }],
+        ..FaultPlan::default()
+    };
+    let proxy = Proxy::start(&Emulator::get().url, plan).await;
+    let args = [
+        "export",
+        "--db-instance",
+        "rev-undo",
+        "--target-account",
+        TARGET,
+        "--key",
+        key.as_str(),
+    ];
+    let run = wd.via(&proxy, Agent::Src, &source, &args).await;
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("target statements this run added taken back"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(key_policy(&source, &key).await, before);
+    // The same command, once the copy is allowed, adds them again and finishes.
+    export(&wd, &source, "--db-instance", "rev-undo", &["--key", &key])
+        .await
+        .ok();
+    assert_eq!(key_policy(&source, &key).await.statements().len(), 3);
 }

@@ -6,8 +6,8 @@
 use aws_sdk_kms::types::KeyState;
 use e2e::agents::sha_of;
 use e2e::fixtures::{
-    footprint, key_arn, key_policy, key_state, key_with_policy, mysql_instance, network,
-    restore_attribute, Network,
+    describe_instance, footprint, key_arn, key_policy, key_state, key_with_policy, mysql_instance,
+    network, restore_attribute, Network,
 };
 use e2e::proxy::{Denial, FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Run, Workdir, SOURCE, TARGET, THIRD};
@@ -838,4 +838,41 @@ async fn export_resumes_only_from_a_snapshot_of_the_database_it_exports() {
         "no copy was made of the planted snapshot"
     );
     assert!(!wd.file(&format!("{db}.handoff.json")).exists());
+}
+
+/// A database at the restore name that carries this manifest's tag is an earlier try's only
+/// if AWS says it is what the restore makes: under the import's own key, with the manifest's
+/// master user. One made otherwise and tagged by hand is refused before anything is made.
+#[tokio::test]
+async fn a_database_tagged_like_this_imports_is_refused_unless_restored_by_it() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("trust-plant");
+    mysql_instance(&source, "trust-plant", false).await;
+    export(&wd, &source, "--db-instance", "trust-plant", &[])
+        .await
+        .ok();
+    let arn = manifest(&wd, "trust-plant").snapshot.arn.to_string();
+    mysql_instance(&target, "trust-plant", true).await;
+    let planted = describe_instance(&target, "trust-plant").await;
+    target
+        .rds()
+        .add_tags_to_resource()
+        .resource_name(planted.db_instance_arn().unwrap())
+        .tags(
+            aws_sdk_rds::types::Tag::builder()
+                .key("rds-handoff:source-snapshot")
+                .value(&arn)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    import(&wd, &target, "trust-plant", &[])
+        .await
+        .0
+        .refused(3, "was not restored by this import");
+    assert!(
+        footprint(&target, "trust-plant").await.keys.is_empty(),
+        "nothing made before the refusal"
+    );
 }

@@ -45,6 +45,13 @@ impl KeyChoice {
             Self::Alias(alias) => alias.clone(),
         }
     }
+
+    /// The id, ARN or alias KMS finds the key by.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Given(key) | Self::Alias(key) => key,
+        }
+    }
 }
 
 /// The key flags `export` and `encrypt` share.
@@ -104,7 +111,59 @@ pub async fn ensure_key(
     tags: &BTreeMap<String, String>,
     progress: &dyn Progress,
 ) -> Result<Key> {
-    let key = match choice {
+    let key = match usable(aws, choice, spec, caller).await? {
+        None => return create::create(aws, &choice.describe(), spec, caller, tags, progress).await,
+        Some((key, Found::Tag(alias))) => {
+            progress.event(&Event::step(
+                "key",
+                alias,
+                "found untagged alias, adding it",
+            ));
+            create_alias(aws, alias, &key.id).await?;
+            key
+        }
+        Some((key, _)) => key,
+    };
+    add_peer(aws, &key, spec, caller, progress).await?;
+    progress.event(&Event::step("key", &key.arn, "ready"));
+    Ok(key)
+}
+
+/// What [`ensure_key`] would do, read without changing anything (a dry run): the same
+/// refusals, then the key found and the statements (by Sid) its policy would gain; `None`
+/// when the key would be made.
+pub async fn plan_key(
+    aws: &Aws,
+    choice: &KeyChoice,
+    spec: &KeyPolicySpec,
+    caller: &Caller,
+) -> Result<Option<(Key, Vec<String>)>> {
+    let Some((key, _)) = usable(aws, choice, spec, caller).await? else {
+        return Ok(None);
+    };
+    let adds = match &spec.peer {
+        Some(peer) => {
+            let wanted = spec.peer_statements(peer);
+            if has_peer(&get_policy(aws, &key.id).await?, &wanted) {
+                Vec::new()
+            } else {
+                wanted.into_iter().filter_map(|s| s.sid).collect()
+            }
+        }
+        None => Vec::new(),
+    };
+    Ok(Some((key, adds)))
+}
+
+/// The key `choice` names, if there is one, once it passes [`adoptable`]; `None` when the
+/// toolkit's own is to be made.
+async fn usable<'a>(
+    aws: &Aws,
+    choice: &'a KeyChoice,
+    spec: &KeyPolicySpec,
+    caller: &Caller,
+) -> Result<Option<(Key, Found<'a>)>> {
+    let (key, found) = match choice {
         KeyChoice::Given(id) => {
             let key = describe(aws, id).await?.ok_or_else(|| {
                 Error::refused(
@@ -112,34 +171,20 @@ pub async fn ensure_key(
                     "check `--kms-key-id` and `--region`",
                 )
             })?;
-            // Before any change: the toolkit's statements are never added to a policy that
-            // already lets in someone this handoff does not trust.
-            adoptable(aws, &key, Found::Given, spec, caller).await?;
-            key
+            (key, Found::Given)
         }
         KeyChoice::Alias(alias) => match describe(aws, alias).await? {
-            Some(key) => {
-                adoptable(aws, &key, Found::Alias(alias), spec, caller).await?;
-                key
-            }
+            Some(key) => (key, Found::Alias(alias)),
             None => match find_tagged(aws, alias).await? {
-                Some(key) => {
-                    adoptable(aws, &key, Found::Tag(alias), spec, caller).await?;
-                    progress.event(&Event::step(
-                        "key",
-                        alias,
-                        "found untagged alias, adding it",
-                    ));
-                    create_alias(aws, alias, &key.id).await?;
-                    key
-                }
-                None => return create::create(aws, alias, spec, caller, tags, progress).await,
+                Some(key) => (key, Found::Tag(alias)),
+                None => return Ok(None),
             },
         },
     };
-    add_peer(aws, &key, spec, caller, progress).await?;
-    progress.event(&Event::step("key", &key.arn, "ready"));
-    Ok(key)
+    // Before any change: the toolkit's statements are never added to a policy that already
+    // lets in someone this handoff does not trust.
+    adoptable(aws, &key, found, spec, caller).await?;
+    Ok(Some((key, found)))
 }
 
 /// How a key the run did not just make was found.
@@ -423,6 +468,22 @@ pub async fn encrypting(aws: &Aws, key: &Key) -> Result<Vec<String>> {
         .filter(|r| uses(r.kms_key_id.as_deref()))
         .map(crate::aws::rds::Listed::describe)
         .collect())
+}
+
+/// What still uses `key` here: the databases and snapshots it encrypts, and the secrets kept
+/// under it (named by its ARN, its id, or `alias` and the alias's ARN). A key is retired only
+/// when this is empty: a secret under a deleted key is unreadable.
+pub async fn users(aws: &Aws, key: &Key, alias: Option<&str>) -> Result<Vec<String>> {
+    let mut names = vec![key.arn.clone(), key.id.clone()];
+    if let Some(alias) = alias {
+        names.push(alias.to_owned());
+        if let Some((prefix, _)) = key.arn.rsplit_once(":key/") {
+            names.push(format!("{prefix}:{alias}"));
+        }
+    }
+    let mut users = encrypting(aws, key).await?;
+    users.extend(crate::aws::secrets::encrypted_with(aws, &names).await?);
+    Ok(users)
 }
 
 /// Schedules a key's deletion after `days` (7–30), the waiting period in which it can still

@@ -1,14 +1,16 @@
 //! A dry run's plan (`src-agent export --dry-run`): each step of the export read from AWS,
 //! what exists reused and the rest made; nothing is changed.
 
+use crate::aws::kms;
 use crate::aws::rds::DbInfo;
-use crate::aws::Aws;
+use crate::aws::{Aws, Caller};
 use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::base::vocabulary::DbKind;
 use crate::flows::plan::{self, Action};
 use crate::workflow::Workflow;
 
+use super::key::key_spec;
 use super::snapshot::{say_rekey, source_encryption, steps, Rekey};
 use super::ExportPlan;
 
@@ -16,17 +18,35 @@ use super::ExportPlan;
 pub(super) async fn print_plan(
     aws: &Aws,
     plan: &ExportPlan,
+    caller: &Caller,
     db: &DbInfo,
     shared: bool,
     progress: &dyn Progress,
 ) -> Result<()> {
     let names = &plan.names;
-    plan::step(
-        progress,
-        plan::key(aws, &plan.key).await?,
-        "key (policy: `src-agent policy`)",
-        &plan.key.describe(),
-    );
+    // The run's own checks of the key (found, its policy audited), then what its policy gains.
+    match kms::plan_key(aws, &plan.key, &key_spec(plan, aws, caller), caller).await? {
+        None => plan::step(
+            progress,
+            Action::Create,
+            "key (policy: `src-agent policy`)",
+            &plan.key.describe(),
+        ),
+        Some((key, adds)) => {
+            plan::step(progress, Action::Reuse, "key", &key.arn);
+            if adds.is_empty() {
+                plan::step(
+                    progress,
+                    Action::Skip,
+                    "key policy: has the target's statements",
+                    &key.arn,
+                );
+            } else {
+                let stage = format!("key policy: add {} for {}", adds.join(", "), plan.target);
+                plan::step(progress, Action::Update, &stage, &key.arn);
+            }
+        }
+    }
     let source = source_encryption(aws, plan, db).await?;
     say_rekey(plan, source, progress);
     let rekey = Rekey::of(plan, source);

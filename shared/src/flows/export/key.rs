@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::aws::kms::{ensure_key, Key, KeyChoice};
+use crate::aws::kms::{self, ensure_key, Key, KeyChoice};
 use crate::aws::{Aws, Caller};
 use crate::base::error::Result;
-use crate::base::progress::Progress;
-use crate::policy::{check_lockout, KeyPolicySpec, Peer};
+use crate::base::progress::{Event, Progress};
+use crate::policy::builder::{has_peer, merge_peer};
+use crate::policy::{check_lockout, KeyPolicySpec, Peer, PolicyDocument};
 
 use super::ExportPlan;
 
@@ -42,7 +43,7 @@ pub(super) fn refuse_lockout(plan: &ExportPlan, aws: &Aws, caller: &Caller) -> R
     Ok(())
 }
 
-fn key_spec(plan: &ExportPlan, aws: &Aws, caller: &Caller) -> KeyPolicySpec {
+pub(super) fn key_spec(plan: &ExportPlan, aws: &Aws, caller: &Caller) -> KeyPolicySpec {
     let peer = Peer {
         account: plan.target.clone(),
         principal: plan.target_principal.clone(),
@@ -57,4 +58,76 @@ fn key_spec(plan: &ExportPlan, aws: &Aws, caller: &Caller) -> KeyPolicySpec {
     spec.org_id = plan.org_id.clone();
     spec.variant = plan.key_policy;
     spec
+}
+
+/// What a failed run takes back from a key the operator named: the policy as it was before
+/// the run added the target's statements. The toolkit's own key keeps them (it is made for
+/// this handoff); a resumed run adds them again.
+pub(super) struct Undo {
+    /// The named key's policy before the run, and the policy the run would make of it.
+    before: Option<(PolicyDocument, PolicyDocument)>,
+}
+
+impl Undo {
+    pub(super) async fn before(aws: &Aws, plan: &ExportPlan, caller: &Caller) -> Result<Undo> {
+        let KeyChoice::Given(id) = &plan.key else {
+            return Ok(Undo { before: None });
+        };
+        let Some(key) = kms::describe(aws, id).await? else {
+            return Ok(Undo { before: None });
+        };
+        let spec = key_spec(plan, aws, caller);
+        let policy = kms::get_policy(aws, &key.id).await?;
+        // Exactly what `ensure_key` will do: merge the statements, unless they are there.
+        let before = spec.peer.as_ref().and_then(|peer| {
+            let wanted = spec.peer_statements(peer);
+            if has_peer(&policy, &wanted) {
+                return None;
+            }
+            let merged = merge_peer(policy.clone(), wanted);
+            Some((policy, merged))
+        });
+        Ok(Undo { before })
+    }
+
+    /// Puts the policy back if it is still the one the run made; says what to remove if
+    /// someone changed it since. Never fails the run twice: its own error is what counts.
+    pub(super) async fn revert(
+        &self,
+        aws: &Aws,
+        key: &Key,
+        caller: &Caller,
+        progress: &dyn Progress,
+    ) {
+        let Some((before, made)) = &self.before else {
+            return;
+        };
+        let now = match kms::get_policy(aws, &key.id).await {
+            Ok(now) => now,
+            Err(err) => return say_left(key, &err.to_string(), progress),
+        };
+        if now != *made {
+            return say_left(
+                key,
+                "its policy changed since this run added them",
+                progress,
+            );
+        }
+        match kms::put_policy(aws, key, before, caller).await {
+            Ok(()) => progress.event(&Event::step(
+                "key policy",
+                &key.arn,
+                "target statements this run added taken back",
+            )),
+            Err(err) => say_left(key, &err.to_string(), progress),
+        }
+    }
+}
+
+fn say_left(key: &Key, why: &str, progress: &dyn Progress) {
+    progress.event(&Event::warning(
+        "key policy",
+        &key.arn,
+        &format!("the target statements this failed run added stay ({why}): re-run to finish, or remove them (`src-agent revoke` with the manifest once written, or by hand)"),
+    ));
 }

@@ -33,10 +33,10 @@ mod tags;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::aws::kms::{KeyArgs, KeyChoice};
-use crate::aws::rds;
+use crate::aws::kms::{Key, KeyArgs, KeyChoice};
+use crate::aws::rds::{self, DbInfo, Snap};
 use crate::aws::wait::{parse_duration, WaitPolicy};
-use crate::aws::Aws;
+use crate::aws::{Aws, Caller};
 use crate::base::error::{Error, Result};
 use crate::base::manifest::{fingerprint, Manifest};
 use crate::base::names::ExportNames;
@@ -283,7 +283,7 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
         data::check_login(aws, plan, &db, progress).await?;
     }
     if plan.dry_run {
-        print_plan(aws, plan, &db, shared.is_some(), progress).await?;
+        print_plan(aws, plan, &caller, &db, shared.is_some(), progress).await?;
         return Ok(ExportReport {
             manifest_path: plan.manifest_path.clone(),
             manifest: None,
@@ -300,18 +300,40 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     );
     let progress: &dyn Progress = &recorder;
     let tags = base_tags(plan);
+    // A key the operator named gets the target's statements; a run that fails after takes
+    // back exactly what it added (a detached run has not failed: its execution goes on).
+    let undo = key::Undo::before(aws, plan, &caller).await?;
     let key = ensure_export_key(aws, plan, &caller, &tags, progress).await?;
+    let result = share_and_write(aws, plan, &caller, &db, shared, &key, progress).await;
+    if let Err(err) = &result {
+        if !matches!(err, Error::Detached { .. }) {
+            undo.revert(aws, &key, &caller, progress).await;
+        }
+    }
+    result
+}
+
+/// The export once its key is ready: the steps, their checks, cleanup and the manifest.
+async fn share_and_write(
+    aws: &Aws,
+    plan: &ExportPlan,
+    caller: &Caller,
+    db: &DbInfo,
+    shared: Option<Snap>,
+    key: &Key,
+    progress: &dyn Progress,
+) -> Result<ExportReport> {
+    let tags = base_tags(plan);
     let shared_tags = with_role(&tags, "shared-copy");
-    let source = source_encryption(aws, plan, &db).await?;
+    let source = source_encryption(aws, plan, db).await?;
     let rekey = Rekey::of(plan, source);
     let sources = [plan.db.as_str(), plan.names.temp_cluster.as_str()];
     if let Some(found) = &shared {
         check_copy(found, &shared_tags, rekey, &key.arn, &sources)?;
     }
     say_rekey(plan, source, progress);
-    let steps = steps(plan, &db, &key.arn, shared.is_some(), rekey);
-    let digest =
-        data::verified_snapshot(aws, plan, &db, &steps, shared.is_some(), progress).await?;
+    let steps = steps(plan, db, &key.arn, shared.is_some(), rekey);
+    let digest = data::verified_snapshot(aws, plan, db, &steps, shared.is_some(), progress).await?;
     let done = workflow::run(
         aws,
         &plan.engine,
@@ -339,7 +361,7 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     check_copy(&snapshot, &shared_tags, rekey, &key.arn, &sources)?;
     check_shared(aws, plan, progress).await?;
     cleanup(aws, plan, rekey, progress).await?;
-    let manifest = write_manifest(aws, plan, &caller, &db, &snapshot, source, digest)?;
+    let manifest = write_manifest(aws, plan, caller, db, &snapshot, source, digest)?;
     progress.event(&Event::step(
         "manifest",
         &plan.manifest_path.display().to_string(),

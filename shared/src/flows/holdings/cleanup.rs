@@ -11,7 +11,6 @@ use aws_sdk_kms::types::KeyState;
 use super::{scan, Held, Side};
 use crate::aws::kms::{self, Key, ALIAS_TAG};
 use crate::aws::rds;
-use crate::aws::secrets;
 use crate::aws::Aws;
 use crate::base::error::{ExitCode, Result};
 use crate::base::manifest::Manifest;
@@ -131,7 +130,7 @@ pub async fn run_cleanup(
     for h in held {
         let (remove, why) = decide(&h, side);
         let done = if remove {
-            remove_one(aws, &h, side, args, printer).await?
+            remove_one(aws, &h, args, printer).await?
         } else {
             None
         };
@@ -195,7 +194,6 @@ pub async fn run_cleanup(
 async fn remove_one(
     aws: &Aws,
     h: &Held,
-    side: Side,
     args: &CleanupArgs,
     printer: &Printer,
 ) -> Result<Option<&'static str>> {
@@ -228,28 +226,23 @@ async fn remove_one(
             printer.event(&Event::step("delete temporary cluster", &h.id, ""));
             Ok(Some("deleted"))
         }
-        "kms-key" => retire_key(aws, h, side, args, printer).await,
+        "kms-key" => retire_key(aws, h, args, printer).await,
         _ => Ok(None),
     }
 }
 
 /// Schedules the deletion of a key the toolkit made, once nothing here uses it: no
-/// database or snapshot and, on the target (where the master secrets are), no secret.
+/// database, snapshot or secret ([`kms::users`]).
 async fn retire_key(
     aws: &Aws,
     h: &Held,
-    side: Side,
     args: &CleanupArgs,
     printer: &Printer,
 ) -> Result<Option<&'static str>> {
     let Some((key, _)) = kms::lookup(aws, &h.id).await? else {
         return Ok(None);
     };
-    let mut users = kms::encrypting(aws, &key).await?;
-    if side == Side::Target {
-        let names = key_names(&key, h.tags.get(ALIAS_TAG).map(String::as_str));
-        users.extend(secrets::encrypted_with(aws, &names).await?);
-    }
+    let users = kms::users(aws, &key, h.tags.get(ALIAS_TAG).map(String::as_str)).await?;
     if !users.is_empty() {
         printer.event(&Event::step(
             "keep key",
@@ -273,19 +266,6 @@ async fn retire_key(
     let status = format!("deletion in {days} days (cancel with `aws kms cancel-key-deletion`)");
     printer.event(&Event::step("schedule key deletion", &key.arn, &status));
     Ok(Some("scheduled for deletion"))
-}
-
-/// Every name a secret may record for `key`: its ARN, its id and, for the alias the toolkit
-/// gave it, the alias and the alias's ARN.
-fn key_names(key: &Key, alias: Option<&str>) -> Vec<String> {
-    let mut names = vec![key.arn.clone(), key.id.clone()];
-    if let Some(alias) = alias {
-        names.push(alias.to_owned());
-        if let Some((prefix, _)) = key.arn.rsplit_once(":key/") {
-            names.push(format!("{prefix}:{alias}"));
-        }
-    }
-    names
 }
 
 /// `--yes`, or a "y" typed at the terminal.

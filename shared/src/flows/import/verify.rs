@@ -2,8 +2,8 @@
 //! snapshot it names verified against AWS (our account and region, the snapshot's owner,
 //! share, encryption key and description), before anything is created.
 
-use crate::aws::rds;
 use crate::aws::secrets::describe_secret;
+use crate::aws::{kms, rds};
 use crate::aws::{Aws, Caller};
 use crate::base::error::{Error, Result};
 use crate::base::progress::{Event, Progress};
@@ -141,6 +141,7 @@ pub async fn verify(
                 "pass `--db-identifier` with a new name",
             );
         }
+        check_restored_here(aws, plan, existing).await?;
     }
     if plan.args.password_mode == PasswordMode::Rotate {
         if let Some(secret) = describe_secret(aws, &plan.secret_name).await? {
@@ -149,6 +150,52 @@ pub async fn verify(
     }
     progress.event(&Event::step("verify", arn.as_str(), "manifest matches AWS"));
     Ok((caller, existing.is_some()))
+}
+
+/// A database at the restore name, tagged as restored from this manifest's snapshot, is an
+/// earlier try's only if AWS says what such a restore would be: under this import's own key
+/// (which the toolkit made and audited), with the manifest's engine and master user. Anyone
+/// who may tag a database can write the tag; the key and the master user come from the
+/// restore itself.
+async fn check_restored_here(aws: &Aws, plan: &ImportPlan, db: &rds::DbInfo) -> Result<()> {
+    let key = kms::describe(aws, plan.key.id()).await?;
+    let on_key = match (&key, db.kms_key_id.as_deref()) {
+        (Some(key), Some(used)) => used == key.arn || used == key.id,
+        _ => false,
+    };
+    let d = &plan.manifest.database;
+    let mut differs = Vec::new();
+    if !on_key {
+        differs.push(format!(
+            "it is under {}, not this import's key `{}`",
+            db.kms_key_id.as_deref().unwrap_or("no key"),
+            plan.key.id()
+        ));
+    }
+    if db.database.master_username != d.master_username {
+        differs.push(format!(
+            "its master user is `{}`, not `{}`",
+            db.database.master_username, d.master_username
+        ));
+    }
+    if db.database.engine != d.engine {
+        differs.push(format!(
+            "its engine is `{}`, not `{}`",
+            db.database.engine, d.engine
+        ));
+    }
+    if differs.is_empty() {
+        return Ok(());
+    }
+    Err(Error::refused(
+        format!(
+            "{} `{}` carries this manifest's tag, but was not restored by this import: {}",
+            plan.kind.name(),
+            plan.db,
+            differs.join("; ")
+        ),
+        "a tag can be set by anyone who may tag a database: find out who made it; pass `--db-identifier` with a new name",
+    ))
 }
 
 /// Where the manifest's fields that reach AWS calls differ from the snapshot AWS describes.

@@ -16,6 +16,7 @@ use crate::ident::Arn;
 
 use super::super::asl::{self, Deployment};
 use super::super::{Op, OpKind, Step, Workflow};
+use super::budget;
 
 /// The state machine of `workflow` for these steps: an export's is its target account's own,
 /// as its Share step adds that account and no other.
@@ -181,9 +182,22 @@ async fn results_exist(aws: &Aws, runs: &[&[Step]]) -> Result<bool> {
     Ok(true)
 }
 
-/// The execution input: the databases' items, how many run at once.
-pub fn input(items: Vec<Value>, max_concurrency: usize) -> Value {
-    json!({ "databases": items, "maxConcurrency": max_concurrency.max(1) })
+/// The execution input: the databases' items, each step's poll rounds within the history's
+/// room ([`budget`]), how many run at once. `runs` are the items' steps.
+pub fn input(mut items: Vec<Value>, runs: &[&[Step]], max_concurrency: usize) -> Result<Value> {
+    let rounds = budget::rounds(runs).ok_or_else(|| Error::Usage {
+        message: format!(
+            "{} databases are too many for one Step Functions execution: its history (at most {} events) would leave each step fewer than {} polls",
+            runs.len(),
+            budget::MAX_EVENTS,
+            budget::MIN_ROUNDS
+        ),
+        hint: Some("run them in smaller groups, or with `--engine local`".into()),
+    })?;
+    for item in &mut items {
+        item["poll"]["rounds"] = json!(rounds);
+    }
+    Ok(json!({ "databases": items, "maxConcurrency": max_concurrency.max(1) }))
 }
 
 /// The running execution named `<name>-<attempt>`, or the succeeded one whose results are

@@ -9,6 +9,7 @@
 //! starting a second; after a failed one it starts the next attempt, whose steps find what
 //! the last one made. A fleet's databases share executions instead ([`Batch`]).
 
+pub mod budget;
 mod execution;
 mod history;
 
@@ -19,6 +20,7 @@ use crate::aws::wait::{parse_duration, WaitPolicy};
 use crate::aws::Aws;
 use crate::base::error::{Error, Result};
 use crate::base::progress::Progress;
+use crate::base::vocabulary::STILL_WAITING;
 use crate::ident::Arn;
 
 use super::{Batch, OpKind, Step, Workflow};
@@ -52,9 +54,10 @@ pub struct EngineArgs {
     /// return; `status --execution ARN` follows it, the same command again finishes the run
     #[arg(long)]
     pub detach: bool,
-    /// With `--engine step-functions`: the state machine's first wait between polls; it
-    /// doubles up to ten times that
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    /// With `--engine step-functions`: the state machine's first wait between polls (at
+    /// least 1s); it doubles up to ten times that. Each step polls at most as often as the
+    /// execution's 25,000 history events allow (`states::budget`), then a new attempt goes on
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = poll_interval)]
     pub poll_interval: Duration,
     /// In a fleet: the one execution its databases share (set by the fleet, not a flag).
     #[arg(skip)]
@@ -71,6 +74,17 @@ impl Default for EngineArgs {
             batch: None,
         }
     }
+}
+
+/// `--poll-interval`: a duration of at least one second (a Wait state counts whole seconds).
+fn poll_interval(value: &str) -> std::result::Result<Duration, String> {
+    let interval = parse_duration(value)?;
+    if interval < Duration::from_secs(1) {
+        return Err(format!(
+            "`{value}` is under 1s: Step Functions waits whole seconds"
+        ));
+    }
+    Ok(interval)
 }
 
 /// Runs `steps` of one database as an execution of `workflow`'s state machine: its own, or,
@@ -98,10 +112,26 @@ pub async fn run(
         Some(step) => Some(aws.copies.take(step.kind).await),
         None => None,
     };
-    let input = input(vec![item], 1);
+    let input = input(vec![item], &[steps], 1)?;
     let name = format!("{database}-{}", run_key(steps));
-    let execution = attach_or_start(aws, &machine, &name, &input, &[steps], progress).await?;
-    finish(aws, args, &execution, database, steps, wait, progress).await
+    // An execution whose step polled as often as its history has room for ends; the next
+    // attempt goes on waiting, as long as the run's own wait allows.
+    let started = std::time::Instant::now();
+    loop {
+        let execution = attach_or_start(aws, &machine, &name, &input, &[steps], progress).await?;
+        match finish(aws, args, &execution, database, steps, wait, progress).await {
+            Err(Error::Execution { error, .. })
+                if error == STILL_WAITING && started.elapsed() < wait.deadline =>
+            {
+                progress.event(&crate::base::progress::Event::step(
+                    "execution",
+                    &execution,
+                    "polled as often as its history allows; a new attempt goes on waiting",
+                ));
+            }
+            done => return done,
+        }
+    }
 }
 
 /// Follows `execution` to its end for `database`, or, with `--detach`, returns at once.
@@ -129,4 +159,15 @@ pub(super) fn role(args: &EngineArgs) -> Result<&Arn> {
         message: "`--engine step-functions` needs the role its state machine runs as".into(),
         hint: Some("pass `--execution-role arn:aws:iam::ACCOUNT:role/NAME`: a role trusted by states.amazonaws.com (policies/execution-role.trust.json) with policies/execution-role-source.iam.json (export, encrypt) or execution-role-target.iam.json (import)".into()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_poll_interval_is_at_least_a_second() {
+        assert!(poll_interval("500ms").unwrap_err().contains("under 1s"));
+        assert_eq!(poll_interval("1s"), Ok(Duration::from_secs(1)));
+    }
 }
