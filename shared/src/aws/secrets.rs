@@ -43,7 +43,8 @@ pub async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<Secret>> {
 /// ARN, id, alias or alias ARN: Secrets Manager keeps whichever the secret was made with), as
 /// an operator message names them: ``secret `name` ``.
 pub async fn encrypted_with(aws: &Aws, names: &[String]) -> Result<Vec<String>> {
-    Ok(list(aws)
+    // A secret scheduled for deletion can still be restored, and read only with its key.
+    Ok(list(aws, true)
         .await?
         .iter()
         .filter(|s| s.kms_key_id().is_some_and(|k| names.iter().any(|n| n == k)))
@@ -51,10 +52,16 @@ pub async fn encrypted_with(aws: &Aws, names: &[String]) -> Result<Vec<String>> 
         .collect())
 }
 
-/// Every secret of this account and region, all pages.
-pub async fn list(aws: &Aws) -> Result<Vec<SecretListEntry>> {
+/// Every secret of this account and region, all pages; with `planned_deletion`, those
+/// scheduled for deletion too.
+pub async fn list(aws: &Aws, planned_deletion: bool) -> Result<Vec<SecretListEntry>> {
     let mut found = Vec::new();
-    let mut pages = aws.secrets.list_secrets().into_paginator().send();
+    let mut pages = aws
+        .secrets
+        .list_secrets()
+        .include_planned_deletion(planned_deletion)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(sdk("secretsmanager:ListSecrets"))?;
         found.extend(page.secret_list().iter().cloned());

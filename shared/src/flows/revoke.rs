@@ -238,7 +238,7 @@ async fn schedule_deletion(
     dry_run: bool,
     step: &impl Fn(&str, &str, &str),
 ) -> Result<()> {
-    let users = kms::users(aws, key, None).await?;
+    let users = kms::users(aws, key).await?;
     if !users.is_empty() {
         return Err(Error::refused(
             format!("key `{}` still encrypts {}: deleting it would make them unreadable", key.arn, users.join(", ")),

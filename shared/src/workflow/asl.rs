@@ -287,7 +287,8 @@ fn compile_slot(
             "Next": find_name,
         }),
     );
-    let still = format!("States.Format('{} {{}} is still {{}} after {{}} polls, as many as this execution has room for: re-run the same command, a new attempt goes on waiting', {step}.id, $.found.status, $.wait.polls)", find.noun);
+    // Not `$.found`: a step whose describe never found its result has none.
+    let still = format!("States.Format('{} {{}} is not yet {} after {{}} polls, as many as this execution has room for: re-run the same command, a new attempt goes on waiting', {step}.id, $.wait.polls)", find.noun, slot_goal(slot.op));
     states.insert(
         too_long,
         ended(Some(json!({ "Error": STILL_WAITING, "Cause.$": still }))),
@@ -297,7 +298,11 @@ fn compile_slot(
         terminal,
         ended(Some(json!({ "Error": TERMINAL_ERROR, "Cause.$": cause }))),
     );
-    create_call.insert(states, &wait, Some((api.exists, &find_name)));
+    // "Already exists" (another try made it) waits like a made result, so every way round
+    // the loop passes `: count`. A stop refused while the database is `available` (a read
+    // replica, a global database member) is not retried: it ends the item with the error.
+    let exists = (slot.op != OpKind::Stop).then_some((api.exists, wait.as_str()));
+    create_call.insert(states, &wait, exists);
 }
 
 fn slot_goal(op: OpKind) -> &'static str {
@@ -424,10 +429,13 @@ fn retry() -> Value {
     json!([{
         "ErrorEquals": ["Rds.ThrottlingException", "Rds.RdsException", "Rds.SdkClientException"],
         "IntervalSeconds": 5,
-        "MaxAttempts": 6,
+        "MaxAttempts": RETRIES,
         "BackoffRate": 2.0,
     }])
 }
+
+/// A Task's retries after its first attempt (`MaxAttempts`): at most `RETRIES + 1` attempts.
+pub const RETRIES: u64 = 6;
 
 /// The `expected` error goes to its state; any other error ends the item with it.
 fn catch(state: &mut Value, expected: Option<(&str, &str)>) {

@@ -96,7 +96,7 @@ async fn export_onto_an_existing_key_adds_the_target_statements_and_keeps_the_re
         .await
         .ok();
     let said = format!("{}{}", plan.stdout, plan.stderr);
-    let change = format!("key policy: add {SID_TARGET_USE}, {SID_TARGET_GRANTS} for {TARGET}");
+    let change = format!("key policy: set {SID_TARGET_USE}, {SID_TARGET_GRANTS} for {TARGET}");
     assert!(said.contains(&change), "{said}");
     assert_eq!(key_policy(&source, &key).await.statements().len(), 1);
     export(&wd, &source, "--db-instance", "rev-key", &["--key", &key])

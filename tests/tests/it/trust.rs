@@ -870,7 +870,7 @@ async fn a_database_tagged_like_this_imports_is_refused_unless_restored_by_it() 
     import(&wd, &target, "trust-plant", &[])
         .await
         .0
-        .refused(3, "was not restored by this import");
+        .refused(3, "is not what this import restores");
     assert!(
         footprint(&target, "trust-plant").await.keys.is_empty(),
         "nothing made before the refusal"

@@ -129,17 +129,32 @@ pub async fn ensure_key(
     Ok(key)
 }
 
+/// What [`ensure_key`] would do to a key that exists, read without changing anything (a
+/// dry run).
+#[derive(Debug)]
+pub struct KeyPlan {
+    pub key: Key,
+    /// Found by the toolkit's tag: its alias is added.
+    pub alias_added: Option<String>,
+    /// The statements (by Sid) the policy is given for the target, replacing that account's
+    /// earlier ones; empty when it has them.
+    pub sets: Vec<String>,
+}
+
 /// What [`ensure_key`] would do, read without changing anything (a dry run): the same
-/// refusals, then the key found and the statements (by Sid) its policy would gain; `None`
-/// when the key would be made.
+/// refusals, then what it does to the key found; `None` when the key would be made.
 pub async fn plan_key(
     aws: &Aws,
     choice: &KeyChoice,
     spec: &KeyPolicySpec,
     caller: &Caller,
-) -> Result<Option<(Key, Vec<String>)>> {
-    let Some((key, _)) = usable(aws, choice, spec, caller).await? else {
+) -> Result<Option<KeyPlan>> {
+    let Some((key, found)) = usable(aws, choice, spec, caller).await? else {
         return Ok(None);
+    };
+    let alias_added = match found {
+        Found::Tag(alias) => Some(alias.to_owned()),
+        _ => None,
     };
     let adds = match &spec.peer {
         Some(peer) => {
@@ -152,7 +167,11 @@ pub async fn plan_key(
         }
         None => Vec::new(),
     };
-    Ok(Some((key, adds)))
+    Ok(Some(KeyPlan {
+        key,
+        alias_added,
+        sets: adds,
+    }))
 }
 
 /// The key `choice` names, if there is one, once it passes [`adoptable`]; `None` when the
@@ -471,19 +490,41 @@ pub async fn encrypting(aws: &Aws, key: &Key) -> Result<Vec<String>> {
 }
 
 /// What still uses `key` here: the databases and snapshots it encrypts, and the secrets kept
-/// under it (named by its ARN, its id, or `alias` and the alias's ARN). A key is retired only
+/// under it, scheduled for deletion or not (named by its ARN, its id, or any alias of it and
+/// that alias's ARN: Secrets Manager keeps the name it was given). A key is retired only
 /// when this is empty: a secret under a deleted key is unreadable.
-pub async fn users(aws: &Aws, key: &Key, alias: Option<&str>) -> Result<Vec<String>> {
+pub async fn users(aws: &Aws, key: &Key) -> Result<Vec<String>> {
     let mut names = vec![key.arn.clone(), key.id.clone()];
-    if let Some(alias) = alias {
-        names.push(alias.to_owned());
-        if let Some((prefix, _)) = key.arn.rsplit_once(":key/") {
+    let prefix = key.arn.rsplit_once(":key/").map(|(prefix, _)| prefix);
+    for alias in aliases_of(aws, key).await? {
+        if let Some(prefix) = prefix {
             names.push(format!("{prefix}:{alias}"));
         }
+        names.push(alias);
     }
     let mut users = encrypting(aws, key).await?;
     users.extend(crate::aws::secrets::encrypted_with(aws, &names).await?);
     Ok(users)
+}
+
+/// The aliases that name `key` (`alias/…`), all pages.
+async fn aliases_of(aws: &Aws, key: &Key) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut pages = aws
+        .kms
+        .list_aliases()
+        .key_id(&key.id)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(sdk("kms:ListAliases"))?;
+        found.extend(
+            page.aliases()
+                .iter()
+                .filter_map(|a| a.alias_name().map(str::to_owned)),
+        );
+    }
+    Ok(found)
 }
 
 /// Schedules a key's deletion after `days` (7–30), the waiting period in which it can still

@@ -32,18 +32,21 @@ pub(super) async fn print_plan(
             "key (policy: `src-agent policy`)",
             &plan.key.describe(),
         ),
-        Some((key, adds)) => {
-            plan::step(progress, Action::Reuse, "key", &key.arn);
-            if adds.is_empty() {
-                plan::step(
-                    progress,
-                    Action::Skip,
-                    "key policy: has the target's statements",
-                    &key.arn,
-                );
+        Some(found) => {
+            plan::step(progress, Action::Reuse, "key", &found.key.arn);
+            if let Some(alias) = &found.alias_added {
+                plan::step(progress, Action::Create, "key alias", alias);
+            }
+            if found.sets.is_empty() {
+                let stage = "key policy: has the target's statements";
+                plan::step(progress, Action::Skip, stage, &found.key.arn);
             } else {
-                let stage = format!("key policy: add {} for {}", adds.join(", "), plan.target);
-                plan::step(progress, Action::Update, &stage, &key.arn);
+                let stage = format!(
+                    "key policy: set {} for {} (replacing that account's earlier statements, if any)",
+                    found.sets.join(", "),
+                    plan.target
+                );
+                plan::step(progress, Action::Update, &stage, &found.key.arn);
             }
         }
     }

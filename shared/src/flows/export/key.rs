@@ -5,11 +5,14 @@
 use std::collections::BTreeMap;
 
 use crate::aws::kms::{self, ensure_key, Key, KeyChoice};
+use crate::aws::rds;
 use crate::aws::{Aws, Caller};
 use crate::base::error::Result;
 use crate::base::progress::{Event, Progress};
+use crate::base::vocabulary::DbKind;
 use crate::policy::builder::{has_peer, merge_peer};
 use crate::policy::{check_lockout, KeyPolicySpec, Peer, PolicyDocument};
+use crate::workflow::Engine;
 
 use super::ExportPlan;
 
@@ -62,7 +65,10 @@ pub(super) fn key_spec(plan: &ExportPlan, aws: &Aws, caller: &Caller) -> KeyPoli
 
 /// What a failed run takes back from a key the operator named: the policy as it was before
 /// the run added the target's statements. The toolkit's own key keeps them (it is made for
-/// this handoff); a resumed run adds them again.
+/// this handoff); a resumed run adds them again. Only a run that is the key's one user
+/// takes them back: not a fleet's database (its siblings share under the same key), not a
+/// Step Functions run (its execution may go on and share), and not once a snapshot under the
+/// key is shared with the target (its copy needs them).
 pub(super) struct Undo {
     /// The named key's policy before the run, and the policy the run would make of it.
     before: Option<(PolicyDocument, PolicyDocument)>,
@@ -70,9 +76,13 @@ pub(super) struct Undo {
 
 impl Undo {
     pub(super) async fn before(aws: &Aws, plan: &ExportPlan, caller: &Caller) -> Result<Undo> {
+        let alone = !plan.in_fleet && plan.engine.engine == Engine::Local;
         let KeyChoice::Given(id) = &plan.key else {
             return Ok(Undo { before: None });
         };
+        if !alone {
+            return Ok(Undo { before: None });
+        }
         let Some(key) = kms::describe(aws, id).await? else {
             return Ok(Undo { before: None });
         };
@@ -95,6 +105,7 @@ impl Undo {
     pub(super) async fn revert(
         &self,
         aws: &Aws,
+        plan: &ExportPlan,
         key: &Key,
         caller: &Caller,
         progress: &dyn Progress,
@@ -102,6 +113,14 @@ impl Undo {
         let Some((before, made)) = &self.before else {
             return;
         };
+        match shared_under(aws, key, plan.target.as_str()).await {
+            Ok(None) => {}
+            Ok(Some(id)) => {
+                let why = format!("`{id}` under it is shared with the target");
+                return say_left(key, &why, progress);
+            }
+            Err(err) => return say_left(key, &err.to_string(), progress),
+        }
         let now = match kms::get_policy(aws, &key.id).await {
             Ok(now) => now,
             Err(err) => return say_left(key, &err.to_string(), progress),
@@ -124,10 +143,34 @@ impl Undo {
     }
 }
 
+/// A manual snapshot encrypted with `key` and shared with `account`, if there is one.
+async fn shared_under(aws: &Aws, key: &Key, account: &str) -> Result<Option<String>> {
+    for listed in rds::list_all(aws).await? {
+        let under = listed
+            .kms_key_id
+            .as_deref()
+            .is_some_and(|k| k == key.arn || k == key.id);
+        let kind = match listed.kind {
+            "db-snapshot" => DbKind::Instance,
+            "db-cluster-snapshot" => DbKind::Cluster,
+            _ => continue,
+        };
+        let shared = under
+            && rds::shared_with(aws, kind, &listed.id)
+                .await?
+                .iter()
+                .any(|a| a == account);
+        if shared {
+            return Ok(Some(listed.id));
+        }
+    }
+    Ok(None)
+}
+
 fn say_left(key: &Key, why: &str, progress: &dyn Progress) {
     progress.event(&Event::warning(
         "key policy",
         &key.arn,
-        &format!("the target statements this failed run added stay ({why}): re-run to finish, or remove them (`src-agent revoke` with the manifest once written, or by hand)"),
+        &format!("the target statements this run added stay ({why}): re-run the same command to finish the export, or remove them by hand if you abandon it"),
     ));
 }

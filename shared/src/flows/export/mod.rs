@@ -154,6 +154,8 @@ pub struct ExportPlan {
     pub names: ExportNames,
     /// A fleet's dry run checked the manifest folder itself (it makes it when it runs).
     pub folder_checked: bool,
+    /// One database of a fleet: its siblings may share under the same named key meanwhile.
+    pub in_fleet: bool,
     pub engine: EngineArgs,
     /// `--verify-data`.
     pub data: Option<DataPlan>,
@@ -235,6 +237,7 @@ impl ExportArgs {
             encrypt_at_source: self.encrypt_at_source,
             allow_unencrypted_share: self.allow_unencrypted_share,
             folder_checked: false,
+            in_fleet: false,
             engine: self.engine.clone(),
             stop_source: self.stop_source,
             data: self.verify_data.then(|| DataPlan {
@@ -301,14 +304,12 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     let progress: &dyn Progress = &recorder;
     let tags = base_tags(plan);
     // A key the operator named gets the target's statements; a run that fails after takes
-    // back exactly what it added (a detached run has not failed: its execution goes on).
+    // back exactly what it added (`key::Undo` says when it may).
     let undo = key::Undo::before(aws, plan, &caller).await?;
     let key = ensure_export_key(aws, plan, &caller, &tags, progress).await?;
     let result = share_and_write(aws, plan, &caller, &db, shared, &key, progress).await;
-    if let Err(err) = &result {
-        if !matches!(err, Error::Detached { .. }) {
-            undo.revert(aws, &key, &caller, progress).await;
-        }
+    if result.is_err() {
+        undo.revert(aws, plan, &key, &caller, progress).await;
     }
     result
 }

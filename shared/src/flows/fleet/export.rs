@@ -175,6 +175,7 @@ async fn export_one(
 ) -> Result<Done> {
     let mut plan = args.plan_for(member.kind, &member.id, manifest)?;
     plan.folder_checked = true;
+    plan.in_fleet = true;
     plan.engine = engine;
     let _room = take_room(room).await;
     let report = export(aws, &plan, line).await?;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use aws_sdk_kms::types::KeyState;
 
 use super::{scan, Held, Side};
-use crate::aws::kms::{self, Key, ALIAS_TAG};
+use crate::aws::kms::{self, Key};
 use crate::aws::rds;
 use crate::aws::Aws;
 use crate::base::error::{ExitCode, Result};
@@ -242,7 +242,7 @@ async fn retire_key(
     let Some((key, _)) = kms::lookup(aws, &h.id).await? else {
         return Ok(None);
     };
-    let users = kms::users(aws, &key, h.tags.get(ALIAS_TAG).map(String::as_str)).await?;
+    let users = kms::users(aws, &key).await?;
     if !users.is_empty() {
         printer.event(&Event::step(
             "keep key",

@@ -240,7 +240,7 @@ async fn keys(aws: &Aws) -> Result<Vec<Held>> {
 /// The toolkit's secrets (tagged with the database).
 async fn secrets(aws: &Aws) -> Result<Vec<Held>> {
     let mut found = Vec::new();
-    for s in crate::aws::secrets::list(aws).await? {
+    for s in crate::aws::secrets::list(aws, false).await? {
         let tags: Tags = s
             .tags()
             .iter()

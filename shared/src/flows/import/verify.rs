@@ -153,10 +153,11 @@ pub async fn verify(
 }
 
 /// A database at the restore name, tagged as restored from this manifest's snapshot, is an
-/// earlier try's only if AWS says what such a restore would be: under this import's own key
-/// (which the toolkit made and audited), with the manifest's engine and master user. Anyone
-/// who may tag a database can write the tag; the key and the master user come from the
-/// restore itself.
+/// earlier try's only if AWS says what such a restore would be: under this import's own key,
+/// with the manifest's engine and master user. Anyone who may tag a database can write the
+/// tag; this stops a database tagged by hand. It does not stop someone of this account who may
+/// restore under the import's key (its policy lets the account use it through RDS): IAM
+/// cannot tell them from the import.
 async fn check_restored_here(aws: &Aws, plan: &ImportPlan, db: &rds::DbInfo) -> Result<()> {
     let key = kms::describe(aws, plan.key.id()).await?;
     let on_key = match (&key, db.kms_key_id.as_deref()) {
@@ -189,12 +190,12 @@ async fn check_restored_here(aws: &Aws, plan: &ImportPlan, db: &rds::DbInfo) -> 
     }
     Err(Error::refused(
         format!(
-            "{} `{}` carries this manifest's tag, but was not restored by this import: {}",
+            "{} `{}` carries this manifest's tag, but is not what this import restores: {}",
             plan.kind.name(),
             plan.db,
             differs.join("; ")
         ),
-        "a tag can be set by anyone who may tag a database: find out who made it; pass `--db-identifier` with a new name",
+        "if an earlier try of this import made it under another key, delete it and re-run; otherwise find out who made it (anyone who may tag a database can write the tag) and pass `--db-identifier` with a new name",
     ))
 }
 

@@ -117,9 +117,28 @@ pub async fn run(
     // An execution whose step polled as often as its history has room for ends; the next
     // attempt goes on waiting, as long as the run's own wait allows.
     let started = std::time::Instant::now();
+    let mut ended: Option<String> = None;
     loop {
         let execution = attach_or_start(aws, &machine, &name, &input, &[steps], progress).await?;
-        match finish(aws, args, &execution, database, steps, wait, progress).await {
+        if ended.as_deref() == Some(execution.as_str()) {
+            // The listing has not caught up with the end it just read: ask again shortly.
+            if started.elapsed() >= wait.deadline {
+                return Err(Error::WaitTimeout {
+                    resource: format!("execution {execution}"),
+                    goal: "a next attempt".into(),
+                    status: "FAILED (still waiting)".into(),
+                    waited: humantime::format_duration(wait.deadline).to_string(),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            continue;
+        }
+        // One deadline for the whole run, however many attempts it takes.
+        let left = WaitPolicy {
+            deadline: wait.deadline.saturating_sub(started.elapsed()),
+            ..wait
+        };
+        match finish(aws, args, &execution, database, steps, left, progress).await {
             Err(Error::Execution { error, .. })
                 if error == STILL_WAITING && started.elapsed() < wait.deadline =>
             {
@@ -128,6 +147,7 @@ pub async fn run(
                     &execution,
                     "polled as often as its history allows; a new attempt goes on waiting",
                 ));
+                ended = Some(execution);
             }
             done => return done,
         }
