@@ -173,7 +173,7 @@ impl Error {
             }
             Self::Execution { error, .. } if error == crate::base::vocabulary::STILL_WAITING => {
                 Some(
-                    "nothing failed: AWS is still working on it. Re-run the same command: a new attempt finds what is made and goes on waiting"
+                    "nothing failed: AWS is still working on it. Re-run the `export`, `import` or `encrypt` command (not `status`), with a longer `--wait-timeout` if you like: a new attempt finds what is made and goes on waiting"
                         .into(),
                 )
             }

@@ -117,17 +117,18 @@ impl Undo {
             Ok(None) => {}
             Ok(Some(id)) => {
                 let why = format!("`{id}` under it is shared with the target");
-                return say_left(key, &why, progress);
+                return say_left(key, plan.target.as_str(), &why, progress);
             }
-            Err(err) => return say_left(key, &err.to_string(), progress),
+            Err(err) => return say_left(key, plan.target.as_str(), &err.to_string(), progress),
         }
         let now = match kms::get_policy(aws, &key.id).await {
             Ok(now) => now,
-            Err(err) => return say_left(key, &err.to_string(), progress),
+            Err(err) => return say_left(key, plan.target.as_str(), &err.to_string(), progress),
         };
         if now != *made {
             return say_left(
                 key,
+                plan.target.as_str(),
                 "its policy changed since this run added them",
                 progress,
             );
@@ -138,7 +139,7 @@ impl Undo {
                 &key.arn,
                 "target statements this run added taken back",
             )),
-            Err(err) => say_left(key, &err.to_string(), progress),
+            Err(err) => say_left(key, plan.target.as_str(), &err.to_string(), progress),
         }
     }
 }
@@ -167,10 +168,10 @@ async fn shared_under(aws: &Aws, key: &Key, account: &str) -> Result<Option<Stri
     Ok(None)
 }
 
-fn say_left(key: &Key, why: &str, progress: &dyn Progress) {
+fn say_left(key: &Key, target: &str, why: &str, progress: &dyn Progress) {
     progress.event(&Event::warning(
         "key policy",
         &key.arn,
-        &format!("the target statements this run added stay ({why}): re-run the same command to finish the export, or remove them by hand if you abandon it"),
+        &format!("the target statements this run added stay ({why}): re-run the same command to finish the export; if you abandon it, remove the statements naming account {target} from the key policy (`aws kms put-key-policy`)"),
     ));
 }

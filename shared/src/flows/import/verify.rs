@@ -195,7 +195,7 @@ async fn check_restored_here(aws: &Aws, plan: &ImportPlan, db: &rds::DbInfo) -> 
             plan.db,
             differs.join("; ")
         ),
-        "if an earlier try of this import made it under another key, delete it and re-run; otherwise find out who made it (anyone who may tag a database can write the tag) and pass `--db-identifier` with a new name",
+        "if an earlier try of this import made it under another key, check it holds nothing you need, delete it and re-run; otherwise find out who made it (anyone who may tag a database can write the tag) and pass `--db-identifier` with a new name",
     ))
 }
 

@@ -177,7 +177,7 @@ pub(super) async fn finish(
 pub(super) fn role(args: &EngineArgs) -> Result<&Arn> {
     args.execution_role.as_ref().ok_or_else(|| Error::Usage {
         message: "`--engine step-functions` needs the role its state machine runs as".into(),
-        hint: Some("pass `--execution-role arn:aws:iam::ACCOUNT:role/NAME`: a role trusted by states.amazonaws.com (policies/execution-role.trust.json) with policies/execution-role-source.iam.json (export, encrypt) or execution-role-target.iam.json (import)".into()),
+        hint: Some("pass `--execution-role arn:aws:iam::ACCOUNT:role/rds-handoff-states-source` (or `-target`; the shipped operator policy passes only roles named `rds-handoff-states*`): a role trusted by states.amazonaws.com (policies/execution-role.trust.json) with policies/execution-role-source.iam.json (export, encrypt) or execution-role-target.iam.json (import)".into()),
     })
 }
 
