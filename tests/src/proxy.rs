@@ -59,6 +59,20 @@ pub struct FaultPlan {
     pub lost_answers: Vec<LostAnswer>,
 }
 
+impl FaultPlan {
+    /// Every request of `action` refused as AWS refuses an unauthorized caller; nothing else.
+    pub fn deny(action: &'static str) -> FaultPlan {
+        FaultPlan {
+            denials: vec![Denial {
+                action,
+                matching: String::new(),
+                code: None,
+            }],
+            ..FaultPlan::default()
+        }
+    }
+}
+
 /// Requests for `action` (exactly as the proxy names it: `CreateKey`, `CreateDBSnapshot`)
 /// whose answer is lost after the emulator carried them out, the first `times` of them.
 #[derive(Debug, Clone)]

@@ -656,14 +656,7 @@ async fn an_unreadable_snapshot_quota_warns_and_the_export_goes_on() {
     let (source, _) = accounts().await;
     let wd = Workdir::new("opx-quota");
     mysql_instance(&source, "opx-quota", false).await;
-    let plan = FaultPlan {
-        denials: vec![Denial {
-            action: "DescribeAccountAttributes",
-            matching: String::new(),
-            code: None,
-        }],
-        ..FaultPlan::default()
-    };
+    let plan = FaultPlan::deny("DescribeAccountAttributes");
     let proxy = Proxy::start(&Emulator::get().url, plan).await;
     let args = [
         "export",

@@ -1,7 +1,7 @@
 //! The reviewer's commands against live keys, and export onto a key that already exists.
 
 use e2e::fixtures::{key_policy, key_with_policy, mysql_instance};
-use e2e::proxy::{Denial, FaultPlan, Proxy};
+use e2e::proxy::{FaultPlan, Proxy};
 use e2e::{Agent, Emulator, Workdir, SOURCE, TARGET};
 use rds_handoff::policy::builder::{SID_TARGET_GRANTS, SID_TARGET_USE};
 
@@ -196,14 +196,7 @@ async fn a_failed_export_takes_back_what_it_added_to_a_named_key() {
     mysql_instance(&source, "rev-undo", false).await;
     let key = key_with_policy(&source, DEFAULT_POLICY).await;
     let before = key_policy(&source, &key).await;
-    let plan = FaultPlan {
-        denials: vec![Denial {
-            action: "CopyDBSnapshot",
-            matching: String::new(),
-            code: None,
-        }],
-        ..FaultPlan::default()
-    };
+    let plan = FaultPlan::deny("CopyDBSnapshot");
     let proxy = Proxy::start(&Emulator::get().url, plan).await;
     let args = [
         "export",

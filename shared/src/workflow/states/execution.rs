@@ -20,7 +20,11 @@ use super::budget;
 
 /// The state machine of `workflow` for these steps: an export's is its target account's own,
 /// as its Share step adds that account and no other.
-pub(crate) fn machine_name(workflow: Workflow, steps: &[Step]) -> (String, Deployment) {
+pub(crate) fn machine_name(
+    workflow: Workflow,
+    steps: &[Step],
+    partition: &str,
+) -> (String, Deployment) {
     let share_with = steps.iter().find_map(Step::share_with).unwrap_or_default();
     let name = match share_with {
         "" => workflow.state_machine(),
@@ -29,7 +33,7 @@ pub(crate) fn machine_name(workflow: Workflow, steps: &[Step]) -> (String, Deplo
     (
         name,
         Deployment {
-            partition: String::new(),
+            partition: partition.to_owned(),
             share_with: share_with.to_owned(),
         },
     )
@@ -44,8 +48,7 @@ pub(crate) async fn ensure_machine(
     progress: &dyn Progress,
 ) -> Result<String> {
     let caller = aws.caller().await?;
-    let (name, mut deployment) = machine_name(workflow, steps);
-    deployment.partition = aws.partition.clone();
+    let (name, deployment) = machine_name(workflow, steps, &aws.partition);
     let arn = format!(
         "arn:{}:states:{}:{}:stateMachine:{name}",
         aws.partition, aws.region, caller.account
