@@ -64,6 +64,20 @@ pub const TERMINAL_ERROR: &str = "RdsHandoff.TerminalStatus";
 /// history has room for (`poll.rounds`): the next attempt goes on waiting.
 pub const STILL_WAITING: &str = "RdsHandoff.StillWaiting";
 
+/// The prefix of every tag the toolkit gives what it makes: the marks later runs, `status`,
+/// `cleanup` and `revoke` read back to know the toolkit's own resources.
+pub const TAG_PREFIX: &str = "rds-handoff:";
+/// The database a resource was made for.
+pub const TAG_DB: &str = "rds-handoff:db";
+/// The account an export's resources are for.
+pub const TAG_TARGET: &str = "rds-handoff:target-account";
+/// What the resource is to the handoff (`intermediate`, `shared-copy`, `restored-database`, …).
+pub const TAG_ROLE: &str = "rds-handoff:role";
+/// The shared snapshot an import's resources come from (its ARN).
+pub const TAG_SOURCE_SNAPSHOT: &str = "rds-handoff:source-snapshot";
+/// On an encrypted twin: the database it is the encrypted copy of.
+pub const TAG_ENCRYPTED_FROM: &str = "rds-handoff:encrypted-from";
+
 /// How a database or snapshot is encrypted at rest: RDS's `StorageEncryptionType`
 /// (DOMAIN.md §14). Since 2026-02-18 a new Aurora cluster is encrypted with an AWS owned key
 /// (`sse-rds`) unless told otherwise: encrypted, yet no account but AWS can use its key, so

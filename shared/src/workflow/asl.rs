@@ -14,7 +14,8 @@
 //! Every create Task states each API parameter it sends ([`params`]): a value the agent
 //! computed comes from the execution input (`$.steps.<Name>.request.<Parameter>`, built from
 //! the same step the local engine runs); what must not vary (the attribute a snapshot is
-//! shared through and the one account it is shared with) is written in the definition. A
+//! shared through and the one account it is shared with, the toolkit's tags: their keys, each
+//! resource's role and an export's target account) is written in the definition. A
 //! parameter a run may leave out is a Choice on its presence, one Task per combination, so no
 //! Task sends anything the definition does not name. No state result holds more than RDS
 //! returns about a snapshot or database (never a password).
@@ -185,7 +186,7 @@ fn compile_slot(
         name: &create,
         step: &step,
         action: api.create,
-        params: params(slot.op, kind, &deployment.share_with),
+        params: params(slot, kind, &deployment.share_with),
         partition: &deployment.partition,
     };
     if slot.op == OpKind::Share {
@@ -394,7 +395,7 @@ impl Create<'_> {
                 .position(|o| o == param)
                 .is_none_or(|i| present.get(i) == Some(&true));
             match fill {
-                Fill::Fixed(value) => {
+                Fill::Fixed(value) | Fill::Marks(value) => {
                     parameters.insert((*param).to_owned(), value.clone());
                 }
                 _ if chosen => {
@@ -643,8 +644,38 @@ mod tests {
                     assert_eq!(state["Parameters"]["ValuesToAdd"], json!(["222222222222"]));
                     assert_eq!(state["Parameters"]["AttributeName"], "restore");
                 }
+                assert!(state["Parameters"].get("Tags.$").is_none(), "{name}");
+                if let Some(tags) = state["Parameters"].get("Tags") {
+                    every_tag_is_the_toolkits(workflow, name, tags);
+                }
             }
         }
+    }
+
+    /// A create Task's tags: every key written and the toolkit's; a role and an export's
+    /// target account written too; the run's values read only from its `marks`.
+    fn every_tag_is_the_toolkits(workflow: Workflow, name: &str, tags: &Value) {
+        let tags = tags.as_array().unwrap();
+        let keys: Vec<&str> = tags.iter().map(|t| t["Key"].as_str().unwrap()).collect();
+        assert!(
+            keys.iter().all(|k| k.starts_with("rds-handoff:")),
+            "{name} {keys:?}"
+        );
+        for tag in tags {
+            let fixed = tag.get("Value").and_then(Value::as_str);
+            match tag["Key"].as_str().unwrap() {
+                "rds-handoff:role" => assert!(fixed.is_some(), "{name}"),
+                "rds-handoff:target-account" => assert_eq!(fixed, Some("222222222222")),
+                _ => {
+                    let path = tag["Value.$"].as_str().unwrap();
+                    assert!(path.contains(".marks."), "{name} {path}");
+                }
+            }
+        }
+        // What may be deleted later says so: every snapshot, temporary cluster and writer
+        // carries a role (an encrypted twin is the operator's, marked by its original).
+        let twin = workflow == Workflow::Encrypt && name.contains("Restore");
+        assert_eq!(keys.contains(&"rds-handoff:role"), !twin, "{name}");
     }
 
     #[test]

@@ -21,7 +21,9 @@ use crate::aws::wait::WaitPolicy;
 use crate::aws::Aws;
 use crate::base::error::Result;
 use crate::base::progress::Progress;
-use crate::base::vocabulary::DbKind;
+use crate::base::vocabulary::{
+    DbKind, TAG_DB, TAG_ENCRYPTED_FROM, TAG_ROLE, TAG_SOURCE_SNAPSHOT, TAG_TARGET,
+};
 
 pub use batch::Batch;
 pub use local::Done;
@@ -42,9 +44,35 @@ pub async fn run(
         Engine::Local => local::run(aws, steps, wait, progress).await,
         Engine::StepFunctions => {
             states::run(aws, engine, workflow, database, steps, wait, progress).await?;
+            add_user_tags(aws, steps, progress).await?;
             Ok(Done::default())
         }
     }
+}
+
+/// Gives the databases an execution made the operator's tags, which its state machine does
+/// not write (it writes only the toolkit's): the agent adds them, with its own rights.
+async fn add_user_tags(aws: &Aws, steps: &[Step], progress: &dyn Progress) -> Result<()> {
+    for step in steps
+        .iter()
+        .filter(|s| matches!(s.op, Op::Restore(_) | Op::Writer(_)))
+    {
+        let tags = step.user_tags();
+        if tags.is_empty() {
+            continue;
+        }
+        let (kind, id) = (step.resource_kind(), step.resource());
+        let added = crate::aws::rds::add_missing_tags(aws, kind, id, &tags).await?;
+        if !added.is_empty() {
+            let what = format!("tags added: {}", added.join(", "));
+            progress.event(&crate::base::progress::Event::step(
+                step.slot.stage,
+                id,
+                &what,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The three workflows that have a long part.
@@ -117,6 +145,32 @@ pub struct Slot {
     pub op: OpKind,
     /// The kinds of database whose workflow has this step.
     pub kinds: &'static [DbKind],
+    /// The toolkit's tags its create call gives what it makes.
+    pub marks: &'static [Mark],
+}
+
+/// One of the toolkit's tags a step gives what it makes. Its key, and its value where it does
+/// not vary, are written in the state machine's definition: no execution input can mark a
+/// resource as another's, or as something the toolkit may later delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// A tag whose value the run computed (the database, the shared snapshot's ARN).
+    Run(&'static str),
+    /// `rds-handoff:role`, with this value.
+    Role(&'static str),
+    /// `rds-handoff:target-account`: the account of the export's state machine.
+    Target,
+}
+
+impl Mark {
+    /// The tag's key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Run(key) => key,
+            Self::Role(_) => TAG_ROLE,
+            Self::Target => TAG_TARGET,
+        }
+    }
 }
 
 const BOTH: &[DbKind] = &[DbKind::Instance, DbKind::Cluster];
@@ -128,51 +182,134 @@ const fn slot(
     stage: &'static str,
     op: OpKind,
     kinds: &'static [DbKind],
+    marks: &'static [Mark],
 ) -> Slot {
     Slot {
         name,
         stage,
         op,
         kinds,
+        marks,
     }
 }
 
-const UNKNOWN: Slot = slot("Unknown", "unknown", OpKind::Share, &[]);
+const UNKNOWN: Slot = slot("Unknown", "unknown", OpKind::Share, &[], &[]);
+
+/// An export's marks: the database, the target account, the role.
+const fn exported(role: &'static str) -> [Mark; 3] {
+    [Mark::Run(TAG_DB), Mark::Target, Mark::Role(role)]
+}
+
+/// An import's marks: the database, the shared snapshot, the role.
+const fn imported(role: &'static str) -> [Mark; 3] {
+    [
+        Mark::Run(TAG_DB),
+        Mark::Run(TAG_SOURCE_SNAPSHOT),
+        Mark::Role(role),
+    ]
+}
+
+/// An encrypt's marks: the database, the role.
+const fn encrypting(role: &'static str) -> [Mark; 2] {
+    [Mark::Run(TAG_DB), Mark::Role(role)]
+}
 
 /// Export: (stop an instance, AWS snapshotting it just before,) snapshot, copy under the
 /// shared key (or, for an unencrypted cluster, restore a temporary cluster under the key and
 /// snapshot it), share with the target.
 const EXPORT: &[Slot] = &[
-    slot("Stop", "stop source", OpKind::Stop, INSTANCE),
-    slot("Snapshot", "snapshot", OpKind::Snapshot, BOTH),
-    slot("TempCluster", "temporary cluster", OpKind::Restore, CLUSTER),
-    slot("Copy", "copy", OpKind::Copy, BOTH),
+    slot("Stop", "stop source", OpKind::Stop, INSTANCE, &[]),
+    slot(
+        "Snapshot",
+        "snapshot",
+        OpKind::Snapshot,
+        BOTH,
+        &exported("intermediate"),
+    ),
+    slot(
+        "TempCluster",
+        "temporary cluster",
+        OpKind::Restore,
+        CLUSTER,
+        &exported("temporary-cluster"),
+    ),
+    slot("Copy", "copy", OpKind::Copy, BOTH, &exported("shared-copy")),
     slot(
         "TempSnapshot",
         "encrypted snapshot",
         OpKind::Snapshot,
         CLUSTER,
+        &exported("shared-copy"),
     ),
-    slot("Share", "share", OpKind::Share, BOTH),
+    slot("Share", "share", OpKind::Share, BOTH, &[]),
 ];
 
 /// Import: copy the shared snapshot under our key, restore, add a cluster's writer.
 const IMPORT: &[Slot] = &[
-    slot("Copy", "copy", OpKind::Copy, BOTH),
-    slot("Restore", "restore", OpKind::Restore, BOTH),
-    slot("Writer", "writer instance", OpKind::Writer, CLUSTER),
+    slot(
+        "Copy",
+        "copy",
+        OpKind::Copy,
+        BOTH,
+        &imported("intermediate"),
+    ),
+    slot(
+        "Restore",
+        "restore",
+        OpKind::Restore,
+        BOTH,
+        &imported("restored-database"),
+    ),
+    slot(
+        "Writer",
+        "writer instance",
+        OpKind::Writer,
+        CLUSTER,
+        &imported("writer-instance"),
+    ),
 ];
 
 /// Encrypt: (stop an instance, AWS snapshotting it just before,) snapshot, (stop a cluster
 /// once its snapshot is available,) copy an instance's snapshot under the key, restore the
 /// encrypted twin, recreate a cluster's writer. AWS snapshots no stopped database.
 const ENCRYPT: &[Slot] = &[
-    slot("Stop", "stop source", OpKind::Stop, INSTANCE),
-    slot("Snapshot", "snapshot", OpKind::Snapshot, BOTH),
-    slot("StopAfterSnapshot", "stop source", OpKind::Stop, CLUSTER),
-    slot("Copy", "copy", OpKind::Copy, INSTANCE),
-    slot("Restore", "restore", OpKind::Restore, BOTH),
-    slot("Writer", "writer instance", OpKind::Writer, CLUSTER),
+    slot("Stop", "stop source", OpKind::Stop, INSTANCE, &[]),
+    slot(
+        "Snapshot",
+        "snapshot",
+        OpKind::Snapshot,
+        BOTH,
+        &encrypting("intermediate"),
+    ),
+    slot(
+        "StopAfterSnapshot",
+        "stop source",
+        OpKind::Stop,
+        CLUSTER,
+        &[],
+    ),
+    slot(
+        "Copy",
+        "copy",
+        OpKind::Copy,
+        INSTANCE,
+        &encrypting("intermediate"),
+    ),
+    // The twin is the operator's database, not the toolkit's: it carries no role.
+    slot(
+        "Restore",
+        "restore",
+        OpKind::Restore,
+        BOTH,
+        &[Mark::Run(TAG_ENCRYPTED_FROM)],
+    ),
+    slot(
+        "Writer",
+        "writer instance",
+        OpKind::Writer,
+        CLUSTER,
+        &encrypting("writer-instance"),
+    ),
 ];
 
 #[cfg(test)]

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::{OpKind, Slot, Workflow};
+use super::{Mark, OpKind, Slot, Workflow};
 use crate::aws::rds::{RestoreSpec, WriterSpec};
-use crate::base::vocabulary::DbKind;
+use crate::base::vocabulary::{DbKind, TAG_PREFIX, TAG_ROLE, TAG_TARGET};
 
 /// A run's values for one slot.
 #[derive(Debug, Clone)]
@@ -168,12 +168,87 @@ impl Step {
     }
 
     /// A parameter the state machine always passes that this step's request lacks.
-    pub fn missing(&self) -> Option<&'static str> {
-        let request = self.request();
-        params(self.slot.op, self.kind, "")
+    fn missing(&self, request: &Value) -> Option<&'static str> {
+        params(self.slot, self.kind, "")
             .into_iter()
             .find(|(name, fill)| *fill == Fill::Always && request.get(name).is_none())
             .map(|(name, _)| name)
+    }
+
+    /// The tags the step's create call gives: the toolkit's marks and the operator's own (a
+    /// stop's call takes none, a share makes nothing).
+    fn tags(&self) -> Option<&BTreeMap<String, String>> {
+        match &self.op {
+            Op::Snapshot { tags, .. } | Op::Copy { tags, .. } => Some(tags),
+            Op::Restore(spec) => Some(&spec.tags),
+            Op::Writer(spec) => Some(&spec.tags),
+            Op::Stop { .. } | Op::Share { .. } => None,
+        }
+    }
+
+    /// The operator's tags (copied from the original database): a state machine writes only
+    /// the toolkit's, so after its execution the agent adds these.
+    pub fn user_tags(&self) -> BTreeMap<String, String> {
+        self.tags()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !k.starts_with(TAG_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// The step as its state machine reads it from the execution input: what it makes
+    /// (`id`), its request without the tags, and the values of the marks the run computed
+    /// (`marks.<field>`); `share_with` is the account of an export's state machine. Refused,
+    /// so that both engines make the same thing: a request without a parameter the state
+    /// machine always passes, or toolkit tags other than the ones it writes.
+    pub fn input(&self, share_with: &str) -> std::result::Result<Value, String> {
+        let mut request = self.request();
+        if let Some(param) = self.missing(&request) {
+            return Err(format!(
+                "its request has no `{param}`, which the state machine always passes"
+            ));
+        }
+        if let Value::Object(map) = &mut request {
+            map.remove("Tags");
+        }
+        let toolkit: BTreeMap<&str, &str> = self
+            .tags()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.starts_with(TAG_PREFIX))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut marks = Map::new();
+        for mark in self.slot.marks {
+            let key = mark.key();
+            let fixed = match *mark {
+                Mark::Run(_) => None,
+                Mark::Role(role) => Some(role),
+                Mark::Target => Some(share_with),
+            };
+            let value = toolkit
+                .get(key)
+                .ok_or_else(|| format!("it has no tag `{key}`, which the state machine gives"))?;
+            match fixed {
+                Some(fixed) if fixed != *value => {
+                    return Err(format!(
+                        "its tag `{key}` is `{value}`, the state machine writes `{fixed}`"
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    marks.insert(field(key), json!(value));
+                }
+            }
+        }
+        if let Some(other) = toolkit
+            .keys()
+            .find(|k| !self.slot.marks.iter().any(|m| m.key() == **k))
+        {
+            return Err(format!("its tag `{other}` is none the state machine gives"));
+        }
+        Ok(json!({ "id": self.resource(), "request": request, "marks": marks }))
     }
 
     /// The account a Share step adds to the snapshot's `restore` attribute.
@@ -194,27 +269,32 @@ pub enum Fill {
     IfPresent,
     /// Written in the definition: no execution input can change it.
     Fixed(Value),
+    /// The toolkit's tags, written in the definition: every key, and every value that does
+    /// not vary; a value the run computed is read from `$.steps.<Name>.marks.<field>`.
+    Marks(Value),
 }
 
-/// Every parameter the create call of `op` on a database of `kind` may take, as its state
-/// machine states them; `share_with` is the one account a Share step may add. The agent's
-/// requests ([`Step::request`]) never carry a parameter missing here (a unit test holds
-/// them together), and [`Step::missing`] names an `Always` one a request lacks.
-pub fn params(op: OpKind, kind: DbKind, share_with: &str) -> Vec<(&'static str, Fill)> {
+/// Every parameter the create call of `slot` on a database of `kind` may take, as its state
+/// machine states them; `share_with` is the one account a Share step may add (and an
+/// export's `rds-handoff:target-account`). The agent's requests ([`Step::request`]) never
+/// carry a parameter missing here (a unit test holds them together), and [`Step::input`]
+/// refuses a request that lacks an `Always` one.
+pub fn params(slot: &Slot, kind: DbKind, share_with: &str) -> Vec<(&'static str, Fill)> {
     use Fill::{Always, IfPresent};
     let cluster = kind == DbKind::Cluster;
     let id = id_param(kind);
     let snapshot = find_param(OpKind::Snapshot, kind);
-    match op {
+    let marks = || ("Tags", marks(slot, share_with));
+    match slot.op {
         OpKind::Stop if cluster => vec![(id, Always)],
         OpKind::Stop => vec![(id, Always), ("DbSnapshotIdentifier", IfPresent)],
-        OpKind::Snapshot => vec![(id, Always), (snapshot, Always), ("Tags", Always)],
+        OpKind::Snapshot => vec![(id, Always), (snapshot, Always), marks()],
         OpKind::Copy => {
             let (from, to) = copy_params(kind);
             vec![
                 (from, Always),
                 (to, Always),
-                ("Tags", Always),
+                marks(),
                 ("KmsKeyId", IfPresent),
             ]
         }
@@ -226,7 +306,7 @@ pub fn params(op: OpKind, kind: DbKind, share_with: &str) -> Vec<(&'static str, 
                 ("Port", Always),
                 ("EnableIAMDatabaseAuthentication", Always),
                 ("DeletionProtection", Always),
-                ("Tags", Always),
+                marks(),
             ];
             if cluster {
                 all.extend([
@@ -259,7 +339,7 @@ pub fn params(op: OpKind, kind: DbKind, share_with: &str) -> Vec<(&'static str, 
             ("Engine", Always),
             ("DbInstanceClass", Always),
             ("PubliclyAccessible", Always),
-            ("Tags", Always),
+            marks(),
             ("AvailabilityZone", IfPresent),
             ("DbParameterGroupName", IfPresent),
         ],
@@ -269,6 +349,37 @@ pub fn params(op: OpKind, kind: DbKind, share_with: &str) -> Vec<(&'static str, 
             ("ValuesToAdd", Fill::Fixed(json!([share_with]))),
         ],
     }
+}
+
+/// The `Tags` a slot's state machine writes ([`Fill::Marks`]).
+fn marks(slot: &Slot, share_with: &str) -> Fill {
+    let tags = slot.marks.iter().map(|mark| match *mark {
+        Mark::Run(key) => {
+            let path = format!("$.steps.{}.marks.{}", slot.name, field(key));
+            json!({ "Key": key, "Value.$": path })
+        }
+        Mark::Role(role) => json!({ "Key": TAG_ROLE, "Value": role }),
+        Mark::Target => json!({ "Key": TAG_TARGET, "Value": share_with }),
+    });
+    Fill::Marks(tags.collect())
+}
+
+/// The execution input's name for the value of tag `key`: `rds-handoff:source-snapshot` →
+/// `sourceSnapshot` (a plain JSONPath member name).
+fn field(key: &str) -> String {
+    let mut name = String::new();
+    let mut upper = false;
+    for c in key.trim_start_matches(TAG_PREFIX).chars() {
+        match c {
+            '-' => upper = true,
+            c if upper => {
+                name.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => name.push(c),
+        }
+    }
+    name
 }
 
 /// The source and target parameters of a copy of a snapshot of a database of `kind`.
@@ -405,12 +516,13 @@ mod tests {
         assert_eq!(step.find(), json!({"DbSnapshotIdentifier": "b"}));
     }
 
-    /// Every parameter a request carries is one its state machine states, with the fixed
-    /// ones' values; a full request carries every `Always` one.
-    #[test]
-    fn requests_carry_only_what_the_state_machines_state() {
+    const TARGET: &str = "222222222222";
+
+    /// A step of every slot of every workflow, for each of its kinds, made as the agents
+    /// make them: the slot's marks (each value the run computes `v`) and, on a restore, the
+    /// operator's tag `k`.
+    fn every_step() -> Vec<Step> {
         use crate::base::manifest::Database;
-        let tags = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
         let database = |kind| Database {
             kind,
             identifier: "d".into(),
@@ -429,89 +541,165 @@ mod tests {
             parameter_group: None,
             option_group: None,
         };
-        let restore = |kind| RestoreSpec {
-            id: "r".into(),
-            snapshot: "s".into(),
-            kms_key: Some("k".into()),
-            database: database(kind),
-            subnet_group: Some("g".into()),
-            security_groups: vec!["sg-1".into()],
-            availability_zones: vec!["us-east-1a".into()],
-            publicly_accessible: false,
-            instance_class: Some("db.t3.micro".into()),
-            parameter_group: Some("p".into()),
-            option_group: Some("o".into()),
-            multi_az: false,
-            deletion_protection: true,
-            tags: tags.clone(),
-        };
-        let writer = WriterSpec {
-            id: "w".into(),
-            cluster: "c".into(),
-            engine: "aurora-postgresql".into(),
-            instance_class: "db.r6g.large".into(),
-            availability_zone: Some("us-east-1a".into()),
-            publicly_accessible: false,
-            parameter_group: Some("p".into()),
-            tags: tags.clone(),
-        };
-        for kind in [DbKind::Instance, DbKind::Cluster] {
-            let ops = [
-                Op::Stop {
-                    db: "d".into(),
-                    snapshot: Some("s".into()),
-                    tags: tags.clone(),
-                },
-                Op::Snapshot {
-                    db: "d".into(),
-                    id: "s".into(),
-                    tags: tags.clone(),
-                },
-                Op::Copy {
-                    source: "a".into(),
-                    id: "b".into(),
-                    key: Some("k".into()),
-                    tags: tags.clone(),
-                },
-                Op::Restore(Box::new(restore(kind))),
-                Op::Writer(writer.clone()),
-                Op::Share {
-                    id: "s".into(),
-                    account: "222222222222".into(),
-                },
-            ];
-            for op in ops {
-                if kind == DbKind::Cluster && matches!(op, Op::Stop { .. }) {
-                    continue;
-                }
-                let op_kind = op.kind();
-                let step = Step {
-                    slot: &super::super::UNKNOWN,
-                    kind,
-                    op,
-                };
-                let request = step.request();
-                let stated = params(op_kind, kind, "222222222222");
-                for (name, value) in request.as_object().unwrap() {
-                    let fill = stated.iter().find(|(n, _)| n == name).map(|(_, f)| f);
-                    match fill {
-                        Some(Fill::Fixed(fixed)) => {
-                            assert_eq!(fixed, value, "{op_kind:?} {kind:?} {name}")
+        let mut steps = Vec::new();
+        for workflow in Workflow::ALL {
+            for slot in workflow.slots() {
+                for &kind in slot.kinds {
+                    let mut tags: BTreeMap<String, String> = slot
+                        .marks
+                        .iter()
+                        .map(|mark| {
+                            let value = match *mark {
+                                Mark::Run(_) => "v",
+                                Mark::Role(role) => role,
+                                Mark::Target => TARGET,
+                            };
+                            (mark.key().to_owned(), value.to_owned())
+                        })
+                        .collect();
+                    let op = match slot.op {
+                        OpKind::Stop => Op::Stop {
+                            db: "d".into(),
+                            snapshot: Some("s".into()).filter(|_| kind == DbKind::Instance),
+                            tags,
+                        },
+                        OpKind::Snapshot => Op::Snapshot {
+                            db: "d".into(),
+                            id: "s".into(),
+                            tags,
+                        },
+                        OpKind::Copy => Op::Copy {
+                            source: "a".into(),
+                            id: "b".into(),
+                            key: Some("k".into()),
+                            tags,
+                        },
+                        OpKind::Restore => {
+                            tags.insert("k".into(), "v".into());
+                            Op::Restore(Box::new(RestoreSpec {
+                                id: "r".into(),
+                                snapshot: "s".into(),
+                                kms_key: Some("k".into()),
+                                database: database(kind),
+                                subnet_group: Some("g".into()),
+                                security_groups: vec!["sg-1".into()],
+                                availability_zones: vec!["us-east-1a".into()],
+                                publicly_accessible: false,
+                                instance_class: Some("db.t3.micro".into()),
+                                parameter_group: Some("p".into()),
+                                option_group: Some("o".into()),
+                                multi_az: false,
+                                deletion_protection: true,
+                                tags,
+                            }))
                         }
-                        Some(_) => {}
-                        None => panic!("{op_kind:?} {kind:?}: `{name}` is not stated"),
-                    }
-                }
-                for (name, fill) in &stated {
-                    if *fill != Fill::IfPresent {
-                        assert!(
-                            request.get(name).is_some(),
-                            "{op_kind:?} {kind:?}: no `{name}`"
-                        );
-                    }
+                        OpKind::Writer => Op::Writer(WriterSpec {
+                            id: "w".into(),
+                            cluster: "c".into(),
+                            engine: "aurora-postgresql".into(),
+                            instance_class: "db.r6g.large".into(),
+                            availability_zone: Some("us-east-1a".into()),
+                            publicly_accessible: false,
+                            parameter_group: Some("p".into()),
+                            tags,
+                        }),
+                        OpKind::Share => Op::Share {
+                            id: "s".into(),
+                            account: TARGET.into(),
+                        },
+                    };
+                    steps.push(Step::new(workflow, slot.name, kind, op));
                 }
             }
         }
+        steps
+    }
+
+    /// Every parameter a request carries is one its state machine states, with the fixed
+    /// ones' values; a full request carries every `Always` one; the tags a state machine
+    /// writes are the toolkit's the agent gives, and the operator's are left to the agent.
+    #[test]
+    fn requests_carry_only_what_the_state_machines_state() {
+        for step in every_step() {
+            let (name, kind) = (step.slot.name, step.kind);
+            let request = step.request();
+            let stated = params(step.slot, kind, TARGET);
+            for (param, value) in request.as_object().unwrap() {
+                match stated.iter().find(|(n, _)| n == param).map(|(_, f)| f) {
+                    Some(Fill::Fixed(fixed)) => assert_eq!(fixed, value, "{name} {kind:?} {param}"),
+                    Some(_) => {}
+                    None => panic!("{name} {kind:?}: `{param}` is not stated"),
+                }
+            }
+            let input = step.input(TARGET).unwrap();
+            for (param, fill) in &stated {
+                match fill {
+                    Fill::Always => assert!(
+                        input["request"].get(param).is_some(),
+                        "{name} {kind:?}: no `{param}`"
+                    ),
+                    // The definition's tags, with the run's values put in: the toolkit's
+                    // tags of the request, nothing else.
+                    Fill::Marks(tags) => {
+                        let written: BTreeMap<String, String> = tags
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|t| {
+                                let value = match t.get("Value.$") {
+                                    Some(path) => {
+                                        let field = path.as_str().unwrap().rsplit('.').next();
+                                        input["marks"][field.unwrap()].clone()
+                                    }
+                                    None => t["Value"].clone(),
+                                };
+                                let key = t["Key"].as_str().unwrap().to_owned();
+                                (key, value.as_str().unwrap().to_owned())
+                            })
+                            .collect();
+                        let mut toolkit = step.tags().unwrap().clone();
+                        toolkit.retain(|k, _| k.starts_with(TAG_PREFIX));
+                        assert_eq!(written, toolkit, "{name} {kind:?}");
+                        assert!(input["request"].get("Tags").is_none());
+                    }
+                    _ => {}
+                }
+            }
+            let users = step.user_tags();
+            let restores = step.slot.op == OpKind::Restore;
+            assert_eq!(users.contains_key("k"), restores, "{name} {kind:?}");
+        }
+    }
+
+    /// A step whose toolkit tags are not what its state machine writes is refused before
+    /// any execution: a role of its own, another target, a tag the definition does not give.
+    #[test]
+    fn a_step_tagged_otherwise_than_its_state_machine_is_refused() {
+        let copy = |tags: &[(&str, &str)]| {
+            let tags = tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+            let op = Op::Copy {
+                source: "a".into(),
+                id: "b".into(),
+                key: Some("k".into()),
+                tags: tags.collect(),
+            };
+            Step::new(Workflow::Export, "Copy", DbKind::Instance, op).input(TARGET)
+        };
+        let db = ("rds-handoff:db", "d");
+        let target = ("rds-handoff:target-account", TARGET);
+        let role = ("rds-handoff:role", "shared-copy");
+        let marks = copy(&[db, target, role]).unwrap()["marks"].clone();
+        assert_eq!(marks, json!({ "db": "d" }));
+        let refused = [
+            copy(&[db, target, ("rds-handoff:role", "intermediate")]),
+            copy(&[db, ("rds-handoff:target-account", "333333333333"), role]),
+            copy(&[db, target]),
+            copy(&[db, target, role, ("rds-handoff:source-snapshot", "x")]),
+        ];
+        for result in refused {
+            assert!(result.is_err(), "{result:?}");
+        }
+        assert_eq!(field("rds-handoff:source-snapshot"), "sourceSnapshot");
     }
 
     /// AWS snapshots no stopped database: an instance's stop names the snapshot AWS takes

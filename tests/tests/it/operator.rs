@@ -908,6 +908,7 @@ const NARROWED: &[&str] = &[
     "AddInstancesTaggedWriterInstanceToAnyCluster",
     "AddTagsWithASourceSnapshotTagToAnyDatabaseAndToRhSnapshots",
     "ModifyAnyDatabaseTaggedRestoredDatabase",
+    "AddOtherTagsToAnyDatabaseTaggedRestoredDatabase",
 ];
 
 /// The target policy with the README's narrowing: in the statements that restore, add an
@@ -976,6 +977,7 @@ fn own_restore_calls(op: &Rc<Authorizer>, kind: &str, id: &str) -> Vec<Step> {
             })
             .setting(&restored),
         );
+        steps.push(user_tags(op, &database));
         steps.push(Step::new(
             "rds:ModifyDBInstance",
             on_resource(op, &database, "rds:ModifyDBInstance", &none, &[]),
@@ -1012,11 +1014,67 @@ fn own_restore_calls(op: &Rc<Authorizer>, kind: &str, id: &str) -> Vec<Step> {
             op2.on("rds:CreateDBInstance", &cluster, &writer_tags, Some(now)),
         ]
     }));
+    steps.push(user_tags(op, &database));
     steps.push(Step::new(
         "rds:ModifyDBCluster",
         on_resource(op, &database, "rds:ModifyDBCluster", &none, &[]),
     ));
     steps
+}
+
+/// The operator's tags (copied from the original) that the agent adds to a database after a
+/// Step Functions execution made it: the state machine writes only the toolkit's.
+fn user_tags(op: &Rc<Authorizer>, database: &str) -> Step {
+    let theirs = tags(&[("team", "payments"), ("env", "prod")]);
+    Step::new(
+        "rds:AddTagsToResource (the operator's tags)",
+        on_resource(op, database, "rds:AddTagsToResource", &theirs, &[]),
+    )
+    .setting(&theirs)
+}
+
+/// After a Step Functions execution the agent adds the operator's own tags to the database
+/// it made (the definitions write only the toolkit's): allowed on a database marked as the
+/// toolkit's result, not on another. In the target no `rds-handoff:*` key goes with them (the
+/// source policy already lets the toolkit's tags onto a database without a role, as
+/// policies/README.md says).
+#[test]
+fn the_operators_tags_are_added_only_to_what_the_toolkit_made() {
+    let cases = [
+        (
+            "target-operator.iam.json",
+            TGT,
+            ("rds-handoff:role", "restored-database"),
+        ),
+        (
+            "source-operator.iam.json",
+            SRC,
+            ("rds-handoff:encrypted-from", "orders"),
+        ),
+    ];
+    for (name, account, mark) in cases {
+        let target = account == TGT;
+        let op = Authorizer::new(account, REGION);
+        let decide = by_iam(identity_policy(name));
+        for kind in ["db", "cluster"] {
+            let database = format!("arn:aws:rds:{REGION}:{account}:{kind}:orders-new");
+            let made = tags(&[mark]);
+            let add = |sets: &Tags, existing: &Tags| {
+                decide(&op.on("rds:AddTagsToResource", &database, sets, Some(existing)))
+            };
+            let theirs = tags(&[("team", "payments")]);
+            assert!(add(&theirs, &made), "{name} {kind}: the operator's tags");
+            let toolkit = tags(&[("team", "payments"), ("rds-handoff:db", "payroll")]);
+            let other_role = tags(&[("rds-handoff:role", "intermediate")]);
+            for sets in [toolkit, other_role].iter().filter(|_| target) {
+                assert!(!add(sets, &made), "{name} {kind}: {sets:?} on {made:?}");
+            }
+            assert!(
+                !add(&theirs, &tags(&[("env", "prod")])),
+                "{name} {kind}: a database the toolkit did not make"
+            );
+        }
+    }
 }
 
 /// A database the toolkit did not restore, in the target. IAM cannot tell a restore's tags

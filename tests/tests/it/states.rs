@@ -2,10 +2,12 @@
 //! (moto executes it, with the gaps `moto/states_shim.py` closes), compared with the local
 //! engine's result.
 
+use std::collections::BTreeMap;
+
 use e2e::agents::import_args;
 use e2e::fixtures::{
-    aurora_cluster, describe_instance, footprint, key_arn, mysql_instance, network,
-    placed_instance, Footprint,
+    aurora_cluster, cluster_state, describe_instance, footprint, instance_state, key_arn,
+    mysql_instance, network, placed_instance, Footprint,
 };
 use e2e::iam::Authorizer;
 use e2e::proxy::{Denial, FaultPlan, Hold, Proxy};
@@ -55,6 +57,16 @@ fn normalized(footprint: &Footprint, db: &str) -> Vec<String> {
         .collect();
     items.sort();
     items
+}
+
+/// The tags of database `db` (`--db-instance` or `--db-cluster`), `name` taken out.
+async fn tags_of(account: &Account, flag: &str, db: &str, name: &str) -> BTreeMap<String, String> {
+    let state = match flag {
+        "--db-instance" => instance_state(account, db).await,
+        _ => cluster_state(account, db).await,
+    };
+    let tags = state.tags.into_iter();
+    tags.map(|(k, v)| (k, v.replace(name, "DB"))).collect()
 }
 
 fn strs(args: &[String]) -> Vec<&str> {
@@ -161,6 +173,17 @@ async fn step_functions_and_local_engines_leave_the_same_inventory() {
                 account.id
             );
         }
+        // The state machine writes the toolkit's tags, the agent adds the source's own.
+        let (a, b) = (
+            tags_of(&target, flag, local, local).await,
+            tags_of(&target, flag, states, states).await,
+        );
+        assert_eq!(a, b, "the restored {flag}'s tags: local vs Step Functions");
+        assert_eq!(b.get("team").map(String::as_str), Some("payments"));
+        assert_eq!(
+            b.get("rds-handoff:role").map(String::as_str),
+            Some("restored-database")
+        );
         assert!(wd.file(&format!("{states}.handoff.json")).exists());
         assert!(wd.file(&format!("{states}.import.json")).exists());
         // The password was set after the execution: never in its history.
@@ -504,6 +527,10 @@ async fn the_execution_role_policy_allows_every_call_the_executions_made() {
         normalized(&footprint(&source, "sfp-e").await, "sfp-e"),
         "encrypt: local vs Step Functions"
     );
+    let twin = |db: &'static str| tags_of(&source, "--db-instance", db, &db[..5]);
+    let (local_twin, states_twin) = (twin("sfl-e-encrypted").await, twin("sfp-e-encrypted").await);
+    assert_eq!(local_twin, states_twin, "the encrypted twin's tags");
+    assert!(states_twin.contains_key("team"), "{states_twin:?}");
 
     // The import's tasks go through a proxy of their own: one account's calls per proxy.
     let tgt = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;

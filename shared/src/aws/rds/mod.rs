@@ -53,7 +53,7 @@ pub use snapshot::{
 };
 pub use snapshot_quota::{check_snapshot_room, snapshot_quota};
 pub use stop::{adopt_stop_snapshot, check_stop_source, stop_db};
-pub use tags::{tag_list, tag_map, user_tags};
+pub use tags::{add_missing_tags, tag_list, tag_map, user_tags};
 
 /// A database as the agents see it.
 #[derive(Debug, Clone)]

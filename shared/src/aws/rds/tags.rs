@@ -1,9 +1,16 @@
 //! Tags as RDS takes them (a list) and gives them (a map), the user's tags a copy keeps, and
-//! whether a resource carries the toolkit's marks (what lets it delete only its own).
+//! whether a resource carries the toolkit's marks (what lets it delete only its own), and the
+//! operator's tags added to a database after the Step Functions engine made it.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_rds::types::Tag;
+
+use crate::aws::Aws;
+use crate::base::error::{sdk, Result};
+use crate::base::vocabulary::DbKind;
+
+use super::describe_db;
 
 pub fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
@@ -36,4 +43,33 @@ pub(super) fn carries(tags: &BTreeMap<String, String>, marks: &[(&str, &str)]) -
     marks
         .iter()
         .all(|(k, v)| tags.get(*k).map(String::as_str) == Some(*v))
+}
+
+/// Gives database `id` each of `tags` whose key it lacks (a key it has keeps its value), and
+/// returns the keys added. Run again, it adds nothing.
+pub async fn add_missing_tags(
+    aws: &Aws,
+    kind: DbKind,
+    id: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<Vec<String>> {
+    let Some(db) = describe_db(aws, kind, id).await? else {
+        return Ok(Vec::new());
+    };
+    let missing: BTreeMap<String, String> = tags
+        .iter()
+        .filter(|(k, _)| !db.database.tags.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    aws.rds
+        .add_tags_to_resource()
+        .resource_name(&db.arn)
+        .set_tags(Some(tag_list(&missing)))
+        .send()
+        .await
+        .map_err(sdk("rds:AddTagsToResource"))?;
+    Ok(missing.into_keys().collect())
 }

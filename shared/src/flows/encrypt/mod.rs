@@ -45,8 +45,7 @@ use restore::{cleanup, writer_spec};
 
 pub use restore::steps;
 
-/// The tag that marks a database as the encrypted twin of the one it names.
-pub const TAG_ENCRYPTED_FROM: &str = "rds-handoff:encrypted-from";
+pub use crate::base::vocabulary::TAG_ENCRYPTED_FROM;
 
 /// What the operator typed for `encrypt`.
 #[derive(Debug, Clone, clap::Args)]

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 
 use super::ExportPlan;
 
-pub const TAG_DB: &str = "rds-handoff:db";
-pub const TAG_TARGET: &str = "rds-handoff:target-account";
-pub const TAG_ROLE: &str = "rds-handoff:role";
+pub use crate::base::vocabulary::{TAG_DB, TAG_ROLE, TAG_TARGET};
 
 pub(super) fn base_tags(plan: &ExportPlan) -> BTreeMap<String, String> {
     BTreeMap::from([

@@ -63,7 +63,7 @@ pub use resolve::check_sha256;
 pub use restore::{delete_copy, steps};
 pub use verify::verify;
 
-pub const TAG_SOURCE_SNAPSHOT: &str = "rds-handoff:source-snapshot";
+pub use crate::base::vocabulary::TAG_SOURCE_SNAPSHOT;
 
 /// On the master secret: the resource id of the database whose password the secret holds,
 /// written once the new password is set on that database.

@@ -33,7 +33,7 @@ fn step_fixed(step: &Step) -> u64 {
 
 /// The create: a Choice per parameter a run may leave out, then the Task.
 fn create(step: &Step) -> u64 {
-    let optional = params(step.slot.op, step.kind, "")
+    let optional = params(step.slot, step.kind, "")
         .iter()
         .filter(|(_, fill)| *fill == Fill::IfPresent)
         .count() as u64;

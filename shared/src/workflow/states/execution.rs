@@ -120,27 +120,23 @@ pub(crate) async fn ensure_machine(
     Ok(arn)
 }
 
-/// One database's item of the execution input: its kind, its steps' requests, the polling.
-/// A request without a parameter the definition always passes is refused here, before any
-/// execution starts, rather than failing in it.
+/// One database's item of the execution input: its kind, its steps ([`Step::input`]), the
+/// polling. A step the state machine would run otherwise than the local engine (a parameter
+/// it always passes missing, other toolkit tags) is refused here, before any execution starts.
 pub fn item(database: &str, steps: &[Step], poll: Duration) -> Result<Value> {
-    if let Some((step, param)) = steps.iter().find_map(|s| Some((s, s.missing()?))) {
-        return Err(Error::Usage {
+    let share_with = steps.iter().find_map(Step::share_with).unwrap_or_default();
+    let mut by_name = Map::new();
+    for step in steps {
+        let input = step.input(share_with).map_err(|why| Error::Usage {
             message: format!(
-                "the Step Functions engine cannot run step {} of {database}: its request has no `{param}`, which the state machine always passes",
+                "the Step Functions engine cannot run step {} of {database}: {why}",
                 step.slot.name
             ),
             hint: Some("run it with `--engine local`".into()),
-        });
+        })?;
+        by_name.insert(step.slot.name.to_owned(), input);
     }
     let kind = steps.first().map_or(DbKind::Instance, |s| s.kind);
-    let by_name: Map<String, Value> = steps
-        .iter()
-        .map(|s| {
-            let step = json!({ "id": s.resource(), "request": s.request() });
-            (s.slot.name.to_owned(), step)
-        })
-        .collect();
     let first = poll.as_secs().max(1);
     Ok(json!({
         "database": database,
