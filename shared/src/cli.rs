@@ -2,6 +2,7 @@
 //! runtime, Ctrl-C and SIGTERM, and how an error is shown and turned into an exit code.
 
 use std::future::Future;
+use std::io::IsTerminal;
 
 use crate::aws::{profile_setting, AwsArgs};
 use crate::base::error::{Error, ExitCode, Result};
@@ -13,8 +14,9 @@ use crate::base::progress::{OutputFormat, Printer};
 pub struct GlobalArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
-    /// `text`, `table` (the final result as a table) or `json` (one JSON object per line on
-    /// stdout: every event, then the result) [default: the profile's `output`, else text]
+    /// `text`, `table` (the result as tables, a column per field) or `json` (JSON Lines: one
+    /// object per line on stdout, every event, then the result; `jq -s 'last'` reads the
+    /// result) [default: the profile's `output`, else text]
     #[arg(long, global = true, value_enum, value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
     /// More log detail on stderr (-v info, -vv debug, -vvv trace)
@@ -23,7 +25,7 @@ pub struct GlobalArgs {
     /// All log detail, with every AWS request (same as -vvv)
     #[arg(long, global = true)]
     pub debug: bool,
-    /// No colors in logs (also when `NO_COLOR` is set)
+    /// No colors in logs (also when `NO_COLOR` is set; logs are colored only on a terminal)
     #[arg(long, global = true)]
     pub no_color: bool,
 }
@@ -40,12 +42,19 @@ pub fn init_logging(global: &GlobalArgs) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let color = !global.no_color && std::env::var_os("NO_COLOR").is_none();
+    let color = colors(global.no_color, std::io::stderr().is_terminal());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(color)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// Colors only on a terminal, unless `--no-color` or `NO_COLOR` (any value but empty) says
+/// none: a log piped to a file or a CI system carries no escape codes.
+fn colors(no_color: bool, terminal: bool) -> bool {
+    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    terminal && !no_color && !no_color_env
 }
 
 /// `--output`, then `AWS_DEFAULT_OUTPUT`, then the profile's `output` setting, as the AWS CLI.

@@ -40,7 +40,7 @@ enum Command {
     /// Verify, re-key, restore and set a new master password
     Import(Box<ImportArgs>),
     /// Verify the manifest against AWS and this account; change nothing
-    Check(commands::check::CheckCommand),
+    Check(Box<ImportArgs>),
     /// Check the restored data against the manifest's digest, logged in with the new password
     Verify(VerifyArgs),
     /// Remove what an unfinished or abandoned import left (never a database or a secret)

@@ -19,30 +19,31 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// The password rules of an engine (DOMAIN.md §7): length and forbidden characters.
-fn rules(engine: &str) -> (usize, &'static str) {
-    // Printable ASCII except `/`, `"`, `@` and space everywhere; Oracle also forbids `&` `'`.
+/// The length of an engine's master password (DOMAIN.md §7): Oracle takes at most 30
+/// characters, MySQL 41, the others more.
+fn length(engine: &str) -> usize {
     if engine.starts_with("oracle") {
-        (30, "/\"@ &'")
-    } else if engine.contains("postgres") {
-        (40, "/\"@ ")
+        30
     } else {
-        // MySQL, MariaDB, Aurora MySQL (41 at most), SQL Server.
-        (40, "/\"@ ")
+        40
     }
 }
 
-/// A new master password for `engine`, with at least one upper, lower, digit and symbol.
+/// The symbols a password draws from: URI-unreserved (RFC 3986: nothing to percent-encode in
+/// a connection URI), with no meaning to a POSIX shell, and allowed by every engine (none is
+/// `/`, `"`, `@`, space, `&` or `'`). With letters and digits, 65 characters: log2(65) ≈ 6.02
+/// bits each, so at least 30 × 6.02 ≈ 180 bits for Oracle and 40 × 6.02 ≈ 240 bits for the
+/// others (less a bit or two for the classes that must appear).
+const SYMBOLS: &[u8] = b"-._";
+
+/// A new master password for `engine`, with at least one upper, lower, digit and symbol,
+/// starting with a letter or digit (so that no program reads it as an option).
 pub fn generate(engine: &str) -> Secret {
-    let (length, forbidden) = rules(engine);
-    let symbols: Vec<u8> = (b'!'..=b'~')
-        .filter(|c| !c.is_ascii_alphanumeric() && !forbidden.as_bytes().contains(c))
-        .collect();
     let classes: [&[u8]; 4] = [
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
         b"abcdefghijklmnopqrstuvwxyz",
         b"0123456789",
-        &symbols,
+        SYMBOLS,
     ];
     let all: Vec<u8> = classes.concat();
     // ThreadRng is a CSPRNG (ChaCha, seeded and reseeded from the OS).
@@ -51,12 +52,15 @@ pub fn generate(engine: &str) -> Secret {
         .iter()
         .filter_map(|class| class.choose(&mut rng).copied())
         .collect();
-    while bytes.len() < length {
+    while bytes.len() < length(engine) {
         if let Some(c) = all.choose(&mut rng) {
             bytes.push(*c);
         }
     }
     bytes.shuffle(&mut rng);
+    if let Some(first) = bytes.iter().position(u8::is_ascii_alphanumeric) {
+        bytes.swap(0, first);
+    }
     Secret(bytes.into_iter().map(char::from).collect())
 }
 
@@ -79,11 +83,11 @@ mod tests {
                 let pw = secret.expose();
                 let max = if engine.starts_with("oracle") { 30 } else { 41 };
                 assert!((8..=max).contains(&pw.len()), "{engine}: {}", pw.len());
-                assert!(pw.bytes().all(|b| (33..=126).contains(&b)));
-                assert!(!pw.contains(['/', '"', '@', ' ']));
-                if engine.starts_with("oracle") {
-                    assert!(!pw.contains(['&', '\'']));
-                }
+                // Nothing a shell or a connection URI needs quoted or escaped.
+                assert!(pw
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)));
+                assert!(pw.as_bytes()[0].is_ascii_alphanumeric(), "{pw:?}");
                 assert!(pw.bytes().any(|b| b.is_ascii_uppercase()));
                 assert!(pw.bytes().any(|b| b.is_ascii_lowercase()));
                 assert!(pw.bytes().any(|b| b.is_ascii_digit()));

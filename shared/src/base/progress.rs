@@ -319,42 +319,139 @@ impl Progress for DatabaseLine {
     }
 }
 
-/// A JSON object as a two-column table, keys in order; nested values as compact JSON.
+/// A result as tables, as the AWS CLI's `--output table`: the object's plain fields as a
+/// two-column table, keys in order; each list of objects (`handoffs`, `databases`) as a table
+/// of its own under its name, a column per field and a row per item, an item's own list of
+/// objects (a handoff's `resources`) flattened into a row per entry.
 pub fn table(json: &serde_json::Value) -> String {
-    let rows: Vec<(String, String)> = match json {
-        serde_json::Value::Object(map) => map
+    use serde_json::Value;
+    let Value::Object(map) = json else {
+        return boxed(&["result".to_owned()], &[vec![cell(json)]], false);
+    };
+    let mut plain = Vec::new();
+    let mut sections = Vec::new();
+    for (key, value) in map.iter().filter(|(key, _)| key.as_str() != "event") {
+        match objects(value) {
+            Some(items) => sections.push((key, items)),
+            None => plain.push(vec![key.clone(), cell(value)]),
+        }
+    }
+    let mut out = Vec::new();
+    if !plain.is_empty() {
+        out.push(boxed(&[], &plain, false));
+    }
+    for (key, items) in sections {
+        let rows: Vec<serde_json::Map<String, Value>> = items.iter().flat_map(flatten).collect();
+        let mut columns: Vec<String> = Vec::new();
+        for row in &rows {
+            for key in row.keys() {
+                if !columns.contains(key) {
+                    columns.push(key.clone());
+                }
+            }
+        }
+        // What names a row first, then the rest by name.
+        columns.sort_by_key(|c| LEADING.iter().position(|l| l == c).unwrap_or(LEADING.len()));
+        let cells: Vec<Vec<String>> = rows
             .iter()
-            .filter(|(key, _)| key.as_str() != "event")
-            .map(|(key, value)| {
-                let text = match value {
-                    serde_json::Value::String(s) => s.clone(),
-                    serde_json::Value::Null => "-".to_owned(),
-                    serde_json::Value::Array(items) => items
-                        .iter()
-                        .map(|i| {
-                            i.as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| i.to_string())
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    other => other.to_string(),
-                };
-                (key.clone(), text)
+            .map(|row| {
+                columns
+                    .iter()
+                    .map(|c| row.get(c).map_or_else(String::new, cell))
+                    .collect()
+            })
+            .collect();
+        out.push(format!("{key}\n{}", boxed(&columns, &cells, true)));
+    }
+    out.join("\n")
+}
+
+/// The columns a table of results starts with, in this order.
+const LEADING: &[&str] = &["database", "stage", "kind", "id", "status", "role"];
+
+/// `value` as a list of objects, if it is a non-empty one.
+fn objects(value: &serde_json::Value) -> Option<&Vec<serde_json::Value>> {
+    value
+        .as_array()
+        .filter(|items| !items.is_empty() && items.iter().all(serde_json::Value::is_object))
+}
+
+/// One item as rows: its plain fields, once per entry of its first list of objects (merged
+/// with that entry's own rows), or once if it has none.
+fn flatten(item: &serde_json::Value) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let Some(map) = item.as_object() else {
+        return Vec::new();
+    };
+    let nested = map.values().find_map(objects);
+    let plain: serde_json::Map<String, serde_json::Value> = map
+        .iter()
+        .filter(|(_, value)| {
+            objects(value).is_none() && value.as_array().is_none_or(|a| !a.is_empty())
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    match nested {
+        None => vec![plain],
+        Some(entries) => entries
+            .iter()
+            .flat_map(flatten)
+            .map(|entry| {
+                let mut row = plain.clone();
+                row.extend(entry);
+                row
             })
             .collect(),
-        other => vec![("result".to_owned(), other.to_string())],
-    };
-    let width = |f: fn(&(String, String)) -> usize| rows.iter().map(f).max().unwrap_or(0);
-    let (kw, vw) = (
-        width(|r| r.0.chars().count()),
-        width(|r| r.1.chars().count()),
-    );
-    let rule = format!("+{}+{}+", "-".repeat(kw + 2), "-".repeat(vw + 2));
-    let mut lines = vec![rule.clone()];
-    for (key, value) in &rows {
-        lines.push(format!("| {key:<kw$} | {value:<vw$} |"));
     }
+}
+
+/// A value as one cell: text as is, a list joined with commas, nothing as `-`.
+fn cell(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_owned(),
+        serde_json::Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// Rows in a box, columns padded to their widest cell; `header` (if any) above a rule.
+fn boxed(header: &[String], rows: &[Vec<String>], with_header: bool) -> String {
+    let columns = rows
+        .iter()
+        .map(Vec::len)
+        .chain([header.len()])
+        .max()
+        .unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            let header = header.get(i).map_or(0, |h| h.chars().count());
+            let cells = rows
+                .iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count());
+            cells.chain([header]).max().unwrap_or(0)
+        })
+        .collect();
+    let rule = widths
+        .iter()
+        .map(|w| "-".repeat(w + 2))
+        .collect::<Vec<_>>()
+        .join("+");
+    let rule = format!("+{rule}+");
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = widths
+            .iter()
+            .enumerate()
+            .map(|(i, w)| format!(" {:<w$} ", cells.get(i).map_or("", String::as_str)))
+            .collect();
+        format!("|{}|", padded.join("|"))
+    };
+    let mut lines = vec![rule.clone()];
+    if with_header {
+        lines.push(line(header));
+        lines.push(rule.clone());
+    }
+    lines.extend(rows.iter().map(|r| line(r)));
     lines.push(rule);
     lines.join("\n")
 }
@@ -409,6 +506,39 @@ mod tests {
             human_line(&plan),
             "create         key: alias/rds-handoff/db1"
         );
+    }
+
+    /// A list of objects is a table with a column per field; an item's own list is
+    /// flattened, a row per entry: never JSON in a cell.
+    #[test]
+    fn lists_of_objects_are_tables_with_columns() {
+        let json = serde_json::json!({"event": "done", "region": "us-east-1", "handoffs": [
+            {"database": "db1", "stage": "shared", "resources": [
+                {"kind": "kms-key", "id": "k1", "status": "Enabled"},
+                {"kind": "db-snapshot", "id": "s1", "status": "available", "shared_with": ["2"]},
+            ]},
+            {"database": "db2", "stage": "key made, nothing else", "resources": []},
+        ]});
+        let text = table(&json);
+        assert!(!text.contains('{'), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "| region | us-east-1 |");
+        assert_eq!(lines[3], "handoffs");
+        let header: Vec<&str> = lines[5]
+            .split('|')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(
+            header,
+            ["database", "stage", "kind", "id", "status", "shared_with"]
+        );
+        assert!(lines[7].starts_with("| db1      | shared "), "{text}");
+        assert!(
+            lines[8].contains("| s1 ") && lines[8].contains("| 2 "),
+            "{text}"
+        );
+        assert!(lines[9].starts_with("| db2 "), "{text}");
     }
 
     #[test]

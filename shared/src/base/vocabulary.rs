@@ -78,6 +78,10 @@ pub const TAG_SOURCE_SNAPSHOT: &str = "rds-handoff:source-snapshot";
 /// On an encrypted twin: the database it is the encrypted copy of.
 pub const TAG_ENCRYPTED_FROM: &str = "rds-handoff:encrypted-from";
 
+/// The error an export's item ends with when its Share names a snapshot that is not the copy
+/// made for its state machine's account.
+pub const NOT_FOR_TARGET: &str = "RdsHandoff.NotForThisTarget";
+
 /// How a database or snapshot is encrypted at rest: RDS's `StorageEncryptionType`
 /// (DOMAIN.md §14). Since 2026-02-18 a new Aurora cluster is encrypted with an AWS owned key
 /// (`sse-rds`) unless told otherwise: encrypted, yet no account but AWS can use its key, so

@@ -23,7 +23,9 @@
 use serde_json::{json, Map, Value};
 
 use crate::base::vocabulary::DbKind;
-use crate::base::vocabulary::{STILL_WAITING, TERMINAL_ERROR, TERMINAL_STATUSES};
+use crate::base::vocabulary::{
+    NOT_FOR_TARGET, STILL_WAITING, TAG_TARGET, TERMINAL_ERROR, TERMINAL_STATUSES,
+};
 
 use super::step::{params, Fill};
 use super::{find_param, OpKind, Slot, Workflow};
@@ -169,7 +171,7 @@ fn compile_slot(
     let step = format!("$.steps.{}", slot.name);
     let create = state("create");
     let first = if slot.op == OpKind::Share {
-        create.clone()
+        state("target")
     } else {
         state("start")
     };
@@ -190,6 +192,7 @@ fn compile_slot(
         partition: &deployment.partition,
     };
     if slot.op == OpKind::Share {
+        check_target(states, deployment, kind, &step, &state, &create);
         create_call.insert(states, next, None);
         return;
     }
@@ -304,6 +307,64 @@ fn compile_slot(
     // replica, a global database member) is not retried: it ends the item with the error.
     let exists = (slot.op != OpKind::Stop).then_some((api.exists, wait.as_str()));
     create_call.insert(states, &wait, exists);
+}
+
+/// Before a Share (entered at `: target`): the snapshot must be the copy made for this state
+/// machine's account, by its `rds-handoff:target-account` tag. The execution role may share
+/// any `shared-copy`; one made for another target is not this machine's to share. A tag
+/// missing goes to the refusal without comparing (a Choice on a missing path would fail).
+fn check_target(
+    states: &mut Map<String, Value>,
+    deployment: &Deployment,
+    kind: DbKind,
+    step: &str,
+    state: &dyn Fn(&str) -> String,
+    create: &str,
+) {
+    let find = Api::find(OpKind::Share, kind);
+    let list = find.status.replace(".Status", ".TagList");
+    let target = format!("{list}[?(@.Key == '{TAG_TARGET}')].Value");
+    let (look, tagged, matches, refused) = (
+        state("target"),
+        state("target tagged"),
+        state("target matches"),
+        state("not for this target"),
+    );
+    let mut describe = json!({
+        "Type": "Task",
+        "Resource": arn(&deployment.partition, find.action),
+        "Parameters": { format!("{}.$", find.param): format!("{step}.id") },
+        "ResultSelector": { "target.$": target },
+        "ResultPath": "$.found",
+        "Retry": retry(),
+        "Next": tagged,
+    });
+    catch(&mut describe, None);
+    states.insert(look, describe);
+    states.insert(
+        tagged.clone(),
+        json!({
+            "Type": "Choice",
+            "Choices": [{ "Variable": "$.found.target[0]", "IsPresent": true, "Next": matches }],
+            "Default": refused,
+        }),
+    );
+    states.insert(
+        matches,
+        json!({
+            "Type": "Choice",
+            "Choices": [{ "Variable": "$.found.target[0]", "StringEquals": deployment.share_with, "Next": create }],
+            "Default": refused,
+        }),
+    );
+    let cause = format!(
+        "States.Format('{} {{}} is not the copy made for account {}: this state machine shares only those', {step}.id)",
+        find.noun, deployment.share_with
+    );
+    states.insert(
+        refused,
+        ended(Some(json!({ "Error": NOT_FOR_TARGET, "Cause.$": cause }))),
+    );
 }
 
 fn slot_goal(op: OpKind) -> &'static str {
@@ -500,14 +561,14 @@ impl Api {
     fn find(op: OpKind, kind: DbKind) -> Find {
         let param = find_param(op, kind);
         match (op, kind) {
-            (OpKind::Snapshot | OpKind::Copy, DbKind::Instance) => Find {
+            (OpKind::Snapshot | OpKind::Copy | OpKind::Share, DbKind::Instance) => Find {
                 action: "describeDBSnapshots",
                 param,
                 status: "$.DbSnapshots[0].Status",
                 not_found: "Rds.DbSnapshotNotFoundException",
                 noun: "DB snapshot",
             },
-            (OpKind::Snapshot | OpKind::Copy, DbKind::Cluster) => Find {
+            (OpKind::Snapshot | OpKind::Copy | OpKind::Share, DbKind::Cluster) => Find {
                 action: "describeDBClusterSnapshots",
                 param,
                 status: "$.DbClusterSnapshots[0].Status",
@@ -640,9 +701,30 @@ mod tests {
                     resource.starts_with("arn:aws-cn:states:::aws-sdk:rds:"),
                     "{resource}"
                 );
-                if name.contains("Share") {
+                if resource.contains("SnapshotAttribute") {
                     assert_eq!(state["Parameters"]["ValuesToAdd"], json!(["222222222222"]));
                     assert_eq!(state["Parameters"]["AttributeName"], "restore");
+                    // Reached only from the check that the snapshot is this target's copy.
+                    let from: Vec<&String> = states
+                        .iter()
+                        .filter(|(_, s)| {
+                            s["Type"] == "Choice" && s.to_string().contains(&format!("\"{name}\""))
+                        })
+                        .map(|(n, _)| n)
+                        .collect();
+                    assert!(!from.is_empty(), "{name}");
+                    for choice in from {
+                        let rule = &states[choice]["Choices"][0];
+                        assert!(
+                            choice.ends_with(": target matches")
+                                || rule.get("IsPresent").is_some()
+                                    && rule["Variable"].as_str().unwrap().contains(".request."),
+                            "{name} is reached from {choice}"
+                        );
+                        if choice.ends_with(": target matches") {
+                            assert_eq!(rule["StringEquals"], "222222222222");
+                        }
+                    }
                 }
                 assert!(state["Parameters"].get("Tags.$").is_none(), "{name}");
                 if let Some(tags) = state["Parameters"].get("Tags") {

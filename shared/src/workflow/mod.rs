@@ -44,7 +44,7 @@ pub async fn run(
         Engine::Local => local::run(aws, steps, wait, progress).await,
         Engine::StepFunctions => {
             states::run(aws, engine, workflow, database, steps, wait, progress).await?;
-            add_user_tags(aws, steps, progress).await?;
+            add_user_tags(aws, steps, progress).await;
             Ok(Done::default())
         }
     }
@@ -52,27 +52,49 @@ pub async fn run(
 
 /// Gives the databases an execution made the operator's tags, which its state machine does
 /// not write (it writes only the toolkit's): the agent adds them, with its own rights.
-async fn add_user_tags(aws: &Aws, steps: &[Step], progress: &dyn Progress) -> Result<()> {
+async fn add_user_tags(aws: &Aws, steps: &[Step], progress: &dyn Progress) {
     for step in steps
         .iter()
         .filter(|s| matches!(s.op, Op::Restore(_) | Op::Writer(_)))
     {
-        let tags = step.user_tags();
-        if tags.is_empty() {
-            continue;
-        }
         let (kind, id) = (step.resource_kind(), step.resource());
-        let added = crate::aws::rds::add_missing_tags(aws, kind, id, &tags).await?;
-        if !added.is_empty() {
-            let what = format!("tags added: {}", added.join(", "));
-            progress.event(&crate::base::progress::Event::step(
-                step.slot.stage,
-                id,
-                &what,
-            ));
+        let tags = step.user_tags();
+        add_tags(aws, kind, id, &tags, &step.marks_resent(), progress).await;
+    }
+}
+
+/// Adds to database `id` each of `tags` it lacks, `along` sent with them; a refusal is a
+/// warning that says what to add: the database is made, and what follows (its new master
+/// password above all) must not wait on a tag.
+pub async fn add_tags(
+    aws: &Aws,
+    kind: DbKind,
+    id: &str,
+    tags: &std::collections::BTreeMap<String, String>,
+    along: &std::collections::BTreeMap<String, String>,
+    progress: &dyn Progress,
+) {
+    use crate::base::progress::Event;
+    if tags.is_empty() {
+        return;
+    }
+    let stage = "tags";
+    match crate::aws::rds::add_missing_tags(aws, kind, id, tags, along).await {
+        Ok(added) if added.is_empty() => {}
+        Ok(added) => progress.event(&Event::step(
+            stage,
+            id,
+            &format!("added {}", added.join(", ")),
+        )),
+        Err(err) => {
+            let keys: Vec<&str> = tags.keys().map(String::as_str).collect();
+            let what = format!(
+                "the original's tags ({}) were not added: {err}; add them with `aws rds add-tags-to-resource`",
+                keys.join(", ")
+            );
+            progress.event(&Event::warning(stage, id, &what));
         }
     }
-    Ok(())
 }
 
 /// The three workflows that have a long part.

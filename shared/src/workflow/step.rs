@@ -197,6 +197,21 @@ impl Step {
             .collect()
     }
 
+    /// The toolkit's tags to send along with the operator's when the agent adds those: a
+    /// database the toolkit gives no role (the encrypted twin) has its marks sent again, as
+    /// the source policy tags such a database only together with one of the toolkit's keys;
+    /// one with a role, none (the target policy refuses them on it).
+    pub fn marks_resent(&self) -> BTreeMap<String, String> {
+        if self.slot.marks.iter().any(|m| matches!(m, Mark::Role(_))) {
+            return BTreeMap::new();
+        }
+        let marks = self.tags().into_iter().flatten();
+        marks
+            .filter(|(k, _)| k.starts_with(TAG_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// The step as its state machine reads it from the execution input: what it makes
     /// (`id`), its request without the tags, and the values of the marks the run computed
     /// (`marks.<field>`); `share_with` is the account of an export's state machine. Refused,

@@ -5,46 +5,32 @@
 use rds_handoff::aws::Aws;
 use rds_handoff::base::progress::Printer;
 use rds_handoff::cli::GlobalArgs;
-use rds_handoff::flows::import::{aws_args_for, verify, CheckArgs};
-use rds_handoff::flows::reach::{check_reach, database_port, ReachArgs};
-use rds_handoff::{Error, ExitCode, Result};
+use rds_handoff::flows::import::{aws_args_for, verify, ImportArgs};
+use rds_handoff::flows::reach::{check_reach, database_port};
+use rds_handoff::{ExitCode, Result};
 
-/// What `check` takes: what the import checks, and who must be able to reach the database.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CheckCommand {
-    #[command(flatten)]
-    pub check: CheckArgs,
-    #[command(flatten)]
-    pub reach: ReachArgs,
-}
-
-pub async fn run(
-    command: &CheckCommand,
-    global: &GlobalArgs,
-    printer: &Printer,
-) -> Result<ExitCode> {
-    let args = command
-        .check
-        .clone()
-        .trusting(global.aws.profile.as_deref())
-        .await?;
-    args.warn_unchecked(printer);
-    if args.as_import().is_fleet() {
-        return Err(Error::Usage {
-            message: "`check` verifies one manifest".into(),
-            hint: Some("run `tgt-agent import --dry-run` with the same manifests or index: it verifies every one of them and changes nothing".into()),
-        });
+/// `check` takes what `import` takes, so that the one command becomes the other by its first
+/// word; what only an import uses (the instance class, the password mode, …) is ignored.
+pub async fn run(command: &ImportArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
+    let mut args = command.clone();
+    args.dry_run = true;
+    if args.is_fleet() {
+        // Several manifests, or an index: the fleet's dry run verifies every one of them and
+        // changes nothing.
+        return super::import::run(&args, global, printer).await;
     }
-    let plan = args.as_import().resolve()?;
+    args.check = args.check.trusting(global.aws.profile.as_deref()).await?;
+    args.check.warn_unchecked(printer);
+    let plan = args.resolve()?;
     printer.set_database(&plan.db);
     let aws = Aws::connect(&aws_args_for(&plan, &global.aws, printer)).await?;
     verify(&aws, &plan, printer).await?;
-    let reach = if command.reach.is_empty() {
+    let reach = if args.reach.is_empty() {
         None
     } else {
         let port = database_port(&plan.manifest.database)?;
         let groups = &plan.args.check.vpc_security_group_ids;
-        Some(check_reach(&aws, groups, port, &command.reach, printer).await?)
+        Some(check_reach(&aws, groups, port, &args.reach, printer).await?)
     };
     let arn = plan.manifest.snapshot.arn.to_string();
     let mut text = format!("ready to import: {arn}");

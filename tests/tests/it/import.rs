@@ -91,7 +91,15 @@ async fn assert_imported(target: &Account, db: &str, cluster: bool, net: &e2e::f
     assert_eq!(value["username"], "admin");
     assert_eq!(value["dbname"], "shop");
     assert_eq!(value["engine"], "mysql");
-    assert!(value["password"].as_str().unwrap().len() >= 8);
+    // Strong, and usable as is in a shell or a connection URI (no quoting, no escaping).
+    let password = value["password"].as_str().unwrap();
+    assert_eq!(password.len(), 40);
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-._".contains(c);
+    assert!(
+        password.chars().all(plain),
+        "a character to quote or escape"
+    );
+    assert!(password.starts_with(|c: char| c.is_ascii_alphanumeric()));
     let id_field = if cluster {
         "dbClusterIdentifier"
     } else {

@@ -349,6 +349,29 @@ async fn status_lists_each_handoff_with_its_stage_and_resources() {
         "{}",
         tgt.stdout
     );
+    // A table has columns, a row per resource: no JSON in a cell.
+    let args = ["status", "--db", "opx-status", "--output", "table"];
+    let table = wd.run(Agent::Tgt, &target, &args).await.ok();
+    assert!(!table.stdout.contains('{'), "{}", table.stdout);
+    let header = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("| database "))
+        .unwrap_or_else(|| panic!("no header row: {}", table.stdout));
+    for column in ["stage", "kind", "id", "status", "role"] {
+        assert!(header.contains(&format!(" {column} ")), "{header}");
+    }
+    let row = |id: &str| {
+        table
+            .stdout
+            .lines()
+            .any(|l| l.contains(&format!("| {id} ")))
+    };
+    assert!(
+        row("opx-status") && row("rds-handoff/opx-status/master"),
+        "{}",
+        table.stdout
+    );
 }
 
 #[tokio::test]
@@ -819,7 +842,8 @@ async fn flags_and_output_follow_the_aws_cli() {
             &proxy,
             Agent::Src,
             &source,
-            &["status", "--debug", "--no-color"],
+            // Not a terminal: no colors without `--no-color` either.
+            &["status", "--debug"],
         )
         .await
         .ok();

@@ -1034,47 +1034,48 @@ fn user_tags(op: &Rc<Authorizer>, database: &str) -> Step {
 }
 
 /// After a Step Functions execution the agent adds the operator's own tags to the database
-/// it made (the definitions write only the toolkit's): allowed on a database marked as the
-/// toolkit's result, not on another. In the target no `rds-handoff:*` key goes with them (the
-/// source policy already lets the toolkit's tags onto a database without a role, as
-/// policies/README.md says).
+/// it made (the definitions write only the toolkit's). Target: allowed on a database tagged
+/// `restored-database`, with no toolkit key, on no other database. Source: the encrypted
+/// twin (no role) is tagged only together with its `rds-handoff:encrypted-from`, which the
+/// agent sends again.
 #[test]
-fn the_operators_tags_are_added_only_to_what_the_toolkit_made() {
-    let cases = [
-        (
-            "target-operator.iam.json",
-            TGT,
-            ("rds-handoff:role", "restored-database"),
-        ),
-        (
-            "source-operator.iam.json",
-            SRC,
-            ("rds-handoff:encrypted-from", "orders"),
-        ),
-    ];
-    for (name, account, mark) in cases {
-        let target = account == TGT;
-        let op = Authorizer::new(account, REGION);
-        let decide = by_iam(identity_policy(name));
-        for kind in ["db", "cluster"] {
-            let database = format!("arn:aws:rds:{REGION}:{account}:{kind}:orders-new");
-            let made = tags(&[mark]);
-            let add = |sets: &Tags, existing: &Tags| {
-                decide(&op.on("rds:AddTagsToResource", &database, sets, Some(existing)))
-            };
-            let theirs = tags(&[("team", "payments")]);
-            assert!(add(&theirs, &made), "{name} {kind}: the operator's tags");
-            let toolkit = tags(&[("team", "payments"), ("rds-handoff:db", "payroll")]);
-            let other_role = tags(&[("rds-handoff:role", "intermediate")]);
-            for sets in [toolkit, other_role].iter().filter(|_| target) {
-                assert!(!add(sets, &made), "{name} {kind}: {sets:?} on {made:?}");
-            }
-            assert!(
-                !add(&theirs, &tags(&[("env", "prod")])),
-                "{name} {kind}: a database the toolkit did not make"
-            );
+fn the_operators_tags_are_added_as_the_agent_adds_them() {
+    let theirs = tags(&[("team", "payments")]);
+    let op = Authorizer::new(TGT, REGION);
+    let decide = by_iam(identity_policy("target-operator.iam.json"));
+    for kind in ["db", "cluster"] {
+        let database = format!("arn:aws:rds:{REGION}:{TGT}:{kind}:orders-new");
+        let add = |sets: &Tags, existing: &Tags| {
+            decide(&op.on("rds:AddTagsToResource", &database, sets, Some(existing)))
+        };
+        let made = tags(&[("rds-handoff:role", "restored-database")]);
+        assert!(add(&theirs, &made), "target {kind}: the operator's tags");
+        let toolkit = tags(&[("team", "payments"), ("rds-handoff:db", "payroll")]);
+        let other_role = tags(&[("rds-handoff:role", "intermediate")]);
+        for sets in [toolkit, other_role] {
+            assert!(!add(&sets, &made), "target {kind}: {sets:?}");
         }
+        let foreign = tags(&[("env", "prod")]);
+        assert!(
+            !add(&theirs, &foreign),
+            "target {kind}: a database it did not restore"
+        );
     }
+    let op = Authorizer::new(SRC, REGION);
+    let decide = by_iam(identity_policy("source-operator.iam.json"));
+    let twin = format!("arn:aws:rds:{REGION}:{SRC}:db:orders-encrypted");
+    let mark = tags(&[("rds-handoff:encrypted-from", "orders")]);
+    let mut sent = theirs.clone();
+    sent.extend(mark.clone());
+    let add = |sets: &Tags| decide(&op.on("rds:AddTagsToResource", &twin, sets, Some(&mark)));
+    assert!(
+        add(&sent),
+        "source: the operator's tags with the twin's mark"
+    );
+    assert!(
+        !add(&theirs),
+        "source: without a toolkit key, as the agent never sends them"
+    );
 }
 
 /// A database the toolkit did not restore, in the target. IAM cannot tell a restore's tags

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use e2e::agents::import_args;
 use e2e::fixtures::{
     aurora_cluster, cluster_state, describe_instance, footprint, instance_state, key_arn,
-    mysql_instance, network, placed_instance, Footprint,
+    mysql_instance, network, placed_instance, restore_attribute, Footprint,
 };
 use e2e::iam::Authorizer;
 use e2e::proxy::{Denial, FaultPlan, Hold, Proxy};
 use e2e::{Account, Agent, Emulator, Workdir, SOURCE, TARGET, THIRD};
+use rds_handoff::base::vocabulary::DbKind;
 use rds_handoff::flows::fleet::index::Index;
 use rds_handoff::workflow::{asl, Workflow};
 
@@ -667,23 +668,52 @@ async fn an_execution_is_attached_to_only_by_its_own_run() {
         run.stderr
     );
     let shared = format!("rh-sfo-i-to-{THIRD}");
-    let attributes = source
-        .rds()
-        .describe_db_snapshot_attributes()
-        .db_snapshot_identifier(&shared)
-        .send()
-        .await
-        .unwrap();
-    let accounts: Vec<String> = attributes
-        .db_snapshot_attributes_result()
-        .unwrap()
-        .db_snapshot_attributes()
-        .iter()
-        .flat_map(|a| a.attribute_values().to_vec())
-        .collect();
+    let accounts = restore_attribute(&source, DbKind::Instance, &shared).await;
     assert_eq!(accounts, vec![THIRD.to_owned()]);
     let exports = executions(&source, Workflow::Export).await;
     assert_eq!(exports.len(), 2, "one execution per target: {exports:?}");
+
+    // Whoever may start the first target's state machine cannot share the copy made for
+    // the third account with it: the Share checks the copy's target tag first.
+    let sfn = aws_sdk_sfn::Client::new(&source.config());
+    let machine = format!(
+        "arn:aws:states:{}:{SOURCE}:stateMachine:rds-handoff-export-to-{TARGET}",
+        e2e::accounts::REGION
+    );
+    let share = serde_json::json!({ "id": shared, "request": { "DbSnapshotIdentifier": shared }, "marks": {} });
+    let input = serde_json::json!({ "maxConcurrency": 1, "databases": [{
+        "database": "sfo-i", "kind": "instance",
+        "poll": { "first": 1, "max": 10, "rounds": 5 },
+        "steps": { "Share": share },
+    }]});
+    let started = sfn
+        .start_execution()
+        .state_machine_arn(&machine)
+        .name("planted-share")
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap();
+    let ended = loop {
+        let d = sfn
+            .describe_execution()
+            .execution_arn(started.execution_arn())
+            .send()
+            .await
+            .unwrap();
+        if d.status().as_str() != "RUNNING" {
+            break d;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(ended.status().as_str(), "FAILED", "{ended:?}");
+    assert_eq!(
+        ended.error(),
+        Some("RdsHandoff.NotForThisTarget"),
+        "{ended:?}"
+    );
+    let accounts = restore_attribute(&source, DbKind::Instance, &shared).await;
+    assert_eq!(accounts, vec![THIRD.to_owned()], "shared with no one else");
 
     // A rehearsal: imported, then its database removed and its report with it.
     let tgt_engine = engine(TARGET);

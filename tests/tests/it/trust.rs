@@ -876,3 +876,35 @@ async fn a_database_tagged_like_this_imports_is_refused_unless_restored_by_it() 
         "nothing made before the refusal"
     );
 }
+
+/// A database planted under the encrypted twin's name with the twin's tag (anyone who may
+/// tag a database can set it, and whoever may start the encrypt state machine can restore
+/// one tagged so) is not taken for the encrypted copy: `encrypt` refuses it instead of
+/// answering "already done" for a database it did not make.
+#[tokio::test]
+async fn a_database_tagged_as_the_encrypted_copy_is_refused_unless_it_is_one() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("trust-twin");
+    mysql_instance(&source, "trust-twin", false).await;
+    // Same engine and master user, unencrypted: only the tag says it is the copy.
+    mysql_instance(&source, "trust-twin-encrypted", false).await;
+    let planted = describe_instance(&source, "trust-twin-encrypted").await;
+    source
+        .rds()
+        .add_tags_to_resource()
+        .resource_name(planted.db_instance_arn().unwrap())
+        .tags(
+            aws_sdk_rds::types::Tag::builder()
+                .key("rds-handoff:encrypted-from")
+                .value("trust-twin")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let args = ["encrypt", "--db-instance", "trust-twin"];
+    wd.run(Agent::Src, &source, &args).await.refused(
+        3,
+        "not encrypted with the run's key, which does not exist yet",
+    );
+}

@@ -18,10 +18,11 @@ pub fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
-/// The user's tags of a resource, without the `aws:` ones AWS sets and nobody may copy.
+/// The user's tags of a resource, without the `aws:` ones AWS sets and nobody may copy, and
+/// without the toolkit's, which mark what it made and are never copied from another resource.
 pub fn user_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     tags.iter()
-        .filter(|(k, _)| !k.starts_with("aws:"))
+        .filter(|(k, _)| crate::base::manifest::is_user_tag(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -46,24 +47,29 @@ pub(super) fn carries(tags: &BTreeMap<String, String>, marks: &[(&str, &str)]) -
 }
 
 /// Gives database `id` each of `tags` whose key it lacks (a key it has keeps its value), and
-/// returns the keys added. Run again, it adds nothing.
+/// returns the keys added; `along` goes with them unchanged (the source policy lets a
+/// database without a role be tagged only together with one of the toolkit's keys). Run
+/// again, it adds nothing.
 pub async fn add_missing_tags(
     aws: &Aws,
     kind: DbKind,
     id: &str,
     tags: &BTreeMap<String, String>,
+    along: &BTreeMap<String, String>,
 ) -> Result<Vec<String>> {
     let Some(db) = describe_db(aws, kind, id).await? else {
         return Ok(Vec::new());
     };
-    let missing: BTreeMap<String, String> = tags
+    let mut missing: BTreeMap<String, String> = tags
         .iter()
         .filter(|(k, _)| !db.database.tags.contains_key(*k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if missing.is_empty() {
-        return Ok(Vec::new());
+    let added: Vec<String> = missing.keys().cloned().collect();
+    if added.is_empty() {
+        return Ok(added);
     }
+    missing.extend(along.iter().map(|(k, v)| (k.clone(), v.clone())));
     aws.rds
         .add_tags_to_resource()
         .resource_name(&db.arn)
@@ -71,5 +77,5 @@ pub async fn add_missing_tags(
         .send()
         .await
         .map_err(sdk("rds:AddTagsToResource"))?;
-    Ok(missing.into_keys().collect())
+    Ok(added)
 }

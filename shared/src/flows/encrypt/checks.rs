@@ -1,6 +1,6 @@
 //! What an `encrypt` checks against AWS: before anything is created (the preflight), the
-//! twin an earlier run made (and a database of that name made otherwise, refused), and at
-//! the end that the twin is encrypted under the chosen key.
+//! twin an earlier run made (and a database of that name made otherwise, refused), and that
+//! the twin is a copy of the original under the chosen key.
 
 use crate::aws::kms::{Key, KeyChoice};
 use crate::aws::rds::{self, DbInfo};
@@ -95,22 +95,52 @@ pub(super) async fn preflight(
     rds::check_snapshot_room(aws, plan.kind, needed, progress).await
 }
 
-/// The twin must be encrypted under the chosen key (KMS reports key ARNs).
-pub(super) fn check_encrypted(plan: &EncryptPlan, twin: &DbInfo, key: &Key) -> Result<()> {
-    if twin.encryption == Encryption::KmsKey && twin.kms_key_id.as_deref() == Some(key.arn.as_str())
+/// The twin is what the run makes of `original`: the same engine and master user, encrypted
+/// under the chosen key (`None`: the key does not exist yet, so no twin can be under it; KMS
+/// reports key ARNs). IAM cannot tell which snapshot a database was restored from.
+pub(super) fn check_twin(
+    plan: &EncryptPlan,
+    original: &DbInfo,
+    twin: &DbInfo,
+    key: Option<&Key>,
+) -> Result<()> {
+    let (ours, theirs) = (&original.database, &twin.database);
+    if ours.engine != theirs.engine || ours.master_username != theirs.master_username {
+        return Err(Error::refused(
+            format!(
+                "{} `{}` is {} with master user `{}`, not a copy of `{}` ({} with master user `{}`)",
+                plan.kind.name(),
+                plan.twin,
+                theirs.engine,
+                theirs.master_username,
+                plan.db,
+                ours.engine,
+                ours.master_username
+            ),
+            "pass `--restore-as` with a free identifier, or find out who made it",
+        ));
+    }
+    let key_arn = key.map(|k| k.arn.as_str());
+    if twin.encryption == Encryption::KmsKey
+        && twin.kms_key_id.is_some()
+        && twin.kms_key_id.as_deref() == key_arn
     {
         return Ok(());
     }
+    let wanted = match key_arn {
+        Some(arn) => format!("`{arn}`"),
+        None => "the run's key, which does not exist yet".to_owned(),
+    };
     Err(Error::refused(
         format!(
-            "{} `{}` is {}, not encrypted with `{}`",
+            "{} `{}` is {}, not encrypted with {}",
             plan.kind.name(),
             plan.twin,
             match (twin.encryption, &twin.kms_key_id) {
                 (Encryption::KmsKey, Some(other)) => format!("encrypted with `{other}`"),
                 (encryption, _) => encryption.describe().to_owned(),
             },
-            key.arn
+            wanted
         ),
         format!(
             "delete `{}` (it is a copy; the original is untouched) and re-run",

@@ -25,7 +25,7 @@ mod restore;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::aws::kms::{ensure_key, KeyArgs, KeyChoice};
+use crate::aws::kms::{self, ensure_key, KeyArgs, KeyChoice};
 use crate::aws::rds::{self, DbInfo};
 use crate::aws::wait::{parse_duration, WaitPolicy};
 use crate::aws::Aws;
@@ -39,7 +39,7 @@ use crate::ident::{check_rds_id, Arn};
 use crate::policy::KeyPolicySpec;
 use crate::workflow::{self, EngineArgs, Workflow};
 
-use checks::{check_encrypted, existing_twin, preflight, twin_writer_ready};
+use checks::{check_twin, existing_twin, preflight, twin_writer_ready};
 use dry_run::print_plan;
 use restore::{cleanup, writer_spec};
 
@@ -155,8 +155,20 @@ pub async fn encrypt(
         .ok_or_else(|| rds::not_here(aws, plan.kind, &plan.db, &caller))?;
     rds::refuse_cluster_member(&original)?;
     let existing = existing_twin(aws, plan).await?;
+    let mut spec =
+        KeyPolicySpec::own_account(&aws.partition, aws.region.clone(), caller.account.clone());
+    spec.admins = plan.key_admins.clone();
     if let Some(twin) = &existing {
         if twin.status == "available" && twin_writer_ready(aws, plan).await? {
+            // Its tag alone proves nothing (anyone who may tag a database can set it): it is
+            // this run's only if it is what the run would have made.
+            let key = kms::plan_key(aws, &plan.key, &spec, &caller).await?;
+            check_twin(plan, &original, twin, key.as_ref().map(|k| &k.key))?;
+            if plan.engine.engine == workflow::Engine::StepFunctions {
+                let tags = rds::user_tags(&original.database.tags);
+                let mark = BTreeMap::from([(TAG_ENCRYPTED_FROM.to_owned(), plan.db.clone())]);
+                workflow::add_tags(aws, plan.kind, &plan.twin, &tags, &mark, progress).await;
+            }
             cleanup(aws, plan, progress).await?;
             return Ok(report(plan, twin, true));
         }
@@ -179,9 +191,6 @@ pub async fn encrypt(
         progress,
     );
     let progress: &dyn Progress = &recorder;
-    let mut spec =
-        KeyPolicySpec::own_account(&aws.partition, aws.region.clone(), caller.account.clone());
-    spec.admins = plan.key_admins.clone();
     let key = ensure_key(aws, &plan.key, &spec, &caller, &base_tags(plan), progress).await?;
     if existing.is_none() {
         let warning = match (plan.stop_source, plan.kind) {
@@ -212,7 +221,7 @@ pub async fn encrypt(
         Some(twin) => twin.clone(),
         None => rds::wait_db(aws, plan.kind, &plan.twin, "restore", plan.wait, progress).await?,
     };
-    check_encrypted(plan, &twin, &key)?;
+    check_twin(plan, &original, &twin, Some(&key))?;
     cleanup(aws, plan, progress).await?;
     Ok(report(plan, &twin, false))
 }

@@ -277,25 +277,6 @@ impl CheckArgs {
             ));
         }
     }
-
-    /// The import this check is for, with every import-only setting at its default.
-    pub fn as_import(&self) -> ImportArgs {
-        ImportArgs {
-            check: self.clone(),
-            instance_class: None,
-            multi_az: false,
-            deletion_protection: false,
-            password_mode: PasswordMode::Rotate,
-            dry_run: true,
-            wait_timeout: Duration::from_secs(4 * 3600),
-            max_parallel: None,
-            engine: EngineArgs::default(),
-            verify_data: false,
-            db: DbArgs::default(),
-            // `check` runs its own reach check.
-            reach: ReachArgs::default(),
-        }
-    }
 }
 
 /// The validated plan of one import.

@@ -26,8 +26,12 @@ const TASK: u64 = 2 + 3 * (RETRIES + 1);
 const ITEM: u64 = 6;
 
 /// A step's events apart from its rounds: its skip Choice and start Pass, the first describe
-/// (not found) and the create (a Choice per optional parameter, then the Task).
+/// (not found) and the create (a Choice per optional parameter, then the Task); a share's:
+/// its skip Choice, the describe of its snapshot and two Choices on its target, the create.
 fn step_fixed(step: &Step) -> u64 {
+    if step.slot.op == OpKind::Share {
+        return 2 + TASK + 2 * 2 + create(step);
+    }
     2 + 2 + TASK + create(step)
 }
 

@@ -284,8 +284,8 @@ async fn same_run(aws: &Aws, arn: &str, input: &Value) -> Result<bool> {
     Ok(covers(&theirs, input))
 }
 
-/// Every database of `ours`, with its kind and each of its steps (`id` and `request`), is in
-/// `theirs`.
+/// Every database of `ours`, with its kind and each of its steps (`id`, `request` and
+/// `marks`), is in `theirs`.
 fn covers(theirs: &Value, ours: &Value) -> bool {
     let items = |v: &Value| v["databases"].as_array().cloned().unwrap_or_default();
     let theirs = items(theirs);
