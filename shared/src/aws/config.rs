@@ -98,6 +98,11 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const TIMED_OUT_ATTEMPTS: u32 = 2;
 const DROPPED_ATTEMPTS: u32 = 5;
 const FIRST_CALL_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// GetCallerIdentity answers in well under a second: an endpoint that takes the connection
+/// and stays silent this long is not an AWS API (or not a working one).
+const FIRST_CALL_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the first call says it is still waiting for an answer.
+const WAITING_EVERY: Duration = Duration::from_secs(3);
 
 /// Who is calling: from `sts:GetCallerIdentity`.
 #[derive(Debug, Clone)]
@@ -166,7 +171,7 @@ impl Aws {
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(FIRST_CALL_CONNECT_TIMEOUT)
-                    .read_timeout(READ_TIMEOUT)
+                    .read_timeout(FIRST_CALL_READ_TIMEOUT)
                     .build(),
             )
             .build();
@@ -198,6 +203,7 @@ impl Aws {
         use aws_smithy_runtime_api::client::result::SdkError;
         use aws_smithy_types::error::metadata::ProvideErrorMetadata;
         let mut attempt = 0;
+        let started = std::time::Instant::now();
         let out = loop {
             attempt += 1;
             let err = match self.sts.get_caller_identity().send().await {
@@ -224,6 +230,20 @@ impl Aws {
                 (_, true) => DROPPED_ATTEMPTS,
                 _ => MAX_ATTEMPTS,
             };
+            if timed_out && attempt >= limit {
+                // The figure is the whole wait, not one attempt's timeout.
+                return Err(Error::Aws {
+                    action: "sts:GetCallerIdentity".into(),
+                    code: "NoAnswer".into(),
+                    message: format!(
+                        "no answer from the endpoint in {}s ({attempt} attempts, each waiting up to {}s to connect, then {}s for the answer)",
+                        started.elapsed().as_secs(),
+                        FIRST_CALL_CONNECT_TIMEOUT.as_secs(),
+                        FIRST_CALL_READ_TIMEOUT.as_secs()
+                    ),
+                    hint: Some("check the network, `--region` and `--endpoint-url` / `AWS_ENDPOINT_URL` (and any proxy): an endpoint that takes the connection and stays silent is no working AWS API or emulator".into()),
+                });
+            }
             if attempt >= limit || !(timed_out || dropped || server_error || throttled) {
                 return Err(sdk("sts:GetCallerIdentity")(err));
             }
@@ -234,9 +254,23 @@ impl Aws {
         Ok(Caller { account, arn })
     }
 
-    /// [`Self::caller`], reported as the run's first progress event.
+    /// [`Self::caller`], reported as the run's first progress event; while no answer has
+    /// come, a wait event every few seconds says so.
     pub async fn identify(&self, progress: &dyn crate::base::progress::Progress) -> Result<Caller> {
-        let caller = self.caller().await?;
+        let started = std::time::Instant::now();
+        let asking = self.caller();
+        tokio::pin!(asking);
+        let caller = loop {
+            tokio::select! {
+                caller = &mut asking => break caller?,
+                _ = tokio::time::sleep(WAITING_EVERY) => progress.event(&crate::base::progress::Event::wait(
+                    "identity",
+                    "sts:GetCallerIdentity",
+                    "no answer yet",
+                    started.elapsed(),
+                )),
+            }
+        };
         progress.event(&crate::base::progress::Event::step(
             "identity",
             caller.arn.as_str(),
@@ -294,15 +328,24 @@ async fn check_credentials(config: &SdkConfig, args: &AwsArgs) -> Result<()> {
         .provide_credentials()
         .await
         .map(|_| ())
-        .map_err(|e| missing(first_line(&e)))
+        .map_err(|e| missing(one_line(&e)))
 }
 
-fn first_line(err: &dyn std::error::Error) -> String {
+/// An error and its source on one line: a credential chain's error lists what it tried, a
+/// provider per line, after "Attempted:".
+fn one_line(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     if let Some(source) = err.source() {
         text = format!("{text}: {source}");
     }
-    text.lines().next().unwrap_or_default().to_owned()
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default().to_owned();
+    let rest: Vec<&str> = lines.collect();
+    if rest.is_empty() {
+        first
+    } else {
+        format!("{first} {}", rest.join("; "))
+    }
 }
 
 /// The partition a region belongs to.

@@ -63,6 +63,10 @@ impl Event {
 pub trait Progress: Sync {
     fn event(&self, event: &Event);
 
+    /// The stage the run is now in, said before work that may fail before any event (the
+    /// key's checks): a failure is reported at the stage it happened in. Prints nothing.
+    fn stage(&self, _stage: &str) {}
+
     /// A resource this run just created (`kind` as in [`crate::base::state`]); recorded in the
     /// run's state file, so `cleanup` finds it whatever happens next.
     fn created(&self, _kind: &str, _id: &str) {}
@@ -282,8 +286,8 @@ pub struct DatabaseLine {
 }
 
 impl DatabaseLine {
-    /// The last stage an event reported.
-    pub fn stage(&self) -> String {
+    /// The last stage an event or [`Progress::stage`] reported.
+    pub fn reached(&self) -> String {
         self.stage.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
@@ -301,10 +305,14 @@ impl DatabaseLine {
 }
 
 impl Progress for DatabaseLine {
-    fn event(&self, event: &Event) {
-        if let Ok(mut stage) = self.stage.lock() {
-            event.stage.clone_into(&mut stage);
+    fn stage(&self, stage: &str) {
+        if let Ok(mut now) = self.stage.lock() {
+            stage.clone_into(&mut now);
         }
+    }
+
+    fn event(&self, event: &Event) {
+        Progress::stage(self, &event.stage);
         let _guard = self.printer.lock.lock();
         let line = format!("{}: {}", self.database, human_line(event));
         match (self.printer.format, &self.bar) {

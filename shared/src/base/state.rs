@@ -75,6 +75,10 @@ impl Progress for Recorder<'_> {
         self.inner.event(event);
     }
 
+    fn stage(&self, stage: &str) {
+        self.inner.stage(stage);
+    }
+
     fn recorded(&self, kind: &str) -> Vec<String> {
         let Ok(state) = self.state.lock() else {
             return Vec::new();

@@ -1,5 +1,5 @@
 //! A dry run's plan: every step of the run with what the run would do about it, read from
-//! AWS like a Terraform plan — `exists, reuse`, `create`, `update`, `delete` or `skip`.
+//! AWS like a Terraform plan — `create`, `reuse`, `update`, `delete` or `skip`.
 //!
 //! The lookups are the ones the run itself makes to find its own results, so the plan says
 //! what the run will do, not what a first run would do.
@@ -25,7 +25,7 @@ pub enum Action {
 impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Reuse => "exists, reuse",
+            Self::Reuse => "reuse",
             Self::Create => "create",
             Self::Update => "update",
             Self::Delete => "delete",
@@ -46,6 +46,23 @@ impl Action {
 /// Reports one step of the plan.
 pub fn step(progress: &dyn Progress, action: Action, stage: &str, resource: &str) {
     progress.event(&Event::plan(stage, resource, action.as_str()));
+}
+
+/// One thing a command that removes does: in a dry run, what it would do, in the plans'
+/// words; in a run, what it did (`done`).
+pub fn step_or_done(
+    progress: &dyn Progress,
+    dry_run: bool,
+    action: Action,
+    stage: &str,
+    resource: &str,
+    done: &str,
+) {
+    if dry_run {
+        step(progress, action, stage, resource);
+    } else {
+        progress.event(&Event::step(stage, resource, done));
+    }
 }
 
 /// Whether the run would make the key or find it (by alias, then by the toolkit's tag).

@@ -91,7 +91,7 @@ fn offline_region(aws_args: &AwsArgs) -> Result<Region> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuditArgs {
     /// The key to audit: key id, key ARN or alias
-    #[arg(long, value_name = "KEY")]
+    #[arg(long = "kms-key-id", aliases = ["key", "key-id"], value_name = "KEY")]
     pub key: String,
     /// An account the key may be shared with (the handoff's target; repeatable). Any other
     /// account the policy lets in is a finding
@@ -110,7 +110,7 @@ pub async fn run_audit(
     let key = kms::describe(&aws, &args.key).await?.ok_or_else(|| {
         Error::refused(
             format!("KMS key `{}` not found", args.key),
-            "check `--key`, `--region` and `--profile`",
+            "check `--kms-key-id`, `--region` and `--profile`",
         )
     })?;
     let key_arn: Arn = key.arn.parse()?;

@@ -16,8 +16,9 @@ use crate::aws::rds;
 use crate::aws::Aws;
 use crate::base::error::{sdk, Error, ExitCode, Result};
 use crate::base::manifest::Manifest;
-use crate::base::progress::{Event, Printer, Progress};
+use crate::base::progress::Printer;
 use crate::flows::export::{TAG_DB, TAG_ROLE, TAG_TARGET};
+use crate::flows::plan::{self, Action};
 use crate::policy::builder::remove_account;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -58,13 +59,9 @@ pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Resu
         .map(|(_, id)| id.to_owned())
         .unwrap_or_default();
     let target = m.target.account.to_string();
-    let step = |stage: &str, resource: &str, status: &str| {
-        let event = if args.dry_run {
-            Event::plan(stage, resource, status)
-        } else {
-            Event::step(stage, resource, status)
-        };
-        printer.event(&event);
+    // A dry run says what it would do, in the plans' words; a run, what it did.
+    let step = |action: Action, stage: &str, resource: &str, done: &str| {
+        plan::step_or_done(printer, args.dry_run, action, stage, resource, done);
     };
     let key = match &m.snapshot.kms_key_arn {
         Some(arn) => kms::lookup(aws, arn.as_str()).await?,
@@ -92,7 +89,13 @@ pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Resu
                 ));
             }
         }
-        step("unshare", &snapshot, &format!("account {target} removed"));
+        let stage = format!("share with account {target}");
+        step(
+            Action::Delete,
+            &stage,
+            &snapshot,
+            &format!("account {target} removed"),
+        );
     }
     // A key that is no longer enabled (disabled, pending deletion) is left as it is.
     let mut revoked_grants = Vec::new();
@@ -111,7 +114,7 @@ pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Resu
             if !args.dry_run {
                 rds::delete_snapshot(aws, kind, &snapshot).await?;
             }
-            step("delete snapshot", &snapshot, "deleted");
+            step(Action::Delete, "shared snapshot", &snapshot, "deleted");
         }
     }
     if let (Some(days), Some(key_arn)) = (args.schedule_key_deletion, &m.snapshot.kms_key_arn) {
@@ -140,7 +143,7 @@ async fn unlist_target(
     target: &crate::ident::AccountId,
     caller: &crate::aws::Caller,
     dry_run: bool,
-    step: &impl Fn(&str, &str, &str),
+    step: &impl Fn(Action, &str, &str, &str),
 ) -> Result<()> {
     let policy = kms::get_policy(aws, &key.id).await?;
     let trimmed = remove_account(policy.clone(), target);
@@ -152,7 +155,8 @@ async fn unlist_target(
         kms::put_policy(aws, key, &trimmed, caller).await?;
     }
     step(
-        "key policy",
+        Action::Delete,
+        &format!("key policy statements for account {target}"),
         &key.arn,
         &format!("statements for {target} removed"),
     );
@@ -166,7 +170,7 @@ async fn revoke_grants(
     key: &Key,
     target: &crate::ident::AccountId,
     dry_run: bool,
-    step: &impl Fn(&str, &str, &str),
+    step: &impl Fn(Action, &str, &str, &str),
 ) -> Result<Vec<String>> {
     let in_target = |principal: Option<&str>| {
         principal
@@ -198,9 +202,10 @@ async fn revoke_grants(
                     .map_err(sdk("kms:RevokeGrant"))?;
             }
             step(
-                "revoke grant",
+                Action::Delete,
+                &format!("key grant held or made by account {target}"),
                 id,
-                &format!("held or made by account {target}"),
+                "revoked",
             );
             revoked.push(id.to_owned());
         }
@@ -209,7 +214,7 @@ async fn revoke_grants(
 }
 
 /// Only a key the toolkit made for this database and target may be scheduled for deletion:
-/// one passed with `export --key` belongs to someone else.
+/// one passed with `export --kms-key-id` belongs to someone else.
 async fn check_key_is_ours(aws: &Aws, key: &Key, m: &Manifest) -> Result<()> {
     let tags = kms::tags(aws, &key.id).await?;
     let ours = tags.get(TAG_DB) == Some(&m.database.identifier)
@@ -219,7 +224,7 @@ async fn check_key_is_ours(aws: &Aws, key: &Key, m: &Manifest) -> Result<()> {
     }
     Err(Error::refused(
         format!(
-            "key `{}` was not made by rds-handoff for `{}` and account `{}` (it lacks the toolkit's `{TAG_DB}` and `{TAG_TARGET}` tags, e.g. it was passed with `export --key`): revoke does not schedule its deletion",
+            "key `{}` was not made by rds-handoff for `{}` and account `{}` (it lacks the toolkit's `{TAG_DB}` and `{TAG_TARGET}` tags, e.g. it was passed with `export --kms-key-id`): revoke does not schedule its deletion",
             key.arn, m.database.identifier, m.target.account
         ),
         format!(
@@ -236,7 +241,7 @@ async fn schedule_deletion(
     pending: bool,
     days: i32,
     dry_run: bool,
-    step: &impl Fn(&str, &str, &str),
+    step: &impl Fn(Action, &str, &str, &str),
 ) -> Result<()> {
     let users = kms::users(aws, key).await?;
     if !users.is_empty() {
@@ -248,10 +253,21 @@ async fn schedule_deletion(
     if !pending && !dry_run {
         kms::schedule_deletion(aws, key, days).await?;
     }
-    step(
-        "schedule key deletion",
-        &key.arn,
-        &format!("in {days} days"),
-    );
+    if pending {
+        step(
+            Action::Skip,
+            "key deletion: already scheduled",
+            &key.arn,
+            "already scheduled",
+        );
+    } else {
+        let stage = format!("key (its deletion scheduled in {days} days)");
+        step(
+            Action::Delete,
+            &stage,
+            &key.arn,
+            &format!("deletion scheduled in {days} days"),
+        );
+    }
     Ok(())
 }

@@ -17,7 +17,12 @@ pub async fn run(args: &ExportArgs, global: &GlobalArgs, printer: &Printer) -> R
     let aws = Aws::connect(&global.aws).await?;
     let report = export(&aws, &plan, printer).await?;
     let path = report.manifest_path.display().to_string();
-    let text = if plan.dry_run {
+    let text = if plan.dry_run && report.already_done {
+        format!(
+            "dry run: nothing was changed\nalready exported: manifest {path}\nmanifest SHA-256: {}",
+            report.fingerprint
+        )
+    } else if plan.dry_run {
         format!("dry run: nothing was changed\nthe manifest would be written to {path}")
     } else {
         let data = match report.manifest.as_ref().and_then(|m| m.data.as_ref()) {

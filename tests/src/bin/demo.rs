@@ -135,7 +135,7 @@ async fn main() {
         SOURCE,
         "--manifest-sha256",
         &sha256,
-        "--db-subnet-group",
+        "--db-subnet-group-name",
         &net.subnet_group,
         "--vpc-security-group-ids",
         &net.security_group,

@@ -38,7 +38,7 @@ pub async fn import(wd: &Workdir, target: &Account, db: &str, extra: &[&str]) ->
         &manifest,
         "--source-account",
         SOURCE,
-        "--db-subnet-group",
+        "--db-subnet-group-name",
         &net.subnet_group,
         "--vpc-security-group-ids",
         &net.security_group,

@@ -450,9 +450,9 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
             .find(|(s, _)| s.starts_with(stage))
             .map(|(_, a)| a.as_str())
     };
-    assert_eq!(action("key"), Some("exists, reuse"), "{plan:?}");
-    assert_eq!(action("copy of"), Some("exists, reuse"), "{plan:?}");
-    assert_eq!(action("share with"), Some("exists, reuse"), "{plan:?}");
+    assert_eq!(action("key"), Some("reuse"), "{plan:?}");
+    assert_eq!(action("copy of"), Some("reuse"), "{plan:?}");
+    assert_eq!(action("share with"), Some("reuse"), "{plan:?}");
     assert_eq!(action("snapshot"), Some("skip"), "{plan:?}");
     assert_eq!(action("manifest"), Some("create"), "{plan:?}");
 }

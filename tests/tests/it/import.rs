@@ -220,7 +220,7 @@ async fn check_verifies_without_changing_anything() {
                 e2e::SOURCE,
                 "--manifest-sha256",
                 &sha,
-                "--db-subnet-group",
+                "--db-subnet-group-name",
                 &net.subnet_group,
                 "--vpc-security-group-ids",
                 &net.security_group,

@@ -175,12 +175,12 @@ async fn check_refuses_placement_that_does_not_exist_here_or_does_not_fit() {
         before,
         "nothing made"
     );
-    // `check` takes only what it checks.
+    // `check` takes what `import` takes: the one command is the other by its first word.
     let mut args = import_args("opx-place.handoff.json", &sha, &net, &["--multi-az"]);
     args[0] = "check";
-    wd.run(Agent::Tgt, &target, &args)
-        .await
-        .refused(2, "unexpected argument '--multi-az'");
+    let run = wd.run(Agent::Tgt, &target, &args).await.ok();
+    assert!(run.stdout.starts_with("ready to import"), "{}", run.stdout);
+    assert_eq!(footprint(&target, "opx-place").await, before, "nothing made");
 }
 
 #[tokio::test]
@@ -672,6 +672,50 @@ async fn connection_errors_say_what_to_do_within_seconds() {
         "{}",
         run.stderr
     );
+    // An endpoint that takes the connection and never answers: said within seconds, and
+    // the error gives the whole wait.
+    let silent = silent_server().await;
+    let env = [("AWS_ENDPOINT_URL", silent.as_str())];
+    let run = wd.run_with(Agent::Src, &source, &export, &env).await;
+    let run = run.refused(4, "no answer from the endpoint in 2");
+    assert!(
+        run.stderr
+            .contains("[    3s] identity: sts:GetCallerIdentity (no answer yet)"),
+        "{}",
+        run.stderr
+    );
+    // No credentials anywhere: the error lists what was tried, not a bare "Attempted:".
+    let nowhere = wd.file("no-such-aws-file").display().to_string();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+        ("AWS_SESSION_TOKEN", ""),
+        ("AWS_PROFILE", ""),
+        ("AWS_CONFIG_FILE", nowhere.as_str()),
+        ("AWS_SHARED_CREDENTIALS_FILE", nowhere.as_str()),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let run = wd.run_with(Agent::Src, &source, &export, &env).await;
+    let run = run.refused(2, "no usable AWS credentials");
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("no usable AWS credentials"))
+        .unwrap();
+    assert!(!line.trim_end().ends_with("Attempted:"), "{line}");
+}
+
+/// A server on a loopback port that takes every connection and never answers.
+async fn silent_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    url
 }
 
 #[tokio::test]
@@ -907,7 +951,7 @@ async fn every_documented_command_speaks_json_lines() {
         ],
         vec![
             "audit",
-            "--key",
+            "--kms-key-id",
             "alias/rds-handoff/opx-json",
             "--target-account",
             TARGET,
@@ -949,5 +993,214 @@ async fn every_documented_command_speaks_json_lines() {
     println!(
         "json: {} commands, {count} lines, every one parsed with event, timestamp and database",
         src_runs.len() + tgt_runs.len() + 1
+    );
+}
+
+/// The flags each agent's commands show in `--help`: their one spelling (aliases are
+/// hidden). Every command, global options included.
+fn primary_flags(agent: Agent) -> std::collections::BTreeSet<String> {
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(agent.path())
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let top = help(&["--help"]);
+    let commands: Vec<String> = top
+        .split("Commands:")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() >= 4, "{top}");
+    let mut flags = std::collections::BTreeSet::new();
+    for command in commands {
+        // An option's line starts with its flags (`-v, --verbose`, `--kms-key-id <KEY>`).
+        for line in help(&[&command, "--help"]).lines() {
+            let line = line.trim_start();
+            if !line.starts_with('-') {
+                continue;
+            }
+            let flag = line
+                .split([' ', ','])
+                .find(|w| w.starts_with("--"))
+                .map(|w| w.trim_end_matches(['=']).to_owned());
+            flags.extend(flag);
+        }
+    }
+    flags
+}
+
+/// The text a message can come from on one line of Rust: string literals, and a doc comment
+/// that is a flag's help (`help` when the `///` block ends at a clap attribute).
+fn message_text(line: &str, help: bool) -> String {
+    let trimmed = line.trim_start();
+    if let Some(doc) = trimmed.strip_prefix("///") {
+        return if help { doc.to_owned() } else { String::new() };
+    }
+    if trimmed.starts_with("//") {
+        return String::new();
+    }
+    line.split('"').skip(1).step_by(2).collect::<Vec<_>>().join(" ")
+}
+
+/// Every flag a hint, a help text or a printed command names is one the agents take in its
+/// one spelling (never an alias, never one that does not exist), and every `aws …` command
+/// is left to the AWS CLI. Read from the source of both agents and their library.
+#[test]
+fn every_flag_a_message_names_is_an_agents_own_spelling() {
+    let mut known = primary_flags(Agent::Src);
+    known.extend(primary_flags(Agent::Tgt));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for dir in ["shared/src", "source-agent/src", "target-agent/src"] {
+        let mut todo = vec![root.join(dir)];
+        while let Some(dir) = todo.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    todo.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    files.push(path);
+                }
+            }
+        }
+    }
+    let mut wrong = Vec::new();
+    let mut seen = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // The code's own tests may name anything.
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            let help = line.trim_start().starts_with("///") && {
+                let after = lines[n..].iter().find(|l| !l.trim_start().starts_with("///"));
+                after.is_some_and(|l| {
+                    let l = l.trim_start();
+                    l.starts_with("#[arg") || l.starts_with("#[command") || l.starts_with("#[value")
+                })
+            };
+            let line = message_text(line, help);
+            // Inside a backticked span: `--flag`, or a command `src-agent … --flag …`; a span
+            // that starts with `aws ` is the AWS CLI's.
+            for (i, span) in line.split('`').enumerate() {
+                if i % 2 == 0 || span.starts_with("aws ") || span.starts_with("AWS_") {
+                    continue;
+                }
+                for word in span.split_whitespace() {
+                    let flag: String = word
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                        .collect();
+                    if !flag.starts_with("--") || flag.len() <= 2 {
+                        continue;
+                    }
+                    seen += 1;
+                    if !known.contains(&flag) {
+                        let place = file.strip_prefix(&root).unwrap_or(&file).display();
+                        wrong.push(format!("{place}:{}: {flag}", n + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(seen > 50, "only {seen} flags found in messages");
+    assert!(
+        wrong.is_empty(),
+        "not an agent's own spelling:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// The next-step commands an export prints (one database, a fleet) run as printed, their
+/// placeholders filled: the target agent's own CLI takes them.
+#[tokio::test]
+async fn the_printed_next_commands_run_as_printed() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("opx-next");
+    mysql_instance(&source, "opx-next", false).await;
+    mysql_instance(&source, "opx-next-b", false).await;
+    let net = network(&target);
+    let single = [
+        "export",
+        "--db-instance",
+        "opx-next",
+        "--target-account",
+        TARGET,
+        "--output",
+        "json",
+    ];
+    let fleet = [
+        "export",
+        "--db-instance",
+        "opx-next",
+        "--db-instance",
+        "opx-next-b",
+        "--target-account",
+        TARGET,
+        "--manifest-dir",
+        "fleet",
+        "--output",
+        "json",
+    ];
+    for args in [&single[..], &fleet[..]] {
+        let run = wd.run(Agent::Src, &source, args).await.ok();
+        let done = json_lines(&run).pop().unwrap();
+        let next = done["next_command"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{done}"));
+        let next = next
+            .replace("<SUBNET_GROUP>", &net.subnet_group)
+            .replace("<SG_ID>", &net.security_group);
+        let mut words: Vec<&str> = next.split_whitespace().collect();
+        assert_eq!(words.remove(0), "tgt-agent", "{next}");
+        words.push("--dry-run");
+        let run = wd.run(Agent::Tgt, &target, &words).await;
+        assert_eq!(run.code, 0, "{next}\n{}", run.stderr);
+    }
+    // `check` takes what `import` takes, an index too; a manifest typed after the security
+    // groups is said for what it is.
+    let sha = sha_of(wd.path(), "opx-next.handoff.json");
+    let check = [
+        "check",
+        "--vpc-security-group-ids",
+        &net.security_group,
+        "opx-next.handoff.json",
+        "--db-subnet-group-name",
+        &net.subnet_group,
+        "--manifest-sha256",
+        &sha,
+        "--source-account",
+        SOURCE,
+    ];
+    wd.run(Agent::Tgt, &target, &check)
+        .await
+        .refused(2, "put the manifest first");
+    let index_sha = sha_of(wd.path(), "fleet/rds-handoff-index.json");
+    let check = [
+        "check",
+        "fleet/rds-handoff-index.json",
+        "--vpc-security-group-ids",
+        &net.security_group,
+        "--db-subnet-group-name",
+        &net.subnet_group,
+        "--manifest-sha256",
+        &index_sha,
+        "--source-account",
+        SOURCE,
+        "--db-instance-class",
+        "db.t3.small",
+    ];
+    let run = wd.run(Agent::Tgt, &target, &check).await.ok();
+    assert!(
+        run.stdout.contains("dry run: nothing was changed"),
+        "{}",
+        run.stdout
     );
 }

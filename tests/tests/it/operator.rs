@@ -302,7 +302,7 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
             e2e::SOURCE,
             "--manifest-sha256",
             &e2e::agents::sha_of(wd.path(), m),
-            "--db-subnet-group",
+            "--db-subnet-group-name",
             &net.subnet_group,
             "--vpc-security-group-ids",
             &net.security_group,
@@ -325,7 +325,7 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
         .kms_key_arn
         .unwrap()
         .to_string();
-    let audit = ["audit", "--key", &key, "--target-account", TARGET];
+    let audit = ["audit", "--kms-key-id", &key, "--target-account", TARGET];
     wd.via(&src, Agent::Src, &source, &audit).await.ok();
     for (m, password) in [
         ("opr-db.handoff.json", "rotate"),

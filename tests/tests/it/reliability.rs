@@ -30,7 +30,7 @@ fn import_args(wd: &Workdir, db: &str, net: &e2e::fixtures::Network) -> Vec<Stri
         e2e::SOURCE,
         "--manifest-sha256",
         &e2e::agents::sha_of(wd.path(), &manifest),
-        "--db-subnet-group",
+        "--db-subnet-group-name",
         &net.subnet_group,
         "--vpc-security-group-ids",
         &net.security_group,

@@ -23,7 +23,7 @@ async fn audit_passes_the_exported_key_and_flags_dangerous_ones() {
             &source,
             &[
                 "audit",
-                "--key",
+                "--kms-key-id",
                 "alias/rds-handoff/rev-audit",
                 "--target-account",
                 TARGET,
@@ -37,7 +37,7 @@ async fn audit_passes_the_exported_key_and_flags_dangerous_ones() {
         .run(
             Agent::Src,
             &source,
-            &["audit", "--key", "alias/rds-handoff/rev-audit"],
+            &["audit", "--kms-key-id", "alias/rds-handoff/rev-audit"],
         )
         .await;
     assert_eq!(unnamed.code, 1, "{}{}", unnamed.stdout, unnamed.stderr);
@@ -51,7 +51,9 @@ async fn audit_passes_the_exported_key_and_flags_dangerous_ones() {
       {"Sid":"Admin","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:*","Resource":"*"},
       {"Sid":"Anyone","Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:Decrypt","Resource":"*"}]}"#;
     let key = key_with_policy(&source, open).await;
-    let run = wd.run(Agent::Src, &source, &["audit", "--key", &key]).await;
+    let run = wd
+        .run(Agent::Src, &source, &["audit", "--kms-key-id", &key])
+        .await;
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stdout
@@ -68,7 +70,7 @@ async fn audit_passes_the_exported_key_and_flags_dangerous_ones() {
         .run(
             Agent::Src,
             &source,
-            &["audit", "--key", &key, "--output", "json"],
+            &["audit", "--kms-key-id", &key, "--output", "json"],
         )
         .await;
     assert_eq!(run.code, 1);
@@ -91,7 +93,7 @@ async fn export_onto_an_existing_key_adds_the_target_statements_and_keeps_the_re
     let key = key_with_policy(&source, DEFAULT_POLICY).await;
     // The dry run audits the key as the run does, says how its policy will change, and
     // changes nothing.
-    let dry = ["--key", key.as_str(), "--dry-run"];
+    let dry = ["--kms-key-id", key.as_str(), "--dry-run"];
     let plan = export(&wd, &source, "--db-instance", "rev-key", &dry)
         .await
         .ok();
@@ -99,9 +101,15 @@ async fn export_onto_an_existing_key_adds_the_target_statements_and_keeps_the_re
     let change = format!("key policy: set {SID_TARGET_USE}, {SID_TARGET_GRANTS} for {TARGET}");
     assert!(said.contains(&change), "{said}");
     assert_eq!(key_policy(&source, &key).await.statements().len(), 1);
-    export(&wd, &source, "--db-instance", "rev-key", &["--key", &key])
-        .await
-        .ok();
+    export(
+        &wd,
+        &source,
+        "--db-instance",
+        "rev-key",
+        &["--kms-key-id", &key],
+    )
+    .await
+    .ok();
     let policy = key_policy(&source, &key).await;
     let sids: Vec<&str> = policy.statements().iter().map(|s| s.sid()).collect();
     assert_eq!(
@@ -181,7 +189,7 @@ async fn audit_exits_non_zero_on_statements_it_cannot_clear() {
     ] {
         let policy = format!(r#"{{"Version":"2012-10-17","Statement":[{admin},{statement}]}}"#);
         let key = key_with_policy(&source, &policy).await;
-        let run = wd.run(Agent::Src, &source, &["audit", "--key", &key]).await;
+        let run = wd.run(Agent::Src, &source, &["audit", "--kms-key-id", &key]).await;
         assert_eq!(run.code, 1, "{finding}: {}{}", run.stdout, run.stderr);
         assert!(run.stdout.contains(finding), "{finding}: {}", run.stdout);
     }
@@ -204,7 +212,7 @@ async fn a_failed_export_takes_back_what_it_added_to_a_named_key() {
         "rev-undo",
         "--target-account",
         TARGET,
-        "--key",
+        "--kms-key-id",
         key.as_str(),
     ];
     let run = wd.via(&proxy, Agent::Src, &source, &args).await;
@@ -217,8 +225,70 @@ async fn a_failed_export_takes_back_what_it_added_to_a_named_key() {
     );
     assert_eq!(key_policy(&source, &key).await, before);
     // The same command, once the copy is allowed, adds them again and finishes.
-    export(&wd, &source, "--db-instance", "rev-undo", &["--key", &key])
+    export(
+        &wd,
+        &source,
+        "--db-instance",
+        "rev-undo",
+        &["--kms-key-id", &key],
+    )
+    .await
+    .ok();
+    assert_eq!(key_policy(&source, &key).await.statements().len(), 3);
+}
+
+/// The dry run is the run minus the changes: what the run refuses before its first change,
+/// the dry run refuses with the same exit code; a finished export answers its dry run with
+/// the plan of what exists, and refuses a key flag that names another key than it used.
+#[tokio::test]
+async fn a_dry_run_refuses_what_the_run_refuses_and_a_finished_export_shows_its_plan() {
+    let (source, _) = accounts().await;
+    let wd = Workdir::new("rev-same");
+    mysql_instance(&source, "rev-same", false).await;
+    let db = "rev-same";
+    for extra in [&["--dry-run"][..], &[]] {
+        let args = [&["--kms-key-id", "alias/nope"][..], extra].concat();
+        export(&wd, &source, "--db-instance", db, &args)
+            .await
+            .refused(3, "`alias/nope` not found");
+    }
+    export(&wd, &source, "--db-instance", db, &[]).await.ok();
+    let finished = export(&wd, &source, "--db-instance", db, &["--dry-run"])
         .await
         .ok();
-    assert_eq!(key_policy(&source, &key).await.statements().len(), 3);
+    assert!(
+        finished.stdout.contains("already exported"),
+        "{}",
+        finished.stdout
+    );
+    for line in [
+        "reuse          key: arn:aws:kms:",
+        "reuse          shared copy: rh-rev-same-to-",
+    ] {
+        assert!(
+            finished.stderr.contains(line),
+            "{line} in {}",
+            finished.stderr
+        );
+    }
+    // Another key, whose policy the audit passes: not the one the handoff used.
+    let other = key_with_policy(&source, DEFAULT_POLICY).await;
+    for extra in [&["--dry-run"][..], &[]] {
+        let args = [&["--kms-key-id", other.as_str()][..], extra].concat();
+        export(&wd, &source, "--db-instance", db, &args)
+            .await
+            .refused(3, "was already exported to");
+    }
+    // Unfinished (the manifest gone, the shared copy there): the copy is under the first
+    // key, so the run would refuse the other one, and so does its dry run.
+    std::fs::remove_file(wd.file("rev-same.handoff.json")).unwrap();
+    let args = ["--kms-key-id", other.as_str(), "--dry-run"];
+    export(&wd, &source, "--db-instance", db, &args)
+        .await
+        .refused(3, "is not this run's: it is encrypted with");
+    assert_eq!(
+        key_policy(&source, &other).await.statements().len(),
+        1,
+        "unchanged"
+    );
 }

@@ -20,7 +20,7 @@ fn import_args<'a>(manifest: &'a str, net: &'a Network, extra: &[&'a str]) -> Ve
     let mut args = vec![
         "import",
         manifest,
-        "--db-subnet-group",
+        "--db-subnet-group-name",
         &net.subnet_group,
         "--vpc-security-group-ids",
         &net.security_group,
@@ -617,7 +617,7 @@ async fn revoke_schedules_deletion_only_of_the_toolkits_key_and_revokes_the_targ
         &source,
         "--db-instance",
         "trust-rv",
-        &["--key", &own_arn],
+        &["--kms-key-id", &own_arn],
     )
     .await
     .ok();

@@ -62,7 +62,7 @@ async fn agents_run_isolated_from_the_host_aws_setup() {
         "[default]\naws_access_key_id = bogus-host-profile\naws_secret_access_key = bogus\n",
     )
     .unwrap();
-    let audit = ["audit", "--key", "alias/none"];
+    let audit = ["audit", "--kms-key-id", "alias/none"];
 
     // Were the profile read, its `output = json` would print the error as a JSON line on
     // stdout; the agent refuses in text, on stderr, after asking the emulator.

@@ -60,7 +60,7 @@ pub struct KeyArgs {
     /// Use this existing key (id, ARN or alias) instead of making one
     #[arg(
         long = "kms-key-id",
-        alias = "key",
+        aliases = ["key", "key-id", "kms-key"],
         value_name = "KEY",
         conflicts_with = "key_alias"
     )]
@@ -111,14 +111,12 @@ pub async fn ensure_key(
     tags: &BTreeMap<String, String>,
     progress: &dyn Progress,
 ) -> Result<Key> {
+    progress.stage("key");
     let key = match usable(aws, choice, spec, caller).await? {
         None => return create::create(aws, &choice.describe(), spec, caller, tags, progress).await,
         Some((key, Found::Tag(alias))) => {
-            progress.event(&Event::step(
-                "key",
-                alias,
-                "found untagged alias, adding it",
-            ));
+            let found = format!("found by its tag, without its alias: adding `{alias}`");
+            progress.event(&Event::step("key", &key.arn, &found));
             create_alias(aws, alias, &key.id).await?;
             key
         }
@@ -331,7 +329,7 @@ pub async fn describe(aws: &Aws, key: &str) -> Result<Option<Key>> {
         Some(KeyState::Enabled) | None => Ok(Some(found)),
         Some(state) => Err(Error::refused(
             format!("KMS key `{key}` is `{}`, not `Enabled`", state.as_str()),
-            "enable the key (or cancel its deletion), or pass another `--key`",
+            "cancel its deletion (`aws kms cancel-key-deletion`, then `aws kms enable-key`) or enable it, or pass another `--kms-key-id`",
         )),
     }
 }

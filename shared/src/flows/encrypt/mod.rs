@@ -164,6 +164,10 @@ pub async fn encrypt(
             // this run's only if it is what the run would have made.
             let key = kms::plan_key(aws, &plan.key, &spec, &caller).await?;
             check_twin(plan, &original, twin, key.as_ref().map(|k| &k.key))?;
+            if plan.dry_run {
+                progress.event(&Event::plan("encrypted copy", &plan.twin, "reuse"));
+                return Ok(report(plan, twin, true));
+            }
             if plan.engine.engine == workflow::Engine::StepFunctions {
                 let tags = rds::user_tags(&original.database.tags);
                 let mark = BTreeMap::from([(TAG_ENCRYPTED_FROM.to_owned(), plan.db.clone())]);

@@ -2,7 +2,7 @@
 //! what exists reused and the rest made; nothing is changed.
 
 use crate::aws::kms;
-use crate::aws::rds::DbInfo;
+use crate::aws::rds::{DbInfo, Snap};
 use crate::aws::{Aws, Caller};
 use crate::base::error::Result;
 use crate::base::progress::Progress;
@@ -11,7 +11,7 @@ use crate::flows::plan::{self, Action};
 use crate::workflow::Workflow;
 
 use super::key::key_spec;
-use super::snapshot::{say_rekey, source_encryption, steps, Rekey};
+use super::snapshot::{check_shared_copy, say_rekey, source_encryption, steps, Rekey};
 use super::ExportPlan;
 
 /// The plan, each step read from AWS: what exists is reused, the rest is made.
@@ -20,12 +20,25 @@ pub(super) async fn print_plan(
     plan: &ExportPlan,
     caller: &Caller,
     db: &DbInfo,
-    shared: bool,
+    shared_copy: Option<&Snap>,
     progress: &dyn Progress,
 ) -> Result<()> {
     let names = &plan.names;
+    let shared = shared_copy.is_some();
     // The run's own checks of the key (found, its policy audited), then what its policy gains.
-    match kms::plan_key(aws, &plan.key, &key_spec(plan, aws, caller), caller).await? {
+    progress.stage("key");
+    let found = kms::plan_key(aws, &plan.key, &key_spec(plan, aws, caller), caller).await?;
+    let source = source_encryption(aws, plan, db).await?;
+    let rekey = Rekey::of(plan, source);
+    // The run's check of a shared copy left by an earlier run: under this key, of this
+    // database (a key the run would make is none a copy can be under).
+    if let Some(copy) = shared_copy {
+        let key = found
+            .as_ref()
+            .map_or("the key this run would make", |f| f.key.arn.as_str());
+        check_shared_copy(plan, copy, rekey, key)?;
+    }
+    match found {
         None => plan::step(
             progress,
             Action::Create,
@@ -50,9 +63,7 @@ pub(super) async fn print_plan(
             }
         }
     }
-    let source = source_encryption(aws, plan, db).await?;
     say_rekey(plan, source, progress);
-    let rekey = Rekey::of(plan, source);
     let steps = steps(plan, db, &plan.key.describe(), shared, rekey);
     plan::steps(aws, Workflow::Export, plan.kind, &steps, progress).await?;
     if rekey == Rekey::TempCluster {

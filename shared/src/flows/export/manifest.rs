@@ -1,13 +1,16 @@
 //! The manifest the target imports from: written once the shared copy is checked, read
 //! back to find an export already finished; and the command the target runs next.
 
+use crate::aws::kms::{self, KeyChoice};
 use crate::aws::rds::{self, DbInfo, Snap};
 use crate::aws::{Aws, Caller};
 use crate::base::error::{Error, Result};
 use crate::base::manifest::{
     is_user_tag, Database, Manifest, SharedSnapshot, SourceSide, TargetSide, SCHEMA_VERSION,
 };
+use crate::base::progress::Progress;
 use crate::base::vocabulary::Encryption;
+use crate::flows::plan::{self, Action};
 use crate::ident::AccountId;
 
 use super::tags::{base_tags, with_role};
@@ -103,6 +106,9 @@ pub(super) async fn finished(aws: &Aws, plan: &ExportPlan) -> Result<Option<Expo
     }
     let key = manifest.snapshot.kms_key_arn.as_ref().map(|k| k.as_str());
     rds::check_ours(&snapshot, &with_role(&base_tags(plan), "shared-copy"), key)?;
+    if let Some(key) = key {
+        refuse_another_key(aws, plan, key).await?;
+    }
     Ok(Some(ExportReport {
         manifest_path: plan.manifest_path.clone(),
         already_done: true,
@@ -110,6 +116,55 @@ pub(super) async fn finished(aws: &Aws, plan: &ExportPlan) -> Result<Option<Expo
         manifest: Some(manifest),
         fingerprint,
     }))
+}
+
+/// A finished export answers only the same command: a key flag that names another key than
+/// the one the handoff used is refused, naming both (the run would not use it).
+async fn refuse_another_key(aws: &Aws, plan: &ExportPlan, used: &str) -> Result<()> {
+    let named = match &plan.key {
+        KeyChoice::Given(id) => kms::describe(aws, id).await?,
+        KeyChoice::Alias(alias) => match kms::describe(aws, alias).await? {
+            Some(key) => Some(key),
+            None => kms::find_tagged(aws, alias).await?,
+        },
+    };
+    if named.as_ref().is_some_and(|k| k.arn == used) {
+        return Ok(());
+    }
+    let named = match named {
+        Some(key) => format!("`{}` ({})", plan.key.id(), key.arn),
+        None => format!("`{}`, which names no key here", plan.key.id()),
+    };
+    Err(Error::refused(
+        format!(
+            "{} `{}` was already exported to {} under key `{used}`, not {named}",
+            plan.kind.name(),
+            plan.db,
+            plan.target
+        ),
+        format!(
+            "run the same command without the key flag to see the finished handoff; to hand it off again under another key, first `src-agent revoke {}`",
+            plan.manifest_path.display()
+        ),
+    ))
+}
+
+/// What a dry run of a finished export says: every part is there, nothing is left to do.
+pub(super) fn print_finished(plan: &ExportPlan, report: &ExportReport, progress: &dyn Progress) {
+    let key = report
+        .manifest
+        .as_ref()
+        .and_then(|m| m.snapshot.kms_key_arn.as_ref())
+        .map(ToString::to_string);
+    if let Some(key) = key {
+        plan::step(progress, Action::Reuse, "key", &key);
+    }
+    let names = &plan.names;
+    plan::step(progress, Action::Reuse, "shared copy", &names.shared);
+    let shared = format!("share with {}: done", plan.target);
+    plan::step(progress, Action::Skip, &shared, &names.shared);
+    let manifest = plan.manifest_path.display().to_string();
+    plan::step(progress, Action::Reuse, "manifest", &manifest);
 }
 
 pub(super) fn next_command(

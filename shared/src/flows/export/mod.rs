@@ -52,7 +52,7 @@ use crate::workflow::{self, EngineArgs, Workflow};
 use dry_run::print_plan;
 use key::ensure_export_key;
 use manifest::{finished, next_command, write_manifest};
-use snapshot::{check_copy, check_shared, cleanup, say_rekey, source_encryption, Rekey};
+use snapshot::{check_shared, check_shared_copy, cleanup, say_rekey, source_encryption, Rekey};
 use tags::base_tags;
 
 pub use checks::refuse_own_account;
@@ -277,6 +277,9 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     }
     if let Some(report) = finished(aws, plan).await? {
         data::refuse_unproven(plan, &report)?;
+        if plan.dry_run {
+            manifest::print_finished(plan, &report, progress);
+        }
         return Ok(report);
     }
     let shared = rds::describe_snapshot(aws, plan.kind, &plan.names.shared).await?;
@@ -286,7 +289,7 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
         data::check_login(aws, plan, &db, progress).await?;
     }
     if plan.dry_run {
-        print_plan(aws, plan, &caller, &db, shared.is_some(), progress).await?;
+        print_plan(aws, plan, &caller, &db, shared.as_ref(), progress).await?;
         return Ok(ExportReport {
             manifest_path: plan.manifest_path.clone(),
             manifest: None,
@@ -305,6 +308,7 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     let tags = base_tags(plan);
     // A key the operator named gets the target's statements; a run that fails after takes
     // back exactly what it added (`key::Undo` says when it may).
+    progress.stage("key");
     let undo = key::Undo::before(aws, plan, &caller).await?;
     let key = ensure_export_key(aws, plan, &caller, &tags, progress).await?;
     let result = share_and_write(aws, plan, &caller, &db, shared, &key, progress).await;
@@ -324,13 +328,10 @@ async fn share_and_write(
     key: &Key,
     progress: &dyn Progress,
 ) -> Result<ExportReport> {
-    let tags = base_tags(plan);
-    let shared_tags = with_role(&tags, "shared-copy");
     let source = source_encryption(aws, plan, db).await?;
     let rekey = Rekey::of(plan, source);
-    let sources = [plan.db.as_str(), plan.names.temp_cluster.as_str()];
     if let Some(found) = &shared {
-        check_copy(found, &shared_tags, rekey, &key.arn, &sources)?;
+        check_shared_copy(plan, found, rekey, &key.arn)?;
     }
     say_rekey(plan, source, progress);
     let steps = steps(plan, db, &key.arn, shared.is_some(), rekey);
@@ -359,7 +360,7 @@ async fn share_and_write(
                 )
             })?,
     };
-    check_copy(&snapshot, &shared_tags, rekey, &key.arn, &sources)?;
+    check_shared_copy(plan, &snapshot, rekey, &key.arn)?;
     check_shared(aws, plan, progress).await?;
     cleanup(aws, plan, rekey, progress).await?;
     let manifest = write_manifest(aws, plan, caller, db, &snapshot, source, digest)?;

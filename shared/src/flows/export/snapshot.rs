@@ -126,6 +126,18 @@ pub(super) fn say_rekey(plan: &ExportPlan, source: Encryption, progress: &dyn Pr
 /// The shared copy found or made is this run's: its tags, the key its path puts it under
 /// (none for an unencrypted share; never an AWS owned key), and the database it holds
 /// (`sources`: the exported one, or the temporary cluster an unencrypted cluster goes through).
+/// An existing shared copy is this run's ([`check_copy`] with the run's tags and sources).
+pub(super) fn check_shared_copy(
+    plan: &ExportPlan,
+    found: &Snap,
+    rekey: Rekey,
+    key_arn: &str,
+) -> Result<()> {
+    let tags = with_role(&base_tags(plan), "shared-copy");
+    let sources = [plan.db.as_str(), plan.names.temp_cluster.as_str()];
+    check_copy(found, &tags, rekey, key_arn, &sources)
+}
+
 pub(super) fn check_copy(
     snapshot: &Snap,
     tags: &BTreeMap<String, String>,

@@ -241,8 +241,9 @@ fn summary(
     }
     let next = index.as_ref().map(|fingerprint| {
         format!(
-            "tgt-agent import {path} --source-account {source} --manifest-sha256 {fingerprint} --region {} --db-subnet-group-name <SUBNET_GROUP> --vpc-security-group-ids <SG_ID>",
-            aws.region
+            "tgt-agent import {path} --source-account {source} --manifest-sha256 {fingerprint} --region {} --db-subnet-group-name <SUBNET_GROUP> --vpc-security-group-ids <SG_ID>{}",
+            aws.region,
+            if args.verify_data { " --verify-data" } else { "" }
         )
     });
     if let (Some(fingerprint), Some(next)) = (&index, &next) {
@@ -262,6 +263,7 @@ fn summary(
         outcomes,
         after,
         json,
+        dry_run: args.dry_run,
     }
 }
 

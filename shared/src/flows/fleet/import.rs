@@ -199,6 +199,7 @@ pub async fn import_all(
         outcomes,
         after,
         json,
+        dry_run: args.dry_run,
     })
 }
 

@@ -66,7 +66,7 @@ where
     let line = printer.line(&member.id);
     let started = Instant::now();
     let result = job(&member, &line).await;
-    let outcome = Outcome::of(&member, line.stage(), started.elapsed(), result);
+    let outcome = Outcome::of(&member, line.reached(), started.elapsed(), result);
     let json = serde_json::to_value(&outcome).unwrap_or_default();
     let text = match &outcome.error {
         Some(error) => format!("failed at {}: {error}", outcome.stage),

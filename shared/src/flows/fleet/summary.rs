@@ -79,6 +79,8 @@ pub struct Summary {
     /// Extra lines after the table (the index, the next command).
     pub after: Vec<String>,
     pub json: serde_json::Value,
+    /// A dry run: nothing was changed, so nothing is left "to finish".
+    pub dry_run: bool,
 }
 
 impl Summary {
@@ -152,7 +154,12 @@ impl Summary {
                 o.hint.as_deref().unwrap_or_default()
             ));
         }
-        if failed > 0 {
+        if failed > 0 && self.dry_run {
+            lines.push(
+                "fix what the failures say, then run the dry run again (nothing was changed)"
+                    .into(),
+            );
+        } else if failed > 0 {
             lines.push(
                 "re-run the same command to finish the rest: what is done is not done again".into(),
             );
@@ -200,6 +207,7 @@ mod tests {
             outcomes: vec![outcome("a", None), outcome("bb", Some("it is stopped"))],
             after: vec!["index: x".into()],
             json: serde_json::Value::Null,
+            dry_run: false,
         };
         assert_eq!(summary.exit_code(), ExitCode::Partial);
         let text = summary.text();
@@ -215,6 +223,7 @@ mod tests {
             outcomes: vec![outcome("a", None)],
             after: vec![],
             json: serde_json::Value::Null,
+            dry_run: true,
         };
         assert_eq!(ok.exit_code(), ExitCode::Ok);
     }

@@ -12,18 +12,19 @@ use super::{scan, Held, Side};
 use crate::aws::kms::{self, Key};
 use crate::aws::rds;
 use crate::aws::Aws;
-use crate::base::error::{ExitCode, Result};
+use crate::base::error::{Error, ExitCode, Result};
 use crate::base::manifest::Manifest;
 use crate::base::progress::{Event, Printer, Progress};
 use crate::base::state::{self, State};
 use crate::base::vocabulary::DbKind;
 use crate::flows::export::{TAG_DB, TAG_ROLE};
+use crate::flows::plan::{self, Action};
 
 /// `cleanup` on either side.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CleanupArgs {
-    /// The manifest (`<db>.handoff.json`) or, on the target, the import report
-    /// (`<db>.import.json`) of the handoff to clean up
+    /// The handoff to clean up: its manifest (`<db>.handoff.json`); with `tgt-agent`, also
+    /// its import report (`<db>.import.json`)
     #[arg(value_name = "FILE", required_unless_present = "database")]
     pub file: Option<PathBuf>,
     /// Or the database, by identifier (the restored one on the target)
@@ -54,7 +55,8 @@ impl CleanupArgs {
     fn resolve(&self, side: Side) -> Result<Given> {
         let Some(file) = &self.file else {
             let database = self.database.clone().unwrap_or_default();
-            crate::ident::check_rds_id(crate::ident::RdsIdKind::Instance, &database)?;
+            let database =
+                crate::ident::check_rds_id(crate::ident::RdsIdKind::Instance, &database)?;
             return Ok(Given {
                 database,
                 state: None,
@@ -70,6 +72,13 @@ impl CleanupArgs {
                 database: report.db_identifier,
                 state,
                 manifest: None,
+            }),
+            Some(_) => Err(Error::Usage {
+                message: format!("`{}` is a target's import report", file.display()),
+                hint: Some(
+                    "on the source, pass the manifest (`<db>.handoff.json`) or `--db <database>`"
+                        .into(),
+                ),
             }),
             _ => Ok(Given {
                 database: Manifest::read(file)?.database.identifier,
@@ -90,7 +99,7 @@ fn decide(h: &Held, side: Side) -> (bool, &'static str) {
             } else {
                 (
                     false,
-                    "still shared: end the handoff with `src-agent revoke --delete-snapshot`",
+                    "still shared: end the handoff with `src-agent revoke <MANIFEST> --delete-snapshot`",
                 )
             }
         }
@@ -113,16 +122,27 @@ pub async fn run_cleanup(
         manifest,
     } = args.resolve(side)?;
     printer.set_database(&database);
-    aws.identify(printer).await?;
+    let caller = aws.identify(printer).await?;
+    let mut recorded = 0;
     if let Some(path) = &state_path {
-        let recorded = State::read(path);
-        for c in &recorded.created {
+        let state = State::read(path);
+        for c in &state.created {
             printer.event(&Event::step("recorded by the run", &c.id, &c.kind));
         }
+        recorded = state.created.len();
     }
     let mut removed = Vec::new();
     let mut kept = Vec::new();
     let held = scan(aws, side, Some(&database)).await?;
+    if held.is_empty() && recorded == 0 && !database_exists(aws, &database).await? {
+        return Err(Error::refused(
+            format!(
+                "no database `{database}` and nothing rds-handoff made for it in account `{}`, region `{}`",
+                caller.account, aws.region
+            ),
+            "check the identifier (on the target: the restored database's) and `--region`; `status` lists the handoffs here",
+        ));
+    }
     let unfinished: Vec<_> = held
         .iter()
         .filter_map(|h| h.source_password.clone())
@@ -144,7 +164,8 @@ pub async fn run_cleanup(
                 } else {
                     why
                 };
-                printer.event(&Event::step("keep", &h.id, reason));
+                let stage = format!("{} ({reason})", h.kind);
+                plan::step_or_done(printer, args.dry_run, Action::Skip, &stage, &h.id, "kept");
                 kept.push(serde_json::json!({"kind": h.kind, "id": h.id, "why": reason}));
             }
         }
@@ -190,6 +211,16 @@ pub async fn run_cleanup(
     })
 }
 
+/// Whether an instance or a cluster of that identifier is here.
+async fn database_exists(aws: &Aws, id: &str) -> Result<bool> {
+    for kind in [DbKind::Instance, DbKind::Cluster] {
+        if rds::describe_db(aws, kind, id).await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Removes one resource; `None` when it stays (a key still in use, or not confirmed).
 async fn remove_one(
     aws: &Aws,
@@ -211,11 +242,15 @@ async fn remove_one(
             if !args.dry_run && !rds::delete_own_snapshot(aws, kind, &h.id, &marks).await? {
                 return Ok(None);
             }
-            printer.event(&Event::step(
-                "delete snapshot",
+            let stage = format!("{} snapshot", h.role.as_deref().unwrap_or_default());
+            plan::step_or_done(
+                printer,
+                args.dry_run,
+                Action::Delete,
+                &stage,
                 &h.id,
-                h.role.as_deref().unwrap_or_default(),
-            ));
+                "deleted",
+            );
             Ok(Some("deleted"))
         }
         "db-cluster" => {
@@ -223,7 +258,15 @@ async fn remove_one(
             if !args.dry_run && !deleting && !rds::delete_own_cluster(aws, &h.id, &marks).await? {
                 return Ok(None);
             }
-            printer.event(&Event::step("delete temporary cluster", &h.id, ""));
+            let stage = "temporary cluster";
+            plan::step_or_done(
+                printer,
+                args.dry_run,
+                Action::Delete,
+                stage,
+                &h.id,
+                "deleted",
+            );
             Ok(Some("deleted"))
         }
         "kms-key" => retire_key(aws, h, args, printer).await,
@@ -244,11 +287,9 @@ async fn retire_key(
     };
     let users = kms::users(aws, &key).await?;
     if !users.is_empty() {
-        printer.event(&Event::step(
-            "keep key",
-            &key.arn,
-            &format!("still encrypts {}", users.join(", ")),
-        ));
+        let why = format!("still encrypts {}", users.join(", "));
+        let stage = format!("key ({why})");
+        plan::step_or_done(printer, args.dry_run, Action::Skip, &stage, &key.arn, &why);
         return Ok(None);
     }
     let days = args.key_deletion_days;
@@ -264,7 +305,15 @@ async fn retire_key(
         kms::schedule_deletion(aws, &key, days).await?;
     }
     let status = format!("deletion in {days} days (cancel with `aws kms cancel-key-deletion`)");
-    printer.event(&Event::step("schedule key deletion", &key.arn, &status));
+    let stage = format!("key (its deletion scheduled in {days} days)");
+    plan::step_or_done(
+        printer,
+        args.dry_run,
+        Action::Delete,
+        &stage,
+        &key.arn,
+        &status,
+    );
     Ok(Some("scheduled for deletion"))
 }
 

@@ -148,7 +148,19 @@ pub async fn scan(aws: &Aws, side: Side, database: Option<&str>) -> Result<Vec<H
     if side == Side::Target {
         found.extend(secrets(aws).await?);
     }
-    found.retain(|h| database.is_none_or(|d| h.database == d));
+    if let Some(d) = database {
+        // The handoff's name, or the one of a database made for it (a restore renamed with
+        // `--db-identifier`, an encrypted copy).
+        let names: Vec<String> = found
+            .iter()
+            .filter(|h| {
+                h.database == d
+                    || (h.kind.starts_with("db-") && !h.kind.ends_with("snapshot") && h.id == d)
+            })
+            .map(|h| h.database.clone())
+            .collect();
+        found.retain(|h| names.contains(&h.database));
+    }
     if side == Side::Target {
         mark_source_passwords(aws, &mut found).await?;
     }

@@ -52,16 +52,23 @@ pub fn stage(side: Side, items: &[&Held]) -> String {
             }
         }
     }
-    match (database, items.iter().any(|h| h.kind == "kms-key")) {
+    match (database, items.iter().find(|h| h.kind == "kms-key")) {
         (Some(db), _) => format!("{} `{}` ({})", db.kind, db.id, db.status),
-        (None, true) => "key made, nothing else".into(),
-        (None, false) => "started".into(),
+        (None, Some(key)) if key.status == "PendingDeletion" => {
+            "ended: only the key is left, its deletion scheduled".into()
+        }
+        (None, Some(key)) => format!(
+            "only the key is left ({}): nothing shared yet, or revoked since",
+            key.status
+        ),
+        (None, None) => "started".into(),
     }
 }
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusArgs {
-    /// Only this database
+    /// Only this database: its name as the handoff knows it, or the identifier of a database
+    /// the toolkit made for it (a restored database, an encrypted copy)
     #[arg(long = "db", value_name = "ID")]
     pub database: Option<String>,
     /// Follow this Step Functions execution (`--engine step-functions --detach`) to its end
@@ -89,7 +96,14 @@ pub async fn run_status(
         );
         return Ok(ExitCode::Ok);
     }
-    let all = scan(aws, side, args.database.as_deref()).await?;
+    let only = match &args.database {
+        Some(db) => Some(crate::ident::check_rds_id(
+            crate::ident::RdsIdKind::Instance,
+            db,
+        )?),
+        None => None,
+    };
+    let all = scan(aws, side, only.as_deref()).await?;
     let mut by_database: BTreeMap<&str, Vec<&Held>> = BTreeMap::new();
     for h in &all {
         by_database.entry(h.database.as_str()).or_default().push(h);
@@ -100,11 +114,15 @@ pub async fn run_status(
         let stage = stage(side, items);
         text.push_str(&format!("{database}: {stage}\n"));
         for h in items {
-            let role = h
-                .role
-                .as_deref()
-                .map(|r| format!(", {r}"))
-                .unwrap_or_default();
+            // A copy for the target is tagged so from the start: say whether it is shared.
+            let role = match (h.role.as_deref(), h.shared_with.is_empty()) {
+                (Some("shared-copy"), true) => ", copy for the target, not shared yet".into(),
+                (Some("shared-copy"), false) => {
+                    format!(", shared with {}", h.shared_with.join(", "))
+                }
+                (Some(role), _) => format!(", {role}"),
+                (None, _) => String::new(),
+            };
             let encryption = h
                 .encryption
                 .map(|e| format!(", {}", e.as_str()))
@@ -130,10 +148,16 @@ pub async fn run_status(
         handoffs.push(handoff);
     }
     if text.is_empty() {
-        text = format!(
-            "no rds-handoff resources in this account and region `{}`",
-            aws.region
-        );
+        text = match &only {
+            Some(db) => format!(
+                "no rds-handoff resources for `{db}` in this account and region `{}` (`status` without `--db` lists them all)",
+                aws.region
+            ),
+            None => format!(
+                "no rds-handoff resources in this account and region `{}`",
+                aws.region
+            ),
+        };
     }
     printer.result(
         text.trim_end(),

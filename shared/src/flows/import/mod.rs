@@ -204,14 +204,15 @@ pub struct CheckArgs {
         value_name = "SG",
         value_delimiter = ',',
         num_args = 1..,
-        required = true
+        required = true,
+        value_parser = security_group_id
     )]
     pub vpc_security_group_ids: Vec<String>,
     /// Name of the restored database [default: the source's name]
     #[arg(long, value_name = "ID")]
     pub db_identifier: Option<String>,
     /// Encrypt with this key of ours [default: make or reuse alias/rds-handoff/imported/<db>]
-    #[arg(long = "kms-key-id", alias = "kms-key", value_name = "KEY")]
+    #[arg(long = "kms-key-id", aliases = ["kms-key", "key", "key-id"], value_name = "KEY")]
     pub kms_key: Option<String>,
     /// DB (instance) or DB cluster parameter group in this account
     #[arg(
@@ -230,6 +231,17 @@ pub struct CheckArgs {
     /// Name of the secret for the new master password [default: rds-handoff/<db>/master]
     #[arg(long, value_name = "NAME")]
     pub secret_name: Option<String>,
+}
+
+/// A value of `--vpc-security-group-ids`, which takes every value after it: one that is no
+/// security group id is most often the manifest typed after the list, so the error says so.
+fn security_group_id(value: &str) -> std::result::Result<String, String> {
+    if value.starts_with("sg-") {
+        return Ok(value.to_owned());
+    }
+    Err(format!(
+        "`{value}` is not a security group id (sg-…); the list takes every value after the flag, so a manifest after it is read as one: put the manifest first (`tgt-agent import {value} --vpc-security-group-ids sg-…`) or end the list with `--`"
+    ))
 }
 
 /// The profile setting that names the source account a target trusts.

@@ -171,7 +171,7 @@ fn check_own_secret(secret: &Secret, plan: &ImportPlan, key: &Key) -> Result<()>
                     .unwrap_or("the AWS managed key"),
                 key.arn
             ),
-            "pass the same `--kms-key` as the first run, or `--secret-name` with a new name",
+            "pass the same `--kms-key-id` as the first run, or `--secret-name` with a new name",
         ));
     }
     Ok(())

@@ -49,7 +49,7 @@ impl ImportArgs {
         }
         if self.check.db_subnet_group.is_empty() || self.check.db_subnet_group.len() > 255 {
             return Err(Error::usage(
-                "`--db-subnet-group` must be 1 to 255 characters",
+                "`--db-subnet-group-name` must be 1 to 255 characters",
             ));
         }
         Ok(ImportPlan {

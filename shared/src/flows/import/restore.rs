@@ -78,7 +78,7 @@ fn db_tags(plan: &ImportPlan) -> BTreeMap<String, String> {
 
 fn writer_spec(plan: &ImportPlan) -> Result<rds::WriterSpec> {
     let class = plan.args.instance_class.clone().or(plan.manifest.database.instance_class.clone()).ok_or_else(|| {
-        Error::usage("the manifest names no instance class for the cluster's writer: pass `--instance-class`")
+        Error::usage("the manifest names no instance class for the cluster's writer: pass `--db-instance-class`")
     })?;
     Ok(rds::WriterSpec {
         id: plan.writer.clone(),
