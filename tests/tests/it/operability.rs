@@ -180,7 +180,11 @@ async fn check_refuses_placement_that_does_not_exist_here_or_does_not_fit() {
     args[0] = "check";
     let run = wd.run(Agent::Tgt, &target, &args).await.ok();
     assert!(run.stdout.starts_with("ready to import"), "{}", run.stdout);
-    assert_eq!(footprint(&target, "opx-place").await, before, "nothing made");
+    assert_eq!(
+        footprint(&target, "opx-place").await,
+        before,
+        "nothing made"
+    );
 }
 
 #[tokio::test]
@@ -1046,7 +1050,11 @@ fn message_text(line: &str, help: bool) -> String {
     if trimmed.starts_with("//") {
         return String::new();
     }
-    line.split('"').skip(1).step_by(2).collect::<Vec<_>>().join(" ")
+    line.split('"')
+        .skip(1)
+        .step_by(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Every flag a hint, a help text or a printed command names is one the agents take in its
@@ -1080,7 +1088,9 @@ fn every_flag_a_message_names_is_an_agents_own_spelling() {
         let lines: Vec<&str> = text.lines().collect();
         for (n, line) in lines.iter().enumerate() {
             let help = line.trim_start().starts_with("///") && {
-                let after = lines[n..].iter().find(|l| !l.trim_start().starts_with("///"));
+                let after = lines[n..]
+                    .iter()
+                    .find(|l| !l.trim_start().starts_with("///"));
                 after.is_some_and(|l| {
                     let l = l.trim_start();
                     l.starts_with("#[arg") || l.starts_with("#[command") || l.starts_with("#[value")
@@ -1203,4 +1213,167 @@ async fn the_printed_next_commands_run_as_printed() {
         "{}",
         run.stdout
     );
+}
+
+/// What a new admin read that said the wrong thing, each with the command that showed it.
+#[tokio::test]
+async fn messages_say_what_happened() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("opx-say");
+    for db in ["opx-say", "opx-say-b", "opx-say-c"] {
+        mysql_instance(&source, db, false).await;
+    }
+    // A copy made, its share refused: `status` does not call it shared.
+    let proxy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan::deny("ModifyDBSnapshotAttribute"),
+    )
+    .await;
+    let args = [
+        "export",
+        "--db-instance",
+        "opx-say-c",
+        "--target-account",
+        TARGET,
+    ];
+    wd.via(&proxy, Agent::Src, &source, &args).await;
+    let status = wd
+        .run(Agent::Src, &source, &["status", "--db", "opx-say-c"])
+        .await
+        .ok();
+    assert!(
+        status
+            .stdout
+            .contains("copy for the target, not shared yet"),
+        "{}",
+        status.stdout
+    );
+    // A key found by its tag, its alias gone: the words say so.
+    export(&wd, &source, "--db-instance", "opx-say", &[])
+        .await
+        .ok();
+    source
+        .kms()
+        .delete_alias()
+        .alias_name("alias/rds-handoff/opx-say")
+        .send()
+        .await
+        .unwrap();
+    std::fs::remove_file(wd.file("opx-say.handoff.json")).unwrap();
+    let run = export(&wd, &source, "--db-instance", "opx-say", &[])
+        .await
+        .ok();
+    assert!(
+        run.stderr
+            .contains("found by its tag, without its alias: adding `alias/rds-handoff/opx-say`"),
+        "{}",
+        run.stderr
+    );
+    // A revoke's dry run speaks as every plan does.
+    let revoke = ["revoke", "opx-say.handoff.json", "--dry-run"];
+    let run = wd.run(Agent::Src, &source, &revoke).await.ok();
+    let unshare = format!("delete         share with account {TARGET}: rh-opx-say-to-{TARGET}");
+    assert!(run.stderr.contains(&unshare), "{}", run.stderr);
+    assert!(!run.stderr.contains("removed"), "{}", run.stderr);
+    // After the revoke, `status` says the handoff ended.
+    let revoke = [
+        "revoke",
+        "opx-say.handoff.json",
+        "--delete-snapshot",
+        "--schedule-key-deletion",
+        "7",
+    ];
+    wd.run(Agent::Src, &source, &revoke).await.ok();
+    let status = wd
+        .run(Agent::Src, &source, &["status", "--db", "opx-say"])
+        .await
+        .ok();
+    assert!(
+        status
+            .stdout
+            .contains("opx-say: ended: only the key is left, its deletion scheduled"),
+        "{}",
+        status.stdout
+    );
+    // A fleet that fails at its key says so, and its dry run's last word is a dry run's.
+    let key = source.kms().create_key().send().await.unwrap();
+    let (key, id) = match key.key_metadata() {
+        Some(m) => (m.arn().unwrap().to_owned(), m.key_id().to_owned()),
+        None => panic!("a key has metadata"),
+    };
+    source
+        .kms()
+        .schedule_key_deletion()
+        .key_id(&id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let fleet = [
+        "export",
+        "--db-instance",
+        "opx-say-b",
+        "--db-instance",
+        "opx-say-c",
+        "--target-account",
+        TARGET,
+        "--manifest-dir",
+        "fleet",
+        "--kms-key-id",
+        &key,
+        "--dry-run",
+    ];
+    let run = wd.run(Agent::Src, &source, &fleet).await;
+    assert_eq!(run.code, 6, "{}\n{}", run.stdout, run.stderr);
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("opx-say-b"))
+        .unwrap_or_default();
+    assert!(
+        row.contains(" key ") && row.contains("PendingDeletion"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("then run the dry run again (nothing was changed)")
+            && !run.stdout.contains("to finish the rest"),
+        "{}",
+        run.stdout
+    );
+    // Cleanup: a target's report on the source, a database that is nowhere.
+    export(&wd, &source, "--db-instance", "opx-say-b", &[])
+        .await
+        .ok();
+    import(&wd, &target, "opx-say-b", &[]).await.0.ok();
+    wd.run(Agent::Src, &source, &["cleanup", "opx-say-b.import.json"])
+        .await
+        .refused(2, "is a target's import report");
+    // `status --db` finds a database however it is typed (RDS identifiers ignore case).
+    let status = wd
+        .run(Agent::Tgt, &target, &["status", "--db", "OPX-SAY-B"])
+        .await
+        .ok();
+    assert!(
+        status.stdout.starts_with("opx-say-b: imported"),
+        "{}",
+        status.stdout
+    );
+    let help = wd
+        .run(Agent::Src, &source, &["cleanup", "--help"])
+        .await
+        .ok();
+    assert!(
+        help.stdout.contains("with `tgt-agent`, also"),
+        "{}",
+        help.stdout
+    );
+    let nosuch = ["cleanup", "--db", "nosuch"];
+    wd.run(Agent::Src, &source, &nosuch)
+        .await
+        .refused(3, "no database `nosuch`");
+    wd.run(Agent::Tgt, &target, &nosuch)
+        .await
+        .refused(3, "no database `nosuch`");
 }
