@@ -42,7 +42,11 @@ pub fn init_logging(global: &GlobalArgs) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let color = colors(global.no_color, std::io::stderr().is_terminal());
+    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = colors(
+        global.no_color || no_color_env,
+        std::io::stderr().is_terminal(),
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(color)
@@ -53,8 +57,7 @@ pub fn init_logging(global: &GlobalArgs) {
 /// Colors only on a terminal, unless `--no-color` or `NO_COLOR` (any value but empty) says
 /// none: a log piped to a file or a CI system carries no escape codes.
 fn colors(no_color: bool, terminal: bool) -> bool {
-    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    terminal && !no_color && !no_color_env
+    terminal && !no_color
 }
 
 /// `--output`, then `AWS_DEFAULT_OUTPUT`, then the profile's `output` setting, as the AWS CLI.
@@ -169,4 +172,16 @@ pub fn parse_error(err: clap::Error) -> std::process::ExitCode {
         ExitCode::Usage as u8,
     );
     std::process::ExitCode::from(ExitCode::Usage as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_colored_only_on_a_terminal_and_never_when_told_not_to() {
+        assert!(colors(false, true));
+        assert!(!colors(false, false), "a pipe or a file: no escape codes");
+        assert!(!colors(true, true), "`--no-color` or `NO_COLOR`");
+    }
 }

@@ -230,18 +230,17 @@ impl Aws {
                 (_, true) => DROPPED_ATTEMPTS,
                 _ => MAX_ATTEMPTS,
             };
-            if timed_out && attempt >= limit {
-                // The figure is the whole wait, not one attempt's timeout.
+            if timed_out && attempt >= limit && read_timed_out(&err) {
+                // Connected, then silent. The figure is the whole wait, not one attempt's.
                 return Err(Error::Aws {
                     action: "sts:GetCallerIdentity".into(),
                     code: "NoAnswer".into(),
                     message: format!(
-                        "no answer from the endpoint in {}s ({attempt} attempts, each waiting up to {}s to connect, then {}s for the answer)",
+                        "the endpoint took the connection but sent no answer in {}s ({attempt} attempts of up to {}s each)",
                         started.elapsed().as_secs(),
-                        FIRST_CALL_CONNECT_TIMEOUT.as_secs(),
                         FIRST_CALL_READ_TIMEOUT.as_secs()
                     ),
-                    hint: Some("check the network, `--region` and `--endpoint-url` / `AWS_ENDPOINT_URL` (and any proxy): an endpoint that takes the connection and stays silent is no working AWS API or emulator".into()),
+                    hint: Some("check `--endpoint-url` / `AWS_ENDPOINT_URL` and any proxy: an endpoint that takes the connection and stays silent is no working AWS API or emulator".into()),
                 });
             }
             if attempt >= limit || !(timed_out || dropped || server_error || throttled) {
@@ -329,6 +328,19 @@ async fn check_credentials(config: &SdkConfig, args: &AwsArgs) -> Result<()> {
         .await
         .map(|_| ())
         .map_err(|e| missing(one_line(&e)))
+}
+
+/// Whether a failed call got its connection and then no answer in time (the HTTP client's
+/// read timeout), rather than no connection at all.
+fn read_timed_out(err: &dyn std::error::Error) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.to_string().contains("read timeout") {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// An error and its source on one line: a credential chain's error lists what it tried, a

@@ -91,7 +91,7 @@ fn offline_region(aws_args: &AwsArgs) -> Result<Region> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuditArgs {
     /// The key to audit: key id, key ARN or alias
-    #[arg(long = "kms-key-id", aliases = ["key", "key-id"], value_name = "KEY")]
+    #[arg(long = "kms-key-id", alias = "key", value_name = "KEY")]
     pub key: String,
     /// An account the key may be shared with (the handoff's target; repeatable). Any other
     /// account the policy lets in is a finding

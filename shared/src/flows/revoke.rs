@@ -256,18 +256,13 @@ async fn schedule_deletion(
     if pending {
         step(
             Action::Skip,
-            "key deletion: already scheduled",
+            "key (its deletion scheduled already)",
             &key.arn,
-            "already scheduled",
+            "deletion scheduled already",
         );
     } else {
         let stage = format!("key (its deletion scheduled in {days} days)");
-        step(
-            Action::Delete,
-            &stage,
-            &key.arn,
-            &format!("deletion scheduled in {days} days"),
-        );
+        step(Action::Delete, &stage, &key.arn, "scheduled");
     }
     Ok(())
 }

@@ -1,11 +1,12 @@
-//! `tgt-agent check`: what `import` verifies before it creates anything, and nothing else;
-//! with `--client-cidr` / `--client-security-group`, also whether the security groups the
-//! import would use admit those clients on the database's port.
+//! `tgt-agent check`: the import's dry run (what it verifies before it creates anything, and
+//! its plan), said as a verdict; with `--client-cidr` / `--client-security-group`, also
+//! whether the security groups the import would use admit those clients on the database's
+//! port.
 
 use rds_handoff::aws::Aws;
 use rds_handoff::base::progress::Printer;
 use rds_handoff::cli::GlobalArgs;
-use rds_handoff::flows::import::{aws_args_for, verify, ImportArgs};
+use rds_handoff::flows::import::{aws_args_for, import, ImportArgs};
 use rds_handoff::flows::reach::{check_reach, database_port};
 use rds_handoff::{ExitCode, Result};
 
@@ -21,10 +22,13 @@ pub async fn run(command: &ImportArgs, global: &GlobalArgs, printer: &Printer) -
     }
     args.check = args.check.trusting(global.aws.profile.as_deref()).await?;
     args.check.warn_unchecked(printer);
-    let plan = args.resolve()?;
+    let mut plan = args.resolve()?;
+    // The reach is checked below, once, for its report.
+    plan.args.reach = Default::default();
     printer.set_database(&plan.db);
     let aws = Aws::connect(&aws_args_for(&plan, &global.aws, printer)).await?;
-    verify(&aws, &plan, printer).await?;
+    // The import's own dry run: every check it makes before its first change, and its plan.
+    import(&aws, &plan, printer).await?;
     let reach = if args.reach.is_empty() {
         None
     } else {

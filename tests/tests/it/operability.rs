@@ -681,7 +681,22 @@ async fn connection_errors_say_what_to_do_within_seconds() {
     let silent = silent_server().await;
     let env = [("AWS_ENDPOINT_URL", silent.as_str())];
     let run = wd.run_with(Agent::Src, &source, &export, &env).await;
-    let run = run.refused(4, "no answer from the endpoint in 2");
+    let run = run.refused(4, "the endpoint took the connection but sent no answer in ");
+    let waited: u64 = run
+        .stderr
+        .split("sent no answer in ")
+        .nth(1)
+        .unwrap()
+        .split('s')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (19..=30).contains(&waited),
+        "the whole wait, two attempts of 10s: {}",
+        run.stderr
+    );
     assert!(
         run.stderr
             .contains("[    3s] identity: sts:GetCallerIdentity (no answer yet)"),
@@ -1191,7 +1206,7 @@ async fn the_printed_next_commands_run_as_printed() {
     ];
     wd.run(Agent::Tgt, &target, &check)
         .await
-        .refused(2, "put the manifest first");
+        .refused(2, "put the manifest before `--vpc-security-group-ids`");
     let index_sha = sha_of(wd.path(), "fleet/rds-handoff-index.json");
     let check = [
         "check",
@@ -1244,7 +1259,7 @@ async fn messages_say_what_happened() {
     assert!(
         status
             .stdout
-            .contains("copy for the target, not shared yet"),
+            .contains("copy for the target, not shared (not yet, or revoked)"),
         "{}",
         status.stdout
     );
@@ -1337,7 +1352,7 @@ async fn messages_say_what_happened() {
     );
     assert!(
         run.stdout
-            .contains("then run the dry run again (nothing was changed)")
+            .contains("then run the dry run again\ndry run: nothing was changed")
             && !run.stdout.contains("to finish the rest"),
         "{}",
         run.stdout

@@ -98,7 +98,7 @@ async fn export_onto_an_existing_key_adds_the_target_statements_and_keeps_the_re
         .await
         .ok();
     let said = format!("{}{}", plan.stdout, plan.stderr);
-    let change = format!("key policy: set {SID_TARGET_USE}, {SID_TARGET_GRANTS} for {TARGET}");
+    let change = format!("key policy (set {SID_TARGET_USE}, {SID_TARGET_GRANTS} for {TARGET}");
     assert!(said.contains(&change), "{said}");
     assert_eq!(key_policy(&source, &key).await.statements().len(), 1);
     export(
@@ -122,6 +122,15 @@ async fn export_onto_an_existing_key_adds_the_target_statements_and_keeps_the_re
     );
     let manifest = crate::common::manifest(&wd, "rev-key");
     assert_eq!(manifest.snapshot.kms_key_arn.unwrap().as_str(), key);
+    // Run again without the key flag: the finished handoff, under the key it used.
+    let again = export(&wd, &source, "--db-instance", "rev-key", &[])
+        .await
+        .ok();
+    assert!(
+        again.stdout.contains("already exported"),
+        "{}",
+        again.stdout
+    );
 }
 
 #[tokio::test]

@@ -60,7 +60,7 @@ pub struct KeyArgs {
     /// Use this existing key (id, ARN or alias) instead of making one
     #[arg(
         long = "kms-key-id",
-        aliases = ["key", "key-id", "kms-key"],
+        alias = "key",
         value_name = "KEY",
         conflicts_with = "key_alias"
     )]
@@ -76,6 +76,12 @@ pub struct KeyArgs {
 impl KeyArgs {
     /// The key to use: the one given, or the toolkit's own under `--key-alias` or the
     /// default alias for `db`.
+    /// Whether the operator named a key (`--kms-key-id` or `--key-alias`), rather than the
+    /// toolkit's default alias.
+    pub fn named(&self) -> bool {
+        self.key.is_some() || self.key_alias.is_some()
+    }
+
     pub fn choice(&self, db: &str) -> Result<KeyChoice> {
         Ok(match (&self.key, &self.key_alias) {
             (Some(key), _) => KeyChoice::Given(key.clone()),

@@ -38,7 +38,7 @@ pub(super) async fn print_plan(
         plan::step(
             progress,
             plan::delete_unless(plan.keep_intermediate),
-            "delete intermediate snapshot",
+            "intermediate snapshot",
             id,
         );
     }

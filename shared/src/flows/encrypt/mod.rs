@@ -35,6 +35,7 @@ use crate::base::progress::{Event, Progress};
 use crate::base::state::Recorder;
 use crate::base::vocabulary::DbKind;
 use crate::flows::export::{DatabaseArgs, TAG_DB};
+use crate::flows::plan::{self, Action};
 use crate::ident::{check_rds_id, Arn};
 use crate::policy::KeyPolicySpec;
 use crate::workflow::{self, EngineArgs, Workflow};
@@ -122,7 +123,7 @@ impl EncryptArgs {
             db,
             twin,
             key,
-            key_named: self.key.key.is_some() || self.key.key_alias.is_some(),
+            key_named: self.key.named(),
             key_admins: self.key.key_admins.clone(),
             dry_run: self.dry_run,
             stop_source: self.stop_source,
@@ -165,7 +166,13 @@ pub async fn encrypt(
             let key = kms::plan_key(aws, &plan.key, &spec, &caller).await?;
             check_twin(plan, &original, twin, key.as_ref().map(|k| &k.key))?;
             if plan.dry_run {
-                progress.event(&Event::plan("encrypted copy", &plan.twin, "reuse"));
+                // What is left to do: the cleanup of the intermediate snapshots.
+                plan::step(progress, Action::Reuse, "encrypted copy", &plan.twin);
+                let copy = (plan.kind == DbKind::Instance).then_some(&plan.names.copy);
+                for id in [Some(&plan.names.snapshot), copy].into_iter().flatten() {
+                    let action = plan::delete_unless(plan.keep_intermediate);
+                    plan::step(progress, action, "intermediate snapshot", id);
+                }
                 return Ok(report(plan, twin, true));
             }
             if plan.engine.engine == workflow::Engine::StepFunctions {
@@ -198,7 +205,7 @@ pub async fn encrypt(
     let key = ensure_key(aws, &plan.key, &spec, &caller, &base_tags(plan), progress).await?;
     if existing.is_none() {
         let warning = match (plan.stop_source, plan.kind) {
-            (false, _) => Some("writes after this moment are not in the copy; stop writers first, or re-run with --stop-source"),
+            (false, _) => Some("writes after this moment are not in the copy; stop writers first, or re-run with `--stop-source`"),
             (true, DbKind::Cluster) => Some("writes between the snapshot and the stop that follows it are not in the copy; stop writers first"),
             (true, DbKind::Instance) => None,
         };

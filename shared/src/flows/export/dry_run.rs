@@ -51,11 +51,11 @@ pub(super) async fn print_plan(
                 plan::step(progress, Action::Create, "key alias", alias);
             }
             if found.sets.is_empty() {
-                let stage = "key policy: has the target's statements";
+                let stage = "key policy (it has the target's statements)";
                 plan::step(progress, Action::Skip, stage, &found.key.arn);
             } else {
                 let stage = format!(
-                    "key policy: set {} for {} (replacing that account's earlier statements, if any)",
+                    "key policy (set {} for {}, replacing that account's earlier statements, if any)",
                     found.sets.join(", "),
                     plan.target
                 );
@@ -73,7 +73,7 @@ pub(super) async fn print_plan(
         plan::step(
             progress,
             plan::delete_unless(shared && !left),
-            "delete temporary cluster",
+            "temporary cluster",
             &names.temp_cluster,
         );
     }
@@ -81,7 +81,7 @@ pub(super) async fn print_plan(
     plan::step(
         progress,
         plan::delete_unless(kept),
-        "delete intermediate snapshot",
+        "intermediate snapshot",
         &names.intermediate,
     );
     plan::step(

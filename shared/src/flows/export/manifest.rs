@@ -119,8 +119,12 @@ pub(super) async fn finished(aws: &Aws, plan: &ExportPlan) -> Result<Option<Expo
 }
 
 /// A finished export answers only the same command: a key flag that names another key than
-/// the one the handoff used is refused, naming both (the run would not use it).
+/// the one the handoff used is refused, naming both (the run would not use it). Without a
+/// key flag, the key the handoff used is the one.
 async fn refuse_another_key(aws: &Aws, plan: &ExportPlan, used: &str) -> Result<()> {
+    if !plan.key_named {
+        return Ok(());
+    }
     let named = match &plan.key {
         KeyChoice::Given(id) => kms::describe(aws, id).await?,
         KeyChoice::Alias(alias) => match kms::describe(aws, alias).await? {
@@ -143,7 +147,7 @@ async fn refuse_another_key(aws: &Aws, plan: &ExportPlan, used: &str) -> Result<
             plan.target
         ),
         format!(
-            "run the same command without the key flag to see the finished handoff; to hand it off again under another key, first `src-agent revoke {}`",
+            "pass `--kms-key-id {used}` (or no key flag) to see the finished handoff; to hand it off again under another key, first end this one with `src-agent revoke {} --delete-snapshot`",
             plan.manifest_path.display()
         ),
     ))
@@ -161,7 +165,7 @@ pub(super) fn print_finished(plan: &ExportPlan, report: &ExportReport, progress:
     }
     let names = &plan.names;
     plan::step(progress, Action::Reuse, "shared copy", &names.shared);
-    let shared = format!("share with {}: done", plan.target);
+    let shared = format!("share with account {} (shared already)", plan.target);
     plan::step(progress, Action::Skip, &shared, &names.shared);
     let manifest = plan.manifest_path.display().to_string();
     plan::step(progress, Action::Reuse, "manifest", &manifest);

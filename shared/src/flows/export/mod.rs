@@ -141,6 +141,8 @@ pub struct ExportPlan {
     pub target: AccountId,
     pub target_principal: Option<Arn>,
     pub key: KeyChoice,
+    /// The operator named the key (`--kms-key-id` or `--key-alias`).
+    pub key_named: bool,
     pub key_admins: Vec<Arn>,
     pub org_id: Option<String>,
     pub key_policy: KeyPolicyVariant,
@@ -227,6 +229,7 @@ impl ExportArgs {
             target: self.target_account.clone(),
             target_principal: self.target_principal.clone(),
             key,
+            key_named: self.key.named(),
             key_admins: self.key.key_admins.clone(),
             org_id: self.org_id.clone(),
             key_policy: self.key_policy,

@@ -155,10 +155,7 @@ impl Summary {
             ));
         }
         if failed > 0 && self.dry_run {
-            lines.push(
-                "fix what the failures say, then run the dry run again (nothing was changed)"
-                    .into(),
-            );
+            lines.push("fix what the failures say, then run the dry run again".into());
         } else if failed > 0 {
             lines.push(
                 "re-run the same command to finish the rest: what is done is not done again".into(),

@@ -159,13 +159,19 @@ pub async fn run_cleanup(
                 removed.push(serde_json::json!({"kind": h.kind, "id": h.id, "done": what}))
             }
             None => {
-                let reason = if remove {
-                    "not removed (see above)"
-                } else {
+                // A key says itself why it stays; anything else that was to go no longer
+                // carries the toolkit's marks (changed since the scan).
+                let reason = if !remove {
                     why
+                } else if h.kind == "kms-key" {
+                    "in use, or not confirmed"
+                } else {
+                    "no longer carries the toolkit's tags"
                 };
-                let stage = format!("{} ({reason})", h.kind);
-                plan::step_or_done(printer, args.dry_run, Action::Skip, &stage, &h.id, "kept");
+                if !(remove && h.kind == "kms-key") {
+                    let stage = format!("{} ({reason})", h.kind);
+                    plan::step_or_done(printer, args.dry_run, Action::Skip, &stage, &h.id, "kept");
+                }
                 kept.push(serde_json::json!({"kind": h.kind, "id": h.id, "why": reason}));
             }
         }
@@ -304,7 +310,7 @@ async fn retire_key(
     if !args.dry_run {
         kms::schedule_deletion(aws, &key, days).await?;
     }
-    let status = format!("deletion in {days} days (cancel with `aws kms cancel-key-deletion`)");
+    let status = "scheduled (cancel with `aws kms cancel-key-deletion`)";
     let stage = format!("key (its deletion scheduled in {days} days)");
     plan::step_or_done(
         printer,
@@ -312,7 +318,7 @@ async fn retire_key(
         Action::Delete,
         &stage,
         &key.arn,
-        &status,
+        status,
     );
     Ok(Some("scheduled for deletion"))
 }

@@ -100,6 +100,19 @@ impl SourcePassword {
     }
 }
 
+/// Keeps the handoffs `id` names: by the handoff's own name, or by the identifier of a
+/// database made for one (a restore renamed with `--db-identifier`, an encrypted copy). For
+/// reading only: `cleanup` takes the handoff's own name, never a database's.
+pub fn keep_handoffs_of(found: &mut Vec<Held>, id: &str) {
+    let is_database = |h: &Held| matches!(h.kind, "db-instance" | "db-cluster");
+    let names: Vec<String> = found
+        .iter()
+        .filter(|h| h.database == id || (is_database(h) && h.id == id))
+        .map(|h| h.database.clone())
+        .collect();
+    found.retain(|h| names.contains(&h.database));
+}
+
 /// Which agent asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -148,19 +161,7 @@ pub async fn scan(aws: &Aws, side: Side, database: Option<&str>) -> Result<Vec<H
     if side == Side::Target {
         found.extend(secrets(aws).await?);
     }
-    if let Some(d) = database {
-        // The handoff's name, or the one of a database made for it (a restore renamed with
-        // `--db-identifier`, an encrypted copy).
-        let names: Vec<String> = found
-            .iter()
-            .filter(|h| {
-                h.database == d
-                    || (h.kind.starts_with("db-") && !h.kind.ends_with("snapshot") && h.id == d)
-            })
-            .map(|h| h.database.clone())
-            .collect();
-        found.retain(|h| names.contains(&h.database));
-    }
+    found.retain(|h| database.is_none_or(|d| h.database == d));
     if side == Side::Target {
         mark_source_passwords(aws, &mut found).await?;
     }

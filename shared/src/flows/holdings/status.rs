@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{scan, Held, Side};
+use super::{keep_handoffs_of, scan, Held, Side};
 use crate::aws::Aws;
 use crate::base::error::{ExitCode, Result};
 use crate::base::progress::Printer;
@@ -57,8 +57,12 @@ pub fn stage(side: Side, items: &[&Held]) -> String {
         (None, Some(key)) if key.status == "PendingDeletion" => {
             "ended: only the key is left, its deletion scheduled".into()
         }
-        (None, Some(key)) => format!(
+        (None, Some(key)) if side == Side::Source => format!(
             "only the key is left ({}): nothing shared yet, or revoked since",
+            key.status
+        ),
+        (None, Some(key)) => format!(
+            "only the key is left ({}): nothing copied yet, or cleaned up since",
             key.status
         ),
         (None, None) => "started".into(),
@@ -103,7 +107,10 @@ pub async fn run_status(
         )?),
         None => None,
     };
-    let all = scan(aws, side, only.as_deref()).await?;
+    let mut all = scan(aws, side, None).await?;
+    if let Some(id) = &only {
+        keep_handoffs_of(&mut all, id);
+    }
     let mut by_database: BTreeMap<&str, Vec<&Held>> = BTreeMap::new();
     for h in &all {
         by_database.entry(h.database.as_str()).or_default().push(h);
@@ -116,7 +123,9 @@ pub async fn run_status(
         for h in items {
             // A copy for the target is tagged so from the start: say whether it is shared.
             let role = match (h.role.as_deref(), h.shared_with.is_empty()) {
-                (Some("shared-copy"), true) => ", copy for the target, not shared yet".into(),
+                (Some("shared-copy"), true) => {
+                    ", copy for the target, not shared (not yet, or revoked)".into()
+                }
                 (Some("shared-copy"), false) => {
                     format!(", shared with {}", h.shared_with.join(", "))
                 }

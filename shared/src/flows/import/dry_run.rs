@@ -28,12 +28,7 @@ pub(super) async fn print_plan(
     let steps = steps(plan, &plan.key.describe(), restored)?;
     plan::steps(aws, Workflow::Import, plan.kind, &steps, progress).await?;
     if plan.kind == DbKind::Instance || plan.manifest.snapshot.encrypted {
-        plan::step(
-            progress,
-            Action::Delete,
-            "delete intermediate copy",
-            &plan.copy,
-        );
+        plan::step(progress, Action::Delete, "intermediate copy", &plan.copy);
     }
     match plan.args.password_mode {
         PasswordMode::Rotate => {

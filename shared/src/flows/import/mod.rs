@@ -212,7 +212,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "ID")]
     pub db_identifier: Option<String>,
     /// Encrypt with this key of ours [default: make or reuse alias/rds-handoff/imported/<db>]
-    #[arg(long = "kms-key-id", aliases = ["kms-key", "key", "key-id"], value_name = "KEY")]
+    #[arg(long = "kms-key-id", alias = "kms-key", value_name = "KEY")]
     pub kms_key: Option<String>,
     /// DB (instance) or DB cluster parameter group in this account
     #[arg(
@@ -240,7 +240,7 @@ fn security_group_id(value: &str) -> std::result::Result<String, String> {
         return Ok(value.to_owned());
     }
     Err(format!(
-        "`{value}` is not a security group id (sg-…); the list takes every value after the flag, so a manifest after it is read as one: put the manifest first (`tgt-agent import {value} --vpc-security-group-ids sg-…`) or end the list with `--`"
+        "`{value}` is not a security group id (sg-…); the list takes every value after the flag, so a manifest after it is read as one: put the manifest before `--vpc-security-group-ids`"
     ))
 }
 
