@@ -172,8 +172,8 @@ pub struct Slot {
 }
 
 /// One of the toolkit's tags a step gives what it makes. Its key, and its value where it does
-/// not vary, are written in the state machine's definition: no execution input can mark a
-/// resource as another's, or as something the toolkit may later delete.
+/// not vary (a role, an export's target), are written in the state machine's definition: no
+/// execution input can choose which of the toolkit's tags a step gives, nor a role of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mark {
     /// A tag whose value the run computed (the database, the shared snapshot's ARN).
