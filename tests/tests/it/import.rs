@@ -1,6 +1,6 @@
 //! `tgt-agent import` against the emulator: export as the source, import as the target.
 
-use e2e::fixtures::{aurora_cluster, footprint, key_arn, mysql_instance};
+use e2e::fixtures::{aurora_cluster, describe_instance, footprint, key_arn, mysql_instance};
 use e2e::{Account, Agent, Workdir, THIRD};
 use rds_handoff::base::manifest::Manifest;
 
@@ -362,4 +362,52 @@ async fn rds_managed_password_leaves_the_secret_to_rds_under_our_key() {
     let report = std::fs::read_to_string(wd.file("impm-db.import.json")).unwrap();
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
     assert!(report["secret_arn"].is_null(), "{report}");
+}
+
+/// A source with AWS's fifty tags: the restored database takes the toolkit's three and the
+/// first forty-seven of the source's (AWS refuses a fifty-first), and the import says which
+/// it left out.
+#[tokio::test]
+async fn a_source_with_fifty_tags_is_restored_with_the_toolkits_and_says_what_it_left_out() {
+    let (source, target) = accounts().await;
+    let wd = Workdir::new("imp-tags");
+    mysql_instance(&source, "imp-tags", false).await;
+    let arn = describe_instance(&source, "imp-tags")
+        .await
+        .db_instance_arn()
+        .unwrap()
+        .to_owned();
+    // The fixture's two, and forty-eight more.
+    let more: Vec<aws_sdk_rds::types::Tag> = (0..48)
+        .map(|i| {
+            aws_sdk_rds::types::Tag::builder()
+                .key(format!("k{i:02}"))
+                .value("v")
+                .build()
+        })
+        .collect();
+    source
+        .rds()
+        .add_tags_to_resource()
+        .resource_name(&arn)
+        .set_tags(Some(more))
+        .send()
+        .await
+        .unwrap();
+    export(&wd, &source, "--db-instance", "imp-tags", &[])
+        .await
+        .ok();
+    let (run, _) = import(&wd, &target, "imp-tags", &[]).await;
+    let run = run.ok();
+    assert!(
+        run.stderr.contains(
+            "the original's tags k46, k47, team are left out: AWS allows 50 tags on a database"
+        ),
+        "{}",
+        run.stderr
+    );
+    let restored = describe_instance(&target, "imp-tags").await;
+    let keys: Vec<&str> = restored.tag_list().iter().filter_map(|t| t.key()).collect();
+    assert_eq!(keys.len(), 50, "{keys:?}");
+    assert!(keys.contains(&"rds-handoff:role") && keys.contains(&"env") && !keys.contains(&"team"));
 }

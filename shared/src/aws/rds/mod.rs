@@ -53,7 +53,7 @@ pub use snapshot::{
 };
 pub use snapshot_quota::{check_snapshot_room, snapshot_quota};
 pub use stop::{adopt_stop_snapshot, check_stop_source, stop_db};
-pub use tags::{add_missing_tags, tag_list, tag_map, user_tags};
+pub use tags::{add_missing_tags, left_out_warning, tag_list, tag_map, user_tags, with_marks};
 
 /// A database as the agents see it.
 #[derive(Debug, Clone)]

@@ -27,6 +27,34 @@ pub fn user_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A database's tags: the toolkit's `marks` and as many of the `user`'s (copied from the
+/// original) as fit beside them within AWS's 50 per resource; and the keys left out, the last
+/// by key, for the run to say.
+pub fn with_marks(
+    user: &BTreeMap<String, String>,
+    marks: BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let room = crate::base::manifest::MAX_TAGS.saturating_sub(marks.len());
+    let left_out = user.keys().skip(room).cloned().collect();
+    let mut all: BTreeMap<String, String> = user
+        .iter()
+        .take(room)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    all.extend(marks);
+    (all, left_out)
+}
+
+/// What a run says of the original's tags a database could not take.
+pub fn left_out_warning(left_out: &[String]) -> Option<String> {
+    (!left_out.is_empty()).then(|| {
+        format!(
+            "the original's tags {} are left out: AWS allows 50 tags on a database, and the toolkit's own take the rest; add the ones you need in their place",
+            left_out.join(", ")
+        )
+    })
+}
+
 /// Tags as a map, as RDS lists them.
 pub fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
@@ -78,4 +106,34 @@ pub async fn add_missing_tags(
         .await
         .map_err(sdk("rds:AddTagsToResource"))?;
     Ok(added)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fifty tags of the original's and the toolkit's three: the last three by key stay out.
+    #[test]
+    fn a_database_takes_the_toolkits_tags_and_as_many_of_the_originals_as_fit() {
+        let user: BTreeMap<String, String> = (0..50)
+            .map(|i| (format!("k{i:02}"), "v".to_owned()))
+            .collect();
+        let marks: BTreeMap<String, String> = [
+            "rds-handoff:db",
+            "rds-handoff:role",
+            "rds-handoff:source-snapshot",
+        ]
+        .iter()
+        .map(|k| ((*k).to_owned(), "m".to_owned()))
+        .collect();
+        let (all, left_out) = with_marks(&user, marks);
+        assert_eq!(all.len(), 50);
+        assert!(all.contains_key("rds-handoff:role") && all.contains_key("k46"));
+        assert_eq!(left_out, ["k47", "k48", "k49"]);
+        assert!(left_out_warning(&left_out)
+            .unwrap()
+            .contains("k47, k48, k49"));
+        let few: BTreeMap<String, String> = BTreeMap::from([("team".into(), "x".into())]);
+        assert_eq!(with_marks(&few, BTreeMap::new()).1, Vec::<String>::new());
+    }
 }

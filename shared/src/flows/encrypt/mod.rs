@@ -204,6 +204,11 @@ pub async fn encrypt(
     let progress: &dyn Progress = &recorder;
     let key = ensure_key(aws, &plan.key, &spec, &caller, &base_tags(plan), progress).await?;
     if existing.is_none() {
+        let mark = BTreeMap::from([(TAG_ENCRYPTED_FROM.to_owned(), plan.db.clone())]);
+        let (_, left_out) = rds::with_marks(&rds::user_tags(&original.database.tags), mark);
+        if let Some(warning) = rds::left_out_warning(&left_out) {
+            progress.event(&Event::warning("tags", &plan.twin, &warning));
+        }
         let warning = match (plan.stop_source, plan.kind) {
             (false, _) => Some("writes after this moment are not in the copy; stop writers first, or re-run with `--stop-source`"),
             (true, DbKind::Cluster) => Some("writes between the snapshot and the stop that follows it are not in the copy; stop writers first"),

@@ -94,8 +94,8 @@ fn twin_spec(
     key_arn: &str,
 ) -> rds::RestoreSpec {
     let d = &original.database;
-    let mut tags = rds::user_tags(&d.tags);
-    tags.insert(TAG_ENCRYPTED_FROM.into(), plan.db.clone());
+    let mark = BTreeMap::from([(TAG_ENCRYPTED_FROM.to_owned(), plan.db.clone())]);
+    let (tags, _) = rds::with_marks(&rds::user_tags(&d.tags), mark);
     rds::RestoreSpec {
         id: plan.twin.clone(),
         snapshot: source.to_owned(),

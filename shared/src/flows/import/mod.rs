@@ -334,6 +334,9 @@ pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
         return data::check_again(aws, plan, report, progress).await;
     }
     let (caller, restored) = verify(aws, plan, progress).await?;
+    if let Some(warning) = rds::left_out_warning(&restore::db_tags(plan).1).filter(|_| !restored) {
+        progress.event(&Event::warning("tags", &plan.db, &warning));
+    }
     if plan.args.dry_run {
         print_plan(aws, plan, restored, progress).await?;
         return Ok(report_of(plan, None, "", None));

@@ -65,15 +65,15 @@ fn restore_spec(plan: &ImportPlan, source: &str, key_arn: &str) -> rds::RestoreS
         option_group: plan.args.check.option_group.clone(),
         multi_az: plan.args.multi_az || d.multi_az,
         deletion_protection: plan.args.deletion_protection,
-        tags: db_tags(plan),
+        tags: db_tags(plan).0,
     }
 }
 
-/// The manifest's tags plus the toolkit's, for the restored database.
-fn db_tags(plan: &ImportPlan) -> BTreeMap<String, String> {
-    let mut all = rds::user_tags(&plan.manifest.database.tags);
-    all.extend(tags(plan, "restored-database"));
-    all
+/// The toolkit's tags plus as many of the manifest's as fit, for the restored database; and
+/// the manifest's tags left out.
+pub(super) fn db_tags(plan: &ImportPlan) -> (BTreeMap<String, String>, Vec<String>) {
+    let user = rds::user_tags(&plan.manifest.database.tags);
+    rds::with_marks(&user, tags(plan, "restored-database"))
 }
 
 fn writer_spec(plan: &ImportPlan) -> Result<rds::WriterSpec> {
