@@ -28,7 +28,18 @@ pub async fn run(command: &ImportArgs, global: &GlobalArgs, printer: &Printer) -
     printer.set_database(&plan.db);
     let aws = Aws::connect(&aws_args_for(&plan, &global.aws, printer)).await?;
     // The import's own dry run: every check it makes before its first change, and its plan.
-    import(&aws, &plan, printer).await?;
+    let report = import(&aws, &plan, printer).await?;
+    if report.already_done {
+        let text = format!(
+            "already imported: {} {}; nothing to import (report: {})",
+            plan.kind.name(),
+            report.db_identifier,
+            plan.report_path.display()
+        );
+        let json = serde_json::json!({"event": "done", "ready": false, "already_done": true, "db_identifier": report.db_identifier});
+        printer.result(&text, &json);
+        return Ok(ExitCode::Ok);
+    }
     let reach = if args.reach.is_empty() {
         None
     } else {

@@ -288,6 +288,10 @@ async fn a_dry_run_refuses_what_the_run_refuses_and_a_finished_export_shows_its_
             .await
             .refused(3, "was already exported to");
     }
+    // Naming the key the handoff used is no difference.
+    let same = ["--kms-key-id", "alias/rds-handoff/rev-same", "--dry-run"];
+    let run = export(&wd, &source, "--db-instance", db, &same).await.ok();
+    assert!(run.stdout.contains("already exported"), "{}", run.stdout);
     // Unfinished (the manifest gone, the shared copy there): the copy is under the first
     // key, so the run would refuse the other one, and so does its dry run.
     std::fs::remove_file(wd.file("rev-same.handoff.json")).unwrap();

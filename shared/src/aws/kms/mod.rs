@@ -74,14 +74,14 @@ pub struct KeyArgs {
 }
 
 impl KeyArgs {
-    /// The key to use: the one given, or the toolkit's own under `--key-alias` or the
-    /// default alias for `db`.
     /// Whether the operator named a key (`--kms-key-id` or `--key-alias`), rather than the
     /// toolkit's default alias.
     pub fn named(&self) -> bool {
         self.key.is_some() || self.key_alias.is_some()
     }
 
+    /// The key to use: the one given, or the toolkit's own under `--key-alias` or the
+    /// default alias for `db`.
     pub fn choice(&self, db: &str) -> Result<KeyChoice> {
         Ok(match (&self.key, &self.key_alias) {
             (Some(key), _) => KeyChoice::Given(key.clone()),

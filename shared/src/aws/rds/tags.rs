@@ -49,7 +49,7 @@ pub fn with_marks(
 pub fn left_out_warning(left_out: &[String]) -> Option<String> {
     (!left_out.is_empty()).then(|| {
         format!(
-            "the original's tags {} are left out: AWS allows 50 tags on a database, and the toolkit's own take the rest; add the ones you need in their place",
+            "the original's tags {} are left out: AWS allows 50 tags on a database, and the toolkit's own tags come first; replace others by hand if you need these",
             left_out.join(", ")
         )
     })

@@ -42,7 +42,7 @@ use crate::workflow::{self, EngineArgs, Workflow};
 
 use checks::{check_twin, existing_twin, preflight, twin_writer_ready};
 use dry_run::print_plan;
-use restore::{cleanup, writer_spec};
+use restore::{cleanup, twin_tags, writer_spec};
 
 pub use restore::steps;
 
@@ -166,18 +166,20 @@ pub async fn encrypt(
             let key = kms::plan_key(aws, &plan.key, &spec, &caller).await?;
             check_twin(plan, &original, twin, key.as_ref().map(|k| &k.key))?;
             if plan.dry_run {
-                // What is left to do: the cleanup of the intermediate snapshots.
+                // What is left to do: the cleanup of the intermediate snapshots still there.
                 plan::step(progress, Action::Reuse, "encrypted copy", &plan.twin);
-                let copy = (plan.kind == DbKind::Instance).then_some(&plan.names.copy);
-                for id in [Some(&plan.names.snapshot), copy].into_iter().flatten() {
-                    let action = plan::delete_unless(plan.keep_intermediate);
-                    plan::step(progress, action, "intermediate snapshot", id);
+                for id in [&plan.names.snapshot, &plan.names.copy] {
+                    if rds::describe_snapshot(aws, plan.kind, id).await?.is_some() {
+                        let action = plan::delete_unless(plan.keep_intermediate);
+                        plan::step(progress, action, "intermediate snapshot", id);
+                    }
                 }
                 return Ok(report(plan, twin, true));
             }
             if plan.engine.engine == workflow::Engine::StepFunctions {
-                let tags = rds::user_tags(&original.database.tags);
+                let (mut tags, _) = twin_tags(plan, &original);
                 let mark = BTreeMap::from([(TAG_ENCRYPTED_FROM.to_owned(), plan.db.clone())]);
+                tags.remove(TAG_ENCRYPTED_FROM);
                 workflow::add_tags(aws, plan.kind, &plan.twin, &tags, &mark, progress).await;
             }
             cleanup(aws, plan, progress).await?;
@@ -185,6 +187,9 @@ pub async fn encrypt(
         }
     } else {
         preflight(aws, plan, &original, progress).await?;
+        if let Some(warning) = rds::left_out_warning(&twin_tags(plan, &original).1) {
+            progress.event(&Event::warning("tags", &plan.twin, &warning));
+        }
     }
     if plan.dry_run {
         print_plan(aws, plan, &original, existing.is_some(), progress).await?;
@@ -204,11 +209,6 @@ pub async fn encrypt(
     let progress: &dyn Progress = &recorder;
     let key = ensure_key(aws, &plan.key, &spec, &caller, &base_tags(plan), progress).await?;
     if existing.is_none() {
-        let mark = BTreeMap::from([(TAG_ENCRYPTED_FROM.to_owned(), plan.db.clone())]);
-        let (_, left_out) = rds::with_marks(&rds::user_tags(&original.database.tags), mark);
-        if let Some(warning) = rds::left_out_warning(&left_out) {
-            progress.event(&Event::warning("tags", &plan.twin, &warning));
-        }
         let warning = match (plan.stop_source, plan.kind) {
             (false, _) => Some("writes after this moment are not in the copy; stop writers first, or re-run with `--stop-source`"),
             (true, DbKind::Cluster) => Some("writes between the snapshot and the stop that follows it are not in the copy; stop writers first"),

@@ -86,6 +86,16 @@ pub fn steps(
     steps
 }
 
+/// The twin's tags: its mark and as many of the original's as fit beside it; and the
+/// original's tags left out.
+pub(super) fn twin_tags(
+    plan: &EncryptPlan,
+    original: &DbInfo,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mark = BTreeMap::from([(TAG_ENCRYPTED_FROM.to_owned(), plan.db.clone())]);
+    rds::with_marks(&rds::user_tags(&original.database.tags), mark)
+}
+
 /// The original's placement and settings, with the toolkit's tag added.
 fn twin_spec(
     plan: &EncryptPlan,
@@ -94,8 +104,7 @@ fn twin_spec(
     key_arn: &str,
 ) -> rds::RestoreSpec {
     let d = &original.database;
-    let mark = BTreeMap::from([(TAG_ENCRYPTED_FROM.to_owned(), plan.db.clone())]);
-    let (tags, _) = rds::with_marks(&rds::user_tags(&d.tags), mark);
+    let (tags, _) = twin_tags(plan, original);
     rds::RestoreSpec {
         id: plan.twin.clone(),
         snapshot: source.to_owned(),

@@ -289,6 +289,8 @@ async fn retire_key(
     printer: &Printer,
 ) -> Result<Option<&'static str>> {
     let Some((key, _)) = kms::lookup(aws, &h.id).await? else {
+        let stage = "key (no longer found)";
+        plan::step_or_done(printer, args.dry_run, Action::Skip, stage, &h.id, "gone");
         return Ok(None);
     };
     let users = kms::users(aws, &key).await?;

@@ -331,6 +331,10 @@ pub async fn import(aws: &Aws, plan: &ImportPlan, progress: &dyn Progress) -> Re
     // The target's own state answers a finished import, even once the source has revoked
     // the share (which the verification below would refuse).
     if let Some(report) = finished(aws, plan).await? {
+        // A dry run neither logs in to the database nor rewrites the report.
+        if plan.args.dry_run {
+            return Ok(report);
+        }
         return data::check_again(aws, plan, report, progress).await;
     }
     let (caller, restored) = verify(aws, plan, progress).await?;
