@@ -149,6 +149,26 @@ pub async fn describe_instance(account: &Account, id: &str) -> DbInstance {
     out.db_instances()[0].clone()
 }
 
+/// Gives DB instance `id` these tags, as anyone allowed `rds:AddTagsToResource` can.
+pub async fn tag_instance(account: &Account, id: &str, tags: &[(&str, &str)]) {
+    let arn = describe_instance(account, id)
+        .await
+        .db_instance_arn()
+        .unwrap_or_default()
+        .to_owned();
+    let tags = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(*k).value(*v).build());
+    account
+        .rds()
+        .add_tags_to_resource()
+        .resource_name(arn)
+        .set_tags(Some(tags.collect()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("tag instance {id}: {e:?}"));
+}
+
 pub async fn instance_state(account: &Account, id: &str) -> DbState {
     let db = describe_instance(account, id).await;
     DbState {

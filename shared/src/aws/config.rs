@@ -230,7 +230,9 @@ impl Aws {
                 (_, true) => DROPPED_ATTEMPTS,
                 _ => MAX_ATTEMPTS,
             };
-            if timed_out && attempt >= limit && read_timed_out(&err) {
+            // Connected, then no answer in time: the HTTP client's read timeout.
+            let read_timed_out = crate::base::error::chain(&err).contains("read timeout");
+            if timed_out && attempt >= limit && read_timed_out {
                 // Connected, then silent. The figure is the whole wait, not one attempt's.
                 return Err(Error::Aws {
                     action: "sts:GetCallerIdentity".into(),
@@ -328,19 +330,6 @@ async fn check_credentials(config: &SdkConfig, args: &AwsArgs) -> Result<()> {
         .await
         .map(|_| ())
         .map_err(|e| missing(one_line(&e)))
-}
-
-/// Whether a failed call got its connection and then no answer in time (the HTTP client's
-/// read timeout), rather than no connection at all.
-fn read_timed_out(err: &dyn std::error::Error) -> bool {
-    let mut next = Some(err);
-    while let Some(e) = next {
-        if e.to_string().contains("read timeout") {
-            return true;
-        }
-        next = e.source();
-    }
-    false
 }
 
 /// An error and its source on one line: a credential chain's error lists what it tried, a

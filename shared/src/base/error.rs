@@ -286,7 +286,7 @@ where
 }
 
 /// The error and its sources on one line, for transport failures that carry no AWS code.
-fn chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

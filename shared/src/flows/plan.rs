@@ -69,10 +69,7 @@ pub fn step_or_done(
 pub async fn key(aws: &Aws, choice: &KeyChoice) -> Result<Action> {
     Ok(match choice {
         KeyChoice::Given(_) => Action::Reuse,
-        KeyChoice::Alias(alias) => Action::reuse_or_create(
-            kms::describe(aws, alias).await?.is_some()
-                || kms::find_tagged(aws, alias).await?.is_some(),
-        ),
+        KeyChoice::Alias(_) => Action::reuse_or_create(kms::find(aws, choice).await?.is_some()),
     })
 }
 

@@ -189,10 +189,13 @@ impl Step {
     /// The operator's tags (copied from the original database): a state machine writes only
     /// the toolkit's, so after its execution the agent adds these.
     pub fn user_tags(&self) -> BTreeMap<String, String> {
-        self.tags()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| !k.starts_with(TAG_PREFIX))
+        self.tags_that_are(false)
+    }
+
+    /// The step's tags that are the toolkit's (`toolkit`), or the operator's.
+    fn tags_that_are(&self, toolkit: bool) -> BTreeMap<String, String> {
+        let tags = self.tags().into_iter().flatten();
+        tags.filter(|(k, _)| k.starts_with(TAG_PREFIX) == toolkit)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
@@ -205,11 +208,7 @@ impl Step {
         if self.slot.marks.iter().any(|m| matches!(m, Mark::Role(_))) {
             return BTreeMap::new();
         }
-        let marks = self.tags().into_iter().flatten();
-        marks
-            .filter(|(k, _)| k.starts_with(TAG_PREFIX))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.tags_that_are(true)
     }
 
     /// The step as its state machine reads it from the execution input: what it makes
@@ -227,13 +226,7 @@ impl Step {
         if let Value::Object(map) = &mut request {
             map.remove("Tags");
         }
-        let toolkit: BTreeMap<&str, &str> = self
-            .tags()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| k.starts_with(TAG_PREFIX))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let toolkit = self.tags_that_are(true);
         let mut marks = Map::new();
         for mark in self.slot.marks {
             let key = mark.key();
@@ -246,7 +239,7 @@ impl Step {
                 .get(key)
                 .ok_or_else(|| format!("it has no tag `{key}`, which the state machine gives"))?;
             match fixed {
-                Some(fixed) if fixed != *value => {
+                Some(fixed) if fixed != value => {
                     return Err(format!(
                         "its tag `{key}` is `{value}`, the state machine writes `{fixed}`"
                     ))
@@ -259,7 +252,7 @@ impl Step {
         }
         if let Some(other) = toolkit
             .keys()
-            .find(|k| !self.slot.marks.iter().any(|m| m.key() == **k))
+            .find(|k| !self.slot.marks.iter().any(|m| m.key() == k.as_str()))
         {
             return Err(format!("its tag `{other}` is none the state machine gives"));
         }

@@ -1,6 +1,8 @@
 //! `tgt-agent import` against the emulator: export as the source, import as the target.
 
-use e2e::fixtures::{aurora_cluster, describe_instance, footprint, key_arn, mysql_instance};
+use e2e::fixtures::{
+    aurora_cluster, describe_instance, footprint, key_arn, mysql_instance, tag_instance,
+};
 use e2e::{Account, Agent, Workdir, THIRD};
 use rds_handoff::base::manifest::Manifest;
 
@@ -372,28 +374,10 @@ async fn a_source_with_fifty_tags_is_restored_with_the_toolkits_and_says_what_it
     let (source, target) = accounts().await;
     let wd = Workdir::new("imp-tags");
     mysql_instance(&source, "imp-tags", false).await;
-    let arn = describe_instance(&source, "imp-tags")
-        .await
-        .db_instance_arn()
-        .unwrap()
-        .to_owned();
     // The fixture's two, and forty-eight more.
-    let more: Vec<aws_sdk_rds::types::Tag> = (0..48)
-        .map(|i| {
-            aws_sdk_rds::types::Tag::builder()
-                .key(format!("k{i:02}"))
-                .value("v")
-                .build()
-        })
-        .collect();
-    source
-        .rds()
-        .add_tags_to_resource()
-        .resource_name(&arn)
-        .set_tags(Some(more))
-        .send()
-        .await
-        .unwrap();
+    let keys: Vec<String> = (0..48).map(|i| format!("k{i:02}")).collect();
+    let more: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), "v")).collect();
+    tag_instance(&source, "imp-tags", &more).await;
     export(&wd, &source, "--db-instance", "imp-tags", &[])
         .await
         .ok();

@@ -6,8 +6,8 @@
 use aws_sdk_kms::types::KeyState;
 use e2e::agents::sha_of;
 use e2e::fixtures::{
-    describe_instance, footprint, key_arn, key_policy, key_state, key_with_policy, mysql_instance,
-    network, restore_attribute, Network,
+    footprint, key_arn, key_policy, key_state, key_with_policy, mysql_instance, network,
+    restore_attribute, tag_instance, Network,
 };
 use e2e::proxy::{Denial, FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Run, Workdir, SOURCE, TARGET, THIRD};
@@ -858,20 +858,12 @@ async fn a_database_tagged_like_this_imports_is_refused_unless_restored_by_it() 
         .ok();
     let arn = manifest(&wd, "trust-plant").snapshot.arn.to_string();
     mysql_instance(&target, "trust-plant", true).await;
-    let planted = describe_instance(&target, "trust-plant").await;
-    target
-        .rds()
-        .add_tags_to_resource()
-        .resource_name(planted.db_instance_arn().unwrap())
-        .tags(
-            aws_sdk_rds::types::Tag::builder()
-                .key("rds-handoff:source-snapshot")
-                .value(&arn)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    tag_instance(
+        &target,
+        "trust-plant",
+        &[("rds-handoff:source-snapshot", &arn)],
+    )
+    .await;
     import(&wd, &target, "trust-plant", &[])
         .await
         .0
@@ -893,20 +885,8 @@ async fn a_database_tagged_as_the_encrypted_copy_is_refused_unless_it_is_one() {
     mysql_instance(&source, "trust-twin", false).await;
     // Same engine and master user, unencrypted: only the tag says it is the copy.
     mysql_instance(&source, "trust-twin-encrypted", false).await;
-    let planted = describe_instance(&source, "trust-twin-encrypted").await;
-    source
-        .rds()
-        .add_tags_to_resource()
-        .resource_name(planted.db_instance_arn().unwrap())
-        .tags(
-            aws_sdk_rds::types::Tag::builder()
-                .key("rds-handoff:encrypted-from")
-                .value("trust-twin")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let mark = [("rds-handoff:encrypted-from", "trust-twin")];
+    tag_instance(&source, "trust-twin-encrypted", &mark).await;
     let args = ["encrypt", "--db-instance", "trust-twin"];
     wd.run(Agent::Src, &source, &args).await.refused(
         3,

@@ -186,28 +186,38 @@ async fn usable<'a>(
     spec: &KeyPolicySpec,
     caller: &Caller,
 ) -> Result<Option<(Key, Found<'a>)>> {
-    let (key, found) = match choice {
-        KeyChoice::Given(id) => {
-            let key = describe(aws, id).await?.ok_or_else(|| {
-                Error::refused(
-                    format!("KMS key `{id}` not found in this account and region"),
-                    "check `--kms-key-id` and `--region`",
-                )
-            })?;
-            (key, Found::Given)
-        }
-        KeyChoice::Alias(alias) => match describe(aws, alias).await? {
-            Some(key) => (key, Found::Alias(alias)),
-            None => match find_tagged(aws, alias).await? {
-                Some(key) => (key, Found::Tag(alias)),
-                None => return Ok(None),
-            },
-        },
+    let Some((key, found)) = located(aws, choice).await? else {
+        return match choice {
+            KeyChoice::Given(id) => Err(Error::refused(
+                format!("KMS key `{id}` not found in this account and region"),
+                "check `--kms-key-id` and `--region`",
+            )),
+            KeyChoice::Alias(_) => Ok(None),
+        };
     };
     // Before any change: the toolkit's statements are never added to a policy that already
     // lets in someone this handoff does not trust.
     adoptable(aws, &key, found, spec, caller).await?;
     Ok(Some((key, found)))
+}
+
+/// The key `choice` names, if there is one: the given key, or the one the alias names, or
+/// the one carrying the toolkit's tag for the alias (its alias lost). Nothing is audited.
+pub async fn find(aws: &Aws, choice: &KeyChoice) -> Result<Option<Key>> {
+    Ok(located(aws, choice).await?.map(|(key, _)| key))
+}
+
+/// [`find`], and how the key was found.
+async fn located<'a>(aws: &Aws, choice: &'a KeyChoice) -> Result<Option<(Key, Found<'a>)>> {
+    Ok(match choice {
+        KeyChoice::Given(id) => describe(aws, id).await?.map(|key| (key, Found::Given)),
+        KeyChoice::Alias(alias) => match describe(aws, alias).await? {
+            Some(key) => Some((key, Found::Alias(alias))),
+            None => find_tagged(aws, alias)
+                .await?
+                .map(|key| (key, Found::Tag(alias))),
+        },
+    })
 }
 
 /// How a key the run did not just make was found.

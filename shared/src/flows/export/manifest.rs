@@ -1,7 +1,7 @@
 //! The manifest the target imports from: written once the shared copy is checked, read
 //! back to find an export already finished; and the command the target runs next.
 
-use crate::aws::kms::{self, KeyChoice};
+use crate::aws::kms;
 use crate::aws::rds::{self, DbInfo, Snap};
 use crate::aws::{Aws, Caller};
 use crate::base::error::{Error, Result};
@@ -125,13 +125,7 @@ async fn refuse_another_key(aws: &Aws, plan: &ExportPlan, used: &str) -> Result<
     if !plan.key_named {
         return Ok(());
     }
-    let named = match &plan.key {
-        KeyChoice::Given(id) => kms::describe(aws, id).await?,
-        KeyChoice::Alias(alias) => match kms::describe(aws, alias).await? {
-            Some(key) => Some(key),
-            None => kms::find_tagged(aws, alias).await?,
-        },
-    };
+    let named = kms::find(aws, &plan.key).await?;
     if named.as_ref().is_some_and(|k| k.arn == used) {
         return Ok(());
     }

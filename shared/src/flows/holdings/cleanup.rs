@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use aws_sdk_kms::types::KeyState;
 
-use super::{scan, Held, Side};
+use super::{scan, Held, Select, Side};
 use crate::aws::kms::{self, Key};
 use crate::aws::rds;
 use crate::aws::Aws;
@@ -133,7 +133,7 @@ pub async fn run_cleanup(
     }
     let mut removed = Vec::new();
     let mut kept = Vec::new();
-    let held = scan(aws, side, Some(&database)).await?;
+    let held = scan(aws, side, Select::Handoff(&database)).await?;
     if held.is_empty() && recorded == 0 && !database_exists(aws, &database).await? {
         return Err(Error::refused(
             format!(

@@ -100,10 +100,18 @@ impl SourcePassword {
     }
 }
 
-/// Keeps the handoffs `id` names: by the handoff's own name, or by the identifier of a
-/// database made for one (a restore renamed with `--db-identifier`, an encrypted copy). For
-/// reading only: `cleanup` takes the handoff's own name, never a database's.
-pub fn keep_handoffs_of(found: &mut Vec<Held>, id: &str) {
+/// Which handoffs a [`scan`] keeps.
+#[derive(Debug, Clone, Copy)]
+pub enum Select<'a> {
+    All,
+    /// The handoff of this name (what `cleanup` acts on).
+    Handoff(&'a str),
+    /// The handoffs this names: by their own name, or by the identifier of a database made
+    /// for one (a restore renamed with `--db-identifier`, an encrypted copy). For reading only.
+    Named(&'a str),
+}
+
+fn keep_handoffs_of(found: &mut Vec<Held>, id: &str) {
     let is_database = |h: &Held| matches!(h.kind, "db-instance" | "db-cluster");
     let names: Vec<String> = found
         .iter()
@@ -141,8 +149,9 @@ fn held(kind: &'static str, id: &str, status: &str, tags: Tags) -> Option<Held> 
     })
 }
 
-/// Everything the toolkit holds here, for `database` or for every database.
-pub async fn scan(aws: &Aws, side: Side, database: Option<&str>) -> Result<Vec<Held>> {
+/// Everything the toolkit holds here, for the handoffs `select` keeps; the further reads
+/// (sharing, unfinished passwords) only for those.
+pub async fn scan(aws: &Aws, side: Side, select: Select<'_>) -> Result<Vec<Held>> {
     // The toolkit makes manual snapshots; automated ones may carry a restored database's tags.
     let mut found: Vec<Held> = rds::list_all(aws)
         .await?
@@ -161,7 +170,11 @@ pub async fn scan(aws: &Aws, side: Side, database: Option<&str>) -> Result<Vec<H
     if side == Side::Target {
         found.extend(secrets(aws).await?);
     }
-    found.retain(|h| database.is_none_or(|d| h.database == d));
+    match select {
+        Select::All => {}
+        Select::Handoff(name) => found.retain(|h| h.database == name),
+        Select::Named(id) => keep_handoffs_of(&mut found, id),
+    }
     if side == Side::Target {
         mark_source_passwords(aws, &mut found).await?;
     }

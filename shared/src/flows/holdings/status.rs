@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{keep_handoffs_of, scan, Held, Side};
+use super::{scan, Held, Select, Side};
 use crate::aws::Aws;
 use crate::base::error::{ExitCode, Result};
 use crate::base::progress::Printer;
@@ -107,10 +107,8 @@ pub async fn run_status(
         )?),
         None => None,
     };
-    let mut all = scan(aws, side, None).await?;
-    if let Some(id) = &only {
-        keep_handoffs_of(&mut all, id);
-    }
+    let select = only.as_deref().map_or(Select::All, Select::Named);
+    let all = scan(aws, side, select).await?;
     let mut by_database: BTreeMap<&str, Vec<&Held>> = BTreeMap::new();
     for h in &all {
         by_database.entry(h.database.as_str()).or_default().push(h);
