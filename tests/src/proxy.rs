@@ -16,6 +16,8 @@
 //!   once);
 //! - stop at the N-th request: forward it, tell the test (which kills the agent), never answer;
 //! - refuse chosen requests with `AccessDenied`, as IAM or a key policy would;
+//! - throttle RDS as AWS does: one token bucket per account and region (`rds_bucket`),
+//!   `Throttling` in RDS's envelope once it is empty;
 //! - make snapshot copies take time (`copying` for a set time after the Copy request), and
 //!   count the copies in progress at once, as the service would see them.
 
@@ -57,6 +59,24 @@ pub struct FaultPlan {
     /// Forward the first `times` requests for `action`, so they are carried out, then lose
     /// their answers (see [`Loss`]). Never combined with a random fault or a denial.
     pub lost_answers: Vec<LostAnswer>,
+    /// Throttle RDS requests with a token bucket per caller (access key) and region, as
+    /// AWS's per account and region; counted under `throttle-bucket`.
+    pub rds_bucket: Option<Bucket>,
+}
+
+/// A token bucket's size and refill.
+#[derive(Debug, Clone, Copy)]
+pub struct Bucket {
+    pub burst: f64,
+    pub per_second: f64,
+}
+
+impl Bucket {
+    /// RDS's, per account and region (DOMAIN.md §16).
+    pub const RDS: Bucket = Bucket {
+        burst: 300.0,
+        per_second: 12.0,
+    };
 }
 
 impl FaultPlan {
@@ -127,6 +147,8 @@ pub struct Stats {
     pub copies: Mutex<Copies>,
     /// Answers lost after the emulator carried the request out (`lost_answers`).
     pub lost: AtomicUsize,
+    /// RDS requests that arrived in each second since the proxy started.
+    pub rds_per_second: Mutex<Vec<u32>>,
 }
 
 /// Copies in progress, seen from the emulator's side of the proxy; DB snapshot copies and
@@ -175,9 +197,22 @@ fn form_value<'a>(body: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
-/// Records a copy that started, or answers whether a described one is still copying (and
-/// ends it once it is not).
-fn track_copy(state: &State, action: &str, request: &[u8], ok: bool) -> bool {
+/// The identifiers a Describe asks about: by name, or in a filter's values (one poll round
+/// for many).
+fn described_ids(body: &str, key: &str) -> Vec<String> {
+    if let Some(id) = form_value(body, key) {
+        return vec![id.to_owned()];
+    }
+    body.split('&')
+        .filter(|kv| kv.starts_with("Filters.Filter.") && kv.contains(".Values.Value."))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(_, id)| id.to_owned())
+        .collect()
+}
+
+/// Records a copy that started, or answers which described ones are still copying (and
+/// ends those that are not).
+fn track_copy(state: &State, action: &str, request: &[u8], ok: bool) -> Vec<String> {
     let body = String::from_utf8_lossy(request);
     let copy_time = state.plan.lock().expect("plan lock").copy_time;
     let mut copies = state.stats.copies.lock().expect("copies lock");
@@ -197,7 +232,7 @@ fn track_copy(state: &State, action: &str, request: &[u8], ok: bool) -> bool {
                 copies.total += 1;
                 copies.peak[kind] = copies.peak[kind].max(copies.in_flight[kind].len());
             }
-            false
+            vec![]
         }
         "DescribeDBSnapshots" | "DescribeDBClusterSnapshots" => {
             let key = if action == "DescribeDBSnapshots" {
@@ -205,24 +240,67 @@ fn track_copy(state: &State, action: &str, request: &[u8], ok: bool) -> bool {
             } else {
                 "DBClusterSnapshotIdentifier"
             };
-            let Some(id) = form_value(&body, key) else {
-                return false;
-            };
-            let Some(started) = copies.started.get(id).copied() else {
-                return false;
-            };
-            let copying = copy_time.is_some_and(|t| started.elapsed() < t);
             let kind = usize::from(action == "DescribeDBClusterSnapshots");
-            if !copying && copies.in_flight[kind].remove(id) {
-                copies.took.push(started.elapsed());
+            let mut copying = vec![];
+            for id in described_ids(&body, key) {
+                let Some(started) = copies.started.get(&id).copied() else {
+                    continue;
+                };
+                if copy_time.is_some_and(|t| started.elapsed() < t) {
+                    copying.push(id);
+                } else if copies.in_flight[kind].remove(&id) {
+                    copies.took.push(started.elapsed());
+                }
             }
             copying
         }
-        _ => false,
+        _ => vec![],
     }
 }
 
+/// Reports the snapshots in `copying` as `copying` in a Describe's answer, each in its own
+/// element (a poll round's answer lists many).
+fn mark_copying(action: &str, body: Vec<u8>, copying: &[String]) -> Vec<u8> {
+    if copying.is_empty() {
+        return body;
+    }
+    let (element, id_tag) = if action == "DescribeDBSnapshots" {
+        ("<DBSnapshot>", "DBSnapshotIdentifier")
+    } else {
+        ("<DBClusterSnapshot>", "DBClusterSnapshotIdentifier")
+    };
+    let text = String::from_utf8_lossy(&body);
+    let mut parts = text.split(element);
+    let mut out = parts.next().unwrap_or_default().to_owned();
+    for part in parts {
+        let named = |id: &String| part.contains(&format!("<{id_tag}>{id}</{id_tag}>"));
+        out.push_str(element);
+        if copying.iter().any(named) {
+            out.push_str(&part.replacen(
+                "<Status>available</Status>",
+                "<Status>copying</Status>",
+                1,
+            ));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out.into_bytes()
+}
+
 impl Stats {
+    /// The most RDS requests that arrived in one second, and in one minute (per second).
+    pub fn rds_peaks(&self) -> (u32, f64) {
+        let counts = self.rds_per_second.lock().expect("stats lock");
+        let minute = |w: &[u32]| w.iter().map(|n| f64::from(*n)).sum::<f64>() / 60.0;
+        let peak_minute = if counts.len() <= 60 {
+            minute(&counts)
+        } else {
+            counts.windows(60).map(minute).fold(0.0, f64::max)
+        };
+        (counts.iter().copied().max().unwrap_or(0), peak_minute)
+    }
+
     /// Whether a request for an action ending in `action` went through.
     pub fn saw(&self, action: &str) -> bool {
         !self.bodies(action).is_empty()
@@ -253,6 +331,9 @@ pub struct Proxy {
 
 struct State {
     upstream: String,
+    started: std::time::Instant,
+    /// Each caller and region's RDS bucket: tokens left, and when they were counted.
+    buckets: Mutex<BTreeMap<String, (f64, std::time::Instant)>>,
     plan: Mutex<FaultPlan>,
     rng: Mutex<u64>,
     stats: Arc<Stats>,
@@ -269,6 +350,8 @@ impl Proxy {
         let url = format!("http://{}", listener.local_addr().expect("proxy address"));
         let state = Arc::new(State {
             upstream: upstream.trim_start_matches("http://").to_owned(),
+            started: std::time::Instant::now(),
+            buckets: Mutex::default(),
             rng: Mutex::new(plan.seed ^ 0x9e37_79b9_7f4a_7c15),
             plan: Mutex::new(plan),
             stats: Arc::new(Stats::default()),
@@ -328,6 +411,24 @@ impl Message {
     fn service(&self) -> String {
         let auth = self.header("authorization").unwrap_or_default();
         auth.split('/').rev().nth(1).unwrap_or_default().to_owned()
+    }
+
+    /// The caller and region from the SigV4 credential (`Credential=AKID/date/region/…`).
+    fn caller_region(&self) -> String {
+        let auth = self.header("authorization").unwrap_or_default();
+        let credential = auth
+            .split("Credential=")
+            .nth(1)
+            .unwrap_or_default()
+            .split(',')
+            .next()
+            .unwrap_or_default();
+        let parts: Vec<&str> = credential.split('/').collect();
+        format!(
+            "{} {}",
+            parts.first().unwrap_or(&""),
+            parts.get(2).unwrap_or(&"")
+        )
     }
 
     /// The API action: `Action=` in a query body, or `X-Amz-Target` for JSON services.
@@ -472,6 +573,22 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
             ));
             seen.len()
         };
+        if service == "rds" {
+            let second = state.started.elapsed().as_secs() as usize;
+            let mut counts = state.stats.rds_per_second.lock().expect("stats lock");
+            if counts.len() <= second {
+                counts.resize(second + 1, 0);
+            }
+            counts[second] += 1;
+        }
+        if service == "rds" && over_budget(&state, &request.caller_region()) {
+            count(&state, "throttle-bucket");
+            let bytes = error_response(&service, "400 Bad Request", "Throttling");
+            if client.write_all(&bytes).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let denied = {
             let plan = state.plan.lock().expect("plan lock");
             let body = String::from_utf8_lossy(&request.body);
@@ -584,12 +701,9 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
             note(&state, "slow");
             tokio::time::sleep(Duration::from_millis(1500)).await;
         }
-        let mut body = hold_status(&state, &action, &request.body, response.body);
-        if track_copy(&state, &action, &request.body, ok) {
-            body = String::from_utf8_lossy(&body)
-                .replace("<Status>available</Status>", "<Status>copying</Status>")
-                .into_bytes();
-        }
+        let body = hold_status(&state, &action, &request.body, response.body);
+        let copying = track_copy(&state, &action, &request.body, ok);
+        let body = mark_copying(&action, body, &copying);
         let status = response
             .head
             .lines()
@@ -617,6 +731,26 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
             return;
         }
     }
+}
+
+/// Whether `caller`'s RDS bucket is empty (and takes a token if not).
+fn over_budget(state: &State, caller: &str) -> bool {
+    let Some(bucket) = state.plan.lock().expect("plan lock").rds_bucket else {
+        return false;
+    };
+    let now = std::time::Instant::now();
+    let mut buckets = state.buckets.lock().expect("buckets lock");
+    let (tokens, at) = buckets
+        .entry(caller.to_owned())
+        .or_insert((bucket.burst, now));
+    *tokens =
+        (*tokens + now.duration_since(*at).as_secs_f64() * bucket.per_second).min(bucket.burst);
+    *at = now;
+    if *tokens < 1.0 {
+        return true;
+    }
+    *tokens -= 1.0;
+    false
 }
 
 /// The loss planned for this request of `action`, if one is left (and uses it up).

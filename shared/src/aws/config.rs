@@ -14,6 +14,7 @@ use aws_config::{BehaviorVersion, Region as SdkRegion, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 use tokio::sync::OnceCell;
 
+use crate::aws::budget::{Budget, Budgeted, PacedIdentity};
 use crate::aws::slots::CopySlots;
 use crate::base::error::{sdk, Error, Result};
 use crate::ident::{AccountId, Arn, Region};
@@ -30,6 +31,11 @@ pub struct AwsArgs {
     /// Send every AWS call to this endpoint, e.g. a local emulator (default: `AWS_ENDPOINT_URL`)
     #[arg(long, global = true, value_name = "URL", value_parser = parse_endpoint)]
     pub endpoint_url: Option<String>,
+    /// RDS requests per second this run may send, after a burst of 25 seconds' worth
+    /// (default 6: half of what RDS allows each account and region, shared with every other
+    /// caller)
+    #[arg(long, global = true, value_name = "N", value_parser = crate::aws::budget::parse_rate)]
+    pub max_request_rate: Option<f64>,
 }
 
 /// An endpoint URL: `http://` or `https://`, then a host.
@@ -146,9 +152,13 @@ pub struct Aws {
     pub sfn: aws_sdk_sfn::Client,
     pub region: Region,
     pub partition: String,
+    /// How fast this run calls each service, and what it sent.
+    pub budget: Budget,
     /// Copies this run may have in progress at once ([`CopySlots::none`] unless a fleet
     /// sets them).
     pub copies: CopySlots,
+    /// The run's poll rounds: every wait of a kind asked about together.
+    pub rounds: Arc<crate::aws::rds::Rounds>,
     /// `sts:GetCallerIdentity`'s answer, asked once per run.
     caller: Arc<OnceCell<Caller>>,
     /// The account's keys by their toolkit alias tag, read once per run (see
@@ -165,8 +175,22 @@ impl Aws {
         let config = load_config(args).await;
         let region = region_of(&config)?;
         check_credentials(&config, args).await?;
+        let budget = Budget::new(args.max_request_rate);
+        let http = sdk_http_client()?;
+        let identities = config
+            .identity_cache()
+            .unwrap_or_else(|| aws_smithy_runtime::client::identity::IdentityCache::lazy().build());
+        // Each client's requests take their turn in its bucket before they are signed, and its
+        // answers are read for throttling.
+        macro_rules! paced {
+            ($service:ident, $bucket:expr) => {
+                $service::config::Builder::from(&config)
+                    .http_client(Budgeted::wrap(http.clone(), Arc::clone($bucket)))
+                    .identity_cache(PacedIdentity::wrap(identities.clone(), Arc::clone($bucket)))
+            };
+        }
         // Its retries are `caller`'s own, which tell "no answer" from "an error answer".
-        let first_call = aws_sdk_sts::config::Builder::from(&config)
+        let first_call = paced!(aws_sdk_sts, &budget.sts)
             .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
@@ -175,16 +199,23 @@ impl Aws {
                     .build(),
             )
             .build();
+        let rds = paced!(aws_sdk_rds, &budget.rds);
+        let kms = paced!(aws_sdk_kms, &budget.kms);
+        let secrets = paced!(aws_sdk_secretsmanager, &budget.secrets);
+        let ec2 = paced!(aws_sdk_ec2, &budget.ec2);
+        let sfn = paced!(aws_sdk_sfn, &budget.sfn);
         Ok(Self {
-            rds: aws_sdk_rds::Client::new(&config),
-            kms: aws_sdk_kms::Client::new(&config),
+            rds: aws_sdk_rds::Client::from_conf(rds.build()),
+            kms: aws_sdk_kms::Client::from_conf(kms.build()),
             sts: aws_sdk_sts::Client::from_conf(first_call),
-            secrets: aws_sdk_secretsmanager::Client::new(&config),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            sfn: aws_sdk_sfn::Client::new(&config),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
+            ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+            sfn: aws_sdk_sfn::Client::from_conf(sfn.build()),
             partition: partition_of(&region).to_owned(),
             region,
+            budget,
             copies: CopySlots::none(),
+            rounds: Arc::default(),
             caller: Arc::default(),
             tagged_keys: Arc::default(),
             quotas: Arc::default(),
@@ -219,12 +250,9 @@ impl Aws {
             let server_error = err
                 .raw_response()
                 .is_some_and(|r| r.status().as_u16() >= 500);
-            let throttled = err.code().is_some_and(|c| {
-                matches!(
-                    c,
-                    "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
-                )
-            });
+            let throttled = err
+                .code()
+                .is_some_and(crate::aws::budget::is_throttling_code);
             let limit = match (timed_out, dropped) {
                 (true, _) => TIMED_OUT_ATTEMPTS,
                 (_, true) => DROPPED_ATTEMPTS,
@@ -279,6 +307,23 @@ impl Aws {
         ));
         Ok(caller)
     }
+}
+
+/// The HTTP client the SDK would use by default (hyper 1 and rustls with aws-lc: no second
+/// TLS stack), one for every client of the run, so they share its connections.
+fn sdk_http_client() -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+    use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
+    aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(BehaviorVersion::latest())
+        .and_then(|plugin| {
+            plugin
+                .runtime_components(&RuntimeComponentsBuilder::new("rds-handoff"))
+                .http_client()
+        })
+        .ok_or_else(|| Error::Config {
+            message: "this build has no HTTPS client".into(),
+            hint: "build the agents with the SDK's `default-https-client` feature, as the workspace's Cargo.toml does".into(),
+        })
 }
 
 async fn load_config(args: &AwsArgs) -> SdkConfig {

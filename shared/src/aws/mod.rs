@@ -5,12 +5,14 @@
 //! - [`rds`]: RDS calls for instances and clusters behind one vocabulary.
 //! - [`kms`]: the customer managed keys the agents make, find and check.
 //! - [`ec2`]: security groups' inbound rules and managed prefix lists, read only.
+//! - [`budget`]: how fast the run calls each service, and throttling ridden out as weather.
 //! - [`wait`]: polling a resource to a goal status, with a deadline.
 //! - [`slots`], [`quota`]: AWS's limits on copies in progress and manual snapshots, and how
 //!   much of them an account has left.
 //!
 //! Depends only on [`crate::base`] and the identifier and policy crates.
 
+pub mod budget;
 pub mod config;
 pub mod ec2;
 pub mod kms;

@@ -485,14 +485,20 @@ fn arn(partition: &str, action: &str) -> String {
     format!("arn:{partition}:states:::aws-sdk:rds:{action}")
 }
 
-/// Throttling, RDS errors the SDK does not model (`Throttling`, internal errors) and
-/// client-side failures, retried with backoff.
+/// Throttling, RDS errors the SDK does not model (internal errors, and throttling the
+/// integration may name `Rds.RdsException`) and client-side failures, retried with full
+/// jitter so the items of a Map never retry in step: a Map of 20 items (the widest a fleet
+/// runs) throttled at once comes back within 8 s, under 3 requests a second, then over 16, 32,
+/// 64 and twice 120 s (six minutes at most in all). Sized from the agents' budget
+/// ([`crate::aws::budget`]).
 fn retry() -> Value {
     json!([{
         "ErrorEquals": ["Rds.ThrottlingException", "Rds.RdsException", "Rds.SdkClientException"],
-        "IntervalSeconds": 5,
+        "IntervalSeconds": 8,
         "MaxAttempts": RETRIES,
         "BackoffRate": 2.0,
+        "MaxDelaySeconds": 120,
+        "JitterStrategy": "FULL",
     }])
 }
 

@@ -9,6 +9,14 @@
 //!    with 20% of requests faulted.
 //! 3. The same fleet with every copy taking `--copy-time` seconds: the makespan against
 //!    what the quota allows (⌈N/20⌉ rounds of DB snapshot copies, ⌈M/5⌉ of cluster ones).
+//! 4. The same fleet behind RDS's own throttling (a token bucket of 300, then 12 per second,
+//!    per account and region, in the test proxy), copies held as in 3, the agents at their
+//!    default budget: makespan against the quota bound, requests per database, the agents'
+//!    peak and mean RDS request rate against their budget, throttles received, poll rounds.
+//! 5. Poll rounds: the requests one round of waits costs with 10, 100 and 1,000 in flight.
+//!
+//! `--thousand` runs 1 and 4–5 with 900 instances and 100 clusters. The agents are built in
+//! the benchmark's own profile (`--release`, or debug without it).
 //!
 //! Every run uses fresh accounts, so runs never see each other's databases.
 
@@ -26,8 +34,9 @@ use std::time::{Duration, Instant};
 use e2e::agents::{build_agents, import_args};
 use e2e::emulator::venv;
 use e2e::fixtures::{aurora_cluster, footprint, mysql_instance, network};
-use e2e::proxy::{CopyStats, FaultPlan, Proxy};
+use e2e::proxy::{Bucket, CopyStats, FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Run, Workdir};
+use rds_handoff::base::vocabulary::DbKind;
 use rds_handoff::flows::fleet::index::Index;
 
 /// The benchmark's flags, parsed as the agents parse theirs.
@@ -46,9 +55,12 @@ struct Options {
     /// Aurora clusters in the fleet
     #[arg(long, default_value_t = 10)]
     clusters: usize,
-    /// Seconds every copy is held at `copying` in the last fleet run
+    /// Seconds every copy is held at `copying` in the fleet runs with copies that take time
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     copy_time: u64,
+    /// A fleet at real-AWS scale: 900 instances and 100 clusters, behind RDS's throttling only
+    #[arg(long)]
+    thousand: bool,
 }
 
 /// A fresh source and target account for one run.
@@ -270,6 +282,11 @@ async fn make_fleet(source: &Account, options: &Options) {
 }
 
 struct FleetRun {
+    /// The export's and the import's summaries.
+    done: (serde_json::Value, serde_json::Value),
+    /// RDS requests as the emulator side saw them arrive: the most in one second, and in one
+    /// minute (per second), for the export and the import.
+    rds_peaks: ((u32, f64), (u32, f64)),
     export: Duration,
     import: Duration,
     requests: (usize, usize),
@@ -278,13 +295,15 @@ struct FleetRun {
     faulted: usize,
 }
 
-async fn fleet(options: &Options, plan: FaultPlan) -> FleetRun {
+/// The fleet exported and imported through a proxy with `plan`, each agent with `extra`
+/// flags.
+async fn fleet(options: &Options, plan: FaultPlan, extra: &[&str]) -> (FleetRun, Account) {
     let (source, target) = fresh_accounts().await;
     make_fleet(&source, options).await;
     let wd = Workdir::new(&format!("bench-fleet-{}", source.id));
     let net = network(&target);
     let proxy = Proxy::start(&Emulator::get().url, plan.clone()).await;
-    let export = [
+    let mut export = vec![
         "export",
         "--all",
         "--target-account",
@@ -294,29 +313,35 @@ async fn fleet(options: &Options, plan: FaultPlan) -> FleetRun {
         "--output",
         "json",
     ];
+    export.extend_from_slice(extra);
     let (run, export_time, export_rss) = measured(&wd, &proxy, Agent::Src, &source, &export).await;
-    let done = done_json(&run.ok());
-    assert_eq!(done["failed"], 0, "{done}");
+    let exported = done_json(&run.ok());
+    assert_eq!(exported["failed"], 0, "{exported}");
     let export_peak = proxy.stats.copies();
+    let export_rds = proxy.stats.rds_peaks();
     let (export_requests, export_faulted) = (proxy.requests(), proxy.faulted());
     let (_, sha) = Index::read(&wd.path().join("out/rds-handoff-index.json")).unwrap();
     let proxy = Proxy::start(&Emulator::get().url, plan).await;
     let index = "out/rds-handoff-index.json";
-    let import = json(import_args(&[index], &source.id, &[&sha], &net));
+    let mut import = json(import_args(&[index], &source.id, &[&sha], &net));
+    import.extend(extra.iter().map(|s| s.to_string()));
     let (run, import_time, import_rss) = measured(&wd, &proxy, Agent::Tgt, &target, &import).await;
     let done = done_json(&run.ok());
     assert_eq!(done["failed"], 0, "{done}");
     let import_peak = proxy.stats.copies();
     let faulted = export_faulted + proxy.faulted();
     exactly_once(&source, &target, options).await;
-    FleetRun {
+    let run = FleetRun {
+        done: (exported, done),
+        rds_peaks: (export_rds, proxy.stats.rds_peaks()),
         export: export_time,
         import: import_time,
         requests: (export_requests, proxy.requests()),
         peak_copies: (export_peak, import_peak),
         rss_kib: (export_rss, import_rss),
         faulted,
-    }
+    };
+    (run, source)
 }
 
 /// Every database handed off once: one shared snapshot and one key per database at the
@@ -407,32 +432,69 @@ fn report_fleet(title: &str, options: &Options, run: &FleetRun) {
 
 #[tokio::main]
 async fn main() {
-    let options = <Options as clap::Parser>::parse();
-    build_agents(true);
+    let mut options = <Options as clap::Parser>::parse();
+    if options.thousand {
+        (options.instances, options.clusters) = (900, 100);
+    }
+    build_agents(!cfg!(debug_assertions));
     let _ = Emulator::get();
     one_handoff(&options).await;
     println!();
-    let run = fleet(&options, FaultPlan::default()).await;
-    report_fleet("fleet", &options, &run);
+    if !options.thousand {
+        unthrottled_fleets(&options).await;
+    }
+    let (run, source) = throttled_fleet(&options).await;
+    report_fleet(
+        "fleet behind RDS's throttling, every copy held",
+        &options,
+        &run,
+    );
+    report_budget(&options, &run);
+    println!();
+    poll_rounds(&source, options.instances).await;
+}
+
+/// Sections 2 and 3: the fleet on the emulator alone, the agents at RDS's whole rate (12 per
+/// second), so the figures are the fleet's, not the budget's.
+async fn unthrottled_fleets(options: &Options) {
+    let whole = ["--max-request-rate", "12"];
+    let (run, _) = fleet(options, FaultPlan::default(), &whole).await;
+    report_fleet("fleet", options, &run);
     println!();
     let faulty = FaultPlan {
         seed: 7,
         rate: 0.2,
         ..FaultPlan::default()
     };
-    let run = fleet(&options, faulty).await;
-    report_fleet("fleet, 20% of requests faulted", &options, &run);
+    let (run, _) = fleet(options, faulty, &whole).await;
+    report_fleet("fleet, 20% of requests faulted", options, &run);
     println!();
     let held = FaultPlan {
         copy_time: Some(Duration::from_secs(options.copy_time)),
         ..FaultPlan::default()
     };
-    let run = fleet(&options, held).await;
+    let (run, _) = fleet(options, held, &whole).await;
     report_fleet(
         &format!("fleet, every copy taking {} s", options.copy_time),
-        &options,
+        options,
         &run,
     );
+    report_makespan(options, &run);
+    println!();
+}
+
+/// The fleet behind RDS's own bucket (per account and region), copies held.
+async fn throttled_fleet(options: &Options) -> (FleetRun, Account) {
+    let plan = FaultPlan {
+        copy_time: Some(Duration::from_secs(options.copy_time)),
+        rds_bucket: Some(Bucket::RDS),
+        ..FaultPlan::default()
+    };
+    fleet(options, plan, &[]).await
+}
+
+/// The export's makespan against the rounds of copies the quota allows.
+fn report_makespan(options: &Options, run: &FleetRun) {
     let rounds = options
         .instances
         .div_ceil(20)
@@ -443,11 +505,116 @@ async fn main() {
         options.copy_time
     );
     println!(
-        "  export makespan {:.1} s = {:.1} copies' time; the quota allows {rounds} rounds (⌈{}/20⌉ DB snapshot, ⌈{}/5⌉ DB cluster snapshot copies); one copy at a time would take {}",
+        "  export makespan {:.1} s = {:.1} copies' time; the quota allows {rounds} rounds (⌈{}/20⌉ DB snapshot, ⌈{}/5⌉ DB cluster snapshot copies): at best {:.0} s; one copy at a time would take {}",
         run.export.as_secs_f64(),
         run.export.as_secs_f64() / copy,
         options.instances,
         options.clusters,
+        rounds as f64 * options.copy_time as f64,
         options.instances + options.clusters
     );
+}
+
+/// What the agents sent to RDS against their budget, as their summaries say.
+fn report_budget(options: &Options, run: &FleetRun) {
+    report_makespan(options, run);
+    let n = (options.instances + options.clusters) as f64;
+    for (side, done) in [("export", &run.done.0), ("import", &run.done.1)] {
+        let rds = done["requests"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["service"] == "rds"))
+            .cloned()
+            .unwrap_or_default();
+        let f = |k: &str| rds[k].as_f64().unwrap_or_default();
+        println!(
+            "  {side}: {:.0} RDS requests ({:.1} per database), at most {:.0} in a second, {:.2}/s over the busiest minute, {:.2}/s mean (budget: 150, then 6/s); {:.0} throttled; {} poll rounds took {} requests",
+            f("requests"),
+            f("requests") / n,
+            f("peak_per_second"),
+            f("peak_per_second_over_a_minute"),
+            f("mean_per_second"),
+            f("throttles"),
+            done["poll_rounds"]["rounds"],
+            done["poll_rounds"]["requests"],
+        );
+    }
+    for (side, (second, minute)) in [("export", run.rds_peaks.0), ("import", run.rds_peaks.1)] {
+        println!(
+            "  {side}, as the emulator side saw RDS requests arrive: at most {second} in a second, {minute:.2}/s over the busiest minute"
+        );
+        // Within the budget: a burst of 150, then 6 a second (the busiest minute can hold the
+        // whole burst).
+        assert!(second <= 150 + 6, "{side}: {second} in one second");
+        assert!(
+            minute <= (150.0 + 6.0 * 60.0) / 60.0,
+            "{side}: {minute:.2}/s over a minute"
+        );
+    }
+    let export_rds = run.done.0["requests"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["service"] == "rds"))
+        .and_then(|r| r["requests"].as_f64())
+        .unwrap_or_default();
+    let rounds = options
+        .instances
+        .div_ceil(20)
+        .max(options.clusters.div_ceil(5));
+    let copies = rounds as f64 * options.copy_time as f64;
+    let requests = (export_rds - 150.0).max(0.0) / 6.0;
+    println!(
+        "  export makespan {:.0} s against its bounds: the copies' {copies:.0} s ({rounds} rounds of {} s), the budget's {requests:.0} s ({export_rds:.0} RDS requests at 6/s after 150): {:.2}x the larger",
+        run.export.as_secs_f64(),
+        options.copy_time,
+        run.export.as_secs_f64() / copies.max(requests)
+    );
+    println!(
+        "  all AWS requests per database: {:.1} (export {} + import {})",
+        (run.requests.0 + run.requests.1) as f64 / n,
+        run.requests.0,
+        run.requests.1
+    );
+}
+
+/// One wait each on 10, 100 and 1,000 DB instances of `source` (`fl-i-N`), all at once: the
+/// rounds and requests they take, through the library as the agents poll.
+async fn poll_rounds(source: &Account, instances: usize) {
+    let proxy = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
+    // The library reads credentials as the agents do: from the environment (no other task
+    // of this process reads it).
+    for (key, value) in source.env() {
+        std::env::set_var(key, value);
+    }
+    let args = rds_handoff::aws::AwsArgs {
+        region: Some("us-east-1".parse().unwrap()),
+        endpoint_url: Some(proxy.url.clone()),
+        ..Default::default()
+    };
+    let aws = std::sync::Arc::new(rds_handoff::aws::Aws::connect(&args).await.unwrap());
+    println!("poll rounds: one wait per DB instance in flight, all at once");
+    // Identifiers beyond the fleet's instances cost the same in a round: AWS answers them
+    // "not there".
+    for n in [10, 100, 1000] {
+        let before = (proxy.requests(), aws.rounds.counted());
+        let mut waits = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let aws = aws.clone();
+            waits.spawn(async move {
+                let id = format!("fl-i-{i}");
+                let found =
+                    rds_handoff::aws::rds::poll_db(&aws, DbKind::Instance, &id, false).await;
+                assert_eq!(found.unwrap().is_some(), i < instances, "{id}");
+            });
+        }
+        while let Some(done) = waits.join_next().await {
+            done.unwrap();
+        }
+        let (rounds, requests) = aws.rounds.counted();
+        println!(
+            "  {n:>5} in flight: {} rounds, {} requests to AWS ({} by the rounds' count)",
+            rounds - before.1 .0,
+            proxy.requests() - before.0,
+            requests - before.1 .1
+        );
+        tokio::time::sleep(rds_handoff::aws::rds::ROUND_GAP).await;
+    }
 }

@@ -121,7 +121,8 @@ async fn a_fleet_of_instances_and_clusters_is_handed_off_and_one_failure_does_no
     assert_eq!(result, "failed");
     assert!(error.contains("`stopped`"), "{error}");
     // Every progress line names its database, one of the fleet's; only the run's own lines
-    // (who runs it, the fleet's copy limits) concern no one database and name none.
+    // (who runs it, the fleet's copy limits, its request budget) concern no one database and
+    // name none.
     let mut named = std::collections::BTreeSet::new();
     for line in lines(&run)
         .iter()
@@ -129,7 +130,8 @@ async fn a_fleet_of_instances_and_clusters_is_handed_off_and_one_failure_does_no
     {
         match &line["database"] {
             serde_json::Value::Null => assert!(
-                line["stage"] == "identity" || line["stage"] == "fleet",
+                ["identity", "fleet", "request budget"]
+                    .contains(&line["stage"].as_str().unwrap_or_default()),
                 "a line about one database names none: {line}"
             ),
             db => {
@@ -345,4 +347,106 @@ async fn copies_in_progress_never_exceed_the_limit_and_the_fleet_runs_in_rounds(
         .find(|l| l["event"] == "done")
         .unwrap();
     assert_eq!(done["peak_copies"]["db_snapshot"], 2);
+    // Copies in progress together are asked about together: one Describe for both.
+    let together = proxy
+        .stats
+        .bodies("rds:DescribeDBSnapshots")
+        .iter()
+        .filter(|b| b.contains("Filters.Filter.1.Name=db-snapshot-id"))
+        .any(|b| b.matches(&format!("-to-{FLEET_TARGET}")).count() >= 2);
+    assert!(together, "no poll round asked about two copies at once");
+    assert!(done["poll_rounds"]["rounds"].as_u64().unwrap() > 0);
+}
+
+/// RDS's bucket as the proxy keeps it, and what the run's summary says it sent to RDS.
+fn rds_requests(run: &Run) -> serde_json::Value {
+    let requests = summary(run)["requests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    requests
+        .into_iter()
+        .find(|r| r["service"] == "rds")
+        .unwrap_or_else(|| panic!("no RDS requests in the summary:\n{}", run.stdout))
+}
+
+#[tokio::test]
+async fn throttling_is_weather_and_a_budget_under_the_accounts_bucket_is_never_throttled() {
+    let source = Account::assume("444444444447").await;
+    let target = Account::assume(FLEET_TARGET).await;
+    let dbs = ["ft-a", "ft-b", "ft-c"];
+    for id in dbs {
+        mysql_instance(&source, id, true).await;
+    }
+    let wd = Workdir::new("fleet-throttled");
+    // An account bucket far smaller than AWS's, so the run's default budget (150, then 6/s)
+    // overdraws it and RDS throttles.
+    let tight = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            rds_bucket: Some(e2e::proxy::Bucket {
+                burst: 10.0,
+                per_second: 2.0,
+            }),
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let run = wd
+        .via(&tight, Agent::Src, &source, &export_args(&["--all"], &[]))
+        .await
+        .ok();
+    assert!(
+        results(&run).values().all(|(r, ..)| r == "exported"),
+        "{:?}",
+        results(&run)
+    );
+    let throttled = tight.stats.faults.lock().unwrap()["throttle-bucket"];
+    assert!(throttled > 0, "the tight bucket throttled nothing");
+    let rds = rds_requests(&run);
+    assert_eq!(
+        rds["throttles"], throttled,
+        "the summary counts each throttle the run received"
+    );
+    assert!(rds["requests"].as_u64().unwrap() > throttled as u64);
+    assert!(run.stdout.contains("\"throttles\""), "{}", run.stdout);
+    for db in dbs {
+        let left = footprint(&source, db).await;
+        assert_eq!(
+            left.snapshots,
+            [format!("rh-{db}-to-{FLEET_TARGET}")],
+            "{db}"
+        );
+        assert_eq!(left.keys.len(), 1, "{db}: one key");
+    }
+    assert_eq!(tight.stats.copies().total, 3, "one copy per database");
+
+    // A budget under the account's bucket (50, then 2/s, against 60, then 3/s) is never
+    // throttled: the run holds itself back instead.
+    let roomy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            rds_bucket: Some(e2e::proxy::Bucket {
+                burst: 60.0,
+                per_second: 3.0,
+            }),
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let (_, sha) = Index::read(&wd.file(INDEX)).unwrap();
+    let mut import = import_json(&target, &[INDEX], "444444444447", &[&sha]);
+    import.extend(["--max-request-rate".to_owned(), "2".to_owned()]);
+    let run = wd.via(&roomy, Agent::Tgt, &target, &import).await.ok();
+    assert!(results(&run).values().all(|(r, ..)| r == "imported"));
+    assert_eq!(roomy.faulted(), 0, "never throttled");
+    let rds = rds_requests(&run);
+    assert_eq!(rds["throttles"], 0);
+    assert!(rds["peak_per_second"].as_u64().unwrap() <= 50, "{rds}");
+    assert_eq!(rds["budget"]["per_second"], 2.0);
+    for db in dbs {
+        let there = footprint(&target, db).await;
+        assert_eq!(there.secrets, [format!("rds-handoff/{db}/master")], "{db}");
+        assert_eq!(there.keys.len(), 1, "{db}: one key");
+    }
 }

@@ -10,6 +10,7 @@ use crate::base::progress::Progress;
 use crate::base::vocabulary::{DbKind, Encryption};
 
 use super::codes::{optional, DB_NOT_FOUND};
+use super::rounds::poll_db;
 use super::tags::{carries, tag_map};
 use super::DbInfo;
 
@@ -62,8 +63,13 @@ async fn describe_instance(aws: &Aws, id: &str) -> Result<DbInfo> {
         message: format!("DB instance `{id}` not found"),
         hint: None,
     })?;
+    Ok(instance_info(db))
+}
+
+/// A DB instance as the agents see it.
+pub(super) fn instance_info(db: &aws_sdk_rds::types::DbInstance) -> DbInfo {
     let endpoint = db.endpoint();
-    Ok(DbInfo {
+    DbInfo {
         arn: db.db_instance_arn().unwrap_or_default().to_owned(),
         status: db.db_instance_status().unwrap_or_default().to_owned(),
         encryption: Encryption::read(
@@ -98,7 +104,7 @@ async fn describe_instance(aws: &Aws, id: &str) -> Result<DbInfo> {
             .map(str::to_owned),
         database: Database {
             kind: DbKind::Instance,
-            identifier: id.to_owned(),
+            identifier: db.db_instance_identifier().unwrap_or_default().to_owned(),
             engine: db.engine().unwrap_or_default().to_owned(),
             engine_version: db.engine_version().unwrap_or_default().to_owned(),
             port: endpoint
@@ -124,7 +130,7 @@ async fn describe_instance(aws: &Aws, id: &str) -> Result<DbInfo> {
                 .and_then(|g| g.option_group_name())
                 .map(str::to_owned),
         },
-    })
+    }
 }
 
 async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
@@ -210,7 +216,8 @@ pub async fn wait_db(
     wait_db_status(aws, kind, id, (stage, "available"), policy, progress).await
 }
 
-/// Waits until a database reaches `status` (`available`, `stopped`).
+/// Waits until a database reaches `status` (`available`, `stopped`), polled with the run's
+/// other waits ([`super::rounds`]).
 pub async fn wait_db_status(
     aws: &Aws,
     kind: DbKind,
@@ -225,7 +232,11 @@ pub async fn wait_db_status(
         resource: &resource,
         status,
     };
-    wait_for(&goal, policy, progress, || describe_db(aws, kind, id)).await
+    let mut first = true;
+    wait_for(&goal, policy, progress, || {
+        poll_db(aws, kind, id, std::mem::replace(&mut first, false))
+    })
+    .await
 }
 
 impl Status for DbInfo {

@@ -16,6 +16,8 @@
 //! - `share.rs`: sharing a snapshot with accounts (its `restore` attribute), and the options
 //!   that make one unshareable.
 //! - `restore.rs`: restoring a database from a snapshot, and a restored cluster's writer.
+//! - `rounds.rs`: one poll round for every wait of a kind (a fleet's copies and restores
+//!   asked about together).
 //! - `listing.rs`: every database and snapshot of the account and region, all pages ([`Listed`]).
 //! - `snapshot_quota.rs`: the region's manual snapshot quota and the room a run needs in it.
 //! - `stop.rs`: stopping the source of `--stop-source` with its snapshot taken while it is
@@ -28,6 +30,7 @@ mod copy;
 mod database;
 mod listing;
 mod restore;
+mod rounds;
 mod share;
 mod snapshot;
 mod snapshot_quota;
@@ -46,6 +49,7 @@ pub use database::{
 };
 pub use listing::{list_all, Listed};
 pub use restore::{ensure_writer, restore, RestoreSpec, WriterSpec};
+pub use rounds::{poll_db, poll_snapshot, Rounds, ROUND_GAP};
 pub use share::{set_shared, shared_with, unshareable_options};
 pub use snapshot::{
     check_ours, create_snapshot, delete_own_snapshot, delete_snapshot, describe_snapshot,

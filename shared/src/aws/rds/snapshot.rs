@@ -11,6 +11,7 @@ use crate::base::progress::{Event, Progress};
 use crate::base::vocabulary::{DbKind, Encryption};
 
 use super::codes::{created, optional, SNAP_NOT_FOUND};
+use super::rounds::poll_snapshot;
 use super::tags::{carries, tag_list, tag_map};
 use super::{snapshot_kind, Described, Snap};
 
@@ -80,7 +81,7 @@ async fn describe_shared_snapshot(aws: &Aws, kind: DbKind, arn: &str) -> Result<
     Ok(None)
 }
 
-fn snap_of_instance(s: &aws_sdk_rds::types::DbSnapshot) -> Snap {
+pub(super) fn snap_of_instance(s: &aws_sdk_rds::types::DbSnapshot) -> Snap {
     Snap {
         id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
         arn: s.db_snapshot_arn().unwrap_or_default().to_owned(),
@@ -103,7 +104,7 @@ fn snap_of_instance(s: &aws_sdk_rds::types::DbSnapshot) -> Snap {
     }
 }
 
-fn snap_of_cluster(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Snap {
+pub(super) fn snap_of_cluster(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Snap {
     Snap {
         id: s
             .db_cluster_snapshot_identifier()
@@ -214,7 +215,8 @@ pub async fn ensure_snapshot(
     Ok(snap)
 }
 
-/// Waits until a snapshot (identifier or shared ARN) is `available`.
+/// Waits until a snapshot (identifier or shared ARN) is `available`, polled with the run's
+/// other waits ([`super::rounds`]).
 pub async fn wait_snapshot(
     aws: &Aws,
     kind: DbKind,
@@ -229,7 +231,11 @@ pub async fn wait_snapshot(
         resource: &resource,
         status: "available",
     };
-    wait_for(&goal, policy, progress, || describe_snapshot(aws, kind, id)).await
+    let mut first = true;
+    wait_for(&goal, policy, progress, || {
+        poll_snapshot(aws, kind, id, std::mem::replace(&mut first, false))
+    })
+    .await
 }
 
 impl Status for Snap {

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::index::{manifest_file, shared_ids, Entry, Index, INDEX_FILE, INDEX_SCHEMA};
 use super::{
-    admit, batched, one, room_need, run_all, say_limits, take_room, workers, Batches, Done, Member,
-    Outcome, Summary,
+    admit, batched, one, poll_rounds, room_need, run_all, say_limits, take_room, workers, Batches,
+    Done, Member, Outcome, Summary,
 };
 use crate::aws::rds::{self, Listed};
 use crate::aws::slots::{Need, Room};
@@ -148,7 +148,16 @@ pub async fn export_all(aws: &Aws, args: &ExportArgs, printer: &Printer) -> Resu
         })
         .await
     };
-    outcomes.extend(run_all(members, workers(&aws.copies, batched), printer, run).await);
+    outcomes.extend(
+        run_all(
+            &aws.budget,
+            members,
+            workers(&aws.copies, batched),
+            printer,
+            run,
+        )
+        .await,
+    );
     outcomes.sort_by(|a, b| a.database.cmp(&b.database));
     let index = (!args.dry_run)
         .then(|| write_index(aws, args, &caller.account, &index_path, &outcomes, &shared))
@@ -249,6 +258,7 @@ fn summary(
     if let (Some(fingerprint), Some(next)) = (&index, &next) {
         after.push(format!("\nindex: {path}\nindex SHA-256: {fingerprint}\n\nsend the folder to the target admin, and the index's SHA-256 on another channel (a call, a signed message): the target refuses an index or manifest that does not match it\n\nnext, in the target account:\n  {next}"));
     }
+    let requests = aws.budget.reports();
     let json = serde_json::json!({
         "event": "done",
         "dry_run": args.dry_run,
@@ -258,12 +268,15 @@ fn summary(
         "index_sha256": index,
         "next_command": next,
         "peak_copies": {"db_snapshot": peak(DbKind::Instance), "db_cluster_snapshot": peak(DbKind::Cluster)},
+        "requests": &requests,
+        "poll_rounds": poll_rounds(aws),
     });
     Summary {
         outcomes,
         after,
         json,
         dry_run: args.dry_run,
+        requests,
     }
 }
 

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use super::index::Index;
 use super::{
-    admit, batched, one, room_need, run_all, say_limits, take_room, workers, Batches, Done, Member,
-    Summary,
+    admit, batched, one, poll_rounds, room_need, run_all, say_limits, take_room, workers, Batches,
+    Done, Member, Summary,
 };
 use crate::aws::slots::Need;
 use crate::aws::Aws;
@@ -183,23 +183,36 @@ pub async fn import_all(
         })
         .await
     };
-    outcomes.extend(run_all(members, workers(&aws.copies, batched), printer, run).await);
+    outcomes.extend(
+        run_all(
+            &aws.budget,
+            members,
+            workers(&aws.copies, batched),
+            printer,
+            run,
+        )
+        .await,
+    );
     outcomes.sort_by(|a, b| a.database.cmp(&b.database));
     let mut after = vec![];
     if args.dry_run {
         after.push("dry run: nothing was changed".to_owned());
     }
+    let requests = aws.budget.reports();
     let json = serde_json::json!({
         "event": "done",
         "dry_run": args.dry_run,
         "databases": &outcomes,
         "failed": outcomes.iter().filter(|o| o.failed()).count(),
+        "requests": &requests,
+        "poll_rounds": poll_rounds(aws),
     });
     Ok(Summary {
         outcomes,
         after,
         json,
         dry_run: args.dry_run,
+        requests,
     })
 }
 

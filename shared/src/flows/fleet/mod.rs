@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 
+use crate::aws::budget::Budget;
 use crate::aws::slots::{CopySlots, Need, Room};
 use crate::aws::Aws;
 use crate::base::error::Error;
@@ -82,8 +83,10 @@ where
 }
 
 /// Runs every member, largest first within its kind, at most `workers(kind)` of a kind at
-/// once; a bar counts the finished ones on a terminal. Outcomes come in the order they end.
+/// once; a bar counts the finished ones on a terminal, and a line says when requests wait
+/// for the run's own budget. Outcomes come in the order they end.
 async fn run_all<F, Fut>(
+    budget: &Budget,
     members: Vec<Member>,
     workers: impl Fn(DbKind) -> usize,
     printer: &Printer,
@@ -109,15 +112,90 @@ where
             })
             .collect::<Vec<_>>()
     };
-    let (mut outcomes, clusters) = tokio::join!(
-        run(instances, DbKind::Instance),
-        run(clusters, DbKind::Cluster)
-    );
+    let both = async {
+        tokio::join!(
+            run(instances, DbKind::Instance),
+            run(clusters, DbKind::Cluster)
+        )
+    };
+    let (mut outcomes, clusters) = tokio::select! {
+        both = both => both,
+        never = watch_budget(budget, printer) => match never {},
+    };
     if let Some(bar) = total {
         bar.finish_and_clear();
     }
     outcomes.extend(clusters);
     outcomes
+}
+
+/// The run's poll rounds ([`crate::aws::rds::Rounds`]): how many, and the requests they took.
+fn poll_rounds(aws: &Aws) -> serde_json::Value {
+    let (rounds, requests) = aws.rounds.counted();
+    serde_json::json!({ "rounds": rounds, "requests": requests })
+}
+
+/// How often a fleet says that requests wait for the run's budget.
+const SAY_WAITING_EVERY: Duration = Duration::from_secs(10);
+
+/// Says, every [`SAY_WAITING_EVERY`] while it is so, how many requests wait for their turn
+/// in the run's own budget (the run holds itself back) and how many back off after AWS
+/// throttled them; and once none does, that they go again. Never ends.
+async fn watch_budget(budget: &Budget, progress: &dyn Progress) -> std::convert::Infallible {
+    let started = tokio::time::Instant::now();
+    let mut said = [false; 6];
+    loop {
+        tokio::time::sleep(SAY_WAITING_EVERY).await;
+        for (bucket, said) in budget.buckets().into_iter().zip(said.iter_mut()) {
+            let (waiting, backing_off) = bucket.waiting();
+            if waiting + backing_off == 0 {
+                if std::mem::take(said) {
+                    progress.event(&Event::step(
+                        "request budget",
+                        bucket.service,
+                        "no request waits",
+                    ));
+                }
+                continue;
+            }
+            *said = true;
+            progress.event(&Event::wait(
+                "request budget",
+                bucket.service,
+                &waiting_line(bucket, waiting, backing_off),
+                started.elapsed(),
+            ));
+        }
+    }
+}
+
+/// `12 requests wait their turn in this run's budget (now 3 per second; …)`.
+fn waiting_line(bucket: &crate::aws::budget::Bucket, waiting: usize, backing_off: usize) -> String {
+    let (rate, now) = (bucket.rate(), bucket.current_rate());
+    let mut parts = vec![];
+    if waiting > 0 {
+        let pace = if now < rate.per_second {
+            format!(
+                "now {now:.1} per second, slowed by throttling; its own is {} per second",
+                rate.per_second
+            )
+        } else {
+            format!(
+                "{} per second after a burst of {}",
+                rate.per_second, rate.burst
+            )
+        };
+        parts.push(format!(
+            "{waiting} requests wait their turn in this run's budget ({pace})"
+        ));
+    }
+    if backing_off > 0 {
+        parts.push(format!("{backing_off} back off after AWS throttled them"));
+    }
+    if bucket.service == "rds" && waiting > 0 && backing_off == 0 && now >= rate.per_second {
+        parts.push("--max-request-rate sets the budget".into());
+    }
+    parts.join("; ")
 }
 
 /// Databases worked on at once: twice the copy slots, so the next ones snapshot (or verify)
@@ -229,6 +307,7 @@ mod tests {
             .collect();
         let (now, peak, order) = (AtomicUsize::new(0), AtomicUsize::new(0), Mutex::new(vec![]));
         let outcomes = run_all(
+            &Budget::new(None),
             members,
             |_| 1,
             &printer,

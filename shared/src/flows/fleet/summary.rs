@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Done, Member};
+use crate::aws::budget::Report;
 use crate::base::error::{Error, ExitCode};
 use crate::base::vocabulary::DbKind;
 
@@ -81,6 +82,8 @@ pub struct Summary {
     pub json: serde_json::Value,
     /// A dry run: nothing was changed, so nothing is left "to finish".
     pub dry_run: bool,
+    /// What the run sent to each service, against its budget.
+    pub requests: Vec<Report>,
 }
 
 impl Summary {
@@ -147,6 +150,7 @@ impl Summary {
             self.outcomes.len(),
             counts.join(", ")
         ));
+        lines.extend(self.requests.iter().map(requests_line));
         for o in self.outcomes.iter().filter(|o| o.hint.is_some()) {
             lines.push(format!(
                 "hint for {}: {}",
@@ -172,6 +176,21 @@ impl Summary {
         lines.extend(self.after.iter().cloned());
         lines.join("\n")
     }
+}
+
+/// `requests to rds: 2130, at most 150 in a second and 6.0/s over any minute (budget: 150,
+/// then 6/s), 0 throttled`.
+fn requests_line(report: &Report) -> String {
+    format!(
+        "requests to {}: {}, at most {} in a second and {:.1}/s over any minute (budget: {}, then {}/s), {} throttled",
+        report.service,
+        report.requests,
+        report.peak_per_second,
+        report.peak_per_second_over_a_minute,
+        report.budget.burst,
+        report.budget.per_second,
+        report.throttles
+    )
 }
 
 #[cfg(test)]
@@ -205,6 +224,15 @@ mod tests {
             after: vec!["index: x".into()],
             json: serde_json::Value::Null,
             dry_run: false,
+            requests: vec![Report {
+                service: "rds",
+                requests: 40,
+                throttles: 2,
+                peak_per_second: 30,
+                peak_per_second_over_a_minute: 0.7,
+                budget: crate::aws::budget::Rate::RDS,
+                ..Report::default()
+            }],
         };
         assert_eq!(summary.exit_code(), ExitCode::Partial);
         let text = summary.text();
@@ -216,11 +244,16 @@ mod tests {
         assert!(text.contains("2 databases: 1 exported, 1 failed"), "{text}");
         assert!(text.contains("hint for bb: start it"));
         assert!(text.ends_with("index: x"));
+        assert!(
+            text.contains("requests to rds: 40, at most 30 in a second and 0.7/s over any minute (budget: 150, then 6/s), 2 throttled"),
+            "{text}"
+        );
         let ok = Summary {
             outcomes: vec![outcome("a", None)],
             after: vec![],
             json: serde_json::Value::Null,
             dry_run: true,
+            requests: vec![],
         };
         assert_eq!(ok.exit_code(), ExitCode::Ok);
     }

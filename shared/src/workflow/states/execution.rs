@@ -181,8 +181,15 @@ async fn results_exist(aws: &Aws, runs: &[&[Step]]) -> Result<bool> {
     Ok(true)
 }
 
+/// Requests per second the execution's polls draw from the account's RDS bucket, all its
+/// items together, once each has backed off to `poll.max`: a sixth of the agents' own
+/// budget ([`crate::aws::budget::Rate::RDS`]), so a large execution slows its polls rather
+/// than the account.
+const POLLS_PER_SECOND: f64 = 1.0;
+
 /// The execution input: the databases' items, each step's poll rounds within the history's
-/// room ([`budget`]), how many run at once. `runs` are the items' steps.
+/// room ([`budget`]), their longest pause between polls ([`POLLS_PER_SECOND`]), how many run
+/// at once. `runs` are the items' steps.
 pub fn input(mut items: Vec<Value>, runs: &[&[Step]], max_concurrency: usize) -> Result<Value> {
     let rounds = budget::rounds(runs).ok_or_else(|| Error::Usage {
         message: format!(
@@ -193,8 +200,14 @@ pub fn input(mut items: Vec<Value>, runs: &[&[Step]], max_concurrency: usize) ->
         ),
         hint: Some("run them in smaller groups, or with `--engine local`".into()),
     })?;
+    let slowest = (max_concurrency as f64 / POLLS_PER_SECOND).ceil() as u64;
     for item in &mut items {
         item["poll"]["rounds"] = json!(rounds);
+        let max = item["poll"]["max"]
+            .as_u64()
+            .unwrap_or_default()
+            .max(slowest);
+        item["poll"]["max"] = json!(max);
     }
     Ok(json!({ "databases": items, "maxConcurrency": max_concurrency.max(1) }))
 }

@@ -55,7 +55,8 @@ pub struct EngineArgs {
     #[arg(long)]
     pub detach: bool,
     /// With `--engine step-functions`: the state machine's first wait between polls (at
-    /// least 1s); it doubles up to ten times that. Each step polls at most as often as the
+    /// least 1s); it doubles until it reaches ten times that (or a second per database run at
+    /// once, if longer). Each step polls at most as often as the
     /// execution's 25,000 history events allow (`states::budget`), then a new attempt goes on
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = poll_interval)]
     pub poll_interval: Duration,

@@ -1,0 +1,538 @@
+//! One poll round for all the waits of a run: a fleet's copies and restores are asked about
+//! together.
+//!
+//! Each wait keeps its own pace ([`crate::aws::wait`]), but instead of describing its
+//! resource alone it joins the next round of its kind (DB snapshots, DB cluster snapshots, DB
+//! instances). A round asks AWS once about every identifier waiting for it, with a filter
+//! (`db-snapshot-id`, `db-cluster-snapshot-id`, `db-instance-id`), in pages of [`PAGE`]
+//! identifiers, and wakes each wait with what it saw. A round for one identifier asks for it
+//! by name, as a single handoff always did.
+//!
+//! A wait's first poll is asked at once (a step never waits to start waiting); later polls
+//! wait until [`ROUND_GAP`] after the last round ([`ROUND_GAP_ALONE`] when it asked about one
+//! resource: shorter than any wait's own pause, so a single handoff polls as it always did).
+//! So however many databases wait, a kind costs at most a round every few seconds, a page per
+//! hundred in flight, plus one round per new wait.
+//!
+//! A round that fails is tried again at the next gap, and after [`TRIES`] the waits ask
+//! alone (each then reports its own error); a round of one identifier, at once.
+//!
+//! DB clusters are waited for alone: their answer needs their writer's class, one more
+//! request each, and a run has at most a few restores of clusters in flight.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use aws_sdk_rds::types::Filter;
+use tokio::sync::{oneshot, Notify};
+use tokio::time::Instant;
+
+use crate::aws::Aws;
+use crate::base::error::{sdk, Result};
+use crate::base::vocabulary::DbKind;
+
+use super::database::{describe_db, instance_info};
+use super::snapshot::{describe_snapshot, snap_of_cluster, snap_of_instance};
+use super::{DbInfo, Snap};
+
+/// The least time between a round and the next that asks again about the same resources.
+pub const ROUND_GAP: Duration = Duration::from_secs(5);
+/// The same when the last round asked about one resource: under a wait's shortest pause
+/// (2 s, less a fifth of jitter).
+pub const ROUND_GAP_ALONE: Duration = Duration::from_millis(1500);
+/// Identifiers in one filter, and records in one page.
+const PAGE: usize = 100;
+/// Failed rounds in a row before the waits ask alone.
+const TRIES: u32 = 3;
+
+/// A round's answer to one wait: what it found (`None`: not there), or nothing when the
+/// rounds failed and the wait should ask alone.
+type Answer<T> = Option<Option<T>>;
+type Waits<T> = BTreeMap<String, Vec<oneshot::Sender<Answer<T>>>>;
+
+/// The rounds of one run, by kind.
+#[derive(Debug, Default)]
+pub struct Rounds {
+    snapshots: Arc<Round<Snap>>,
+    cluster_snapshots: Arc<Round<Snap>>,
+    instances: Arc<Round<DbInfo>>,
+}
+
+/// The waits that joined the next round of one kind.
+#[derive(Debug)]
+struct Round<T> {
+    asking: Mutex<Asking<T>>,
+    /// A wait came: the rounds' task looks whether a round is due.
+    arrived: Notify,
+}
+
+#[derive(Debug)]
+struct Asking<T> {
+    /// By identifier, lowercase (as AWS keeps them).
+    waits: Waits<T>,
+    /// Whether a wait's first poll is among them: the next round goes at once.
+    first: bool,
+    /// Whether a task runs this kind's rounds.
+    running: bool,
+    /// How many resources the last round asked about, and when it started.
+    last: usize,
+    last_at: Option<Instant>,
+    /// Rounds made, and the requests they took (for the benchmark's figures).
+    rounds: u64,
+    requests: u64,
+}
+
+impl<T> Default for Round<T> {
+    fn default() -> Self {
+        Self {
+            asking: Mutex::new(Asking {
+                waits: BTreeMap::new(),
+                first: false,
+                running: false,
+                last: 0,
+                last_at: None,
+                rounds: 0,
+                requests: 0,
+            }),
+            arrived: Notify::new(),
+        }
+    }
+}
+
+impl<T> Round<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Asking<T>> {
+        self.asking.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Ends a kind's rounds however its task ends: a task that panicked leaves no wait behind
+/// (each asks alone) and lets the next wait start the rounds again.
+struct Running<T>(Option<Arc<Round<T>>>);
+
+impl<T> Drop for Running<T> {
+    fn drop(&mut self) {
+        if let Some(round) = self.0.take() {
+            let mut asking = round.lock();
+            asking.running = false;
+            asking.waits.clear();
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> Round<T> {
+    /// Joins the next round for `id` (at once for a wait's `first` poll); the first wait of a
+    /// quiet kind starts its rounds.
+    async fn ask<F, Fut>(self: &Arc<Self>, id: &str, first: bool, describe: F) -> Answer<T>
+    where
+        F: Fn(Vec<String>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(BTreeMap<String, T>, u64)>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let lead = {
+            let mut asking = self.lock();
+            asking.waits.entry(id.to_lowercase()).or_default().push(tx);
+            asking.first |= first;
+            !std::mem::replace(&mut asking.running, true)
+        };
+        if lead {
+            // Armed before the task exists: a task dropped before it ever ran leaves no wait.
+            let running = Running(Some(Arc::clone(self)));
+            tokio::spawn(Arc::clone(self).rounds(describe, running));
+        } else {
+            self.arrived.notify_one();
+        }
+        rx.await.ok().flatten()
+    }
+
+    /// Runs rounds while waits come.
+    async fn rounds<F, Fut>(self: Arc<Self>, describe: F, mut running: Running<T>)
+    where
+        F: Fn(Vec<String>) -> Fut,
+        Fut: Future<Output = Result<(BTreeMap<String, T>, u64)>>,
+    {
+        let mut failed = 0;
+        loop {
+            let Some(waits) = self.due().await else {
+                // `due` marked the kind quiet under its lock.
+                running.0 = None;
+                return;
+            };
+            let ids: Vec<String> = waits.keys().cloned().collect();
+            match describe(ids.clone()).await {
+                Ok((found, requests)) => {
+                    failed = 0;
+                    let mut asking = self.lock();
+                    asking.rounds += 1;
+                    asking.requests += requests;
+                    drop(asking);
+                    answer(waits, |id| Some(found.get(id).cloned()));
+                }
+                Err(_) if ids.len() > 1 && failed + 1 < TRIES => {
+                    failed += 1;
+                    let mut asking = self.lock();
+                    for (id, senders) in waits {
+                        asking.waits.entry(id).or_default().extend(senders);
+                    }
+                }
+                Err(_) => answer(waits, |_| None),
+            }
+        }
+    }
+
+    /// The waits of the next round, once it is due; `None` (and the kind marked quiet) when
+    /// none is left.
+    async fn due(&self) -> Option<Waits<T>> {
+        loop {
+            let at = {
+                let mut asking = self.lock();
+                if asking.waits.is_empty() {
+                    asking.running = false;
+                    return None;
+                }
+                let gap = match asking.last {
+                    0 | 1 => ROUND_GAP_ALONE,
+                    _ => ROUND_GAP,
+                };
+                let at = asking.last_at.map(|last| last + gap);
+                if asking.first || at.is_none_or(|at| at <= Instant::now()) {
+                    let waits = std::mem::take(&mut asking.waits);
+                    asking.first = false;
+                    asking.last = waits.len();
+                    asking.last_at = Some(Instant::now());
+                    return Some(waits);
+                }
+                at.unwrap_or_else(Instant::now)
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(at) => {}
+                () = self.arrived.notified() => {}
+            }
+        }
+    }
+
+    fn counted(&self) -> (u64, u64) {
+        let asking = self.lock();
+        (asking.rounds, asking.requests)
+    }
+}
+
+/// Wakes each wait with `answer(id)`; a wait given up (its run ended) no longer listens.
+fn answer<T: Clone>(waits: Waits<T>, answer: impl Fn(&str) -> Answer<T>) {
+    for (id, senders) in waits {
+        let answer = answer(&id);
+        for sender in senders {
+            let _ = sender.send(answer.clone());
+        }
+    }
+}
+
+impl Rounds {
+    /// Rounds made and requests they took, over every kind.
+    pub fn counted(&self) -> (u64, u64) {
+        [
+            self.snapshots.counted(),
+            self.cluster_snapshots.counted(),
+            self.instances.counted(),
+        ]
+        .iter()
+        .fold((0, 0), |(r, q), (rounds, requests)| {
+            (r + rounds, q + requests)
+        })
+    }
+}
+
+/// A snapshot (identifier or shared ARN), asked in the next round of its kind (at once for
+/// a wait's `first` poll); a shared one by ARN is looked for alone.
+pub async fn poll_snapshot(aws: &Aws, kind: DbKind, id: &str, first: bool) -> Result<Option<Snap>> {
+    if id.starts_with("arn:") {
+        return describe_snapshot(aws, kind, id).await;
+    }
+    let round = match kind {
+        DbKind::Instance => &aws.rounds.snapshots,
+        DbKind::Cluster => &aws.rounds.cluster_snapshots,
+    };
+    let each = aws.clone();
+    let answer = round
+        .ask(id, first, move |ids| {
+            let aws = each.clone();
+            async move { snapshots_by_id(&aws, kind, ids).await }
+        })
+        .await;
+    match answer {
+        Some(found) => Ok(found),
+        None => describe_snapshot(aws, kind, id).await,
+    }
+}
+
+/// A database, asked in the next round of DB instances (at once for a wait's `first` poll);
+/// a cluster alone.
+pub async fn poll_db(aws: &Aws, kind: DbKind, id: &str, first: bool) -> Result<Option<DbInfo>> {
+    if kind == DbKind::Cluster {
+        return describe_db(aws, kind, id).await;
+    }
+    let each = aws.clone();
+    let answer = aws
+        .rounds
+        .instances
+        .ask(id, first, move |ids| {
+            let aws = each.clone();
+            async move { instances_by_id(&aws, ids).await }
+        })
+        .await;
+    match answer {
+        Some(found) => Ok(found),
+        None => describe_db(aws, kind, id).await,
+    }
+}
+
+/// Snapshots by identifier, and the requests it took: one by name, many by filter.
+async fn snapshots_by_id(
+    aws: &Aws,
+    kind: DbKind,
+    ids: Vec<String>,
+) -> Result<(BTreeMap<String, Snap>, u64)> {
+    if let [id] = ids.as_slice() {
+        let found = describe_snapshot(aws, kind, id).await?;
+        return Ok((
+            found.map(|s| (id.to_lowercase(), s)).into_iter().collect(),
+            1,
+        ));
+    }
+    let (mut found, mut requests) = (BTreeMap::new(), 0);
+    for chunk in ids.chunks(PAGE) {
+        let page_of = |name: &str| {
+            Filter::builder()
+                .name(name)
+                .set_values(Some(chunk.to_vec()))
+                .build()
+        };
+        match kind {
+            DbKind::Instance => {
+                let mut pages = aws
+                    .rds
+                    .describe_db_snapshots()
+                    .filters(page_of("db-snapshot-id"))
+                    .max_records(PAGE as i32)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    requests += 1;
+                    let page = page.map_err(sdk("rds:DescribeDBSnapshots"))?;
+                    found.extend(page.db_snapshots().iter().map(snap_of_instance).map(by_id));
+                }
+            }
+            DbKind::Cluster => {
+                let mut pages = aws
+                    .rds
+                    .describe_db_cluster_snapshots()
+                    .filters(page_of("db-cluster-snapshot-id"))
+                    .max_records(PAGE as i32)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    requests += 1;
+                    let page = page.map_err(sdk("rds:DescribeDBClusterSnapshots"))?;
+                    let snaps = page.db_cluster_snapshots().iter().map(snap_of_cluster);
+                    found.extend(snaps.map(by_id));
+                }
+            }
+        }
+    }
+    Ok((found, requests))
+}
+
+/// DB instances by identifier, and the requests it took: one by name, many by filter.
+async fn instances_by_id(aws: &Aws, ids: Vec<String>) -> Result<(BTreeMap<String, DbInfo>, u64)> {
+    if let [id] = ids.as_slice() {
+        let found = describe_db(aws, DbKind::Instance, id).await?;
+        return Ok((
+            found.map(|d| (id.to_lowercase(), d)).into_iter().collect(),
+            1,
+        ));
+    }
+    let (mut found, mut requests) = (BTreeMap::new(), 0);
+    for chunk in ids.chunks(PAGE) {
+        let filter = Filter::builder()
+            .name("db-instance-id")
+            .set_values(Some(chunk.to_vec()))
+            .build();
+        let mut pages = aws
+            .rds
+            .describe_db_instances()
+            .filters(filter)
+            .max_records(PAGE as i32)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            requests += 1;
+            let page = page.map_err(sdk("rds:DescribeDBInstances"))?;
+            for db in page.db_instances() {
+                let info = instance_info(db);
+                found.insert(info.database.identifier.to_lowercase(), info);
+            }
+        }
+    }
+    Ok((found, requests))
+}
+
+fn by_id(snap: Snap) -> (String, Snap) {
+    (snap.id.to_lowercase(), snap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a test's describe answers.
+    type Found = std::future::Ready<Result<(BTreeMap<String, String>, u64)>>;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A describe that answers `status` for every identifier and counts its calls.
+    fn counting(
+        calls: Arc<AtomicU64>,
+        sizes: Arc<Mutex<Vec<usize>>>,
+    ) -> impl Fn(Vec<String>) -> Found {
+        move |ids: Vec<String>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            sizes.lock().unwrap().push(ids.len());
+            let found = ids
+                .into_iter()
+                .map(|id| (id.clone(), format!("{id} available")));
+            std::future::ready(Ok((found.collect(), 1)))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_thousand_waits_at_once_take_one_round() {
+        let round: Arc<Round<String>> = Arc::default();
+        let (calls, sizes) = (Arc::new(AtomicU64::new(0)), Arc::new(Mutex::new(vec![])));
+        let waits: Vec<_> = (0..1000)
+            .map(|i| {
+                let (round, calls, sizes) = (round.clone(), calls.clone(), sizes.clone());
+                tokio::spawn(async move {
+                    round
+                        .ask(&format!("db{i}"), false, counting(calls, sizes))
+                        .await
+                })
+            })
+            .collect();
+        for (i, wait) in waits.into_iter().enumerate() {
+            let answer = wait.await.unwrap();
+            assert_eq!(answer, Some(Some(format!("db{i} available"))));
+        }
+        // The first wait starts a round at once; those that came while it ran share the next.
+        assert!(calls.load(Ordering::SeqCst) <= 2, "{sizes:?}");
+        assert_eq!(sizes.lock().unwrap().iter().sum::<usize>(), 1000);
+    }
+
+    fn ok(ids: Vec<String>) -> Found {
+        let found = ids.into_iter().map(|id| (id, "available".to_owned()));
+        std::future::ready(Ok((found.collect(), 1)))
+    }
+
+    fn failing(_: Vec<String>) -> Found {
+        std::future::ready(Err(crate::base::error::Error::refused("no", "no")))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_poll_is_asked_at_once_and_later_ones_after_the_gap() {
+        let round: Arc<Round<String>> = Arc::default();
+        let start = Instant::now();
+        let available = Some(Some("available".to_owned()));
+        assert_eq!(round.ask("a", true, ok).await, available);
+        assert_eq!(start.elapsed(), Duration::ZERO, "a quiet kind asks at once");
+        assert_eq!(
+            round.ask("A", false, ok).await,
+            available,
+            "as AWS keeps it"
+        );
+        assert_eq!(start.elapsed(), ROUND_GAP_ALONE, "again: after the gap");
+        assert_eq!(round.ask("a", true, ok).await, available);
+        assert_eq!(
+            start.elapsed(),
+            ROUND_GAP_ALONE,
+            "another wait's first poll: at once"
+        );
+        let two = |first| {
+            let (round, available) = (round.clone(), available.clone());
+            async move {
+                let (c, d) = tokio::join!(round.ask("c", first, ok), round.ask("d", false, ok));
+                assert_eq!((c, d), (available.clone(), available));
+            }
+        };
+        two(true).await;
+        assert_eq!(start.elapsed(), ROUND_GAP_ALONE);
+        two(false).await;
+        assert_eq!(
+            start.elapsed(),
+            ROUND_GAP_ALONE + ROUND_GAP,
+            "many: the longer gap"
+        );
+        let missing = |_: Vec<String>| std::future::ready(Ok((BTreeMap::new(), 1)));
+        assert_eq!(round.ask("e", true, missing).await, Some(None), "not there");
+        assert_eq!(round.counted(), (6, 6));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_out_of_step_share_rounds() {
+        // Ten waits polling every 2 to 3 s, out of step, for a minute: a round every gap at
+        // most, plus each one's first.
+        let round: Arc<Round<String>> = Arc::default();
+        let waits: Vec<_> = (0..10u64)
+            .map(|i| {
+                let round = round.clone();
+                tokio::spawn(async move {
+                    let mut first = true;
+                    let end = Instant::now() + Duration::from_secs(60);
+                    while Instant::now() < end {
+                        let id = format!("w{i}");
+                        round
+                            .ask(&id, std::mem::replace(&mut first, false), ok)
+                            .await;
+                        tokio::time::sleep(Duration::from_millis(2000 + 100 * i)).await;
+                    }
+                })
+            })
+            .collect();
+        for wait in waits {
+            wait.await.unwrap();
+        }
+        let (rounds, _) = round.counted();
+        assert!(rounds <= 60 / 5 + 1 + 10, "{rounds} rounds");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_rounds_are_tried_again_then_each_wait_asks_alone() {
+        let round: Arc<Round<String>> = Arc::default();
+        assert_eq!(
+            round.ask("a", true, failing).await,
+            None,
+            "one alone: at once"
+        );
+        let start = Instant::now();
+        let (x, y) = tokio::join!(round.ask("x", true, failing), round.ask("y", true, failing));
+        assert_eq!((x, y), (None, None));
+        assert_eq!(
+            start.elapsed(),
+            ROUND_GAP * (TRIES - 1),
+            "tried {TRIES} times"
+        );
+        assert_eq!(round.counted(), (0, 0), "no round answered");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_round_task_that_panics_leaves_no_wait_hanging() {
+        let round: Arc<Round<String>> = Arc::default();
+        let panicking = |_: Vec<String>| -> Found { panic!("a bug in a round") };
+        assert_eq!(round.ask("a", true, panicking).await, None, "asks alone");
+        tokio::task::yield_now().await;
+        let available = Some(Some("available".to_owned()));
+        assert_eq!(
+            round.ask("a", true, ok).await,
+            available,
+            "rounds start again"
+        );
+    }
+}
