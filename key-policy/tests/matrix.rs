@@ -21,6 +21,17 @@ const ADMIN: &str = "arn:aws:iam::111111111111:role/DbaAdmin";
 const TARGET_ROLE: &str = "arn:aws:iam::222222222222:role/Importer";
 const THIRD: &str = "arn:aws:iam::333333333333:role/Anyone";
 
+/// What AWS documents the target's use of a shared snapshot's key takes (through RDS).
+const COPY_ACTIONS: [&str; 7] = [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:DescribeKey",
+];
+
 fn spec() -> KeyPolicySpec {
     let peer = Peer {
         account: TARGET.parse().unwrap(),
@@ -54,15 +65,7 @@ fn source_admin_administers() {
 #[test]
 fn target_gets_aws_documented_set_through_rds_in_region_as_itself() {
     let policy = spec().build();
-    for action in [
-        "kms:Encrypt",
-        "kms:Decrypt",
-        "kms:ReEncryptFrom",
-        "kms:ReEncryptTo",
-        "kms:GenerateDataKey",
-        "kms:GenerateDataKeyWithoutPlaintext",
-        "kms:DescribeKey",
-    ] {
+    for action in COPY_ACTIONS {
         assert!(
             allowed(
                 &policy,
@@ -441,4 +444,63 @@ fn key_admin_with_a_path_passes_the_lockout_check_as_its_session() {
         "arn:aws:iam::111111111111:role/AWSReservedSSO_Dev_0123456789abcdef"
     )
     .is_err());
+}
+
+/// The key a cross-region export copies under (`export --target-region us-west-2`): made in
+/// the target region with the same rules, every use narrowed to RDS in that region. The
+/// source copies into it through RDS there, the target copies from it through RDS there;
+/// neither through RDS in the source's region, nor directly; a third account not at all.
+#[test]
+fn the_key_of_a_cross_region_handoff_serves_rds_in_its_own_region_only() {
+    let there = "us-west-2";
+    let peer = Peer {
+        account: TARGET.parse().unwrap(),
+        principal: None,
+    };
+    let spec = KeyPolicySpec::source("aws", there.parse().unwrap(), SOURCE.parse().unwrap(), peer);
+    let policy = spec.made_by(ADMIN).build();
+    for (who, what) in [(ADMIN, "the source"), (TARGET_ROLE, "the target")] {
+        for action in COPY_ACTIONS {
+            assert!(
+                allowed(&policy, Request::new(who, action).via("rds", there)),
+                "{what}: {action} through RDS in {there}"
+            );
+            // The maker administers the key: it may describe it, as any admin.
+            if who == ADMIN && action == "kms:DescribeKey" {
+                continue;
+            }
+            for request in [
+                Request::new(who, action).via("rds", "us-east-1"),
+                Request::new(who, action),
+            ] {
+                assert!(
+                    !allowed(&policy, request),
+                    "{what}: {action} outside RDS in {there}"
+                );
+            }
+        }
+        assert!(
+            allowed(
+                &policy,
+                Request::new(who, "kms:CreateGrant")
+                    .via("rds", there)
+                    .for_aws_resource()
+            ),
+            "{what}: RDS in {there} may take a grant for the copy"
+        );
+    }
+    for action in COPY_ACTIONS {
+        assert!(
+            !allowed(&policy, Request::new(THIRD, action).via("rds", there)),
+            "a third account: {action}"
+        );
+    }
+    assert!(allowed(
+        &policy,
+        Request::new(ADMIN, "kms:ScheduleKeyDeletion")
+    ));
+    assert!(!allowed(
+        &policy,
+        Request::new(TARGET_ROLE, "kms:ScheduleKeyDeletion")
+    ));
 }

@@ -29,14 +29,16 @@ pub struct Account {
     pub endpoint: String,
     /// The [`Emulator::serial`] of the server this account lives on.
     pub emulator: u64,
+    /// The region its clients and agent runs call ([`REGION`] unless [`Self::in_region`]).
+    pub region: &'static str,
     credentials: Credentials,
 }
 
-fn config(endpoint: &str, credentials: Credentials) -> SdkConfig {
+fn config(endpoint: &str, region: &'static str, credentials: Credentials) -> SdkConfig {
     // Built by hand, not from the environment: the host's AWS setup must not leak in.
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
+        .region(Region::from_static(region))
         .endpoint_url(endpoint)
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .build()
@@ -51,7 +53,7 @@ impl Account {
     pub async fn assume_role(id: &str, role: &str) -> Account {
         let emulator = Emulator::get();
         let base = Credentials::new("testing", "testing", None, None, "e2e-base");
-        let sts = aws_sdk_sts::Client::new(&config(&emulator.url, base));
+        let sts = aws_sdk_sts::Client::new(&config(&emulator.url, REGION, base));
         let role_arn = format!("arn:aws:iam::{id}:role/{role}");
         let out = sts
             .assume_role()
@@ -73,10 +75,19 @@ impl Account {
             role_arn,
             endpoint: emulator.url.clone(),
             emulator: emulator.serial,
+            region: REGION,
             credentials,
         };
         account.ensure_execution_role();
         account
+    }
+
+    /// The same account, its clients and agent runs in `region`.
+    pub fn in_region(&self, region: &'static str) -> Account {
+        Account {
+            region,
+            ..self.clone()
+        }
     }
 
     /// Makes [`EXECUTION_ROLE`] in this account, once per account and emulator, as the README
@@ -154,7 +165,7 @@ impl Account {
     }
 
     pub fn config(&self) -> SdkConfig {
-        config(&self.endpoint, self.credentials.clone())
+        config(&self.endpoint, self.region, self.credentials.clone())
     }
 
     pub fn rds(&self) -> aws_sdk_rds::Client {
@@ -188,8 +199,8 @@ impl Account {
                 "AWS_SESSION_TOKEN",
                 self.credentials.session_token().unwrap_or_default(),
             ),
-            ("AWS_REGION", REGION),
-            ("AWS_DEFAULT_REGION", REGION),
+            ("AWS_REGION", self.region),
+            ("AWS_DEFAULT_REGION", self.region),
             ("AWS_ENDPOINT_URL", &self.endpoint),
             ("AWS_EC2_METADATA_DISABLED", "true"),
             ("AWS_CONFIG_FILE", &nowhere),

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
-use crate::accounts::{Account, REGION};
+use crate::accounts::Account;
 use crate::emulator::{target_dir, Emulator};
 
 /// The tag that gives a new DB instance or Aurora cluster a real server.
@@ -64,7 +64,7 @@ fn registry_path(account: &Account, db: &str) -> PathBuf {
         .data_dir
         .join("dbs")
         .join(&account.id)
-        .join(REGION)
+        .join(account.region)
         .join(format!("{db}.json"))
 }
 

@@ -49,10 +49,26 @@ pub async fn mysql_instance(account: &Account, id: &str, encrypted: bool) {
     if encrypted {
         request = request.storage_encrypted(true).kms_key_id("alias/aws/rds");
     }
-    request
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create instance {id}: {e:?}"));
+    made(
+        request.send().await,
+        &format!("create instance {id}"),
+        &["DBInstanceAlreadyExists"],
+    );
+}
+
+/// A create call's result: made, or met by a retry of itself (the SDK sends a request again
+/// when its answer was lost, and the emulator may have carried out the first one; a test's
+/// identifiers are its own, so what `retried` names can only be that). Panics otherwise.
+fn made<T, E>(result: Result<T, aws_sdk_rds::error::SdkError<E>>, what: &str, retried: &[&str])
+where
+    E: aws_sdk_rds::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    if let Err(err) = result {
+        let code = err.as_service_error().and_then(|e| e.code());
+        if !code.is_some_and(|c| retried.contains(&c)) {
+            panic!("{what}: {err:?}");
+        }
+    }
 }
 
 /// An unencrypted MySQL instance placed on purpose: own subnet group, security group,
@@ -111,7 +127,7 @@ pub async fn aurora_cluster_default(account: &Account, id: &str) {
 
 async fn aurora_cluster_encrypted(account: &Account, id: &str, storage_encrypted: Option<bool>) {
     let password = rds_handoff::base::password::generate("aurora-mysql");
-    account
+    let cluster = account
         .rds()
         .create_db_cluster()
         .db_cluster_identifier(id)
@@ -123,9 +139,14 @@ async fn aurora_cluster_encrypted(account: &Account, id: &str, storage_encrypted
         .set_storage_encrypted(storage_encrypted)
         .set_tags(Some(tags()))
         .send()
-        .await
-        .unwrap_or_else(|e| panic!("create cluster {id}: {e:?}"));
-    account
+        .await;
+    // moto names a new cluster's automated snapshot by the minute: a retry meets it first.
+    let retried = [
+        "DBClusterAlreadyExistsFault",
+        "DBClusterSnapshotAlreadyExistsFault",
+    ];
+    made(cluster, &format!("create cluster {id}"), &retried);
+    let writer = account
         .rds()
         .create_db_instance()
         .db_instance_identifier(format!("{id}-1"))
@@ -133,8 +154,12 @@ async fn aurora_cluster_encrypted(account: &Account, id: &str, storage_encrypted
         .engine("aurora-mysql")
         .db_instance_class("db.r6g.large")
         .send()
-        .await
-        .unwrap_or_else(|e| panic!("create cluster writer {id}-1: {e:?}"));
+        .await;
+    made(
+        writer,
+        &format!("create cluster writer {id}-1"),
+        &["DBInstanceAlreadyExists"],
+    );
 }
 
 /// A DB instance as RDS describes it.
@@ -227,7 +252,10 @@ static NETWORKS: Mutex<BTreeMap<String, Network>> = Mutex::new(BTreeMap::new());
 pub fn network(account: &Account) -> Network {
     let mut networks = NETWORKS.lock().unwrap_or_else(|e| e.into_inner());
     networks
-        .entry(format!("{} {}", account.emulator, account.id))
+        .entry(format!(
+            "{} {} {}",
+            account.emulator, account.id, account.region
+        ))
         .or_insert_with(|| make_network(account))
         .clone()
 }

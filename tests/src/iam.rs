@@ -150,6 +150,23 @@ impl Authorizer {
         all
     }
 
+    /// [`Self::authorizations`] of calls each signed for its own region (`regions`, in the
+    /// order of `seen`): a cross-region run's.
+    pub fn authorizations_in(
+        &mut self,
+        seen: &[(String, String)],
+        regions: &[String],
+    ) -> Vec<(String, Request)> {
+        let home = self.region.clone();
+        let mut all = Vec::new();
+        for (call, region) in seen.iter().zip(regions) {
+            region.clone_into(&mut self.region);
+            all.extend(self.authorizations(std::slice::from_ref(call)));
+        }
+        self.region = home;
+        all
+    }
+
     fn rds(&self, kind: &str, id: &str) -> String {
         if id.starts_with("arn:") {
             return id.to_owned();
@@ -197,15 +214,17 @@ impl Authorizer {
     /// What RDS or Secrets Manager asks KMS for with the caller's permissions.
     pub fn through(&self, service: &str, key: &str) -> Vec<Request> {
         let (arn, tags) = self.key(key);
+        // A service uses a key in the key's own region.
+        let region = arn.split(':').nth(3).unwrap_or(&self.region).to_owned();
         let mut requests: Vec<Request> = ["kms:DescribeKey", "kms:Decrypt", "kms:GenerateDataKey"]
             .into_iter()
             .map(|a| {
                 self.on(a, &arn, &Tags::new(), Some(&tags))
-                    .via(service, &self.region)
+                    .via(service, &region)
             })
             .collect();
         let grant = self.on("kms:CreateGrant", &arn, &Tags::new(), Some(&tags));
-        requests.push(grant.via(service, &self.region).for_aws_resource());
+        requests.push(grant.via(service, &region).for_aws_resource());
         requests
     }
 

@@ -142,6 +142,8 @@ pub struct Stats {
     pub faults: Mutex<BTreeMap<&'static str, usize>>,
     /// Every request, in order: `service:Action` and its body (form-encoded or JSON).
     pub seen: Mutex<Vec<(String, String)>>,
+    /// The region each request of `seen` was signed for, in the same order.
+    pub regions: Mutex<Vec<String>>,
     /// Snapshot copies as the emulator side sees them: started by a Copy request that
     /// succeeded, in progress until a Describe answers `available` for them.
     pub copies: Mutex<Copies>,
@@ -571,6 +573,9 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
                 format!("{service}:{action}"),
                 String::from_utf8_lossy(&request.body).into_owned(),
             ));
+            let region = request.caller_region();
+            let region = region.split(' ').nth(1).unwrap_or_default().to_owned();
+            state.stats.regions.lock().expect("stats lock").push(region);
             seen.len()
         };
         if service == "rds" {

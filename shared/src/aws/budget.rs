@@ -156,6 +156,9 @@ struct Tally {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
     pub service: &'static str,
+    /// The region the requests went to, when the run called two (a cross-region export).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub requests: u64,
     pub throttles: u64,
     /// The most requests sent in one second.
@@ -260,6 +263,7 @@ impl Bucket {
         };
         Report {
             service: self.service,
+            region: None,
             requests: tally.requests,
             throttles: tally.throttles,
             peak_per_second: tally.per_second.iter().copied().max().unwrap_or(0),

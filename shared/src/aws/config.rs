@@ -166,6 +166,10 @@ pub struct Aws {
     pub(crate) tagged_keys: Arc<OnceCell<std::collections::BTreeMap<String, Vec<String>>>>,
     /// `rds:DescribeAccountAttributes`' quotas (name, used, max), read once per run.
     pub(crate) quotas: Arc<OnceCell<Vec<(String, i64, i64)>>>,
+    /// The flags these clients were made from: the clients of another region are made alike.
+    args: AwsArgs,
+    /// The clients of the region a cross-region handoff copies into ([`Self::with_destination`]).
+    destination: Option<Arc<Aws>>,
 }
 
 impl Aws {
@@ -219,7 +223,71 @@ impl Aws {
             caller: Arc::default(),
             tagged_keys: Arc::default(),
             quotas: Arc::default(),
+            args: args.clone(),
+            destination: None,
         })
+    }
+
+    /// These clients, with those of `region` kept for the steps that run there
+    /// ([`Self::at`]); nothing more when it is this region.
+    pub async fn with_destination(&self, region: &Region) -> Result<Aws> {
+        let there = self.at(region).await?;
+        Ok(self.clone().reaching(there))
+    }
+
+    /// The clients of `region`: these, the destination's, or new ones made from the same
+    /// flags. AWS throttles each region on its own, so each has its own request budget; the
+    /// caller is the same everywhere.
+    pub async fn at(&self, region: &Region) -> Result<Aws> {
+        if *region == self.region {
+            return Ok(self.clone());
+        }
+        if let Some(there) = self.destination.as_deref().filter(|d| d.region == *region) {
+            return Ok(there.clone());
+        }
+        let args = AwsArgs {
+            region: Some(region.clone()),
+            ..self.args.clone()
+        };
+        let mut there = Box::pin(Self::connect(&args)).await?;
+        there.caller = Arc::clone(&self.caller);
+        Ok(there)
+    }
+
+    /// The clients a step runs with: its own region's ([`Self::at`]), or these.
+    pub async fn at_step(&self, region: Option<&Region>) -> Result<Aws> {
+        match region {
+            Some(region) => self.at(region).await,
+            None => Ok(self.clone()),
+        }
+    }
+
+    /// What the run sent to each service: in this region, and in the destination's if it
+    /// has one (each named by its region then).
+    pub fn request_reports(&self) -> Vec<crate::aws::budget::Report> {
+        let Some(there) = self.destination() else {
+            return self.budget.reports();
+        };
+        let mut reports = Vec::new();
+        for aws in [self, there] {
+            reports.extend(aws.budget.reports().into_iter().map(|mut r| {
+                r.region = Some(aws.region.to_string());
+                r
+            }));
+        }
+        reports
+    }
+
+    /// These clients, the destination region's made beforehand (a fleet sets its copy slots
+    /// from that region's copies in progress).
+    pub fn reaching(mut self, there: Aws) -> Aws {
+        self.destination = (there.region != self.region).then(|| Arc::new(there));
+        self
+    }
+
+    /// The clients of the destination region, if this run has one.
+    pub fn destination(&self) -> Option<&Aws> {
+        self.destination.as_deref()
     }
 
     /// The caller's account and ARN (asked once; every database of a fleet shares it).

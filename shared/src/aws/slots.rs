@@ -151,6 +151,33 @@ impl Room {
         (admitted, room)
     }
 
+    /// [`Self::admit`] when what databases keep and what they take for a while are in two
+    /// regions (a cross-region export: shared copies in the target's, intermediate snapshots
+    /// in the source's), each with its own quota.
+    pub fn admit_apart(
+        kept_free: Option<usize>,
+        temporary_free: Option<usize>,
+        needs: &[Need],
+    ) -> (Vec<bool>, Self) {
+        let mut kept = 0;
+        let admitted = needs
+            .iter()
+            .map(|need| {
+                let fits_kept = kept_free.is_none_or(|free| kept + need.kept <= free);
+                let fits_temporary = !need.temporary || temporary_free != Some(0);
+                let fits = fits_kept && fits_temporary;
+                if fits {
+                    kept += need.kept;
+                }
+                fits
+            })
+            .collect();
+        let room = Self {
+            temporary: temporary_free.map(|free| Arc::new(Semaphore::new(free))),
+        };
+        (admitted, room)
+    }
+
     /// Waits for room for one temporary snapshot; the room is given back when dropped.
     pub async fn take(&self) -> Option<OwnedSemaphorePermit> {
         self.temporary.clone()?.acquire_owned().await.ok()
@@ -185,6 +212,23 @@ mod tests {
         assert_eq!(admitted, vec![false, true]);
         let (admitted, _) = Room::admit(None, &[new; 300]);
         assert!(admitted.iter().all(|a| *a));
+    }
+
+    #[test]
+    fn apart_what_is_kept_counts_in_one_region_and_what_is_temporary_in_the_other() {
+        let new = Need {
+            kept: 1,
+            temporary: true,
+        };
+        let (admitted, _) = Room::admit_apart(Some(2), Some(1), &[new, new, new]);
+        assert_eq!(admitted, vec![true, true, false]);
+        let (admitted, _) = Room::admit_apart(Some(5), Some(0), &[new]);
+        assert_eq!(admitted, vec![false]);
+        let copied = Need {
+            kept: 1,
+            temporary: false,
+        };
+        assert_eq!(Room::admit_apart(Some(1), Some(0), &[copied]).0, vec![true]);
     }
 
     #[tokio::test]

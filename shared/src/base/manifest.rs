@@ -13,9 +13,11 @@ use crate::base::error::{Error, Result};
 use crate::base::vocabulary::{DbKind, Encryption};
 use crate::ident::{check_rds_id, AccountId, Arn, RdsIdKind, Region};
 
-/// The version written. 2 added `snapshot.source_encryption`, 3 the optional `data` digest;
-/// version 1 and 2 manifests are still read.
-pub const SCHEMA_VERSION: u32 = 3;
+/// The version written. 2 added `snapshot.source_encryption`, 3 the optional `data` digest,
+/// 4 `target.region` (a cross-region handoff); versions 1 to 3 are still read.
+pub const SCHEMA_VERSION: u32 = 4;
+/// The version a handoff within one region writes: everything in it, a release before 4 reads.
+pub const SCHEMA_WITHIN_REGION: u32 = 3;
 /// The oldest version read.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 /// Far above any real manifest; refuses to read a huge file into memory.
@@ -70,6 +72,10 @@ pub struct TargetSide {
     pub account: AccountId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<Arn>,
+    /// Where the shared snapshot is and the target restores, when not the source's region
+    /// (`export --target-region`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
 }
 
 /// What the target needs to rebuild the database. Names of per-account things (parameter
@@ -168,6 +174,11 @@ pub struct SharedSnapshot {
 }
 
 impl Manifest {
+    /// The region of the shared snapshot, where the target copies and restores it.
+    pub fn snapshot_region(&self) -> &Region {
+        self.target.region.as_ref().unwrap_or(&self.source.region)
+    }
+
     /// Reads and validates a manifest file; every problem is a usage error naming the file.
     pub fn read(path: &Path) -> Result<Self> {
         Self::read_fingerprinted(path).map(|(manifest, _)| manifest)
@@ -205,6 +216,17 @@ impl Manifest {
         check_rds_id(kind, &manifest.database.identifier)
             .map_err(|e| format!("database.identifier: {e}"))?;
         manifest.database.check_fields()?;
+        if manifest.target.region.as_ref() == Some(&manifest.source.region) {
+            return Err("target.region: names the source's region; a handoff within one region leaves it out".into());
+        }
+        if manifest.snapshot.arn.region != manifest.snapshot_region().as_str() {
+            return Err(format!(
+                "snapshot.arn: `{}` is in region `{}`, and the manifest says the shared snapshot is in `{}`",
+                manifest.snapshot.arn,
+                manifest.snapshot.arn.region,
+                manifest.snapshot_region()
+            ));
+        }
         Ok(manifest)
     }
 
@@ -281,7 +303,7 @@ pub(crate) mod tests {
 
     pub fn sample() -> Manifest {
         Manifest {
-            schema: SCHEMA_VERSION,
+            schema: SCHEMA_WITHIN_REGION,
             tool_version: "0.1.0".into(),
             created_at: "2026-11-22T00:00:00Z".into(),
             source: SourceSide {
@@ -292,6 +314,7 @@ pub(crate) mod tests {
             target: TargetSide {
                 account: "222222222222".parse().unwrap(),
                 principal: None,
+                region: None,
             },
             database: Database {
                 kind: DbKind::Instance,
@@ -344,8 +367,8 @@ pub(crate) mod tests {
             (good.as_bytes()[..good.len() / 2].to_vec(), "not valid JSON"),
             (b"\xff\xfe{}".to_vec(), "not UTF-8"),
             (
-                edit("\"schema\": 3", "\"schema\": 4").into_bytes(),
-                "schema version 4",
+                edit("\"schema\": 3", "\"schema\": 5").into_bytes(),
+                "schema version 5",
             ),
             (
                 edit("\"schema\": 3", "\"schema\": \"3\"").into_bytes(),
@@ -400,6 +423,30 @@ pub(crate) mod tests {
             let err = Manifest::parse(&bytes).unwrap_err();
             assert!(err.contains(expected), "expected {expected:?} in {err:?}");
         }
+    }
+
+    #[test]
+    fn a_cross_region_manifest_names_the_snapshots_region_and_agrees_with_its_arn() {
+        let mut across = sample();
+        across.schema = SCHEMA_VERSION;
+        across.target.region = Some("us-west-2".parse().unwrap());
+        let arn = across
+            .snapshot
+            .arn
+            .as_str()
+            .replace("us-east-1", "us-west-2");
+        across.snapshot.arn = arn.parse().unwrap();
+        let read = Manifest::parse(across.to_json().as_bytes()).unwrap();
+        assert_eq!(read.snapshot_region().as_str(), "us-west-2");
+        assert_eq!(sample().snapshot_region().as_str(), "us-east-1");
+        let mut own = across.clone();
+        own.target.region = Some("us-east-1".parse().unwrap());
+        let err = Manifest::parse(own.to_json().as_bytes()).unwrap_err();
+        assert!(err.contains("names the source's region"), "{err}");
+        let mut elsewhere = across;
+        elsewhere.target.region = Some("eu-west-1".parse().unwrap());
+        let err = Manifest::parse(elsewhere.to_json().as_bytes()).unwrap_err();
+        assert!(err.contains("is in region `us-west-2`, and the manifest says the shared snapshot is in `eu-west-1`"), "{err}");
     }
 
     #[test]

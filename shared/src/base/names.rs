@@ -45,6 +45,17 @@ impl ExportNames {
             temp_cluster: bounded(RdsIdKind::Cluster, db, &format!("to-{target}-tmp")),
         }
     }
+
+    /// The names of a handoff from region `from` into region `to`: apart from those of a
+    /// handoff within either region (a database of the same name there may be handed to the
+    /// same target), and from those into any other region.
+    pub fn across(snapshot_kind: RdsIdKind, db: &str, target: &str, from: &str, to: &str) -> Self {
+        Self {
+            shared: bounded(snapshot_kind, db, &format!("to-{target}-from-{from}")),
+            intermediate: bounded(snapshot_kind, db, &format!("to-{target}-{to}-src")),
+            temp_cluster: bounded(RdsIdKind::Cluster, db, &format!("to-{target}-{to}-tmp")),
+        }
+    }
 }
 
 /// The names one `src-agent encrypt` run uses.

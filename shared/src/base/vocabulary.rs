@@ -77,6 +77,8 @@ pub const TAG_ROLE: &str = "rds-handoff:role";
 pub const TAG_SOURCE_SNAPSHOT: &str = "rds-handoff:source-snapshot";
 /// On an encrypted twin: the database it is the encrypted copy of.
 pub const TAG_ENCRYPTED_FROM: &str = "rds-handoff:encrypted-from";
+/// On what a cross-region export makes: the region of the database it hands off.
+pub const TAG_SOURCE_REGION: &str = "rds-handoff:source-region";
 
 /// The error an export's item ends with when its Share names a snapshot that is not the copy
 /// made for its state machine's account.

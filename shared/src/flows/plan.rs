@@ -114,6 +114,7 @@ pub async fn steps(
 
 /// What the run would do about one step, from what AWS has of its result.
 async fn found(aws: &Aws, step: &Step) -> Result<Action> {
+    let aws = &aws.at_step(step.region.as_ref()).await?;
     let kind = step.resource_kind();
     let id = step.resource();
     Ok(match &step.op {

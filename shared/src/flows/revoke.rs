@@ -41,15 +41,24 @@ pub async fn run_revoke(args: &RevokeArgs, aws: &Aws, printer: &Printer) -> Resu
     let m = Manifest::read(&args.manifest)?;
     printer.set_database(&m.database.identifier);
     let caller = aws.identify(printer).await?;
-    if caller.account != m.source.account || aws.region != m.source.region {
+    let region = m.snapshot_region();
+    let in_its_regions = aws.region == m.source.region || aws.region == *region;
+    if caller.account != m.source.account || !in_its_regions {
+        let regions = if *region == m.source.region {
+            format!("`--region {region}`")
+        } else {
+            format!("`--region {}` or `--region {region}`", m.source.region)
+        };
         return Err(Error::refused(
             format!(
                 "this manifest is for account `{}` in `{}`; you are in `{}` in `{}`",
                 m.source.account, m.source.region, caller.account, aws.region
             ),
-            "run revoke with the source account's credentials and the manifest's region",
+            format!("run revoke with the source account's credentials and {regions}"),
         ));
     }
+    // The share, the shared copy and its key are where the shared copy is.
+    let aws = &aws.at(region).await?;
     let kind = m.database.kind;
     let snapshot = m
         .snapshot

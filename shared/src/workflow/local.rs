@@ -48,6 +48,7 @@ async fn run_step(
     done: &mut Done,
 ) -> Result<()> {
     let (kind, stage) = (step.kind, step.slot.stage);
+    let aws = &aws.at_step(step.region.as_ref()).await?;
     match &step.op {
         Op::Stop { db, snapshot, tags } => {
             rds::stop_db(aws, kind, db, snapshot.as_deref()).await?;
@@ -80,11 +81,16 @@ async fn run_step(
             source,
             id,
             key,
+            option_group,
             tags,
         } => {
-            let copy =
-                rds::ensure_copy(aws, kind, source, id, key.as_deref(), tags, wait, progress)
-                    .await?;
+            let to = rds::CopyTo {
+                id,
+                key: key.as_deref(),
+                option_group: option_group.as_deref(),
+                tags,
+            };
+            let copy = rds::ensure_copy(aws, kind, source, &to, wait, progress).await?;
             done.snapshots.push(copy);
         }
         Op::Restore(spec) => {

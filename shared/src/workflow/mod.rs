@@ -43,11 +43,28 @@ pub async fn run(
     match engine.engine {
         Engine::Local => local::run(aws, steps, wait, progress).await,
         Engine::StepFunctions => {
+            refuse_other_regions(steps)?;
             states::run(aws, engine, workflow, database, steps, wait, progress).await?;
             add_user_tags(aws, steps, progress).await;
             Ok(Done::default())
         }
     }
+}
+
+/// A state machine calls AWS in its own region only (its AWS SDK integrations take no
+/// region): steps in another region run on the local engine.
+pub fn refuse_other_regions(steps: &[Step]) -> Result<()> {
+    let Some(step) = steps.iter().find(|s| s.region.is_some()) else {
+        return Ok(());
+    };
+    let region = step.region.as_ref().map(|r| r.as_str()).unwrap_or_default();
+    Err(crate::base::error::Error::Usage {
+        message: format!(
+            "the {} step runs in `{region}`, and a state machine calls AWS only in its own region: AWS Step Functions' SDK integrations take no region",
+            step.slot.name
+        ),
+        hint: Some("run a cross-region handoff with `--engine local` (the default)".into()),
+    })
 }
 
 /// Gives the databases an execution made the operator's tags, which its state machine does

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::{Mark, OpKind, Slot, Workflow};
 use crate::aws::rds::{RestoreSpec, WriterSpec};
 use crate::base::vocabulary::{DbKind, TAG_PREFIX, TAG_ROLE, TAG_TARGET};
+use crate::ident::Region;
 
 /// A run's values for one slot.
 #[derive(Debug, Clone)]
@@ -17,6 +18,9 @@ pub struct Step {
     /// The kind of the database the workflow is about.
     pub kind: DbKind,
     pub op: Op,
+    /// The region the step runs in when it is not the run's own: a cross-region export's
+    /// copy and share, made in the destination region ([`crate::aws::Aws::at`]).
+    pub region: Option<Region>,
 }
 
 /// What a step does, with this run's values.
@@ -40,6 +44,9 @@ pub enum Op {
         id: String,
         /// `None`: an unencrypted cluster snapshot shared on purpose.
         key: Option<String>,
+        /// A DB snapshot copied into another region with a non-default option group: the
+        /// option group of that region it takes.
+        option_group: Option<String>,
         tags: BTreeMap<String, String>,
     },
     Restore(Box<RestoreSpec>),
@@ -69,7 +76,14 @@ impl Step {
             slot: workflow.slot(name),
             kind,
             op,
+            region: None,
         }
+    }
+
+    /// The step, run in `region` (`None`: the run's own).
+    pub fn in_region(mut self, region: Option<Region>) -> Step {
+        self.region = region;
+        self
     }
 
     /// What the step makes, finds or waits for.
@@ -107,11 +121,17 @@ impl Step {
                 source,
                 id,
                 key,
+                option_group,
                 tags,
             } => {
                 let (from, to) = copy_params(self.kind);
                 let mut r = json!({ from: source, to: id, "Tags": tag_list(tags) });
                 put(&mut r, "KmsKeyId", key.clone().map(Value::from));
+                put(
+                    &mut r,
+                    "OptionGroupName",
+                    option_group.clone().map(Value::from),
+                );
                 r
             }
             Op::Restore(spec) => restore_request(self.kind, spec),
@@ -512,6 +532,7 @@ mod tests {
                 source: "a".into(),
                 id: "b".into(),
                 key: None,
+                option_group: None,
                 tags: BTreeMap::from([("k".into(), "v".into())]),
             },
         );
@@ -580,6 +601,7 @@ mod tests {
                             source: "a".into(),
                             id: "b".into(),
                             key: Some("k".into()),
+                            option_group: None,
                             tags,
                         },
                         OpKind::Restore => {
@@ -689,6 +711,7 @@ mod tests {
                 source: "a".into(),
                 id: "b".into(),
                 key: Some("k".into()),
+                option_group: None,
                 tags: tags.collect(),
             };
             Step::new(Workflow::Export, "Copy", DbKind::Instance, op).input(TARGET)

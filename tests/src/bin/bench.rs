@@ -269,21 +269,34 @@ async fn one_handoff(options: &Options) {
     println!("  ratio                {:>7.1}x faster", theirs / ours);
 }
 
-/// The fleet's databases in `source`: instances `fl-i-N`, clusters `fl-c-N` (one writer each).
+/// The fleet's databases in `source`: instances `fl-i-N`, clusters `fl-c-N` (one writer each),
+/// made [`MAKING_AT_ONCE`] at a time: a thousand creates at once overwhelm the emulator, and a
+/// create retried after its answer was lost meets what its first try made.
 async fn make_fleet(source: &Account, options: &Options) {
+    let making = std::sync::Arc::new(tokio::sync::Semaphore::new(MAKING_AT_ONCE));
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..options.instances {
-        let source = source.clone();
-        tasks.spawn(async move { mysql_instance(&source, &format!("fl-i-{i}"), i % 2 == 0).await });
-    }
-    for i in 0..options.clusters {
-        let source = source.clone();
-        tasks.spawn(async move { aurora_cluster(&source, &format!("fl-c-{i}"), true).await });
+    for i in 0..options.instances.max(options.clusters) {
+        let (source, making) = (source.clone(), making.clone());
+        let (instance, cluster) = (i < options.instances, i < options.clusters);
+        tasks.spawn(async move {
+            let _turn = making
+                .acquire_owned()
+                .await
+                .expect("the semaphore stays open");
+            if instance {
+                mysql_instance(&source, &format!("fl-i-{i}"), i % 2 == 0).await;
+            }
+            if cluster {
+                aurora_cluster(&source, &format!("fl-c-{i}"), true).await;
+            }
+        });
     }
     while let Some(done) = tasks.join_next().await {
         done.expect("create a fleet database");
     }
 }
+
+const MAKING_AT_ONCE: usize = 16;
 
 struct FleetRun {
     /// The export's and the import's summaries.
@@ -441,6 +454,7 @@ async fn main() {
         (options.instances, options.clusters) = (900, 100);
     }
     build_agents(!cfg!(debug_assertions));
+    raise_snapshot_quota(&options);
     let _ = Emulator::get();
     one_handoff(&options).await;
     println!();
@@ -456,6 +470,17 @@ async fn main() {
     report_budget(&options, &run);
     println!();
     poll_rounds(&source, options.instances).await;
+}
+
+/// A fleet past AWS's default 100 manual snapshots needs the quota raised, as its owner would
+/// raise it through Service Quotas: room for each database's snapshot and its copy, in both
+/// accounts. Set before the emulator starts (tests/moto/shim.py reads it once).
+fn raise_snapshot_quota(options: &Options) {
+    let room = 2 * (options.instances.max(options.clusters) + 10);
+    if room > 100 {
+        std::env::set_var("RDS_HANDOFF_MANUAL_SNAPSHOT_QUOTA", room.to_string());
+        println!("manual snapshot quota raised to {room} per kind (AWS's default: 100)");
+    }
 }
 
 /// Sections 2 and 3: the fleet on the emulator alone, the agents at RDS's whole rate (12 per

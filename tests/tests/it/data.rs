@@ -31,6 +31,7 @@ async fn export_verified(
     flag: &str,
     db: &str,
     secret: &str,
+    extra: &[&str],
 ) -> Run {
     // `--debug`: every log line, with every AWS request, must still hold no password.
     let mut args = vec![
@@ -39,6 +40,7 @@ async fn export_verified(
         secret.into(),
         "--debug".into(),
     ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
     args.extend(reach(source, db));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     export(wd, source, flag, db, &args).await
@@ -92,7 +94,21 @@ fn assert_no_password(wd: &Workdir, runs: &[&Run], passwords: &[&str]) {
 
 /// A whole handoff verified on both sides; the tables it must list.
 async fn handoff_verified(db: &str, engine: &str, cluster: bool, tables: &[&str]) {
+    handoff_verified_into(db, engine, cluster, tables, None).await;
+}
+
+/// [`handoff_verified`], the target in `region` (`export --target-region`) when given.
+async fn handoff_verified_into(
+    db: &str,
+    engine: &str,
+    cluster: bool,
+    tables: &[&str],
+    region: Option<&'static str>,
+) {
     let (source, target) = accounts().await;
+    let target = target.in_region(region.unwrap_or(target.region));
+    let across = region.map(|r| ["--target-region", r]);
+    let across: &[&str] = across.as_ref().map_or(&[], |a| a.as_slice());
     let secret = if cluster {
         data_cluster(&source, db, engine).await
     } else {
@@ -105,7 +121,9 @@ async fn handoff_verified(db: &str, engine: &str, cluster: bool, tables: &[&str]
     } else {
         "--db-instance"
     };
-    let exported = export_verified(&wd, &source, flag, db, &secret).await.ok();
+    let exported = export_verified(&wd, &source, flag, db, &secret, across)
+        .await
+        .ok();
     assert!(
         exported
             .stdout
@@ -160,6 +178,20 @@ async fn a_postgres_instance_arrives_whole_and_its_new_password_works() {
         "postgres",
         false,
         &["shop.app.orders", "shop.public.customers"],
+    )
+    .await;
+}
+
+/// Across regions: the snapshot taken here, copied into us-west-2 and restored there holds
+/// every row, and the new password works there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgres_instance_handed_to_another_region_arrives_whole() {
+    handoff_verified_into(
+        "dv-xr",
+        "postgres",
+        false,
+        &["shop.app.orders", "shop.public.customers"],
+        Some("us-west-2"),
     )
     .await;
 }
@@ -222,7 +254,7 @@ async fn writes_during_the_snapshot_stop_the_export_before_anything_is_shared() 
     seed(&source, db, 10);
     let wd = Workdir::new(db);
     let (stop, writer) = keep_writing(&source, db);
-    let run = export_verified(&wd, &source, "--db-instance", db, &secret).await;
+    let run = export_verified(&wd, &source, "--db-instance", db, &secret, &[]).await;
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     let run = run.refused(7, "shop.app.orders: ");
@@ -249,7 +281,7 @@ async fn writes_during_the_snapshot_stop_the_export_before_anything_is_shared() 
     assert!(!wd.file(&format!("{db}.handoff.json")).exists());
 
     // Once the writes stop, the same command takes a new snapshot and goes through.
-    export_verified(&wd, &source, "--db-instance", db, &secret)
+    export_verified(&wd, &source, "--db-instance", db, &secret, &[])
         .await
         .ok();
     assert!(manifest(&wd, db).data.is_some());
@@ -262,7 +294,7 @@ async fn a_row_changed_or_deleted_after_the_restore_fails_the_check_naming_the_t
     let secret = data_instance(&source, db, "mariadb", false).await;
     seed(&source, db, 20);
     let wd = Workdir::new(db);
-    export_verified(&wd, &source, "--db-instance", db, &secret)
+    export_verified(&wd, &source, "--db-instance", db, &secret, &[])
         .await
         .ok();
     import(&wd, &target, db, &[]).await.0.ok();
@@ -371,7 +403,7 @@ async fn a_value_changed_beside_a_column_named_t_is_caught_on_postgres() {
         ),
     );
     let wd = Workdir::new(db);
-    export_verified(&wd, &source, "--db-instance", db, &secret)
+    export_verified(&wd, &source, "--db-instance", db, &secret, &[])
         .await
         .ok();
     import_verified(&wd, &target, db).await.ok();

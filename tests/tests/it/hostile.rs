@@ -96,7 +96,7 @@ fn corrupt_manifests(good: &str) -> Vec<(String, Vec<u8>, &'static str)> {
     ] {
         cases.push((name.into(), text.as_bytes().to_vec(), expect));
     }
-    let typed: [(&str, &str, &str, &'static str); 17] = [
+    let typed: [(&str, &str, &str, &'static str); 19] = [
         (
             "schema as string",
             "\"schema\": 3",
@@ -110,10 +110,10 @@ fn corrupt_manifests(good: &str) -> Vec<(String, Vec<u8>, &'static str)> {
             "schema version 0",
         ),
         (
-            "schema 4",
+            "schema 5",
             "\"schema\": 3",
-            "\"schema\": 4",
-            "schema version 4",
+            "\"schema\": 5",
+            "schema version 5",
         ),
         (
             "schema 999",
@@ -198,6 +198,18 @@ fn corrupt_manifests(good: &str) -> Vec<(String, Vec<u8>, &'static str)> {
             "\"identifier\": \"hostile-db\"",
             "\"identifier\": \"1-hostile\"",
             "must start with a letter",
+        ),
+        (
+            "target region the source's",
+            "\"target\": {",
+            "\"target\": { \"region\": \"us-east-1\",",
+            "names the source's region",
+        ),
+        (
+            "target region not the snapshot's",
+            "\"target\": {",
+            "\"target\": { \"region\": \"eu-west-1\",",
+            "the manifest says the shared snapshot is in `eu-west-1`",
         ),
     ];
     for (name, from, to, expect) in typed {
@@ -793,19 +805,32 @@ async fn manifests_pointing_elsewhere_are_refused_by_aws_checks_and_create_nothi
             "cluster-snapshot:rh-hostile-aws",
             "is not a DB instance snapshot",
         ),
-        (
+    ];
+    let to_ireland = |text: &str| {
+        text.replacen(
             ":us-east-1:111111111111:snapshot",
             ":eu-west-1:111111111111:snapshot",
-            "is not a DB instance snapshot of the source account",
-        ),
-        (
-            "\"region\": \"us-east-1\"",
-            "\"region\": \"eu-west-1\"",
-            "the snapshot is in region `eu-west-1`",
-        ),
-    ];
-    for (from, to, expect) in cases {
-        std::fs::write(wd.file("m.json"), good.replacen(from, to, 1)).unwrap();
+            1,
+        )
+    };
+    // The source's region and the snapshot's both edited: a manifest that holds together,
+    // pointing at a region this run is not in.
+    let elsewhere =
+        to_ireland(&good).replacen("\"region\": \"us-east-1\"", "\"region\": \"eu-west-1\"", 1);
+    // A handoff into another region, claimed for a snapshot that is here.
+    let across = good.replacen(
+        "\"target\": {",
+        "\"target\": { \"region\": \"eu-west-1\",",
+        1,
+    );
+    let mut manifests: Vec<(String, &str)> = cases
+        .iter()
+        .map(|(from, to, expect)| (good.replacen(from, to, 1), *expect))
+        .collect();
+    manifests.push((elsewhere, "the snapshot is in region `eu-west-1`"));
+    manifests.push((to_ireland(&across), "the snapshot is in region `eu-west-1`"));
+    for (manifest, expect) in manifests {
+        std::fs::write(wd.file("m.json"), manifest).unwrap();
         let sha = sha_of(wd.path(), "m.json");
         let run = wd
             .run(

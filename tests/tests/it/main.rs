@@ -20,6 +20,7 @@ mod lifecycle;
 mod operability;
 mod operator;
 mod reach;
+mod regions;
 mod reliability;
 mod review;
 mod shim;

@@ -197,7 +197,8 @@ pub(crate) fn denied(
 ) -> (usize, Vec<String>) {
     let policy = identity_policy(name);
     let seen = proxy.stats.seen.lock().unwrap().clone();
-    let mut all = authorizer.authorizations(&seen);
+    let regions = proxy.stats.regions.lock().unwrap().clone();
+    let mut all = authorizer.authorizations_in(&seen, &regions);
     all.extend(extra.into_iter().map(|r| {
         (
             format!("{} on {} (RDS, cross-account)", r.action, r.resource),
@@ -286,15 +287,17 @@ fn parliament_finds_nothing_but_justified_findings() {
 
 #[tokio::test]
 async fn operator_policies_allow_every_call_and_list_no_other() {
+    const THERE: &str = "us-west-2";
     let (source, target) = accounts().await;
     let wd = Workdir::new("operator");
     mysql_instance(&source, "opr-db", false).await;
     placed_instance(&source, "opr-enc").await;
     aurora_cluster(&source, "opr-cl", false).await;
+    mysql_instance(&source, "opr-xr", false).await;
     let src = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
     let tgt = Proxy::start(&Emulator::get().url, FaultPlan::default()).await;
-    let net = network(&target);
-    let import = |m: &'static str| {
+    let (net, net_there) = (network(&target), network(&target.in_region(THERE)));
+    let import_into = |m: &'static str, net: &e2e::fixtures::Network| {
         [
             "import",
             m,
@@ -309,6 +312,7 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
         ]
         .map(str::to_owned)
     };
+    let import = |m: &'static str| import_into(m, &net);
     let export =
         |flag: &'static str, db: &'static str| ["export", flag, db, "--target-account", TARGET];
 
@@ -325,6 +329,17 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
         .kms_key_arn
         .unwrap()
         .to_string();
+    // Across regions: the copy, key and share in the target's region, the import there.
+    let across = [
+        &export("--db-instance", "opr-xr")[..],
+        &["--target-region", THERE],
+    ]
+    .concat();
+    wd.via(&src, Agent::Src, &source, &across).await.ok();
+    let there = import_into("opr-xr.handoff.json", &net_there);
+    wd.via(&tgt, Agent::Tgt, &target.in_region(THERE), &there)
+        .await
+        .ok();
     let audit = ["audit", "--kms-key-id", &key, "--target-account", TARGET];
     wd.via(&src, Agent::Src, &source, &audit).await.ok();
     for (m, password) in [
@@ -402,6 +417,14 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
         "7",
     ];
     wd.via(&src, Agent::Src, &source, &revoke).await.ok();
+    let revoke_there = [
+        "revoke",
+        "opr-xr.handoff.json",
+        "--delete-snapshot",
+        "--schedule-key-deletion",
+        "7",
+    ];
+    wd.via(&src, Agent::Src, &source, &revoke_there).await.ok();
     for encrypt in [
         ["encrypt", "--db-instance", "opr-enc", "--stop-source"],
         ["encrypt", "--db-cluster", "opr-cl", "--no-color"],
@@ -432,7 +455,13 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
     // As the agents ran: the key policies they wrote name this role as the keys' maker.
     let mut src_auth = Authorizer::new(e2e::SOURCE, region).acting_as(&source.role_arn);
     src_auth.keys = keys_of(&source).await;
+    src_auth
+        .keys
+        .extend(keys_of(&source.in_region(THERE)).await);
     src_auth.key_policies = key_policies_of(&source).await;
+    src_auth
+        .key_policies
+        .extend(key_policies_of(&source.in_region(THERE)).await);
     let (src_n, src_denied) = denied("source-operator.iam.json", &mut src_auth, &src, Vec::new());
     assert!(
         src_denied.is_empty(),
@@ -440,14 +469,22 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
     );
     let mut tgt_auth = Authorizer::new(TARGET, region).acting_as(&target.role_arn);
     tgt_auth.keys = keys_of(&target).await;
+    tgt_auth
+        .keys
+        .extend(keys_of(&target.in_region(THERE)).await);
     tgt_auth.key_policies = key_policies_of(&target).await;
+    tgt_auth
+        .key_policies
+        .extend(key_policies_of(&target.in_region(THERE)).await);
     // RDS reads the shared snapshot through the source's key with the target's permissions.
     let source_key = manifest(&wd, "opr-db")
         .snapshot
         .kms_key_arn
         .unwrap()
         .to_string();
-    let cross = tgt_auth.through("rds", &source_key);
+    let mut cross = tgt_auth.through("rds", &source_key);
+    let source_key_there = manifest(&wd, "opr-xr").snapshot.kms_key_arn.unwrap();
+    cross.extend(tgt_auth.through("rds", source_key_there.as_str()));
     let (tgt_n, tgt_denied) = denied("target-operator.iam.json", &mut tgt_auth, &tgt, cross);
     assert!(
         tgt_denied.is_empty(),

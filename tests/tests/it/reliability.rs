@@ -44,7 +44,7 @@ fn import_args(wd: &Workdir, db: &str, net: &e2e::fixtures::Network) -> Vec<Stri
 /// the source one snapshot, shared with exactly the target, under one key whose policy is
 /// the builder's, and a manifest in `wd` naming both; at the target (once `imported`) the
 /// database, one key, one secret and no leftover copy.
-async fn assert_final_state(
+pub(crate) async fn assert_final_state(
     wd: &Workdir,
     source: &Account,
     target: &Account,
@@ -53,7 +53,13 @@ async fn assert_final_state(
     imported: bool,
 ) {
     let src = footprint(source, db).await;
-    let shared = format!("rh-{db}-to-{TARGET}");
+    // A handoff into `source`'s region from another (`export --target-region`) has names of
+    // its own.
+    let from = match source.region {
+        e2e::accounts::REGION => String::new(),
+        _ => format!("-from-{}", e2e::accounts::REGION),
+    };
+    let shared = format!("rh-{db}-to-{TARGET}{from}");
     assert_eq!(
         src.snapshots,
         vec![shared.clone()],
@@ -70,7 +76,7 @@ async fn assert_final_state(
         vec![TARGET.to_owned()],
         "{shared} is shared with exactly the target"
     );
-    let key = key_arn(source, &format!("alias/rds-handoff/{db}")).await;
+    let key = key_arn(source, &format!("alias/rds-handoff/{db}{from}")).await;
     assert!(
         key.ends_with(&format!("/{}", src.keys[0])),
         "the alias of {db} names its one key {}: {key}",
@@ -78,7 +84,7 @@ async fn assert_final_state(
     );
     let expected = KeyPolicySpec::source(
         "aws",
-        "us-east-1".parse().unwrap(),
+        source.region.parse().unwrap(),
         SOURCE.parse().unwrap(),
         Peer {
             account: TARGET.parse().unwrap(),
@@ -676,7 +682,7 @@ pub(crate) async fn kill_at(
     }
 }
 
-async fn count_requests(
+pub(crate) async fn count_requests(
     wd: &Workdir,
     account: &Account,
     agent: Agent,
@@ -698,7 +704,7 @@ async fn count_requests(
 /// Holds the toolkit's own snapshots (`rh-…`) at `copying` and the databases it restores
 /// (requests naming `restored`) at `creating`, two polls each. The source database is never
 /// held: preflight would refuse it.
-fn wait_holds(restored: &'static str) -> Vec<Hold> {
+pub(crate) fn wait_holds(restored: &'static str) -> Vec<Hold> {
     vec![
         Hold {
             action: "DescribeDBSnapshots",

@@ -1036,3 +1036,109 @@ async fn botocore_spellings_are_refused_and_the_products_definitions_use_none() 
             .unwrap_or_else(|e| panic!("the {} definition: {e:?}", workflow.name()));
     }
 }
+
+/// Where a copy says it came from: `SourceRegion` (a DB snapshot), the region of
+/// `SourceDBClusterSnapshotArn` (a DB cluster snapshot).
+async fn copied_from(who: &Account, kind: DbKind, name: &str) -> Option<String> {
+    let rds = who.rds();
+    match kind {
+        DbKind::Instance => {
+            let out = rds
+                .describe_db_snapshots()
+                .db_snapshot_identifier(name)
+                .send()
+                .await
+                .unwrap();
+            out.db_snapshots()[0].source_region().map(str::to_owned)
+        }
+        DbKind::Cluster => {
+            let out = rds
+                .describe_db_cluster_snapshots()
+                .db_cluster_snapshot_identifier(name)
+                .send()
+                .await
+                .unwrap();
+            let arn = out.db_cluster_snapshots()[0].source_db_cluster_snapshot_arn();
+            arn.and_then(|a| a.split(':').nth(3)).map(str::to_owned)
+        }
+    }
+}
+
+/// The eleventh rule: an encrypted snapshot copied into another region needs a key of that
+/// region (moto's own check refuses one of another region), and a copy across regions says
+/// where it came from; an unencrypted one needs none, and a copy within a region says nothing.
+#[tokio::test]
+async fn a_copy_across_regions_needs_a_key_there_and_says_where_it_came_from() {
+    let here = Account::assume(SOURCE).await;
+    let there = here.in_region("us-west-2");
+    mysql_instance(&here, "xrs-plain", false).await;
+    mysql_instance(&here, "xrs-enc", true).await;
+    aurora_cluster(&here, "xrs-cl", true).await;
+    let instance = DbKind::Instance;
+    snapshot(&here, instance, "xrs-plain", "xrs-plain-s").await;
+    snapshot(&here, instance, "xrs-enc", "xrs-enc-s").await;
+    snapshot(&here, DbKind::Cluster, "xrs-cl", "xrs-cl-s").await;
+    let arn = |kind, name| snapshot_arn(&here, kind, name);
+
+    let plain = arn(instance, "xrs-plain-s");
+    assert_eq!(
+        copy(&there, instance, &plain, "xrs-plain-c", None).await,
+        None
+    );
+    assert_eq!(
+        copied_from(&there, instance, "xrs-plain-c")
+            .await
+            .as_deref(),
+        Some("us-east-1")
+    );
+    assert_eq!(
+        copy(&here, instance, "xrs-plain-s", "xrs-plain-local", None).await,
+        None
+    );
+    assert_eq!(copied_from(&here, instance, "xrs-plain-local").await, None);
+
+    let encrypted = arn(instance, "xrs-enc-s");
+    let refused = copy(&there, instance, &encrypted, "xrs-enc-c", None).await;
+    assert_eq!(refused.as_deref(), Some("InvalidParameterValue"));
+    let key_here = new_key(&here).await;
+    let refused = copy(&there, instance, &encrypted, "xrs-enc-c", Some(&key_here)).await;
+    assert_eq!(refused.as_deref(), Some("KMSKeyNotAccessibleFault"));
+    let key_there = new_key(&there).await;
+    assert_eq!(
+        copy(&there, instance, &encrypted, "xrs-enc-c", Some(&key_there)).await,
+        None
+    );
+    let described = there
+        .rds()
+        .describe_db_snapshots()
+        .db_snapshot_identifier("xrs-enc-c")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.db_snapshots()[0].source_db_snapshot_identifier(),
+        Some(encrypted.as_str()),
+        "the copy names the snapshot it was copied from"
+    );
+
+    let cluster = arn(DbKind::Cluster, "xrs-cl-s");
+    let refused = copy(&there, DbKind::Cluster, &cluster, "xrs-cl-c", None).await;
+    assert_eq!(refused.as_deref(), Some("InvalidParameterValue"));
+    assert_eq!(
+        copy(
+            &there,
+            DbKind::Cluster,
+            &cluster,
+            "xrs-cl-c",
+            Some(&key_there)
+        )
+        .await,
+        None
+    );
+    assert_eq!(
+        copied_from(&there, DbKind::Cluster, "xrs-cl-c")
+            .await
+            .as_deref(),
+        Some("us-east-1")
+    );
+}

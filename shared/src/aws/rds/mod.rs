@@ -43,7 +43,7 @@ use crate::base::manifest::Database;
 use crate::base::vocabulary::{DbKind, Encryption};
 
 pub use codes::created;
-pub use copy::{copy_snapshot, ensure_copy};
+pub use copy::{ensure_copy, CopyTo};
 pub use database::{
     delete_own_cluster, describe_db, not_here, refuse_cluster_member, wait_db, wait_db_status,
 };
@@ -100,6 +100,12 @@ pub struct Snap {
     /// The identifier of the database it is a snapshot of (`DBInstanceIdentifier` /
     /// `DBClusterIdentifier`, as AWS reports it).
     pub source_db: Option<String>,
+    /// The region it was created in or copied from (`SourceRegion`; a cluster snapshot's
+    /// from `SourceDBClusterSnapshotArn`).
+    pub copied_from_region: Option<String>,
+    /// The snapshot it was copied from, which AWS gives for a copy across accounts or regions
+    /// (`SourceDBSnapshotIdentifier`, `SourceDBClusterSnapshotArn`: an ARN).
+    pub copied_from: Option<String>,
     /// The database the snapshot holds, as AWS describes it.
     pub described: Described,
 }

@@ -94,6 +94,8 @@ pub(super) fn snap_of_instance(s: &aws_sdk_rds::types::DbSnapshot) -> Snap {
         snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
         tags: tag_map(s.tag_list()),
         source_db: s.db_instance_identifier().map(str::to_owned),
+        copied_from_region: s.source_region().map(str::to_owned),
+        copied_from: s.source_db_snapshot_identifier().map(str::to_owned),
         described: Described {
             engine: s.engine().map(str::to_owned),
             engine_version: s.engine_version().map(str::to_owned),
@@ -120,6 +122,11 @@ pub(super) fn snap_of_cluster(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Snap
         snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
         tags: tag_map(s.tag_list()),
         source_db: s.db_cluster_identifier().map(str::to_owned),
+        copied_from_region: s
+            .source_db_cluster_snapshot_arn()
+            .and_then(|arn| arn.split(':').nth(3))
+            .map(str::to_owned),
+        copied_from: s.source_db_cluster_snapshot_arn().map(str::to_owned),
         described: Described {
             engine: s.engine().map(str::to_owned),
             engine_version: s.engine_version().map(str::to_owned),

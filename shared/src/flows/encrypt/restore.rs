@@ -67,6 +67,7 @@ pub fn steps(
                     source: names.snapshot.clone(),
                     id: names.copy.clone(),
                     key: Some(key_arn.to_owned()),
+                    option_group: None,
                     tags,
                 },
             ));

@@ -25,16 +25,21 @@ pub fn refuse_own_account(caller: &AccountId, target: &AccountId) -> Result<()> 
     ))
 }
 
-/// Everything that must hold before anything is created.
+/// Everything that must hold before anything is created (`there`: the region of the shared
+/// copy and its key, `aws` the database's).
 pub(super) async fn preflight(
     aws: &Aws,
+    there: &Aws,
     plan: &ExportPlan,
     db: &DbInfo,
     progress: &dyn Progress,
 ) -> Result<()> {
     if let KeyChoice::Given(key) = &plan.key {
-        preflight::key_exists(aws, key).await?;
+        preflight::key_exists(there, key)
+            .await
+            .map_err(|err| super::region::key_hint(plan, err))?;
     }
+    refuse_multi_az_cluster(plan, db)?;
     if plan.stop_source {
         // AWS snapshots no stopped instance: a stopped one goes on only with its snapshot.
         rds::check_stop_source(aws, db, &plan.names.intermediate).await?;
@@ -55,6 +60,7 @@ pub(super) async fn preflight(
     }
     let encryption = source_encryption(aws, plan, db).await?;
     refuse_aws_owned_key(plan, encryption)?;
+    super::region::refuse_unserved(plan, there, db, encryption).await?;
     if plan.kind == DbKind::Cluster
         && encryption == Encryption::None
         && !plan.encrypt_at_source
@@ -70,8 +76,15 @@ pub(super) async fn preflight(
              cluster is not touched) or `--allow-unencrypted-share` (share it unencrypted; the target encrypts it on restore)",
         ));
     }
-    let needed = if plan.from_snapshot.is_some() { 1 } else { 2 };
-    rds::check_snapshot_room(aws, plan.kind, needed, progress).await
+    // The intermediate snapshot is made where the database is, the shared copy in `there`.
+    let intermediate = i64::from(plan.from_snapshot.is_none());
+    if plan.target_region.is_none() {
+        return rds::check_snapshot_room(aws, plan.kind, intermediate + 1, progress).await;
+    }
+    if intermediate > 0 {
+        rds::check_snapshot_room(aws, plan.kind, intermediate, progress).await?;
+    }
+    rds::check_snapshot_room(there, plan.kind, 1, progress).await
 }
 
 /// A database under an AWS owned key (`sse-rds`, Aurora's default since 2026-02-18): its
@@ -93,4 +106,20 @@ fn refuse_aws_owned_key(plan: &ExportPlan, encryption: Encryption) -> Result<()>
         )),
         DbKind::Cluster => Ok(()),
     }
+}
+
+/// A Multi-AZ DB cluster (a DB cluster of the `mysql` or `postgres` engine, not Aurora): AWS
+/// shares no snapshot of one (USER_ShareSnapshot, DOMAIN.md §15).
+fn refuse_multi_az_cluster(plan: &ExportPlan, db: &DbInfo) -> Result<()> {
+    let engine = db.database.engine.as_str();
+    if plan.kind != DbKind::Cluster || !matches!(engine, "mysql" | "postgres") {
+        return Ok(());
+    }
+    Err(Error::refused(
+        format!(
+            "DB cluster `{}` is a Multi-AZ DB cluster (engine `{engine}`), and AWS does not share snapshots of Multi-AZ DB clusters",
+            plan.db
+        ),
+        "restore a snapshot of it to a DB instance (`aws rds restore-db-instance-from-db-snapshot --db-cluster-snapshot-identifier ...`), then export that instance",
+    ))
 }

@@ -27,7 +27,9 @@ pub(super) async fn print_plan(
     let shared = shared_copy.is_some();
     // The run's own checks of the key (found, its policy audited), then what its policy gains.
     progress.stage("key");
-    let found = kms::plan_key(aws, &plan.key, &key_spec(plan, aws, caller), caller).await?;
+    let there = aws.destination().unwrap_or(aws);
+    let spec = key_spec(plan, there, caller);
+    let found = kms::plan_key(there, &plan.key, &spec, caller).await?;
     let source = source_encryption(aws, plan, db).await?;
     let rekey = Rekey::of(plan, source);
     // The run's check of a shared copy left by an earlier run: under this key, of this
@@ -65,6 +67,7 @@ pub(super) async fn print_plan(
     }
     say_rekey(plan, source, progress);
     let steps = steps(plan, db, &plan.key.describe(), shared, rekey);
+    let steps = super::region::placed(plan, steps);
     plan::steps(aws, Workflow::Export, plan.kind, &steps, progress).await?;
     if rekey == Rekey::TempCluster {
         // Made by this run (no shared copy yet) or left by an earlier one: either way deleted.

@@ -7,6 +7,7 @@ use crate::aws::{Aws, Caller};
 use crate::base::error::{Error, Result};
 use crate::base::manifest::{
     is_user_tag, Database, Manifest, SharedSnapshot, SourceSide, TargetSide, SCHEMA_VERSION,
+    SCHEMA_WITHIN_REGION,
 };
 use crate::base::progress::Progress;
 use crate::base::vocabulary::Encryption;
@@ -35,7 +36,10 @@ pub(super) fn write_manifest(
     data: Option<crate::datacheck::Digest>,
 ) -> Result<Manifest> {
     let manifest = Manifest {
-        schema: SCHEMA_VERSION,
+        schema: match plan.target_region {
+            Some(_) => SCHEMA_VERSION,
+            None => SCHEMA_WITHIN_REGION,
+        },
         tool_version: env!("CARGO_PKG_VERSION").into(),
         created_at: now(),
         source: SourceSide {
@@ -46,6 +50,7 @@ pub(super) fn write_manifest(
         target: TargetSide {
             account: plan.target.clone(),
             principal: plan.target_principal.clone(),
+            region: plan.target_region.clone(),
         },
         database: Database {
             tags: db
@@ -78,8 +83,30 @@ pub(super) async fn finished(aws: &Aws, plan: &ExportPlan) -> Result<Option<Expo
     let Ok((manifest, fingerprint)) = Manifest::read_fingerprinted(&plan.manifest_path) else {
         return Ok(None);
     };
-    let ours = manifest.database.identifier == plan.db
-        && manifest.target.account == plan.target
+    let same = manifest.database.identifier == plan.db && manifest.target.account == plan.target;
+    // `aws` is the shared copy's region: a handoff into another region is another export.
+    let region = manifest.snapshot_region();
+    if same && *region != aws.region {
+        let flag = match &manifest.target.region {
+            Some(region) => format!("`--target-region {region}`"),
+            None => "no `--target-region`".to_owned(),
+        };
+        return Err(Error::refused(
+            format!(
+                "`{}` holds the handoff of {} `{}` to {} in region `{region}`, and this run would hand it off in `{}`",
+                plan.manifest_path.display(),
+                plan.kind.name(),
+                plan.db,
+                plan.target,
+                aws.region
+            ),
+            format!("re-run with {flag} to see that handoff; to hand it off in another region as well, pass `--manifest` with another path"),
+        ));
+    }
+    // The database is in the plan's source region, or in the shared copy's.
+    let from = plan.source_region.as_ref().unwrap_or(&aws.region);
+    let ours = same
+        && manifest.source.region == *from
         && manifest
             .snapshot
             .arn
@@ -106,6 +133,7 @@ pub(super) async fn finished(aws: &Aws, plan: &ExportPlan) -> Result<Option<Expo
     }
     let key = manifest.snapshot.kms_key_arn.as_ref().map(|k| k.as_str());
     rds::check_ours(&snapshot, &with_role(&base_tags(plan), "shared-copy"), key)?;
+    super::snapshot::check_copied_from(plan, &snapshot)?;
     if let Some(key) = key {
         refuse_another_key(aws, plan, key).await?;
     }

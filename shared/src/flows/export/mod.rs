@@ -20,12 +20,14 @@
 //! - `dry_run.rs`: the plan a dry run prints, each step read from AWS.
 //! - `tags.rs`: the tags on what an export makes, which tell the toolkit's own resources.
 //! - `data.rs`: `--verify-data`, the source's digest before and after the snapshot.
+//! - `region.rs`: `--target-region`: what a handoff into another region needs and refuses.
 
 mod checks;
 mod data;
 mod dry_run;
 mod key;
 mod manifest;
+mod region;
 mod selection;
 mod snapshot;
 mod tags;
@@ -45,7 +47,7 @@ use crate::base::state::{self, Recorder};
 use crate::base::vocabulary::DbKind;
 use crate::flows::data::DbArgs;
 use crate::flows::preflight;
-use crate::ident::{AccountId, Arn};
+use crate::ident::{AccountId, Arn, Region};
 use crate::policy::KeyPolicyVariant;
 use crate::workflow::{self, EngineArgs, Workflow};
 
@@ -58,9 +60,10 @@ use tags::base_tags;
 pub use checks::refuse_own_account;
 pub use data::DataPlan;
 pub use manifest::now;
+pub use region::refuse_unreachable;
 pub use selection::{DatabaseArgs, Selection};
 pub use snapshot::steps;
-pub use tags::{with_role, TAG_DB, TAG_ROLE, TAG_TARGET};
+pub use tags::{with_role, TAG_DB, TAG_ROLE, TAG_SOURCE_REGION, TAG_TARGET};
 
 /// What the operator typed for `export`.
 #[derive(Debug, Clone, clap::Args)]
@@ -73,6 +76,16 @@ pub struct ExportArgs {
     /// Narrow the key's grant from the whole target account to this principal of it
     #[arg(long, value_name = "ARN")]
     pub target_principal: Option<Arn>,
+    /// The region the target restores in: the snapshot is copied there, under a key of this
+    /// account in that region (a `--kms-key-id` names a key there), and shared there; data
+    /// transfer out of this region is billed [default: this run's region]
+    #[arg(long, value_name = "REGION")]
+    pub target_region: Option<Region>,
+    /// `--target-region`, a DB instance with an option group of its own: the option group in
+    /// the target region its copy takes (AWS requires one; RDS's `default:` groups need none;
+    /// DB clusters take none)
+    #[arg(long, value_name = "NAME", requires = "target_region")]
+    pub target_option_group_name: Option<String>,
     #[command(flatten)]
     pub key: KeyArgs,
     /// Also require the target principal to be in this AWS Organization
@@ -140,6 +153,16 @@ pub struct ExportPlan {
     pub db: String,
     pub target: AccountId,
     pub target_principal: Option<Arn>,
+    /// Another region the shared copy is made in (`None`: this run's).
+    pub target_region: Option<Region>,
+    /// The database's region, when the run finds `target_region` is another one.
+    pub source_region: Option<Region>,
+    /// A cross-region export's copy source: the ARN of the snapshot the shared copy is made
+    /// from, which AWS reports on the copy (`SourceDBSnapshotIdentifier`,
+    /// `SourceDBClusterSnapshotArn`).
+    pub copied_from: Option<String>,
+    /// The option group a cross-region copy of an instance takes.
+    pub target_option_group: Option<String>,
     pub key: KeyChoice,
     /// The operator named the key (`--kms-key-id` or `--key-alias`).
     pub key_named: bool,
@@ -228,6 +251,10 @@ impl ExportArgs {
             db,
             target: self.target_account.clone(),
             target_principal: self.target_principal.clone(),
+            target_region: self.target_region.clone(),
+            source_region: None,
+            copied_from: None,
+            target_option_group: self.target_option_group_name.clone(),
             key,
             key_named: self.key.named(),
             key_admins: self.key.key_admins.clone(),
@@ -270,7 +297,17 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     }
     let caller = aws.identify(progress).await?;
     refuse_own_account(&caller.account, &plan.target)?;
-    key::refuse_lockout(plan, aws, &caller)?;
+    let plan = &region::within(plan, aws, &caller);
+    // `aws` is the source's region, `there` the shared copy's: its key, copy and share.
+    let aws = &match &plan.target_region {
+        Some(region) => {
+            region::refuse_unreachable(aws, region)?;
+            aws.with_destination(region).await?
+        }
+        None => aws.clone(),
+    };
+    let there = aws.destination().unwrap_or(aws);
+    key::refuse_lockout(plan, there, &caller)?;
     let db = rds::describe_db(aws, plan.kind, &plan.db)
         .await?
         .ok_or_else(|| rds::not_here(aws, plan.kind, &plan.db, &caller))?;
@@ -278,16 +315,16 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     if plan.data.is_some() {
         crate::flows::data::engine_of(&db.database.engine)?;
     }
-    if let Some(report) = finished(aws, plan).await? {
+    if let Some(report) = finished(there, plan).await? {
         data::refuse_unproven(plan, &report)?;
         if plan.dry_run {
             manifest::print_finished(plan, &report, progress);
         }
         return Ok(report);
     }
-    let shared = rds::describe_snapshot(aws, plan.kind, &plan.names.shared).await?;
+    let shared = rds::describe_snapshot(there, plan.kind, &plan.names.shared).await?;
     if shared.is_none() {
-        checks::preflight(aws, plan, &db, progress).await?;
+        checks::preflight(aws, there, plan, &db, progress).await?;
         snapshot::check_intermediate(aws, plan).await?;
         data::check_login(aws, plan, &db, progress).await?;
     }
@@ -297,7 +334,7 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
             manifest_path: plan.manifest_path.clone(),
             manifest: None,
             already_done: false,
-            next_command: next_command(plan, aws, &caller.account, "<SHA256>"),
+            next_command: next_command(plan, there, &caller.account, "<SHA256>"),
             fingerprint: String::new(),
         });
     }
@@ -312,16 +349,17 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
     // A key the operator named gets the target's statements; a run that fails after takes
     // back exactly what it added (`key::Undo` says when it may).
     progress.stage("key");
-    let undo = key::Undo::before(aws, plan, &caller).await?;
-    let key = ensure_export_key(aws, plan, &caller, &tags, progress).await?;
+    let undo = key::Undo::before(there, plan, &caller).await?;
+    let key = ensure_export_key(there, plan, &caller, &tags, progress).await?;
     let result = share_and_write(aws, plan, &caller, &db, shared, &key, progress).await;
     if result.is_err() {
-        undo.revert(aws, plan, &key, &caller, progress).await;
+        undo.revert(there, plan, &key, &caller, progress).await;
     }
     result
 }
 
-/// The export once its key is ready: the steps, their checks, cleanup and the manifest.
+/// The export once its key is ready: the steps, their checks, cleanup and the manifest
+/// (`aws` with the destination region's clients, if the export crosses regions).
 async fn share_and_write(
     aws: &Aws,
     plan: &ExportPlan,
@@ -331,6 +369,7 @@ async fn share_and_write(
     key: &Key,
     progress: &dyn Progress,
 ) -> Result<ExportReport> {
+    let there = aws.destination().unwrap_or(aws);
     let source = source_encryption(aws, plan, db).await?;
     let rekey = Rekey::of(plan, source);
     if let Some(found) = &shared {
@@ -338,6 +377,7 @@ async fn share_and_write(
     }
     say_rekey(plan, source, progress);
     let steps = steps(plan, db, &key.arn, shared.is_some(), rekey);
+    let steps = region::placed(plan, steps);
     let digest = data::verified_snapshot(aws, plan, db, &steps, shared.is_some(), progress).await?;
     let done = workflow::run(
         aws,
@@ -351,7 +391,7 @@ async fn share_and_write(
     .await?;
     let snapshot = match done.snapshot(&plan.names.shared) {
         Some(found) => found.clone(),
-        None => rds::describe_snapshot(aws, plan.kind, &plan.names.shared)
+        None => rds::describe_snapshot(there, plan.kind, &plan.names.shared)
             .await?
             .ok_or_else(|| {
                 Error::refused(
@@ -364,7 +404,7 @@ async fn share_and_write(
             })?,
     };
     check_shared_copy(plan, &snapshot, rekey, &key.arn)?;
-    check_shared(aws, plan, progress).await?;
+    check_shared(there, plan, progress).await?;
     cleanup(aws, plan, rekey, progress).await?;
     let manifest = write_manifest(aws, plan, caller, db, &snapshot, source, digest)?;
     progress.event(&Event::step(
@@ -376,7 +416,7 @@ async fn share_and_write(
     let fingerprint = fingerprint(manifest.to_json().as_bytes());
     Ok(ExportReport {
         manifest_path: plan.manifest_path.clone(),
-        next_command: next_command(plan, aws, &manifest.source.account, &fingerprint),
+        next_command: next_command(plan, there, &manifest.source.account, &fingerprint),
         manifest: Some(manifest),
         already_done: false,
         fingerprint,

@@ -135,7 +135,30 @@ pub(super) fn check_shared_copy(
 ) -> Result<()> {
     let tags = with_role(&base_tags(plan), "shared-copy");
     let sources = [plan.db.as_str(), plan.names.temp_cluster.as_str()];
-    check_copy(found, &tags, rekey, key_arn, &sources)
+    check_copy(found, &tags, rekey, key_arn, &sources)?;
+    check_copied_from(plan, found)
+}
+
+/// A copy made across regions is of this run's snapshot, as AWS records it: its tags, key
+/// and database can all be given by whoever may copy into the name, its source cannot.
+pub(super) fn check_copied_from(plan: &ExportPlan, found: &Snap) -> Result<()> {
+    let Some(expected) = &plan.copied_from else {
+        return Ok(());
+    };
+    if found.copied_from.as_deref() == Some(expected.as_str()) {
+        return Ok(());
+    }
+    let said = match &found.copied_from {
+        Some(from) => format!("AWS says it was copied from `{from}`"),
+        None => "AWS names no snapshot it was copied from".to_owned(),
+    };
+    Err(Error::refused(
+        format!(
+            "snapshot `{}` exists but is not this run's: {said}, not from `{expected}`",
+            found.id
+        ),
+        format!("find out who made `{}`; delete it, then re-run", found.id),
+    ))
 }
 
 pub(super) fn check_copy(
@@ -241,6 +264,7 @@ pub fn steps(
                 source,
                 id: names.shared.clone(),
                 key,
+                option_group: None,
                 tags: shared_tags,
             },
         ));

@@ -6,13 +6,17 @@ use std::collections::BTreeMap;
 
 use super::ExportPlan;
 
-pub use crate::base::vocabulary::{TAG_DB, TAG_ROLE, TAG_TARGET};
+pub use crate::base::vocabulary::{TAG_DB, TAG_ROLE, TAG_SOURCE_REGION, TAG_TARGET};
 
 pub(super) fn base_tags(plan: &ExportPlan) -> BTreeMap<String, String> {
-    BTreeMap::from([
+    let mut tags = BTreeMap::from([
         (TAG_DB.into(), plan.db.clone()),
         (TAG_TARGET.into(), plan.target.to_string()),
-    ])
+    ]);
+    if let Some(region) = &plan.source_region {
+        tags.insert(TAG_SOURCE_REGION.into(), region.to_string());
+    }
+    tags
 }
 
 pub fn with_role(tags: &BTreeMap<String, String>, role: &str) -> BTreeMap<String, String> {

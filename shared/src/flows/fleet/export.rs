@@ -16,6 +16,7 @@ use crate::base::names::ExportNames;
 use crate::base::progress::{DatabaseLine, Printer};
 use crate::base::vocabulary::DbKind;
 use crate::flows::export::{export, now, refuse_own_account, ExportArgs, Selection, TAG_ROLE};
+use crate::ident::Region;
 use crate::workflow::{EngineArgs, Workflow};
 
 /// The databases a selection names, each once: named ones as given; tagged ones and `--all`
@@ -61,16 +62,26 @@ pub fn select(selection: &Selection, listed: &[Listed]) -> Vec<Member> {
     chosen.into_values().collect()
 }
 
-/// What an export of `member` needs of the manual snapshot quota, from the listing: its
-/// shared copy (kept) unless it exists, and an intermediate snapshot for a while unless the
-/// copy or the intermediate exists.
-fn need(member: &Member, names: &ExportNames, listed: &[Listed]) -> Need {
+/// The names an export of `member` from region `from` into region `to` uses.
+fn names_of(member: &Member, args: &ExportArgs, from: &Region, to: &Region) -> ExportNames {
+    let (kind, target) = (member.kind.snapshot_kind(), args.target_account.as_str());
+    if from == to {
+        return ExportNames::new(kind, &member.id, target);
+    }
+    ExportNames::across(kind, &member.id, target, from.as_str(), to.as_str())
+}
+
+/// What an export of `member` needs of the manual snapshot quota, from the listings of the
+/// shared copies' region (`there`) and the database's (`here`: the same one, unless the
+/// export crosses regions): its shared copy (kept) unless it exists, and an intermediate
+/// snapshot for a while unless the copy or the intermediate exists.
+fn need(member: &Member, names: &ExportNames, there: &[Listed], here: &[Listed]) -> Need {
     let kind = rds::snapshot_kind(member.kind);
-    let exists = |id: &str| listed.iter().any(|l| l.kind == kind && l.id == id);
-    let shared = exists(&names.shared);
+    let exists = |listed: &[Listed], id: &str| listed.iter().any(|l| l.kind == kind && l.id == id);
+    let shared = exists(there, &names.shared);
     Need {
         kept: usize::from(!shared),
-        temporary: !shared && !exists(&names.intermediate),
+        temporary: !shared && !exists(here, &names.intermediate),
     }
 }
 
@@ -119,22 +130,39 @@ pub async fn export_all(aws: &Aws, args: &ExportArgs, printer: &Printer) -> Resu
     let kinds: Vec<DbKind> = members.iter().map(|m| m.kind).collect();
     // An instance and a cluster of one identifier: each its own manifest file.
     let shared = shared_ids(members.iter().map(|m| (m.kind, m.id.as_str())));
-    let mut aws = aws.clone();
-    aws.copies =
-        crate::aws::quota::fleet_slots(&listed, args.max_parallel.map(usize::from), &kinds)?;
-    let aws = &aws;
+    // The copies are made in the target region, if it is another: its limits count.
+    let mut there = match &args.target_region {
+        Some(region) => {
+            crate::flows::export::refuse_unreachable(aws, region)?;
+            aws.at(region).await?
+        }
+        None => aws.clone(),
+    };
+    let crossing = there.region != aws.region;
+    let listed_there = if crossing {
+        rds::list_all(&there).await?
+    } else {
+        listed.clone()
+    };
+    there.copies =
+        crate::aws::quota::fleet_slots(&listed_there, args.max_parallel.map(usize::from), &kinds)?;
+    let aws = &if crossing {
+        aws.clone().reaching(there)
+    } else {
+        there
+    };
+    let copying = aws.destination().unwrap_or(aws);
     let batched = batched(&args.engine, args.dry_run);
     let needs = members
         .into_iter()
         .map(|m| {
-            let names =
-                ExportNames::new(m.kind.snapshot_kind(), &m.id, args.target_account.as_str());
-            let need = room_need(need(&m, &names, &listed), batched);
+            let names = names_of(&m, args, &aws.region, &copying.region);
+            let need = room_need(need(&m, &names, &listed_there, &listed), batched);
             (m, need)
         })
         .collect();
     let (members, rooms, mut outcomes) = admit(aws, needs, printer).await;
-    say_limits(aws, members.len(), printer);
+    say_limits(copying, members.len(), printer);
     let batches = Batches::new(aws, batched, Workflow::Export, &members);
     let run = |member: Member| async {
         let room = rooms.get(&member.id).cloned().flatten();
@@ -152,7 +180,7 @@ pub async fn export_all(aws: &Aws, args: &ExportArgs, printer: &Printer) -> Resu
         run_all(
             &aws.budget,
             members,
-            workers(&aws.copies, batched),
+            workers(&copying.copies, batched),
             printer,
             run,
         )
@@ -227,7 +255,7 @@ fn write_index(
         schema: INDEX_SCHEMA,
         created_at: now(),
         source_account: source.clone(),
-        region: aws.region.clone(),
+        region: aws.destination().unwrap_or(aws).region.clone(),
         target_account: args.target_account.clone(),
         manifests,
     };
@@ -243,7 +271,8 @@ fn summary(
     index: Option<String>,
 ) -> Summary {
     let path = index_path.display().to_string();
-    let peak = |kind| aws.copies.peak(kind);
+    let copying = aws.destination().unwrap_or(aws);
+    let peak = |kind| copying.copies.peak(kind);
     let mut after = vec![];
     if args.dry_run {
         after.push("dry run: nothing was changed".to_owned());
@@ -251,14 +280,14 @@ fn summary(
     let next = index.as_ref().map(|fingerprint| {
         format!(
             "tgt-agent import {path} --source-account {source} --manifest-sha256 {fingerprint} --region {} --db-subnet-group-name <SUBNET_GROUP> --vpc-security-group-ids <SG_ID>{}",
-            aws.region,
+            copying.region,
             if args.verify_data { " --verify-data" } else { "" }
         )
     });
     if let (Some(fingerprint), Some(next)) = (&index, &next) {
         after.push(format!("\nindex: {path}\nindex SHA-256: {fingerprint}\n\nsend the folder to the target admin, and the index's SHA-256 on another channel (a call, a signed message): the target refuses an index or manifest that does not match it\n\nnext, in the target account:\n  {next}"));
     }
-    let requests = aws.budget.reports();
+    let requests = aws.request_reports();
     let json = serde_json::json!({
         "event": "done",
         "dry_run": args.dry_run,
@@ -385,7 +414,7 @@ mod tests {
         let member = &select(&selection(&["--db-instance", "big"]), &account())[0];
         let mut listing = account();
         assert_eq!(
-            need(member, &names, &listing),
+            need(member, &names, &listing, &listing),
             Need {
                 kept: 1,
                 temporary: true
@@ -393,7 +422,7 @@ mod tests {
         );
         listing.push(listed("db-snapshot", &names.intermediate, 500, None, &[]));
         assert_eq!(
-            need(member, &names, &listing),
+            need(member, &names, &listing, &listing),
             Need {
                 kept: 1,
                 temporary: false
@@ -401,7 +430,7 @@ mod tests {
         );
         listing.push(listed("db-snapshot", &names.shared, 500, None, &[]));
         assert_eq!(
-            need(member, &names, &listing),
+            need(member, &names, &listing, &listing),
             Need {
                 kept: 0,
                 temporary: false

@@ -110,12 +110,14 @@ pub fn plans(args: &ImportArgs) -> Result<Vec<ImportPlan>> {
     }
     let regions: BTreeSet<_> = plans
         .iter()
-        .map(|p| p.manifest.source.region.to_string())
+        .map(|p| p.manifest.snapshot_region().to_string())
         .collect();
     if regions.len() > 1 {
-        return Err(Error::usage(
-            "the manifests come from several regions; a shared snapshot is imported in its own region: run one import per region",
-        ));
+        let regions: Vec<String> = regions.into_iter().collect();
+        return Err(Error::usage(format!(
+            "the manifests' shared snapshots are in several regions ({}); a shared snapshot is imported in its own region: run one import per region",
+            regions.join(", ")
+        )));
     }
     if plans.is_empty() {
         return Err(Error::usage("the index lists no manifest"));
@@ -198,7 +200,7 @@ pub async fn import_all(
     if args.dry_run {
         after.push("dry run: nothing was changed".to_owned());
     }
-    let requests = aws.budget.reports();
+    let requests = aws.request_reports();
     let json = serde_json::json!({
         "event": "done",
         "dry_run": args.dry_run,

@@ -131,7 +131,11 @@ where
 
 /// The run's poll rounds ([`crate::aws::rds::Rounds`]): how many, and the requests they took.
 fn poll_rounds(aws: &Aws) -> serde_json::Value {
-    let (rounds, requests) = aws.rounds.counted();
+    let (mut rounds, mut requests) = aws.rounds.counted();
+    if let Some(there) = aws.destination() {
+        let (more, asked) = there.rounds.counted();
+        (rounds, requests) = (rounds + more, requests + asked);
+    }
     serde_json::json!({ "rounds": rounds, "requests": requests })
 }
 
@@ -225,7 +229,13 @@ async fn admit(
         if of_kind.is_empty() {
             continue;
         }
-        let (fits, room) = Room::admit(free_snapshots(aws, kind, progress).await, &needs);
+        let free = free_snapshots(aws, kind, progress).await;
+        let (fits, room) = match aws.destination() {
+            None => Room::admit(free, &needs),
+            Some(there) => {
+                Room::admit_apart(free_snapshots(there, kind, progress).await, free, &needs)
+            }
+        };
         for ((member, need), fits) in of_kind.into_iter().zip(needs).zip(fits) {
             if fits {
                 rooms.insert(member.id.clone(), need.temporary.then(|| room.clone()));

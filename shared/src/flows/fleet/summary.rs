@@ -181,9 +181,11 @@ impl Summary {
 /// `requests to rds: 2130, at most 150 in a second and 6.0/s over any minute (budget: 150,
 /// then 6/s), 0 throttled`.
 fn requests_line(report: &Report) -> String {
+    let region = report.region.as_deref().map(|r| format!(" in {r}"));
     format!(
-        "requests to {}: {}, at most {} in a second and {:.1}/s over any minute (budget: {}, then {}/s), {} throttled",
+        "requests to {}{}: {}, at most {} in a second and {:.1}/s over any minute (budget: {}, then {}/s), {} throttled",
         report.service,
+        region.unwrap_or_default(),
         report.requests,
         report.peak_per_second,
         report.peak_per_second_over_a_minute,

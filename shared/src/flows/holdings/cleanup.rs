@@ -17,7 +17,7 @@ use crate::base::manifest::Manifest;
 use crate::base::progress::{Event, Printer, Progress};
 use crate::base::state::{self, State};
 use crate::base::vocabulary::DbKind;
-use crate::flows::export::{TAG_DB, TAG_ROLE};
+use crate::flows::export::{TAG_DB, TAG_ROLE, TAG_SOURCE_REGION};
 use crate::flows::plan::{self, Action};
 
 /// `cleanup` on either side.
@@ -109,6 +109,30 @@ fn decide(h: &Held, side: Side) -> (bool, &'static str) {
     }
 }
 
+/// Where a handoff may have left something, and what there is its: this region; with the
+/// manifest of a cross-region handoff, on the source both of its regions (the intermediate
+/// snapshot where the database is; in the target region, only what carries the database's
+/// region as its source region, apart from that region's own handoffs of a database of the
+/// same name), on the target the shared snapshot's region, where it imports.
+async fn places(
+    aws: &Aws,
+    side: Side,
+    manifest: Option<&std::path::Path>,
+) -> Result<Vec<(Aws, Option<String>)>> {
+    let Some(m) = manifest.map(Manifest::read).transpose()? else {
+        return Ok(vec![(aws.clone(), None)]);
+    };
+    let there = m.snapshot_region();
+    if m.target.region.is_none() || side == Side::Target {
+        return Ok(vec![(aws.at(there).await?, None)]);
+    }
+    let from = m.source.region.to_string();
+    Ok(vec![
+        (aws.at(&m.source.region).await?, None),
+        (aws.at(there).await?, Some(from)),
+    ])
+}
+
 /// `cleanup`: removes what an unfinished or abandoned run left for one database.
 pub async fn run_cleanup(
     args: &CleanupArgs,
@@ -133,7 +157,14 @@ pub async fn run_cleanup(
     }
     let mut removed = Vec::new();
     let mut kept = Vec::new();
-    let held = scan(aws, side, Select::Handoff(&database)).await?;
+    let mut held = Vec::new();
+    for (place, from) in places(aws, side, manifest.as_deref()).await? {
+        let found = scan(&place, side, Select::Handoff(&database)).await?;
+        let found = found
+            .into_iter()
+            .filter(|h| from.is_none() || h.tags.get(TAG_SOURCE_REGION) == from.as_ref());
+        held.extend(found.map(|h| (place.clone(), h)));
+    }
     if held.is_empty() && recorded == 0 && !database_exists(aws, &database).await? {
         return Err(Error::refused(
             format!(
@@ -145,18 +176,18 @@ pub async fn run_cleanup(
     }
     let unfinished: Vec<_> = held
         .iter()
-        .filter_map(|h| h.source_password.clone())
+        .filter_map(|(_, h)| h.source_password.clone())
         .collect();
-    for h in held {
+    for (place, h) in held {
         let (remove, why) = decide(&h, side);
         let done = if remove {
-            remove_one(aws, &h, args, printer).await?
+            remove_one(&place, &h, args, printer).await?
         } else {
             None
         };
         match done {
             Some(what) => {
-                removed.push(serde_json::json!({"kind": h.kind, "id": h.id, "done": what}))
+                removed.push(serde_json::json!({"kind": h.kind, "id": h.id, "region": place.region.as_str(), "done": what}))
             }
             None => {
                 // A key says itself why it stays; anything else that was to go no longer
@@ -172,7 +203,7 @@ pub async fn run_cleanup(
                     let stage = format!("{} ({reason})", h.kind);
                     plan::step_or_done(printer, args.dry_run, Action::Skip, &stage, &h.id, "kept");
                 }
-                kept.push(serde_json::json!({"kind": h.kind, "id": h.id, "why": reason}));
+                kept.push(serde_json::json!({"kind": h.kind, "id": h.id, "region": place.region.as_str(), "why": reason}));
             }
         }
     }

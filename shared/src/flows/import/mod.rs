@@ -315,7 +315,7 @@ pub fn aws_args_for(
 ) -> crate::aws::AwsArgs {
     let mut args = given.clone();
     if args.region.is_none() {
-        let region = plan.manifest.source.region.clone();
+        let region = plan.manifest.snapshot_region().clone();
         progress.event(&Event::step(
             "region",
             region.as_str(),

@@ -29,6 +29,7 @@ pub fn steps(plan: &ImportPlan, key_arn: &str, restored: bool) -> Result<Vec<Ste
                 source: arn.to_owned(),
                 id: plan.copy.clone(),
                 key: Some(key_arn.to_owned()),
+                option_group: None,
                 tags: tags(plan, "intermediate"),
             },
         ));

@@ -6,6 +6,7 @@ use crate::aws::secrets::describe_secret;
 use crate::aws::{kms, rds};
 use crate::aws::{Aws, Caller};
 use crate::base::error::{Error, Result};
+use crate::base::manifest::Manifest;
 use crate::base::progress::{Event, Progress};
 use crate::base::vocabulary::{DbKind, Encryption};
 
@@ -29,16 +30,14 @@ pub async fn verify(
             "run tgt-agent with credentials of the target account (`--profile`), or ask the source admin to export to your account",
         );
     }
-    if aws.region != m.source.region {
+    let region = m.snapshot_region();
+    if aws.region != *region {
         return refuse(
             format!(
-                "the snapshot is in region `{}`, and this run uses `{}`",
-                m.source.region, aws.region
+                "the snapshot is in region `{region}`, and this run uses `{}`",
+                aws.region
             ),
-            &format!(
-                "pass `--region {}`: shared encrypted snapshots are copied within one region",
-                m.source.region
-            ),
+            &format!("pass `--region {region}`: a shared snapshot is copied within its own region"),
         );
     }
     let arn = &m.snapshot.arn;
@@ -47,16 +46,15 @@ pub async fn verify(
         DbKind::Cluster => "cluster-snapshot:",
     };
     if arn.account.as_ref() != Some(&m.source.account)
-        || arn.region != m.source.region.as_str()
+        || arn.region != region.as_str()
         || arn.service != "rds"
         || !arn.resource.starts_with(prefix)
     {
         return refuse(
             format!(
-                "the snapshot ARN `{arn}` is not a {} snapshot of the source account `{}` in `{}`",
+                "the snapshot ARN `{arn}` is not a {} snapshot of the source account `{}` in `{region}`",
                 plan.kind.name(),
                 m.source.account,
-                m.source.region
             ),
             "the manifest was edited: ask the source admin for the manifest export wrote",
         );
@@ -116,6 +114,7 @@ pub async fn verify(
             "the manifest was edited or the snapshot replaced: ask the source admin for a fresh export",
         );
     }
+    check_copied_from(m, &snap, progress)?;
     if snap.status != "available" {
         return refuse(
             format!("the shared snapshot is `{}`, not `available`", snap.status),
@@ -229,4 +228,31 @@ fn described_differences(
         aws.iam_auth.map(|b| b.to_string()),
     );
     (!differs.is_empty()).then(|| differs.join(", "))
+}
+
+/// A handoff across regions: AWS's record of where the shared copy was copied from is the
+/// manifest's source region. A copy within one region, or a record AWS does not give, is
+/// said, not refused.
+fn check_copied_from(m: &Manifest, snap: &rds::Snap, progress: &dyn Progress) -> Result<()> {
+    if m.target.region.is_none() {
+        return Ok(());
+    }
+    match snap.copied_from_region.as_deref() {
+        Some(from) if from == m.source.region.as_str() => Ok(()),
+        Some(from) => Err(Error::refused(
+            format!(
+                "the manifest says the database comes from region `{}`, and AWS says the shared snapshot was copied from `{from}`",
+                m.source.region
+            ),
+            "the manifest was edited or the snapshot replaced: ask the source admin for a fresh export",
+        )),
+        None => {
+            progress.event(&Event::warning(
+                "verify",
+                m.snapshot.arn.as_str(),
+                &format!("AWS does not say which region the shared snapshot was copied from; the manifest says `{}`", m.source.region),
+            ));
+            Ok(())
+        }
+    }
 }

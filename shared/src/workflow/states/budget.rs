@@ -111,6 +111,7 @@ mod tests {
                     id: "s".into(),
                     account: "a".into(),
                 },
+                region: None,
             })
             .collect()
     }
