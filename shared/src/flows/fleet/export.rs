@@ -139,13 +139,14 @@ pub async fn export_all(aws: &Aws, args: &ExportArgs, printer: &Printer) -> Resu
         None => aws.clone(),
     };
     let crossing = there.region != aws.region;
-    let listed_there = if crossing {
-        rds::list_all(&there).await?
+    let listed_elsewhere = if crossing {
+        Some(rds::list_all(&there).await?)
     } else {
-        listed.clone()
+        None
     };
+    let listed_there = listed_elsewhere.as_deref().unwrap_or(&listed);
     there.copies =
-        crate::aws::quota::fleet_slots(&listed_there, args.max_parallel.map(usize::from), &kinds)?;
+        crate::aws::quota::fleet_slots(listed_there, args.max_parallel.map(usize::from), &kinds)?;
     let aws = &if crossing {
         aws.clone().reaching(there)
     } else {
@@ -157,7 +158,7 @@ pub async fn export_all(aws: &Aws, args: &ExportArgs, printer: &Printer) -> Resu
         .into_iter()
         .map(|m| {
             let names = names_of(&m, args, &aws.region, &copying.region);
-            let need = room_need(need(&m, &names, &listed_there, &listed), batched);
+            let need = room_need(need(&m, &names, listed_there, &listed), batched);
             (m, need)
         })
         .collect();
