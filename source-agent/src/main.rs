@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use rds_handoff::cli::{parse_error, run, GlobalArgs};
 use rds_handoff::flows::encrypt::EncryptArgs;
 use rds_handoff::flows::export::ExportArgs;
-use rds_handoff::flows::holdings::{CleanupArgs, StatusArgs};
+use rds_handoff::flows::holdings::{Across, CleanupArgs, StatusArgs};
 use rds_handoff::flows::review::{AuditArgs, PolicyArgs};
 use rds_handoff::flows::revoke::RevokeArgs;
 
@@ -52,9 +52,20 @@ enum Command {
     /// Same account: make an encrypted copy of an unencrypted database, same placement
     Encrypt(EncryptArgs),
     /// Remove what an unfinished or abandoned export or encrypt left (never a database)
-    Cleanup(CleanupArgs),
-    /// List the handoffs in this account and region: stage reached, resources held
-    Status(StatusArgs),
+    Cleanup {
+        #[command(flatten)]
+        args: CleanupArgs,
+        #[command(flatten)]
+        across: Across,
+    },
+    /// List the handoffs in this account and region (and what those across regions hold in
+    /// the other): stage reached, resources held
+    Status {
+        #[command(flatten)]
+        args: StatusArgs,
+        #[command(flatten)]
+        across: Across,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,8 +81,12 @@ fn main() -> std::process::ExitCode {
             Command::Audit(args) => commands::audit::run(&args, &global, &printer).await,
             Command::Revoke(args) => commands::revoke::run(&args, &global, &printer).await,
             Command::Encrypt(args) => commands::encrypt::run(&args, &global, &printer).await,
-            Command::Cleanup(args) => commands::cleanup::run(&args, &global, &printer).await,
-            Command::Status(args) => commands::status::run(&args, &global, &printer).await,
+            Command::Cleanup { args, across } => {
+                commands::cleanup::run(&args, &across, &global, &printer).await
+            }
+            Command::Status { args, across } => {
+                commands::status::run(&args, &across, &global, &printer).await
+            }
         }
     })
 }

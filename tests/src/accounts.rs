@@ -90,6 +90,14 @@ impl Account {
         }
     }
 
+    /// The same account, its clients calling `endpoint` (a test proxy) instead.
+    pub fn calling(&self, endpoint: &str) -> Account {
+        Account {
+            endpoint: endpoint.to_owned(),
+            ..self.clone()
+        }
+    }
+
     /// Makes [`EXECUTION_ROLE`] in this account, once per account and emulator, as the README
     /// has an admin make it: the Step Functions shim, as AWS, refuses a state machine whose
     /// role does not exist or does not trust Step Functions.

@@ -157,7 +157,8 @@ pub struct Stats {
 /// DB cluster snapshot copies apart, as AWS limits them apart.
 #[derive(Debug, Default)]
 pub struct Copies {
-    started: BTreeMap<String, std::time::Instant>,
+    /// By kind (0: DB snapshot, 1: DB cluster snapshot) and identifier.
+    started: BTreeMap<(usize, String), std::time::Instant>,
     in_flight: [std::collections::BTreeSet<String>; 2],
     peak: [usize; 2],
     total: usize,
@@ -229,7 +230,7 @@ fn track_copy(state: &State, action: &str, request: &[u8], ok: bool) -> Vec<Stri
             if let Some(id) = form_value(&body, key) {
                 copies
                     .started
-                    .insert(id.to_owned(), std::time::Instant::now());
+                    .insert((kind, id.to_owned()), std::time::Instant::now());
                 copies.in_flight[kind].insert(id.to_owned());
                 copies.total += 1;
                 copies.peak[kind] = copies.peak[kind].max(copies.in_flight[kind].len());
@@ -243,9 +244,15 @@ fn track_copy(state: &State, action: &str, request: &[u8], ok: bool) -> Vec<Stri
                 "DBClusterSnapshotIdentifier"
             };
             let kind = usize::from(action == "DescribeDBClusterSnapshots");
+            // A listing names nothing: every copy started is in it, if of its kind.
+            let mut described = described_ids(&body, key);
+            if described.is_empty() {
+                let of_kind = copies.started.keys().filter(|(k, _)| *k == kind);
+                described = of_kind.map(|(_, id)| id.clone()).collect();
+            }
             let mut copying = vec![];
-            for id in described_ids(&body, key) {
-                let Some(started) = copies.started.get(&id).copied() else {
+            for id in described {
+                let Some(started) = copies.started.get(&(kind, id.clone())).copied() else {
                     continue;
                 };
                 if copy_time.is_some_and(|t| started.elapsed() < t) {

@@ -19,6 +19,7 @@ const COPYING: [&str; 3] = ["creating", "copying", "pending"];
 /// limit is already reached for a kind the fleet needs.
 pub fn fleet_slots(
     listed: &[Listed],
+    region: &crate::ident::Region,
     max_parallel: Option<usize>,
     needs: &[DbKind],
 ) -> Result<CopySlots> {
@@ -27,8 +28,11 @@ pub fn fleet_slots(
         let free = limit.saturating_sub(busy);
         if free == 0 && needs.contains(&kind) {
             return Err(Error::refused(
-                format!("the account already has {busy} {} snapshot copies in progress, AWS's limit of {limit} per region", kind.name()),
-                "wait for those copies to finish (`aws rds describe-db-snapshots` shows them), then re-run the same command",
+                format!("the account already has {busy} {} snapshot copies in progress in `{region}`, AWS's limit of {limit} per region", kind.name()),
+                format!("wait for those copies to finish (`aws rds {} --region {region}` shows them), then re-run the same command", match kind {
+                    DbKind::Instance => "describe-db-snapshots",
+                    DbKind::Cluster => "describe-db-cluster-snapshots",
+                }),
             ));
         }
         Ok(max_parallel.map_or(free, |n| n.min(free)))
@@ -68,18 +72,22 @@ mod tests {
         }
     }
 
+    fn here() -> crate::ident::Region {
+        "us-east-1".parse().unwrap()
+    }
+
     #[test]
     fn copies_in_progress_lower_the_fleets_slots_and_max_parallel_never_raises_them() {
         let mut listed = vec![snapshot("db-snapshot", "available", true)];
         listed.extend((0..3).map(|_| snapshot("db-snapshot", "copying", true)));
         listed.push(snapshot("db-snapshot", "creating", false));
         listed.push(snapshot("db-cluster-snapshot", "copying", true));
-        let slots = fleet_slots(&listed, None, &[DbKind::Instance]).unwrap();
+        let slots = fleet_slots(&listed, &here(), None, &[DbKind::Instance]).unwrap();
         assert_eq!(slots.limit(DbKind::Instance), Some(17));
         assert_eq!(slots.limit(DbKind::Cluster), Some(4));
-        let slots = fleet_slots(&listed, Some(2), &[]).unwrap();
+        let slots = fleet_slots(&listed, &here(), Some(2), &[]).unwrap();
         assert_eq!(slots.limit(DbKind::Instance), Some(2));
-        let slots = fleet_slots(&listed, Some(100), &[]).unwrap();
+        let slots = fleet_slots(&listed, &here(), Some(100), &[]).unwrap();
         assert_eq!(slots.limit(DbKind::Cluster), Some(4));
     }
 
@@ -88,8 +96,8 @@ mod tests {
         let listed: Vec<_> = (0..5)
             .map(|_| snapshot("db-cluster-snapshot", "copying", true))
             .collect();
-        assert!(fleet_slots(&listed, None, &[DbKind::Instance]).is_ok());
-        let err = fleet_slots(&listed, None, &[DbKind::Cluster]).unwrap_err();
+        assert!(fleet_slots(&listed, &here(), None, &[DbKind::Instance]).is_ok());
+        let err = fleet_slots(&listed, &here(), None, &[DbKind::Cluster]).unwrap_err();
         assert!(err.to_string().contains("5 DB cluster snapshot copies"));
     }
 }

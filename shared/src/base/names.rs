@@ -49,6 +49,15 @@ impl ExportNames {
     /// The names of a handoff from region `from` into region `to`: apart from those of a
     /// handoff within either region (a database of the same name there may be handed to the
     /// same target), and from those into any other region.
+    /// The target account and target region an intermediate of [`Self::across`] is named
+    /// for (`rh-<db>-to-<target>-<region>-src`).
+    pub fn intermediate_parts(id: &str) -> Option<(&str, &str)> {
+        let (_, tail) = id.strip_suffix("-src")?.rsplit_once("-to-")?;
+        let (target, region) = tail.split_once('-')?;
+        let account = target.len() == 12 && target.bytes().all(|b| b.is_ascii_digit());
+        (account && crate::ident::is_region(region)).then_some((target, region))
+    }
+
     pub fn across(snapshot_kind: RdsIdKind, db: &str, target: &str, from: &str, to: &str) -> Self {
         Self {
             shared: bounded(snapshot_kind, db, &format!("to-{target}-from-{from}")),
@@ -100,6 +109,27 @@ mod tests {
         assert_eq!(names.shared, "rh-orders-to-222222222222");
         assert_eq!(names.intermediate, "rh-orders-to-222222222222-src");
         assert_eq!(names.temp_cluster, "rh-orders-to-222222222222-tmp");
+    }
+
+    #[test]
+    fn an_intermediate_across_regions_says_its_target_and_region() {
+        for db in ["orders", "to-to-1", &"a".repeat(63)] {
+            let names = ExportNames::across(
+                RdsIdKind::Snapshot,
+                db,
+                "222222222222",
+                "us-east-1",
+                "us-west-2",
+            );
+            assert_eq!(
+                ExportNames::intermediate_parts(&names.intermediate),
+                Some(("222222222222", "us-west-2")),
+                "{db}"
+            );
+            assert_eq!(ExportNames::intermediate_parts(&names.shared), None);
+        }
+        let within = ExportNames::new(RdsIdKind::Snapshot, "orders", "222222222222");
+        assert_eq!(ExportNames::intermediate_parts(&within.intermediate), None);
     }
 
     #[test]

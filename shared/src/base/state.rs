@@ -32,6 +32,20 @@ pub struct State {
     /// what it made.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requested: Vec<Created>,
+    /// An export's: where it goes, so that a later run of the same manifest path cannot
+    /// hand the database off elsewhere over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headed: Option<Headed>,
+}
+
+/// Where an export hands its database off: from the database's region, to the target
+/// account, its shared copy made in `destination` (the database's region, or the one
+/// `--target-region` named).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Headed {
+    pub source_region: String,
+    pub target_account: String,
+    pub destination: String,
 }
 
 impl State {
@@ -67,6 +81,14 @@ impl<'a> Recorder<'a> {
             state: Mutex::new(state),
             inner,
         }
+    }
+
+    /// Records, with the first resource, where the run hands its database off.
+    pub fn headed(self, headed: Headed) -> Self {
+        if let Ok(mut state) = self.state.lock() {
+            state.headed = Some(headed);
+        }
+        self
     }
 }
 

@@ -79,6 +79,9 @@ pub const TAG_SOURCE_SNAPSHOT: &str = "rds-handoff:source-snapshot";
 pub const TAG_ENCRYPTED_FROM: &str = "rds-handoff:encrypted-from";
 /// On what a cross-region export makes: the region of the database it hands off.
 pub const TAG_SOURCE_REGION: &str = "rds-handoff:source-region";
+/// On what a cross-region export makes: the region its shared copy is made in, so that
+/// `status` where the database is finds the rest of the handoff there.
+pub const TAG_TARGET_REGION: &str = "rds-handoff:target-region";
 
 /// The error an export's item ends with when its Share names a snapshot that is not the copy
 /// made for its state machine's account.

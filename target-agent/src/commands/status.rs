@@ -1,10 +1,10 @@
 use rds_handoff::aws::Aws;
 use rds_handoff::base::progress::Printer;
 use rds_handoff::cli::GlobalArgs;
-use rds_handoff::flows::holdings::{run_status, Side, StatusArgs};
+use rds_handoff::flows::holdings::{run_status, Across, Side, StatusArgs};
 use rds_handoff::{ExitCode, Result};
 
 pub async fn run(args: &StatusArgs, global: &GlobalArgs, printer: &Printer) -> Result<ExitCode> {
     let aws = Aws::connect(&global.aws).await?;
-    run_status(args, Side::Target, &aws, printer).await
+    run_status(args, &Across::default(), Side::Target, &aws, printer).await
 }

@@ -37,6 +37,7 @@ use e2e::emulator::venv;
 use e2e::fixtures::{aurora_cluster, footprint, mysql_instance, network};
 use e2e::proxy::{Bucket, CopyStats, FaultPlan, Proxy};
 use e2e::{Account, Agent, Emulator, Run, Workdir};
+use rds_handoff::aws::wait::WaitPolicy;
 use rds_handoff::base::vocabulary::DbKind;
 use rds_handoff::flows::fleet::index::Index;
 
@@ -522,12 +523,18 @@ async fn throttled_fleet(options: &Options) -> (FleetRun, Account) {
     fleet(options, plan, &[]).await
 }
 
-/// The export's makespan against the rounds of copies the quota allows.
-fn report_makespan(options: &Options, run: &FleetRun) {
-    let rounds = options
+/// The rounds of copies the quota allows the fleet: ⌈N/20⌉ DB snapshot copies, ⌈M/5⌉ DB
+/// cluster snapshot copies, side by side.
+fn quota_rounds(options: &Options) -> usize {
+    options
         .instances
         .div_ceil(20)
-        .max(options.clusters.div_ceil(5));
+        .max(options.clusters.div_ceil(5))
+}
+
+/// The export's makespan against the rounds of copies the quota allows.
+fn report_makespan(options: &Options, run: &FleetRun) {
+    let rounds = quota_rounds(options);
     let copy = run.peak_copies.0.median.as_secs_f64();
     println!(
         "  a copy took {copy:.1} s from its start until the agent saw it available (the {} s it was held, then the next poll)",
@@ -579,28 +586,40 @@ fn report_budget(options: &Options, run: &FleetRun) {
             "{side}: {minute:.2}/s over a minute"
         );
     }
-    let export_rds = run.done.0["requests"]
-        .as_array()
-        .and_then(|r| r.iter().find(|r| r["service"] == "rds"))
-        .and_then(|r| r["requests"].as_f64())
-        .unwrap_or_default();
-    let rounds = options
-        .instances
-        .div_ceil(20)
-        .max(options.clusters.div_ceil(5));
-    let copies = rounds as f64 * options.copy_time as f64;
-    let requests = (export_rds - 150.0).max(0.0) / 6.0;
-    println!(
-        "  export makespan {:.0} s against its bounds: the copies' {copies:.0} s ({rounds} rounds of {} s), the budget's {requests:.0} s ({export_rds:.0} RDS requests at 6/s after 150): {:.2}x the larger",
-        run.export.as_secs_f64(),
-        options.copy_time,
-        run.export.as_secs_f64() / copies.max(requests)
-    );
+    for (side, took, done) in [
+        ("export", run.export, &run.done.0),
+        ("import", run.import, &run.done.1),
+    ] {
+        against_bounds(options, side, took, done);
+    }
     println!(
         "  all AWS requests per database: {:.1} (export {} + import {})",
         (run.requests.0 + run.requests.1) as f64 / n,
         run.requests.0,
         run.requests.1
+    );
+}
+
+/// A side's makespan against what bounds it: the quota's rounds of copies, each seen done
+/// within one poll interval (the longest the waits settle to), and the run's RDS budget.
+fn against_bounds(options: &Options, side: &str, took: Duration, done: &serde_json::Value) {
+    let rds = done["requests"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["service"] == "rds"))
+        .and_then(|r| r["requests"].as_f64())
+        .unwrap_or_default();
+    let rounds = quota_rounds(options);
+    let poll = WaitPolicy::new(Duration::from_secs(3600))
+        .max_delay
+        .as_secs_f64();
+    let copies = rounds as f64 * options.copy_time as f64;
+    let quota = copies + rounds as f64 * poll;
+    let budget = (rds - 150.0).max(0.0) / 6.0;
+    let took = took.as_secs_f64();
+    println!(
+        "  {side} makespan {took:.0} s against its bounds: the quota's {rounds} rounds of {} s copies, each seen within one poll interval ({poll:.0} s), {quota:.0} s ({copies:.0} s of copying); the budget's {budget:.0} s ({rds:.0} RDS requests at 6/s after 150): {:.2}x the larger (target: at most 1.10x)",
+        options.copy_time,
+        took / quota.max(budget)
     );
 }
 

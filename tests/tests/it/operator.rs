@@ -432,7 +432,8 @@ async fn operator_policies_allow_every_call_and_list_no_other() {
         wd.via(&src, Agent::Src, &source, &encrypt).await.ok();
     }
 
-    wd.via(&src, Agent::Src, &source, &["status"]).await.ok();
+    let status = ["status", "--target-region", THERE];
+    wd.via(&src, Agent::Src, &source, &status).await.ok();
     wd.via(
         &src,
         Agent::Src,

@@ -6,7 +6,8 @@ use e2e::fixtures::{
     aurora_cluster, describe_instance, footprint, key_state, mysql_instance, network,
     placed_instance, Footprint,
 };
-use e2e::{Account, Agent, Run, Workdir, SOURCE, TARGET};
+use e2e::proxy::{Denial, FaultPlan, Proxy};
+use e2e::{Account, Agent, Emulator, Run, Workdir, SOURCE, TARGET};
 
 use crate::common::{accounts, export, import, manifest};
 use crate::reliability::{assert_final_state, count_requests, kill_at, wait_holds};
@@ -25,6 +26,21 @@ fn nothing() -> Footprint {
 /// `src-agent export` of `db` to the target in [`THERE`].
 async fn export_there(wd: &Workdir, source: &Account, flag: &str, db: &str) -> Run {
     export(wd, source, flag, db, &["--target-region", THERE]).await
+}
+
+/// The arguments of `src-agent export` of instance `db` to the target in [`THERE`].
+fn export_args_there(db: &str) -> Vec<String> {
+    [
+        "export",
+        "--db-instance",
+        db,
+        "--target-account",
+        TARGET,
+        "--target-region",
+        THERE,
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// The source's own database, and nothing else of the handoff, in its region.
@@ -94,7 +110,10 @@ async fn an_instance_goes_to_another_region_under_keys_of_that_region_and_revoke
     // The same command without the region is another handoff, which that manifest is not.
     export(&wd, &source, "--db-instance", "xr-db", &[])
         .await
-        .refused(3, &format!("re-run with `--target-region {THERE}`"));
+        .refused(
+            3,
+            &format!("re-run with that handoff's own `--region us-east-1`, `--target-account {TARGET}`, `--target-region {THERE}`"),
+        );
     only_the_database(&source, "xr-db").await;
 
     // The target imports in the manifest's region, under a key of its own there.
@@ -339,19 +358,7 @@ async fn a_cross_region_export_killed_at_every_request_resumes_to_the_same_state
     let (source, target) = accounts().await;
     let source_there = source.in_region(THERE);
     let wd = Workdir::new("xr-kill");
-    let args = |db: &str| -> Vec<String> {
-        [
-            "export",
-            "--db-instance",
-            db,
-            "--target-account",
-            TARGET,
-            "--target-region",
-            THERE,
-        ]
-        .map(str::to_owned)
-        .to_vec()
-    };
+    let args = export_args_there;
     mysql_instance(&source, "xrk-base", false).await;
     let base = args("xrk-base");
     let base: Vec<&str> = base.iter().map(String::as_str).collect();
@@ -463,6 +470,49 @@ async fn cleanup_of_a_cross_region_handoff_removes_its_own_in_both_regions_and_n
     let theirs = footprint(&source_there, "xr-cln").await;
     assert_eq!(theirs.snapshots.len(), 2, "{theirs:?}");
     let ours = format!("rh-xr-cln-to-{TARGET}-from-us-east-1");
+    // Status where the database is lists its handoff with what it holds in the target
+    // region, and not that region's own handoff of a database of the same name.
+    let here = wd
+        .run(Agent::Src, &source, &["status", "--target-region", THERE])
+        .await
+        .ok();
+    let crossing = format!("xr-cln (us-east-1 to {THERE}): shared with {TARGET}");
+    assert!(here.stdout.contains(&crossing), "{}", here.stdout);
+    assert!(
+        here.stdout.contains(&format!(
+            "db-snapshot {ours} (available, shared with {TARGET}, sse-kms, in {THERE})"
+        )),
+        "{}",
+        here.stdout
+    );
+    assert!(
+        !here.stdout.contains(&format!("rh-xr-cln-to-{TARGET} ")),
+        "{THERE}'s own handoff is not this region's: {}",
+        here.stdout
+    );
+    // From the target region both are listed, each apart.
+    let there = wd
+        .run(Agent::Src, &source_there, &["status", "--output", "json"])
+        .await
+        .ok();
+    let done: serde_json::Value =
+        serde_json::from_str(there.stdout.lines().next_back().unwrap_or_default()).unwrap();
+    let handoffs: Vec<(String, String)> = done["handoffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["database"] == "xr-cln")
+        .map(|h| (h["source_region"].to_string(), h["stage"].to_string()))
+        .collect();
+    let shared = format!("\"shared with {TARGET}\"");
+    assert_eq!(
+        handoffs,
+        vec![
+            ("null".to_owned(), shared.clone()),
+            ("\"us-east-1\"".to_owned(), shared)
+        ],
+        "{done}"
+    );
     source_there
         .rds()
         .modify_db_snapshot_attribute()
@@ -503,4 +553,200 @@ async fn cleanup_of_a_cross_region_handoff_removes_its_own_in_both_regions_and_n
         "the key of {THERE}'s own handoff stays"
     );
     only_the_database(&source, "xr-cln").await;
+}
+
+#[tokio::test]
+async fn a_cross_region_run_given_up_keeps_its_region_and_status_finds_it_from_both() {
+    let source = Account::assume(SOURCE).await;
+    let source_there = source.in_region(THERE);
+    let wd = Workdir::new("xr-gone");
+    let args = export_args_there;
+    mysql_instance(&source, "xrg-base", false).await;
+    mysql_instance(&source, "xrg-left", false).await;
+    let base = args("xrg-base");
+    let base: Vec<&str> = base.iter().map(String::as_str).collect();
+    let holds = || wait_holds("Identifier=xrg-restored");
+    let total = count_requests(&wd, &source, Agent::Src, &base, holds()).await;
+    // Killed at its last request: its copy is made and shared, its manifest not written.
+    let left = args("xrg-left");
+    assert!(kill_at(&wd, &source, Agent::Src, &left, total, holds()).await);
+    assert!(!wd.path().join("xrg-left.handoff.json").exists());
+    let made_there = footprint(&source_there, "xrg-left").await;
+    assert_eq!(made_there.snapshots.len(), 1, "{made_there:?}");
+    let made_here = footprint(&source, "xrg-left").await;
+
+    // The same manifest path headed for this region instead is refused: that run would
+    // write over the manifest of a copy made in the other one.
+    export(&wd, &source, "--db-instance", "xrg-left", &[])
+        .await
+        .refused(
+            3,
+            &format!("re-run with that handoff's own `--region us-east-1`, `--target-account {TARGET}`, `--target-region {THERE}`"),
+        );
+    assert_eq!(footprint(&source, "xrg-left").await, made_here);
+    assert_eq!(footprint(&source_there, "xrg-left").await, made_there);
+
+    // Status here reads the other region: each resource says where it is.
+    let status = wd
+        .run(Agent::Src, &source, &["status", "--target-region", THERE])
+        .await
+        .ok();
+    for db in ["xrg-base", "xrg-left"] {
+        let listed = format!("{db} (us-east-1 to {THERE}): shared with {TARGET}");
+        assert!(status.stdout.contains(&listed), "{}", status.stdout);
+    }
+    let copy = format!("rh-xrg-left-to-{TARGET}-from-us-east-1");
+    assert!(
+        status.stdout.contains(&format!(
+            "{copy} (available, shared with {TARGET}, sse-kms, in {THERE})"
+        )),
+        "{}",
+        status.stdout
+    );
+    // Without the flag, it reads the other region while an intermediate snapshot is here.
+    let intermediate = made_here.snapshots.first();
+    let only = ["status", "--db", "xrg-left"];
+    let status = wd.run(Agent::Src, &source, &only).await.ok();
+    assert_eq!(
+        status.stdout.contains(&copy),
+        intermediate.is_some(),
+        "{made_here:?}: {}",
+        status.stdout
+    );
+
+    // Its own command finishes it, and writes the manifest naming both regions.
+    wd.run(Agent::Src, &source, &left).await.ok();
+    let m = manifest(&wd, "xrg-left");
+    assert_eq!(m.target.region.as_ref().map(|r| r.as_str()), Some(THERE));
+    assert_eq!(footprint(&source_there, "xrg-left").await, made_there);
+    only_the_database(&source, "xrg-left").await;
+}
+
+#[tokio::test]
+async fn a_fleet_takes_its_copy_slots_from_the_target_regions_copies_in_progress() {
+    let source = Account::assume("444444444449").await;
+    let source_there = source.in_region(THERE);
+    aurora_cluster(&source, "xrq-c", true).await;
+    // Five cluster snapshot copies into the target region in progress, AWS's limit there.
+    aurora_cluster(&source, "xrq-busy", false).await;
+    source
+        .rds()
+        .create_db_cluster_snapshot()
+        .db_cluster_identifier("xrq-busy")
+        .db_cluster_snapshot_identifier("xrq-busy-s")
+        .send()
+        .await
+        .unwrap();
+    let proxy = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            copy_time: Some(std::time::Duration::from_secs(3600)),
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let busy = source_there.calling(&proxy.url);
+    for i in 0..5 {
+        busy.rds()
+            .copy_db_cluster_snapshot()
+            .source_db_cluster_snapshot_identifier(format!(
+                "arn:aws:rds:us-east-1:{}:cluster-snapshot:xrq-busy-s",
+                source.id
+            ))
+            .target_db_cluster_snapshot_identifier(format!("xrq-busy-{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let wd = Workdir::new("xr-slots");
+    let args = |more: &[&str]| -> Vec<String> {
+        let mut args = vec!["export", "--db-cluster", "xrq-c", "--manifest-dir", "out"];
+        args.extend(["--target-account", TARGET, "--dry-run"]);
+        args.extend(more);
+        args.into_iter().map(str::to_owned).collect()
+    };
+    // Its copies are made in the target region: no slot is free there.
+    wd.via(
+        &proxy,
+        Agent::Src,
+        &source,
+        &args(&["--target-region", THERE]),
+    )
+    .await
+    .refused(
+        3,
+        &format!("the account already has 5 DB cluster snapshot copies in progress in `{THERE}`"),
+    );
+    // Within its own region, where no copy is in progress, the same fleet has room.
+    wd.via(&proxy, Agent::Src, &source, &args(&[])).await.ok();
+    assert_eq!(
+        footprint(&source, "xrq-c").await.snapshots,
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn cleanup_by_database_reaches_the_copy_a_failed_cross_region_run_left_there() {
+    let source = Account::assume(SOURCE).await;
+    let source_there = source.in_region(THERE);
+    let wd = Workdir::new("xr-fail");
+    mysql_instance(&source, "xrd-db", false).await;
+    // The share is refused: the run stops with its copy made in the target region, unshared,
+    // and its intermediate snapshot left here.
+    let plan = FaultPlan {
+        denials: vec![Denial {
+            action: "ModifyDBSnapshotAttribute",
+            matching: "xrd-db".into(),
+            code: None,
+        }],
+        ..FaultPlan::default()
+    };
+    let proxy = Proxy::start(&Emulator::get().url, plan).await;
+    let args = export_args_there("xrd-db");
+    let failed = wd.via(&proxy, Agent::Src, &source, &args).await;
+    assert_ne!(failed.code, 0, "{}", failed.stderr);
+    let made_here = footprint(&source, "xrd-db").await;
+    assert_eq!(
+        made_here.snapshots.len(),
+        1,
+        "the intermediate: {made_here:?}"
+    );
+    let made_there = footprint(&source_there, "xrd-db").await;
+    assert_eq!(
+        (made_there.snapshots.len(), made_there.keys.len()),
+        (1, 1),
+        "{made_there:?}"
+    );
+
+    // Cleanup by name, where the database is, removes both regions' leftovers.
+    let done = wd
+        .run(
+            Agent::Src,
+            &source,
+            &[
+                "cleanup",
+                "--db",
+                "xrd-db",
+                "--yes",
+                "--key-deletion-days",
+                "7",
+            ],
+        )
+        .await
+        .ok();
+    assert!(
+        done.stdout
+            .contains(&format!("rh-xrd-db-to-{TARGET}-from-us-east-1")),
+        "{}",
+        done.stdout
+    );
+    only_the_database(&source, "xrd-db").await;
+    assert_eq!(
+        footprint(&source_there, "xrd-db").await.snapshots,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        key_state(&source_there, &made_there.keys[0]).await,
+        aws_sdk_kms::types::KeyState::PendingDeletion
+    );
 }

@@ -147,17 +147,30 @@ async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
         message: format!("DB cluster `{id}` not found"),
         hint: None,
     })?;
-    let writer = db
-        .db_cluster_members()
-        .iter()
-        .find(|m| m.is_cluster_writer().unwrap_or(false))
-        .and_then(|m| m.db_instance_identifier());
-    let instance_class = match writer {
+    let instance_class = match writer_of(db) {
         Some(writer) => optional(describe_instance(aws, writer).await, DB_NOT_FOUND)?
             .and_then(|w| w.database.instance_class),
         None => None,
     };
-    Ok(DbInfo {
+    let mut info = cluster_info(db, instance_class);
+    info.database.identifier = id.to_owned();
+    Ok(info)
+}
+
+/// A cluster's writer instance, which holds its instance class.
+pub(super) fn writer_of(db: &aws_sdk_rds::types::DbCluster) -> Option<&str> {
+    db.db_cluster_members()
+        .iter()
+        .find(|m| m.is_cluster_writer().unwrap_or(false))
+        .and_then(|m| m.db_instance_identifier())
+}
+
+/// A DB cluster as the agents see it, with its writer's instance class.
+pub(super) fn cluster_info(
+    db: &aws_sdk_rds::types::DbCluster,
+    instance_class: Option<String>,
+) -> DbInfo {
+    DbInfo {
         arn: db.db_cluster_arn().unwrap_or_default().to_owned(),
         status: db.status().unwrap_or_default().to_owned(),
         encryption: Encryption::read(
@@ -176,7 +189,7 @@ async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
         publicly_accessible: db.publicly_accessible(),
         availability_zones: db.availability_zones().to_vec(),
         deletion_protection: db.deletion_protection().unwrap_or(false),
-        writer: writer.map(str::to_owned),
+        writer: writer_of(db).map(str::to_owned),
         resource_id: db.db_cluster_resource_id().map(str::to_owned),
         member_of: None,
         managed_secret: db
@@ -185,7 +198,7 @@ async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
             .map(str::to_owned),
         database: Database {
             kind: DbKind::Cluster,
-            identifier: id.to_owned(),
+            identifier: db.db_cluster_identifier().unwrap_or_default().to_owned(),
             engine: db.engine().unwrap_or_default().to_owned(),
             engine_version: db.engine_version().unwrap_or_default().to_owned(),
             port: db.port(),
@@ -201,7 +214,7 @@ async fn describe_cluster(aws: &Aws, id: &str) -> Result<DbInfo> {
             parameter_group: db.db_cluster_parameter_group().map(str::to_owned),
             option_group: None,
         },
-    })
+    }
 }
 
 /// Waits until a database is `available`.

@@ -3,9 +3,10 @@
 //!
 //! Each wait keeps its own pace ([`crate::aws::wait`]), but instead of describing its
 //! resource alone it joins the next round of its kind (DB snapshots, DB cluster snapshots, DB
-//! instances). A round asks AWS once about every identifier waiting for it, with a filter
-//! (`db-snapshot-id`, `db-cluster-snapshot-id`, `db-instance-id`), in pages of [`PAGE`]
-//! identifiers, and wakes each wait with what it saw. A round for one identifier asks for it
+//! instances, DB clusters). A round asks AWS once about every identifier waiting for it, with
+//! a filter (`db-snapshot-id`, `db-cluster-snapshot-id`, `db-instance-id`, `db-cluster-id`),
+//! in pages of [`PAGE`] identifiers, and wakes each wait with what it saw. A round of
+//! clusters also asks, in one more round's worth of pages, for their writers' instance class. A round for one identifier asks for it
 //! by name, as a single handoff always did.
 //!
 //! A wait's first poll is asked at once (a step never waits to start waiting); later polls
@@ -16,9 +17,6 @@
 //!
 //! A round that fails is tried again at the next gap, and after [`TRIES`] the waits ask
 //! alone (each then reports its own error); a round of one identifier, at once.
-//!
-//! DB clusters are waited for alone: their answer needs their writer's class, one more
-//! request each, and a run has at most a few restores of clusters in flight.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -33,7 +31,7 @@ use crate::aws::Aws;
 use crate::base::error::{sdk, Result};
 use crate::base::vocabulary::DbKind;
 
-use super::database::{describe_db, instance_info};
+use super::database::{cluster_info, describe_db, instance_info, writer_of};
 use super::snapshot::{describe_snapshot, snap_of_cluster, snap_of_instance};
 use super::{DbInfo, Snap};
 
@@ -58,6 +56,7 @@ pub struct Rounds {
     snapshots: Arc<Round<Snap>>,
     cluster_snapshots: Arc<Round<Snap>>,
     instances: Arc<Round<DbInfo>>,
+    clusters: Arc<Round<DbInfo>>,
 }
 
 /// The waits that joined the next round of one kind.
@@ -235,6 +234,7 @@ impl Rounds {
             self.snapshots.counted(),
             self.cluster_snapshots.counted(),
             self.instances.counted(),
+            self.clusters.counted(),
         ]
         .iter()
         .fold((0, 0), |(r, q), (rounds, requests)| {
@@ -266,21 +266,25 @@ pub async fn poll_snapshot(aws: &Aws, kind: DbKind, id: &str, first: bool) -> Re
     }
 }
 
-/// A database, asked in the next round of DB instances (at once for a wait's `first` poll);
-/// a cluster alone.
+/// A database, asked in the next round of its kind (at once for a wait's `first` poll).
 pub async fn poll_db(aws: &Aws, kind: DbKind, id: &str, first: bool) -> Result<Option<DbInfo>> {
-    if kind == DbKind::Cluster {
-        return describe_db(aws, kind, id).await;
-    }
     let each = aws.clone();
-    let answer = aws
-        .rounds
-        .instances
-        .ask(id, first, move |ids| {
-            let aws = each.clone();
-            async move { instances_by_id(&aws, ids).await }
-        })
-        .await;
+    let answer = match kind {
+        DbKind::Instance => {
+            let ask = move |ids| {
+                let aws = each.clone();
+                async move { instances_by_id(&aws, ids).await }
+            };
+            aws.rounds.instances.ask(id, first, ask).await
+        }
+        DbKind::Cluster => {
+            let ask = move |ids| {
+                let aws = each.clone();
+                async move { clusters_by_id(&aws, ids).await }
+            };
+            aws.rounds.clusters.ask(id, first, ask).await
+        }
+    };
     match answer {
         Some(found) => Ok(found),
         None => describe_db(aws, kind, id).await,
@@ -375,6 +379,55 @@ async fn instances_by_id(aws: &Aws, ids: Vec<String>) -> Result<(BTreeMap<String
         }
     }
     Ok((found, requests))
+}
+
+/// DB clusters by identifier, each with its writer's instance class, and the requests it
+/// took: one cluster by name (and its writer), many by filter (and their writers in one
+/// round of instances).
+async fn clusters_by_id(aws: &Aws, ids: Vec<String>) -> Result<(BTreeMap<String, DbInfo>, u64)> {
+    if let [id] = ids.as_slice() {
+        let found = describe_db(aws, DbKind::Cluster, id).await?;
+        let requests = 1 + u64::from(found.as_ref().is_some_and(|c| c.writer.is_some()));
+        return Ok((
+            found.map(|d| (id.to_lowercase(), d)).into_iter().collect(),
+            requests,
+        ));
+    }
+    let (mut clusters, mut requests) = (Vec::new(), 0);
+    for chunk in ids.chunks(PAGE) {
+        let filter = Filter::builder()
+            .name("db-cluster-id")
+            .set_values(Some(chunk.to_vec()))
+            .build();
+        let mut pages = aws
+            .rds
+            .describe_db_clusters()
+            .filters(filter)
+            .max_records(PAGE as i32)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            requests += 1;
+            let page = page.map_err(sdk("rds:DescribeDBClusters"))?;
+            clusters.extend(page.db_clusters().iter().cloned());
+        }
+    }
+    let writers: Vec<String> = clusters
+        .iter()
+        .filter_map(|c| writer_of(c).map(str::to_owned))
+        .collect();
+    let (classes, asked) = match writers.is_empty() {
+        true => (BTreeMap::new(), 0),
+        false => instances_by_id(aws, writers).await?,
+    };
+    let found = clusters.iter().map(|c| {
+        let class = writer_of(c)
+            .and_then(|w| classes.get(&w.to_lowercase()))
+            .and_then(|w| w.database.instance_class.clone());
+        let info = cluster_info(c, class);
+        (info.database.identifier.to_lowercase(), info)
+    });
+    Ok((found.collect(), requests + asked))
 }
 
 fn by_id(snap: Snap) -> (String, Snap) {

@@ -8,7 +8,7 @@ use crate::aws::wait::{wait_for, Goal, Status, WaitPolicy};
 use crate::aws::Aws;
 use crate::base::error::{sdk, Error, Result};
 use crate::base::progress::{Event, Progress};
-use crate::base::vocabulary::{DbKind, Encryption};
+use crate::base::vocabulary::{DbKind, Encryption, TAG_TARGET_REGION};
 
 use super::codes::{created, optional, SNAP_NOT_FOUND};
 use super::rounds::poll_snapshot;
@@ -178,6 +178,9 @@ pub fn check_ours(snap: &Snap, tags: &BTreeMap<String, String>, key: Option<&str
         .iter()
         .filter_map(|(k, v)| match snap.tags.get(k) {
             Some(found) if found == v => None,
+            // Added after the first cross-region release, whose names already say both
+            // regions: its copies lack it.
+            None if k == TAG_TARGET_REGION => None,
             Some(found) => Some(format!("tag `{k}` is `{found}`, not `{v}`")),
             None => Some(format!("tag `{k}` is missing")),
         })

@@ -84,25 +84,6 @@ pub(super) async fn finished(aws: &Aws, plan: &ExportPlan) -> Result<Option<Expo
         return Ok(None);
     };
     let same = manifest.database.identifier == plan.db && manifest.target.account == plan.target;
-    // `aws` is the shared copy's region: a handoff into another region is another export.
-    let region = manifest.snapshot_region();
-    if same && *region != aws.region {
-        let flag = match &manifest.target.region {
-            Some(region) => format!("`--target-region {region}`"),
-            None => "no `--target-region`".to_owned(),
-        };
-        return Err(Error::refused(
-            format!(
-                "`{}` holds the handoff of {} `{}` to {} in region `{region}`, and this run would hand it off in `{}`",
-                plan.manifest_path.display(),
-                plan.kind.name(),
-                plan.db,
-                plan.target,
-                aws.region
-            ),
-            format!("re-run with {flag} to see that handoff; to hand it off in another region as well, pass `--manifest` with another path"),
-        ));
-    }
     // The database is in the plan's source region, or in the shared copy's.
     let from = plan.source_region.as_ref().unwrap_or(&aws.region);
     let ours = same

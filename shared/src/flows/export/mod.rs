@@ -63,7 +63,7 @@ pub use manifest::now;
 pub use region::refuse_unreachable;
 pub use selection::{DatabaseArgs, Selection};
 pub use snapshot::steps;
-pub use tags::{with_role, TAG_DB, TAG_ROLE, TAG_SOURCE_REGION, TAG_TARGET};
+pub use tags::{with_role, TAG_DB, TAG_ROLE, TAG_SOURCE_REGION, TAG_TARGET, TAG_TARGET_REGION};
 
 /// What the operator typed for `export`.
 #[derive(Debug, Clone, clap::Args)]
@@ -307,6 +307,7 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
         None => aws.clone(),
     };
     let there = aws.destination().unwrap_or(aws);
+    region::refuse_other_destination(plan, there)?;
     key::refuse_lockout(plan, there, &caller)?;
     let db = rds::describe_db(aws, plan.kind, &plan.db)
         .await?
@@ -343,7 +344,12 @@ pub async fn export(aws: &Aws, plan: &ExportPlan, progress: &dyn Progress) -> Re
         "export",
         &plan.db,
         progress,
-    );
+    )
+    .headed(state::Headed {
+        source_region: aws.region.to_string(),
+        target_account: plan.target.to_string(),
+        destination: there.region.to_string(),
+    });
     let progress: &dyn Progress = &recorder;
     let tags = base_tags(plan);
     // A key the operator named gets the target's statements; a run that fails after takes

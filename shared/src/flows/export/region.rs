@@ -9,7 +9,9 @@ use crate::aws::kms::KeyChoice;
 use crate::aws::rds::{self, DbInfo};
 use crate::aws::{Aws, Caller};
 use crate::base::error::{Error, Result};
+use crate::base::manifest::Manifest;
 use crate::base::names::ExportNames;
+use crate::base::state::{self, Headed, State};
 use crate::base::vocabulary::{DbKind, Encryption};
 use crate::flows::preflight;
 use crate::ident::Region;
@@ -69,6 +71,117 @@ pub fn refuse_unreachable(aws: &Aws, to: &Region) -> Result<()> {
         message: format!("no cross-region handoff from `{from}` to `{to}`: {reason}"),
         hint: Some("AWS copies no snapshot to or from the China regions, and GovCloud's copies stay within GovCloud; hand it off within one region".into()),
     })
+}
+
+/// Refuses a run whose manifest path belongs to a handoff of this database made elsewhere
+/// (its manifest says so, or before it is written its state file): this run would write
+/// over that manifest, and leave the copy shared there with no manifest that names it.
+pub(super) fn refuse_other_destination(plan: &ExportPlan, there: &Aws) -> Result<()> {
+    let path = &plan.manifest_path;
+    let source = plan
+        .source_region
+        .as_ref()
+        .unwrap_or(&there.region)
+        .as_str();
+    let written = Manifest::read(path)
+        .ok()
+        .filter(|m| m.database.identifier == plan.db);
+    let before = match &written {
+        Some(m) => Headed {
+            source_region: m.source.region.to_string(),
+            target_account: m.target.account.to_string(),
+            destination: m.snapshot_region().to_string(),
+        },
+        None => match recorded(plan, source) {
+            Some(before) => before,
+            None => return Ok(()),
+        },
+    };
+    let now = Headed {
+        source_region: source.to_owned(),
+        target_account: plan.target.to_string(),
+        destination: there.region.to_string(),
+    };
+    if before == now {
+        return Ok(());
+    }
+    let Headed {
+        source_region: from,
+        target_account: target,
+        destination: to,
+    } = &before;
+    let mut flags = vec![
+        format!("`--region {from}`"),
+        format!("`--target-account {target}`"),
+    ];
+    flags.push(match to == from {
+        true => "no `--target-region`".to_owned(),
+        false => format!("`--target-region {to}`"),
+    });
+    let flags = flags.join(", ");
+    let shown = path.display();
+    let end = match (&written, to == from) {
+        (Some(_), _) => format!(
+            "`src-agent revoke {shown} --region {from} --delete-snapshot`, then `src-agent cleanup {shown} --region {from}`"
+        ),
+        (None, true) => format!(
+            "finish it, then `src-agent revoke {shown} --region {from} --delete-snapshot`; if its copy was never shared, `src-agent cleanup --db {} --region {from}` is enough",
+            plan.db
+        ),
+        (None, false) => format!(
+            "finish it, then `src-agent revoke {shown} --region {from} --delete-snapshot`; if its copy was never shared, `src-agent cleanup --db {} --region {from} --target-region {to}` is enough",
+            plan.db
+        ),
+    };
+    Err(Error::refused(
+        format!(
+            "`{shown}` belongs to the handoff of {} `{}` from `{from}` to account {target} in `{to}`, and this run would hand it off from `{}` to account {} in `{}`",
+            plan.kind.name(),
+            plan.db,
+            now.source_region,
+            now.target_account,
+            now.destination
+        ),
+        format!(
+            "re-run with that handoff's own {flags} to finish or see it: it repeats nothing; to end it, {end}; once it has ended, move `{shown}` and its state file `{}` away; or hand this one off with `--manifest` naming another path",
+            state::path_beside(path).display()
+        ),
+    ))
+}
+
+/// Where an unfinished export of this database recorded it goes, in its state file; a file
+/// written before it said so tells from the names it recorded: an intermediate across
+/// regions names the target and its region, the key it made is made where the copy is
+/// (the rest taken to be this run's).
+fn recorded(plan: &ExportPlan, source: &str) -> Option<Headed> {
+    let state = State::read(&state::path_beside(&plan.manifest_path));
+    if state.run != "export" || state.database != plan.db {
+        return None;
+    }
+    if let Some(headed) = state.headed {
+        return Some(headed);
+    }
+    let mut headed = Headed {
+        source_region: source.to_owned(),
+        target_account: plan.target.to_string(),
+        destination: String::new(),
+    };
+    let named = state
+        .created
+        .iter()
+        .find_map(|c| ExportNames::intermediate_parts(&c.id));
+    if let Some((target, region)) = named {
+        headed.target_account = target.to_owned();
+        headed.destination = region.to_owned();
+        return Some(headed);
+    }
+    let key = state
+        .created
+        .iter()
+        .filter(|c| c.kind == "kms-key")
+        .find_map(|c| c.id.parse::<crate::ident::Arn>().ok())?;
+    headed.destination = key.region;
+    Some(headed)
 }
 
 /// A key named for a cross-region export is looked up in the target region: the hint says so.

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use super::ExportPlan;
 
-pub use crate::base::vocabulary::{TAG_DB, TAG_ROLE, TAG_SOURCE_REGION, TAG_TARGET};
+pub use crate::base::vocabulary::{
+    TAG_DB, TAG_ROLE, TAG_SOURCE_REGION, TAG_TARGET, TAG_TARGET_REGION,
+};
 
 pub(super) fn base_tags(plan: &ExportPlan) -> BTreeMap<String, String> {
     let mut tags = BTreeMap::from([
@@ -15,6 +17,9 @@ pub(super) fn base_tags(plan: &ExportPlan) -> BTreeMap<String, String> {
     ]);
     if let Some(region) = &plan.source_region {
         tags.insert(TAG_SOURCE_REGION.into(), region.to_string());
+    }
+    if let Some(region) = &plan.target_region {
+        tags.insert(TAG_TARGET_REGION.into(), region.to_string());
     }
     tags
 }

@@ -145,8 +145,12 @@ pub async fn export_all(aws: &Aws, args: &ExportArgs, printer: &Printer) -> Resu
         None
     };
     let listed_there = listed_elsewhere.as_deref().unwrap_or(&listed);
-    there.copies =
-        crate::aws::quota::fleet_slots(listed_there, args.max_parallel.map(usize::from), &kinds)?;
+    there.copies = crate::aws::quota::fleet_slots(
+        listed_there,
+        &there.region,
+        args.max_parallel.map(usize::from),
+        &kinds,
+    )?;
     let aws = &if crossing {
         aws.clone().reaching(there)
     } else {

@@ -142,8 +142,12 @@ pub async fn import_all(
     aws.identify(printer).await?;
     let listed = crate::aws::rds::list_all(&aws).await?;
     let kinds: Vec<_> = plans.iter().map(|p| p.kind).collect();
-    aws.copies =
-        crate::aws::quota::fleet_slots(&listed, args.max_parallel.map(usize::from), &kinds)?;
+    aws.copies = crate::aws::quota::fleet_slots(
+        &listed,
+        &aws.region,
+        args.max_parallel.map(usize::from),
+        &kinds,
+    )?;
     let aws = &aws;
     let batched = batched(&args.engine, args.dry_run);
     // Each import's copy of the shared snapshot lives until its database is restored.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use aws_sdk_kms::types::KeyState;
 
-use super::{scan, Held, Select, Side};
+use super::{cleanable_from, crossing, scan, scan_across, Across, Held, Select, Side};
 use crate::aws::kms::{self, Key};
 use crate::aws::rds;
 use crate::aws::Aws;
@@ -17,7 +17,7 @@ use crate::base::manifest::Manifest;
 use crate::base::progress::{Event, Printer, Progress};
 use crate::base::state::{self, State};
 use crate::base::vocabulary::DbKind;
-use crate::flows::export::{TAG_DB, TAG_ROLE, TAG_SOURCE_REGION};
+use crate::flows::export::{TAG_DB, TAG_ROLE, TAG_TARGET};
 use crate::flows::plan::{self, Action};
 
 /// `cleanup` on either side.
@@ -109,33 +109,86 @@ fn decide(h: &Held, side: Side) -> (bool, &'static str) {
     }
 }
 
-/// Where a handoff may have left something, and what there is its: this region; with the
-/// manifest of a cross-region handoff, on the source both of its regions (the intermediate
-/// snapshot where the database is; in the target region, only what carries the database's
-/// region as its source region, apart from that region's own handoffs of a database of the
-/// same name), on the target the shared snapshot's region, where it imports.
-async fn places(
+/// What a handoff given by its manifest left, each with its region's clients: on the
+/// source, in both regions of a cross-region handoff (the intermediate snapshot where the
+/// database is, the copy and key in the target region); on the target, in the shared
+/// snapshot's region, where it imports.
+async fn named_by(
     aws: &Aws,
     side: Side,
-    manifest: Option<&std::path::Path>,
-) -> Result<Vec<(Aws, Option<String>)>> {
-    let Some(m) = manifest.map(Manifest::read).transpose()? else {
-        return Ok(vec![(aws.clone(), None)]);
+    manifest: &std::path::Path,
+    database: &str,
+) -> Result<Vec<(Aws, Held)>> {
+    let m = Manifest::read(manifest)?;
+    let there = aws.at(m.snapshot_region()).await?;
+    let places = match (&m.target.region, side) {
+        (Some(_), Side::Source) => vec![aws.at(&m.source.region).await?, there],
+        _ => vec![there],
     };
-    let there = m.snapshot_region();
-    if m.target.region.is_none() || side == Side::Target {
-        return Ok(vec![(aws.at(there).await?, None)]);
+    let mut held = Vec::new();
+    for place in places {
+        let found = scan(&place, side, Select::Handoff(database)).await?;
+        let found = found.into_iter().filter(|h| of_manifest(&m, side, h));
+        held.extend(found.map(|h| (place.clone(), h)));
     }
-    let from = m.source.region.to_string();
-    Ok(vec![
-        (aws.at(&m.source.region).await?, None),
-        (aws.at(there).await?, Some(from)),
-    ])
+    Ok(held)
+}
+
+/// Whether what the source found belongs to the handoff the manifest names (its target
+/// account, its regions), apart from handoffs of a database of the same name to another
+/// account, within either region, or from the other one.
+fn of_manifest(m: &Manifest, side: Side, h: &Held) -> bool {
+    if side == Side::Target {
+        return true;
+    }
+    let account = m.target.account.as_str();
+    // A key serves every target of the database (its alias is the database's): retiring it
+    // checks that nothing uses it.
+    let for_target = h.kind == "kms-key" || h.tags.get(TAG_TARGET).is_none_or(|t| t == account);
+    let belongs = match &m.target.region {
+        None => crossing(h).is_none(),
+        Some(to) => crossing(h) == Some((m.source.region.to_string(), to.to_string())),
+    };
+    for_target && belongs
+}
+
+/// Refuses `cleanup --db` here when all the toolkit holds here for that name belongs to a
+/// handoff of a database of that name in another region: it is cleaned up from there.
+fn refuse_only_from_elsewhere(found: &[Held], database: &str, here: &str) -> Result<()> {
+    if found.iter().any(|h| cleanable_from(h, here)) {
+        return Ok(());
+    }
+    let Some((from, to)) = found.iter().find_map(crossing) else {
+        return Ok(());
+    };
+    Err(Error::refused(
+        format!("what rds-handoff holds here for `{database}` belongs to the handoff of a database of that name in `{from}`"),
+        format!("clean it up from there: `src-agent cleanup --db {database} --region {from} --target-region {to}`"),
+    ))
+}
+
+/// Each resource with the clients of its region.
+async fn with_clients(aws: &Aws, found: Vec<Held>) -> Result<Vec<(Aws, Held)>> {
+    let mut clients: Vec<Aws> = vec![aws.clone()];
+    let mut held = Vec::new();
+    for h in found {
+        let place = match clients.iter().find(|c| c.region.as_str() == h.region) {
+            Some(place) => place.clone(),
+            None => {
+                let place = aws.at(&h.region.parse()?).await?;
+                clients.push(place.clone());
+                place
+            }
+        };
+        held.push((place, h));
+    }
+    Ok(held)
 }
 
 /// `cleanup`: removes what an unfinished or abandoned run left for one database.
 pub async fn run_cleanup(
     args: &CleanupArgs,
+    across: &Across,
     side: Side,
     aws: &Aws,
     printer: &Printer,
@@ -145,6 +198,11 @@ pub async fn run_cleanup(
         state: state_path,
         manifest,
     } = args.resolve(side)?;
+    if manifest.is_some() && !across.target_regions.is_empty() {
+        return Err(Error::usage(
+            "`--target-region` goes with `--db`: a manifest names its handoff's regions",
+        ));
+    }
     printer.set_database(&database);
     let caller = aws.identify(printer).await?;
     let mut recorded = 0;
@@ -157,19 +215,31 @@ pub async fn run_cleanup(
     }
     let mut removed = Vec::new();
     let mut kept = Vec::new();
-    let mut held = Vec::new();
-    for (place, from) in places(aws, side, manifest.as_deref()).await? {
-        let found = scan(&place, side, Select::Handoff(&database)).await?;
-        let found = found
-            .into_iter()
-            .filter(|h| from.is_none() || h.tags.get(TAG_SOURCE_REGION) == from.as_ref());
-        held.extend(found.map(|h| (place.clone(), h)));
-    }
+    let held = match manifest.as_deref() {
+        Some(manifest) => named_by(aws, side, manifest, &database).await?,
+        None => {
+            let select = Select::Handoff(&database);
+            let also = &across.target_regions;
+            let mut found = scan_across(aws, side, select, also, true, printer).await?;
+            let here = aws.region.as_str();
+            if side == Side::Source {
+                refuse_only_from_elsewhere(&found, &database, here)?;
+            }
+            found.retain(|h| side == Side::Target || cleanable_from(h, here));
+            with_clients(aws, found).await?
+        }
+    };
     if held.is_empty() && recorded == 0 && !database_exists(aws, &database).await? {
         return Err(Error::refused(
             format!(
-                "no database `{database}` and nothing rds-handoff made for it in account `{}`, region `{}`",
-                caller.account, aws.region
+                "no database `{database}` and nothing rds-handoff made for it in account `{}`, region `{}`{}",
+                caller.account,
+                aws.region,
+                across
+                    .target_regions
+                    .iter()
+                    .map(|r| format!(" (nor in `{r}`)"))
+                    .collect::<String>()
             ),
             "check the identifier (on the target: the restored database's) and `--region`; `status` lists the handoffs here",
         ));

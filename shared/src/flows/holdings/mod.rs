@@ -22,9 +22,10 @@ use crate::aws::kms::{self, ALIAS_TAG};
 use crate::aws::rds;
 use crate::aws::Aws;
 use crate::base::error::{sdk, Result};
+use crate::base::names::ExportNames;
 use crate::base::vocabulary::{DbKind, Encryption};
 use crate::flows::encrypt::TAG_ENCRYPTED_FROM;
-use crate::flows::export::{TAG_DB, TAG_ROLE};
+use crate::flows::export::{TAG_DB, TAG_ROLE, TAG_SOURCE_REGION, TAG_TARGET, TAG_TARGET_REGION};
 use crate::flows::import::{TAG_PASSWORD_SET, TAG_SOURCE_SNAPSHOT};
 
 pub use cleanup::{run_cleanup, CleanupArgs};
@@ -40,6 +41,8 @@ pub struct Held {
     /// `db-cluster`, `secret`.
     pub kind: &'static str,
     pub id: String,
+    /// The region it is in.
+    pub region: String,
     /// The toolkit's `rds-handoff:role` tag (`intermediate`, `shared-copy`, …).
     pub role: Option<String>,
     pub status: String,
@@ -140,6 +143,7 @@ fn held(kind: &'static str, id: &str, status: &str, tags: Tags) -> Option<Held> 
         database: database_of(&tags)?,
         kind,
         id: id.to_owned(),
+        region: String::new(),
         role: tags.get(TAG_ROLE).cloned(),
         status: status.to_owned(),
         encryption: None,
@@ -189,8 +193,150 @@ pub async fn scan(aws: &Aws, side: Side, select: Select<'_>) -> Result<Vec<Held>
         };
         h.shared_with = rds::shared_with(aws, kind, &h.id).await?;
     }
+    for h in &mut found {
+        h.region = aws.region.to_string();
+    }
     found.sort_by(|a, b| (&a.database, a.kind, &a.id).cmp(&(&b.database, b.kind, &b.id)));
     Ok(found)
+}
+
+/// The two regions of a cross-region handoff a resource belongs to (where the database is,
+/// where the shared copy is made), from its tags; none for a handoff within one region. The
+/// first cross-region release tagged no target region: then the region it is in, away from
+/// the database's, or an intermediate's name says it (`""` when nothing does).
+pub fn crossing(h: &Held) -> Option<(String, String)> {
+    let from = h.tags.get(TAG_SOURCE_REGION)?;
+    let to = match h.tags.get(TAG_TARGET_REGION) {
+        Some(to) => to.clone(),
+        None if h.region != *from => h.region.clone(),
+        None => named_target_region(h).unwrap_or_default(),
+    };
+    (*from != to).then(|| (from.clone(), to))
+}
+
+/// The target region an intermediate's name ends with (`rh-<db>-to-<target>-<region>-src`).
+fn named_target_region(h: &Held) -> Option<String> {
+    let (target, region) = ExportNames::intermediate_parts(&h.id)?;
+    (h.tags.get(TAG_TARGET).map(String::as_str) == Some(target)).then(|| region.to_owned())
+}
+
+/// Whether a cross-region handoff's resource is named as the export names what it makes
+/// from its tags (database, target, both regions): its intermediate, its shared copy, or its
+/// key under the default alias. A tag alone is anyone's who may tag; a name is the
+/// toolkit's, which a planted resource can copy only for a resource of its own maker.
+fn named_as_made(h: &Held) -> bool {
+    let (Some((from, to)), Some(target)) = (crossing(h), h.tags.get(TAG_TARGET)) else {
+        return false;
+    };
+    let snapshot_kind = match h.kind {
+        "db-snapshot" => DbKind::Instance.snapshot_kind(),
+        "db-cluster-snapshot" => DbKind::Cluster.snapshot_kind(),
+        "kms-key" => {
+            let alias = format!("alias/rds-handoff/{}-from-{from}", h.database);
+            return h.tags.get(ALIAS_TAG) == Some(&alias);
+        }
+        _ => return false,
+    };
+    let names = ExportNames::across(snapshot_kind, &h.database, target, &from, &to);
+    match h.role.as_deref() {
+        Some("intermediate") => h.id == names.intermediate,
+        Some("shared-copy") => h.id == names.shared,
+        _ => false,
+    }
+}
+
+/// The source's `status` and `cleanup --db`: the other regions this region's cross-region
+/// handoffs reach.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Across {
+    /// Also read this region, where this region's cross-region handoffs
+    /// (`export --target-region`) made their copies and keys; repeatable. Read on its own
+    /// while one of them still has an intermediate snapshot here
+    #[arg(long = "target-region", value_name = "REGION")]
+    pub target_regions: Vec<crate::ident::Region>,
+}
+
+/// Another region named by what is found here: the target region an intermediate here
+/// names, or (`both_ways`) the database's region a shared copy here names; only from a
+/// resource named as the export names it, and only in this partition.
+fn other_region_named(aws: &Aws, h: &Held, both_ways: bool) -> Option<crate::ident::Region> {
+    let (from, to) = crossing(h)?;
+    let here = aws.region.as_str();
+    let other = match h.role.as_deref() {
+        Some("intermediate") if from == here => to,
+        Some("shared-copy") if to == here && both_ways => from,
+        _ => return None,
+    };
+    let other: crate::ident::Region = other.parse().ok()?;
+    let reachable = aws.partition == crate::aws::partition_of(&other);
+    (named_as_made(h) && reachable).then_some(other)
+}
+
+/// [`scan`] here, then, on the source, in each other region a cross-region handoff of this
+/// region reaches: those `also` names, and those named by what is found here (see
+/// [`other_region_named`]; only where the database is here when `strict`). In another region
+/// only what belongs to a handoff between the two is kept, apart from that region's own
+/// handoffs of a database of the same name. A region that cannot be read fails the scan when
+/// `strict`, and is otherwise warned of.
+pub async fn scan_across(
+    aws: &Aws,
+    side: Side,
+    select: Select<'_>,
+    also: &[crate::ident::Region],
+    strict: bool,
+    progress: &dyn crate::base::progress::Progress,
+) -> Result<Vec<Held>> {
+    let mut found = scan(aws, side, select).await?;
+    if side == Side::Target {
+        return Ok(found);
+    }
+    let here = aws.region.to_string();
+    let mut others: Vec<crate::ident::Region> = also.to_vec();
+    for region in found
+        .iter()
+        .filter_map(|h| other_region_named(aws, h, !strict))
+    {
+        if !others.contains(&region) {
+            others.push(region);
+        }
+    }
+    for region in others.iter().filter(|r| r.as_str() != here) {
+        let other = region.as_str();
+        let read = async { scan(&aws.at(region).await?, side, select).await };
+        let there = match read.await {
+            Ok(there) => there,
+            Err(err) if !strict => {
+                let status = format!(
+                    "not read ({err}): the operator's policy and network must allow that region"
+                );
+                progress.event(&crate::base::progress::Event::warning(
+                    "region", other, &status,
+                ));
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        let ours = |h: &Held| {
+            crossing(h).is_some_and(|(from, to)| {
+                (from == here && to == other) || (from == other && to == here)
+            })
+        };
+        found.extend(there.into_iter().filter(ours));
+    }
+    Ok(found)
+}
+
+/// What `cleanup --db` may act on, the database being in `region`: what a handoff of it
+/// made here (within this region, or across from it, not another region's database of the
+/// same name handed into this one), and in another region only its shared copy and key,
+/// named as the export names them.
+pub fn cleanable_from(h: &Held, region: &str) -> bool {
+    let from_here = h
+        .tags
+        .get(TAG_SOURCE_REGION)
+        .is_none_or(|from| from == region);
+    let copy_or_key = h.role.as_deref() != Some("intermediate");
+    from_here && (h.region == region || (copy_or_key && named_as_made(h)))
 }
 
 /// Marks each restored database whose new master password is not confirmed set: RDS does

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{scan, Held, Select, Side};
+use super::{crossing, scan_across, Across, Held, Select, Side};
 use crate::aws::Aws;
 use crate::base::error::{ExitCode, Result};
 use crate::base::progress::Printer;
@@ -83,13 +83,28 @@ pub struct StatusArgs {
     pub wait_timeout: std::time::Duration,
 }
 
+/// The name a handoff is listed under: the database's, and for one across regions the
+/// two regions, apart from a handoff within one of them of a database of the same name.
+fn handoff_of(h: &Held) -> String {
+    match crossing(h) {
+        Some((from, to)) => format!("{} ({from} to {to})", h.database),
+        None => h.database.clone(),
+    }
+}
+
 /// `status`: the handoffs in this account and region, from the toolkit's tags.
 pub async fn run_status(
     args: &StatusArgs,
+    across: &Across,
     side: Side,
     aws: &Aws,
     printer: &Printer,
 ) -> Result<ExitCode> {
+    if args.execution.is_some() && !across.target_regions.is_empty() {
+        return Err(crate::base::error::Error::usage(
+            "`--target-region` lists handoffs; `--execution` follows one execution",
+        ));
+    }
     aws.identify(printer).await?;
     if let Some(execution) = &args.execution {
         let wait = crate::aws::wait::WaitPolicy::new(args.wait_timeout);
@@ -108,16 +123,16 @@ pub async fn run_status(
         None => None,
     };
     let select = only.as_deref().map_or(Select::All, Select::Named);
-    let all = scan(aws, side, select).await?;
-    let mut by_database: BTreeMap<&str, Vec<&Held>> = BTreeMap::new();
+    let all = scan_across(aws, side, select, &across.target_regions, false, printer).await?;
+    let mut by_handoff: BTreeMap<String, Vec<&Held>> = BTreeMap::new();
     for h in &all {
-        by_database.entry(h.database.as_str()).or_default().push(h);
+        by_handoff.entry(handoff_of(h)).or_default().push(h);
     }
     let mut text = String::new();
     let mut handoffs = Vec::new();
-    for (database, items) in &by_database {
+    for (handoff, items) in &by_handoff {
         let stage = stage(side, items);
-        text.push_str(&format!("{database}: {stage}\n"));
+        text.push_str(&format!("{handoff}: {stage}\n"));
         for h in items {
             // A copy for the target is tagged so from the start: say whether it is shared.
             let role = match (h.role.as_deref(), h.shared_with.is_empty()) {
@@ -134,8 +149,12 @@ pub async fn run_status(
                 .encryption
                 .map(|e| format!(", {}", e.as_str()))
                 .unwrap_or_default();
+            let place = match h.region == aws.region.as_str() {
+                true => String::new(),
+                false => format!(", in {}", h.region),
+            };
             text.push_str(&format!(
-                "  {} {} ({}{role}{encryption})\n",
+                "  {} {} ({}{role}{encryption}{place})\n",
                 h.kind, h.id, h.status
             ));
         }
@@ -146,8 +165,16 @@ pub async fn run_status(
         for left in &unfinished {
             text.push_str(&format!("  WARNING: {}\n", left.warning(None)));
         }
+        let database = items.first().map_or("", |h| h.database.as_str());
         let mut handoff =
             serde_json::json!({"database": database, "stage": stage, "resources": items});
+        if let (Some((from, to)), Some(object)) = (
+            items.first().and_then(|h| crossing(h)),
+            handoff.as_object_mut(),
+        ) {
+            object.insert("source_region".into(), from.into());
+            object.insert("target_region".into(), to.into());
+        }
         if let (Some(left), Some(object)) = (unfinished.first(), handoff.as_object_mut()) {
             object.insert("warning".into(), left.warning(None).into());
             object.insert("finish".into(), left.command(None).into());
@@ -155,14 +182,25 @@ pub async fn run_status(
         handoffs.push(handoff);
     }
     if text.is_empty() {
+        let region = aws.region.as_str();
+        let also: Vec<String> = across
+            .target_regions
+            .iter()
+            .map(|r| format!("`{r}`"))
+            .collect();
+        let regions = match also.as_slice() {
+            [] => format!("region `{region}`"),
+            more => format!(
+                "region `{region}`, nor of its handoffs in {}",
+                more.join(", ")
+            ),
+        };
         text = match &only {
             Some(db) => format!(
-                "no rds-handoff resources for `{db}` in this account and region `{}` (`status` without `--db` lists them all)",
-                aws.region
+                "no rds-handoff resources for `{db}` in this account and {regions} (`status` without `--db` lists them all)"
             ),
             None => format!(
-                "no rds-handoff resources in this account and region `{}`",
-                aws.region
+                "no rds-handoff resources in this account and {regions}"
             ),
         };
     }
