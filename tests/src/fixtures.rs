@@ -370,8 +370,21 @@ pub async fn snapshots_for(account: &Account, db: &str) -> Vec<String> {
 
 /// KMS keys the toolkit tagged for `db`.
 pub async fn keys_for(account: &Account, db: &str) -> Vec<String> {
+    let mut ids: Vec<String> = key_owners(account)
+        .await
+        .into_iter()
+        .filter(|(_, owner)| owner == db)
+        .map(|(id, _)| id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Every KMS key of `account` the toolkit made, with the database it was made for: one
+/// pass over the keys, so a fleet's thousand databases are counted in one scan.
+pub async fn key_owners(account: &Account) -> Vec<(String, String)> {
     let kms = account.kms();
-    let mut ids = Vec::new();
+    let mut owners = Vec::new();
     for key in all_items!(kms.list_keys(), "list keys") {
         let id = key.key_id().unwrap_or_default();
         let tags = kms
@@ -383,31 +396,36 @@ pub async fn keys_for(account: &Account, db: &str) -> Vec<String> {
         let tagged = tags
             .tags()
             .iter()
-            .any(|t| t.tag_key() == "rds-handoff:db" && t.tag_value() == db);
-        // An untagged key counts too when its description is the toolkit's for this
+            .find(|t| t.tag_key() == "rds-handoff:db")
+            .map(|t| t.tag_value().to_owned());
+        // An untagged key counts too when its description is the toolkit's for a
         // database's alias (`rds-handoff alias/rds-handoff/<db> <token>`): a run stopped
         // between `CreateKey` and `TagResource` leaves one.
-        let described = || async {
-            let out = kms
-                .describe_key()
-                .key_id(id)
-                .send()
-                .await
-                .expect("describe key");
-            let description = out
-                .key_metadata()
-                .and_then(|m| m.description())
-                .unwrap_or_default()
-                .to_owned();
-            let alias = description.split(' ').nth(1).unwrap_or_default().to_owned();
-            description.starts_with("rds-handoff ") && alias.ends_with(&format!("/{db}"))
+        let owner = match tagged {
+            Some(db) => Some(db),
+            None => described_owner(&kms, id).await,
         };
-        if tagged || described().await {
-            ids.push(id.to_owned());
+        if let Some(db) = owner {
+            owners.push((id.to_owned(), db));
         }
     }
-    ids.sort();
-    ids
+    owners
+}
+
+/// The database an untagged key's toolkit description names, if it has one.
+async fn described_owner(kms: &aws_sdk_kms::Client, id: &str) -> Option<String> {
+    let out = kms
+        .describe_key()
+        .key_id(id)
+        .send()
+        .await
+        .expect("describe key");
+    let description = out.key_metadata()?.description()?;
+    let alias = description
+        .strip_prefix("rds-handoff ")?
+        .split(' ')
+        .next()?;
+    alias.rsplit_once('/').map(|(_, db)| db.to_owned())
 }
 
 /// Secrets whose name mentions `db`.

@@ -87,6 +87,7 @@ impl FaultPlan {
                 action,
                 matching: String::new(),
                 code: None,
+                region: None,
             }],
             ..FaultPlan::default()
         }
@@ -128,6 +129,8 @@ pub struct Denial {
     pub action: &'static str,
     pub matching: String,
     pub code: Option<&'static str>,
+    /// Only requests signed for this region.
+    pub region: Option<&'static str>,
 }
 
 /// What the proxy saw and did.
@@ -440,6 +443,13 @@ impl Message {
         )
     }
 
+    /// The region the request was signed for.
+    fn signed_region(&self) -> String {
+        let caller_region = self.caller_region();
+        let region = caller_region.split(' ').nth(1).unwrap_or_default();
+        region.to_owned()
+    }
+
     /// The API action: `Action=` in a query body, or `X-Amz-Target` for JSON services.
     fn action(&self) -> String {
         if let Some(target) = self.header("x-amz-target") {
@@ -580,8 +590,7 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
                 format!("{service}:{action}"),
                 String::from_utf8_lossy(&request.body).into_owned(),
             ));
-            let region = request.caller_region();
-            let region = region.split(' ').nth(1).unwrap_or_default().to_owned();
+            let region = request.signed_region();
             state.stats.regions.lock().expect("stats lock").push(region);
             seen.len()
         };
@@ -606,7 +615,11 @@ async fn serve(mut client: TcpStream, state: Arc<State>) {
             let body = String::from_utf8_lossy(&request.body);
             plan.denials
                 .iter()
-                .find(|d| d.action == action && body.contains(&d.matching))
+                .find(|d| {
+                    d.action == action
+                        && body.contains(&d.matching)
+                        && d.region.is_none_or(|r| r == request.signed_region())
+                })
                 .map(|d| d.code)
         };
         let lost = if denied.is_some() {

@@ -10,7 +10,8 @@
 //!
 //! A throttled answer (the SDK's throttling codes: `Throttling`, `ThrottlingException`,
 //! `RequestLimitExceeded`, …) is weather, not failure: the bucket halves its rate and drops
-//! its burst, and earns the rate back over the next minute; the request is sent again after
+//! its burst, lays the turns already given out at least the new rate's interval apart, and
+//! earns the rate back over the next minute; the request is sent again after
 //! a backoff with jitter, and handed to the SDK (whose retries sign it anew) only once it has
 //! been held [`WEATHER`] in all. The SDK never sees most throttles, so they use up neither its
 //! retry quota nor its attempts.
@@ -20,6 +21,7 @@
 //! signature or reads as clock skew; only a throttled request's re-sends, bounded by
 //! [`WEATHER`], wait after it.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -110,32 +112,95 @@ pub struct Bucket {
     rate: Rate,
     pace: Mutex<Pace>,
     tally: Mutex<Tally>,
+    /// Counts the throttles that laid the turns given out further apart: their waiters read
+    /// their time again.
+    relaid: tokio::sync::watch::Sender<u64>,
 }
 
+/// One schedule for every request: the burst's tokens go at once; past them, each turn is
+/// given out one interval of the rate now after the last, so turns go in the order they were
+/// asked for and never faster than the rate at which each was given. A throttle lays the
+/// turns still to go at least the new rate's interval apart, and no further.
 #[derive(Debug)]
 struct Pace {
     /// The rate now: `rate.per_second`, less after a throttle.
     per_second: f64,
-    /// Tokens in the bucket at `at`; below zero, turns already given out (in the order they
-    /// were asked for).
+    /// Tokens in the bucket at `at`, earned only while no turn is given out for later.
     tokens: f64,
     at: Instant,
+    /// When the last turn given out goes (or went).
+    tail: Instant,
+    /// When each turn given out and still to go goes, by ticket: `queue[0]` is ticket `first`.
+    queue: VecDeque<Instant>,
+    first: u64,
     /// When the rate was last halved: a burst of throttled answers to requests already sent
     /// halves it once.
     halved: Option<Instant>,
 }
 
 impl Pace {
-    /// Tokens earned since `at`, and after a throttle the rate earned back: all of it over a
-    /// minute.
+    /// Tokens earned since `at` (none while turns given out are still to go), and after a
+    /// throttle the rate earned back: all of it over a minute. Turns whose time has come
+    /// leave the queue.
     fn refill(&mut self, now: Instant, rate: Rate) {
         if now > self.at {
             let secs = (now - self.at).as_secs_f64();
-            self.tokens = (self.tokens + secs * self.per_second).min(rate.burst);
+            let idle = now - self.at.max(self.tail).min(now);
+            self.tokens = (self.tokens + idle.as_secs_f64() * self.per_second).min(rate.burst);
             self.per_second =
                 (self.per_second + secs * rate.per_second / 60.0).min(rate.per_second);
             self.at = now;
         }
+        while self.queue.front().is_some_and(|go| *go <= now) {
+            self.queue.pop_front();
+            self.first += 1;
+        }
+    }
+
+    /// The next turn: now, from the burst's tokens (no ticket), or one interval after the
+    /// last turn (or after the token being earned now), with its ticket.
+    fn turn(&mut self, now: Instant) -> (Instant, Option<u64>) {
+        if self.tail <= now && self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return (now, None);
+        }
+        let interval = 1.0 / self.per_second;
+        let go = match self.tail > now {
+            true => self.tail + Duration::from_secs_f64(interval),
+            false => now + Duration::from_secs_f64((1.0 - self.tokens.max(0.0)) * interval),
+        };
+        self.tokens = 0.0;
+        self.tail = go;
+        self.queue.push_back(go);
+        (go, Some(self.first + self.queue.len() as u64 - 1))
+    }
+
+    /// Halves the rate (down to `floor`) and lays the turns still to go at least its
+    /// interval apart (the next one keeps its time); whether any moved.
+    fn halve(&mut self, floor: f64) -> bool {
+        self.per_second = (self.per_second / 2.0).max(floor);
+        let interval = Duration::from_secs_f64(1.0 / self.per_second);
+        let mut moved = false;
+        let mut previous: Option<Instant> = None;
+        for go in &mut self.queue {
+            if let Some(earliest) = previous.map(|p| p + interval) {
+                if *go < earliest {
+                    *go = earliest;
+                    moved = true;
+                }
+            }
+            previous = Some(*go);
+        }
+        if let Some(last) = previous {
+            self.tail = last;
+        }
+        moved
+    }
+
+    /// When the turn of `ticket` goes now (`go` once its time has come).
+    fn time_of(&self, ticket: u64, go: Instant) -> Instant {
+        let index = ticket.checked_sub(self.first).map(|i| i as usize);
+        index.and_then(|i| self.queue.get(i)).copied().unwrap_or(go)
     }
 }
 
@@ -172,7 +237,21 @@ pub struct Report {
 }
 
 impl Bucket {
+    /// A bucket of `rate`; a rate under [`MIN_RATE`] (or not a number) is [`MIN_RATE`].
     pub fn new(service: &'static str, rate: Rate) -> Self {
+        let usable = |x: f64, least: f64| x.is_finite() && x >= least;
+        let rate = Rate {
+            burst: if usable(rate.burst, 1.0) {
+                rate.burst
+            } else {
+                1.0
+            },
+            per_second: if usable(rate.per_second, MIN_RATE) {
+                rate.per_second
+            } else {
+                MIN_RATE
+            },
+        };
         Self {
             service,
             rate,
@@ -180,9 +259,13 @@ impl Bucket {
                 per_second: rate.per_second,
                 tokens: rate.burst,
                 at: Instant::now(),
+                tail: Instant::now(),
+                queue: VecDeque::new(),
+                first: 0,
                 halved: None,
             }),
             tally: Mutex::default(),
+            relaid: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -190,21 +273,34 @@ impl Bucket {
         self.rate
     }
 
-    /// Waits for this request's turn.
+    /// Waits for this request's turn, later if a throttle slows the rate meanwhile.
     pub async fn take(&self) {
-        let now = Instant::now();
-        let go = {
+        let (now, (mut go, ticket), mut relaid) = {
             let mut pace = self.pace.lock().unwrap_or_else(PoisonError::into_inner);
+            // Read under the lock: time as every turn before this one saw it.
+            let now = Instant::now();
             pace.refill(now, self.rate);
-            pace.tokens -= 1.0;
-            match pace.tokens >= 0.0 {
-                true => now,
-                false => now + Duration::from_secs_f64(-pace.tokens / pace.per_second),
-            }
+            // Under the lock: every throttle after this turn is given is seen by it.
+            (now, pace.turn(now), self.relaid.subscribe())
         };
         if go > now {
             let _waiting = Counted::new(self, |t| &mut t.waiting);
-            tokio::time::sleep_until(go).await;
+            loop {
+                tokio::select! {
+                    biased;
+                    changed = relaid.changed() => {
+                        if changed.is_err() {
+                            tokio::time::sleep_until(go).await;
+                            break;
+                        }
+                        if let Some(ticket) = ticket {
+                            let pace = self.pace.lock().unwrap_or_else(PoisonError::into_inner);
+                            go = pace.time_of(ticket, go);
+                        }
+                    }
+                    () = tokio::time::sleep_until(go) => break,
+                }
+            }
             self.tally(|t| t.waited += go - now);
         }
         self.tally(|t| {
@@ -220,20 +316,23 @@ impl Bucket {
 
     /// A throttled answer: half the rate (down to [`MIN_RATE`], or the budget's own if less;
     /// at most once a second), and no burst until it is earned back. Turns already given out
-    /// keep their time: the throttled requests themselves back off.
+    /// are laid at least the new rate's interval apart (see [`Pace`]); the throttled requests
+    /// themselves back off.
     pub fn throttled(&self) {
-        let now = Instant::now();
         let mut pace = self.pace.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
         pace.refill(now, self.rate);
         if pace
             .halved
             .is_none_or(|at| now - at >= Duration::from_secs(1))
         {
             let floor = MIN_RATE.min(self.rate.per_second);
-            pace.per_second = (pace.per_second / 2.0).max(floor);
             pace.halved = Some(now);
+            if pace.halve(floor) {
+                self.relaid.send_modify(|n| *n += 1);
+            }
         }
-        pace.tokens = pace.tokens.min(0.0);
+        pace.tokens = 0.0;
         drop(pace);
         self.tally(|t| t.throttles += 1);
     }
@@ -574,6 +673,87 @@ mod tests {
         let slow = Bucket::new("rds", Rate::rds(MIN_RATE));
         slow.throttled();
         assert_eq!(slow.pace.lock().unwrap().per_second, MIN_RATE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_makes_turns_already_given_out_go_later() {
+        let bucket = Arc::new(Bucket::new("rds", Rate::rds(4.0)));
+        // The burst (100) spent.
+        for _ in 0..100 {
+            bucket.take().await;
+        }
+        let start = Instant::now();
+        // Twenty turns given out at 4/s: the last goes after 5 s.
+        let callers: Vec<_> = (0..20)
+            .map(|_| {
+                let bucket = bucket.clone();
+                tokio::spawn(async move {
+                    bucket.take().await;
+                    Instant::now()
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        bucket.throttled();
+        // Asked after the throttle: after every turn given out before it.
+        let later = {
+            let bucket = bucket.clone();
+            tokio::spawn(async move {
+                bucket.take().await;
+                Instant::now()
+            })
+        };
+        let mut went = Vec::new();
+        for caller in callers {
+            went.push((caller.await.unwrap() - start).as_secs_f64());
+        }
+        // A turn due before the throttle went at its time.
+        assert!((0.24..=0.26).contains(&went[0]), "{went:?}");
+        // One second at 4/s, the next turn at its time (1.25 s), then the 15 left at 2/s:
+        // 8.75 s; in the order they were asked.
+        assert!((8.74..=8.76).contains(&went[19]), "{went:?}");
+        assert!(went.windows(2).all(|w| w[0] <= w[1]), "{went:?}");
+        let later = (later.await.unwrap() - start).as_secs_f64();
+        assert!((9.24..=9.26).contains(&later), "{later}");
+        // Between them, never faster than the halved rate.
+        assert!(
+            went[4..].windows(2).all(|w| w[1] - w[0] >= 0.49),
+            "{went:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttles_without_end_slow_a_queue_to_the_floor_and_no_further() {
+        let bucket = Arc::new(Bucket::new("rds", Rate::RDS));
+        for _ in 0..150 {
+            bucket.take().await;
+        }
+        let take = |bucket: &Arc<Bucket>| {
+            let bucket = bucket.clone();
+            tokio::spawn(async move {
+                bucket.take().await;
+                Instant::now()
+            })
+        };
+        // Sixty turns given at 6/s; then a throttle every second and, half a second after
+        // each, one more turn (as throttled requests ask again).
+        let mut callers: Vec<_> = (0..60).map(|_| take(&bucket)).collect();
+        let start = Instant::now();
+        for _ in 0..240 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            bucket.throttled();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            callers.push(take(&bucket));
+        }
+        let mut went = Vec::new();
+        for caller in callers {
+            went.push((caller.await.unwrap() - start).as_secs_f64());
+        }
+        assert!(went.windows(2).all(|w| w[0] <= w[1]), "in order: {went:?}");
+        let widest = went.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        assert!(widest <= 1.0 / MIN_RATE + 0.001, "{widest}: {went:?}");
+        let last = *went.last().unwrap();
+        assert!(last <= went.len() as f64 / MIN_RATE + 1.0, "{last}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -54,14 +54,22 @@ pub async fn run(
 /// A state machine calls AWS in its own region only (its AWS SDK integrations take no
 /// region): steps in another region run on the local engine.
 pub fn refuse_other_regions(steps: &[Step]) -> Result<()> {
-    let Some(step) = steps.iter().find(|s| s.region.is_some()) else {
+    let elsewhere = steps.iter().find_map(|s| s.region.as_ref());
+    refuse_state_machine_in(Engine::StepFunctions, elsewhere)
+}
+
+/// Refuses `engine` for a handoff with steps in another `region`: what an export with
+/// `--target-region` checks before anything is made, and [`run`] again before it starts.
+pub fn refuse_state_machine_in(
+    engine: Engine,
+    region: Option<&crate::ident::Region>,
+) -> Result<()> {
+    let (Engine::StepFunctions, Some(region)) = (engine, region) else {
         return Ok(());
     };
-    let region = step.region.as_ref().map(|r| r.as_str()).unwrap_or_default();
     Err(crate::base::error::Error::Usage {
         message: format!(
-            "the {} step runs in `{region}`, and a state machine calls AWS only in its own region: AWS Step Functions' SDK integrations take no region",
-            step.slot.name
+            "a copy into `{region}` is made by calling RDS in `{region}`, and a state machine calls AWS only in its own region (its AWS SDK integrations take no region)"
         ),
         hint: Some("run a cross-region handoff with `--engine local` (the default)".into()),
     })

@@ -393,6 +393,7 @@ async fn an_import_stopped_before_the_new_password_is_flagged_by_status_and_clea
             action: "ModifyDBInstance",
             matching: "MasterUserPassword".into(),
             code: None,
+            region: None,
         }],
         ..FaultPlan::default()
     };

@@ -586,6 +586,42 @@ async fn a_cross_region_run_given_up_keeps_its_region_and_status_finds_it_from_b
     assert_eq!(footprint(&source, "xrg-left").await, made_here);
     assert_eq!(footprint(&source_there, "xrg-left").await, made_there);
 
+    // As the release before the target-region tag left it: a state file that records no
+    // destination, a copy without that tag. The refusal stands (read from what the state file
+    // recorded), and the run's own command below accepts that copy as its own.
+    let state_path = wd.path().join("xrg-left.handoff.state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    let headed = state.as_object_mut().unwrap().remove("headed");
+    assert!(headed.is_some(), "{state}");
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    let copy_arn =
+        format!("arn:aws:rds:{THERE}:{SOURCE}:snapshot:rh-xrg-left-to-{TARGET}-from-us-east-1");
+    source_there
+        .rds()
+        .remove_tags_from_resource()
+        .resource_name(&copy_arn)
+        .tag_keys("rds-handoff:target-region")
+        .send()
+        .await
+        .unwrap();
+    let tags = source_there
+        .rds()
+        .list_tags_for_resource()
+        .resource_name(&copy_arn)
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = tags.tag_list().iter().filter_map(|t| t.key()).collect();
+    assert!(
+        keys.contains(&"rds-handoff:source-region") && !keys.contains(&"rds-handoff:target-region"),
+        "{keys:?}"
+    );
+    export(&wd, &source, "--db-instance", "xrg-left", &[])
+        .await
+        .refused(3, &format!("`--target-region {THERE}`"));
+    assert_eq!(footprint(&source, "xrg-left").await, made_here);
+
     // Status here reads the other region: each resource says where it is.
     let status = wd
         .run(Agent::Src, &source, &["status", "--target-region", THERE])
@@ -698,6 +734,7 @@ async fn cleanup_by_database_reaches_the_copy_a_failed_cross_region_run_left_the
             action: "ModifyDBSnapshotAttribute",
             matching: "xrd-db".into(),
             code: None,
+            region: None,
         }],
         ..FaultPlan::default()
     };
@@ -716,6 +753,47 @@ async fn cleanup_by_database_reaches_the_copy_a_failed_cross_region_run_left_the
         (made_there.snapshots.len(), made_there.keys.len()),
         (1, 1),
         "{made_there:?}"
+    );
+
+    // The target region unreadable (its listings denied): `status` warns of it and lists
+    // what it read here; `cleanup --db` removes nothing and fails, naming that region.
+    let blind = Proxy::start(
+        &Emulator::get().url,
+        FaultPlan {
+            denials: vec![Denial {
+                action: "DescribeDBSnapshots",
+                matching: String::new(),
+                code: None,
+                region: Some(THERE),
+            }],
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let status = ["status", "--db", "xrd-db"];
+    let seen = wd.via(&blind, Agent::Src, &source, &status).await.ok();
+    let said = format!("{}{}", seen.stdout, seen.stderr);
+    assert!(said.contains(THERE) && said.contains("not read"), "{said}");
+    assert!(
+        seen.stdout
+            .contains(&format!("rh-xrd-db-to-{TARGET}-{THERE}-src")),
+        "the intermediate here: {}",
+        seen.stdout
+    );
+    let cleanup = ["cleanup", "--db", "xrd-db", "--yes"];
+    let refused = wd.via(&blind, Agent::Src, &source, &cleanup).await;
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    let named = format!("DescribeDBSnapshots in `{THERE}`");
+    let until = format!("Nothing is removed until `{THERE}` can be read");
+    assert!(
+        refused.stderr.contains(&named) && refused.stderr.contains(&until),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        footprint(&source, "xrd-db").await,
+        made_here,
+        "nothing removed"
     );
 
     // Cleanup by name, where the database is, removes both regions' leftovers.

@@ -388,6 +388,7 @@ async fn a_fleet_runs_as_one_map_and_each_failure_ends_only_its_database() {
                 action: "CopyDBSnapshot",
                 matching: "sff-fail".into(),
                 code: Some("DBSnapshotNotFound"),
+                region: None,
             }],
             copy_time: Some(std::time::Duration::from_secs(2)),
             ..FaultPlan::default()

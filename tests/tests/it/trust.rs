@@ -461,6 +461,7 @@ async fn a_key_found_by_tag_is_adopted_only_if_its_policy_passes_the_audit() {
             action: "ListResourceTags",
             matching: planted_id.clone(),
             code: None,
+            region: None,
         }],
         ..FaultPlan::default()
     };

@@ -16,7 +16,8 @@
 //! hundred in flight, plus one round per new wait.
 //!
 //! A round that fails is tried again at the next gap, and after [`TRIES`] the waits ask
-//! alone (each then reports its own error); a round of one identifier, at once.
+//! alone (each then reports its own error); a round that asked for one wait's resource
+//! alone gives that wait its error at once.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -45,9 +46,9 @@ const PAGE: usize = 100;
 /// Failed rounds in a row before the waits ask alone.
 const TRIES: u32 = 3;
 
-/// A round's answer to one wait: what it found (`None`: not there), or nothing when the
-/// rounds failed and the wait should ask alone.
-type Answer<T> = Option<Option<T>>;
+/// A round's answer to one wait: what it found (`None`: not there) or the error of a round
+/// that asked for it alone, or nothing when the rounds failed and the wait should ask alone.
+type Answer<T> = Option<Result<Option<T>>>;
 type Waits<T> = BTreeMap<String, Vec<oneshot::Sender<Answer<T>>>>;
 
 /// The rounds of one run, by kind.
@@ -166,7 +167,7 @@ impl<T: Clone + Send + 'static> Round<T> {
                     asking.rounds += 1;
                     asking.requests += requests;
                     drop(asking);
-                    answer(waits, |id| Some(found.get(id).cloned()));
+                    answer(waits, |id| Some(Ok(found.get(id).cloned())));
                 }
                 Err(_) if ids.len() > 1 && failed + 1 < TRIES => {
                     failed += 1;
@@ -175,7 +176,7 @@ impl<T: Clone + Send + 'static> Round<T> {
                         asking.waits.entry(id).or_default().extend(senders);
                     }
                 }
-                Err(_) => answer(waits, |_| None),
+                Err(err) => answer_failed(waits, err),
             }
         }
     }
@@ -218,12 +219,27 @@ impl<T: Clone + Send + 'static> Round<T> {
 }
 
 /// Wakes each wait with `answer(id)`; a wait given up (its run ended) no longer listens.
-fn answer<T: Clone>(waits: Waits<T>, answer: impl Fn(&str) -> Answer<T>) {
+fn answer<T>(waits: Waits<T>, answer: impl Fn(&str) -> Answer<T>) {
     for (id, senders) in waits {
-        let answer = answer(&id);
         for sender in senders {
-            let _ = sender.send(answer.clone());
+            let _ = sender.send(answer(&id));
         }
+    }
+}
+
+/// Wakes the waits of a round that failed: the one wait of a round that asked for it alone
+/// with the round's error (asking again would only repeat the request), the others to ask
+/// alone.
+fn answer_failed<T>(mut waits: Waits<T>, err: crate::base::error::Error) {
+    let alone = match waits.values().map(Vec::len).sum::<usize>() {
+        1 => waits.pop_first().and_then(|(_, mut senders)| senders.pop()),
+        _ => None,
+    };
+    match alone {
+        Some(sender) => {
+            let _ = sender.send(Some(Err(err)));
+        }
+        None => answer(waits, |_| None),
     }
 }
 
@@ -261,7 +277,7 @@ pub async fn poll_snapshot(aws: &Aws, kind: DbKind, id: &str, first: bool) -> Re
         })
         .await;
     match answer {
-        Some(found) => Ok(found),
+        Some(found) => found,
         None => describe_snapshot(aws, kind, id).await,
     }
 }
@@ -286,9 +302,42 @@ pub async fn poll_db(aws: &Aws, kind: DbKind, id: &str, first: bool) -> Result<O
         }
     };
     match answer {
-        Some(found) => Ok(found),
+        Some(found) => found,
         None => describe_db(aws, kind, id).await,
     }
+}
+
+/// Every item `$op` returns for the identifiers `$ids` (its filter `$filter`), a page of
+/// [`PAGE`] at a time, and the requests it took. A macro: the four describe operations'
+/// paginators share this shape but no trait.
+macro_rules! by_filter {
+    ($aws:expr, $op:ident, $filter:literal, $items:ident, $action:literal, $ids:expr) => {{
+        let (mut items, mut requests) = (Vec::new(), 0_u64);
+        for chunk in $ids.chunks(PAGE) {
+            let filter = Filter::builder()
+                .name($filter)
+                .set_values(Some(chunk.to_vec()))
+                .build();
+            let mut pages = $aws
+                .rds
+                .$op()
+                .filters(filter)
+                .max_records(PAGE as i32)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                requests += 1;
+                let page = page.map_err(sdk($action))?;
+                items.extend(page.$items().iter().cloned());
+            }
+        }
+        (items, requests)
+    }};
+}
+
+/// What one describe by name found, under its identifier.
+fn one<T>(id: &str, found: Option<T>) -> BTreeMap<String, T> {
+    found.map(|x| (id.to_lowercase(), x)).into_iter().collect()
 }
 
 /// Snapshots by identifier, and the requests it took: one by name, many by filter.
@@ -298,87 +347,54 @@ async fn snapshots_by_id(
     ids: Vec<String>,
 ) -> Result<(BTreeMap<String, Snap>, u64)> {
     if let [id] = ids.as_slice() {
-        let found = describe_snapshot(aws, kind, id).await?;
-        return Ok((
-            found.map(|s| (id.to_lowercase(), s)).into_iter().collect(),
-            1,
-        ));
+        return Ok((one(id, describe_snapshot(aws, kind, id).await?), 1));
     }
-    let (mut found, mut requests) = (BTreeMap::new(), 0);
-    for chunk in ids.chunks(PAGE) {
-        let page_of = |name: &str| {
-            Filter::builder()
-                .name(name)
-                .set_values(Some(chunk.to_vec()))
-                .build()
-        };
-        match kind {
-            DbKind::Instance => {
-                let mut pages = aws
-                    .rds
-                    .describe_db_snapshots()
-                    .filters(page_of("db-snapshot-id"))
-                    .max_records(PAGE as i32)
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    requests += 1;
-                    let page = page.map_err(sdk("rds:DescribeDBSnapshots"))?;
-                    found.extend(page.db_snapshots().iter().map(snap_of_instance).map(by_id));
-                }
-            }
-            DbKind::Cluster => {
-                let mut pages = aws
-                    .rds
-                    .describe_db_cluster_snapshots()
-                    .filters(page_of("db-cluster-snapshot-id"))
-                    .max_records(PAGE as i32)
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    requests += 1;
-                    let page = page.map_err(sdk("rds:DescribeDBClusterSnapshots"))?;
-                    let snaps = page.db_cluster_snapshots().iter().map(snap_of_cluster);
-                    found.extend(snaps.map(by_id));
-                }
-            }
+    let (snaps, requests) = match kind {
+        DbKind::Instance => {
+            let (snaps, requests) = by_filter!(
+                aws,
+                describe_db_snapshots,
+                "db-snapshot-id",
+                db_snapshots,
+                "rds:DescribeDBSnapshots",
+                ids
+            );
+            (
+                snaps.iter().map(snap_of_instance).collect::<Vec<_>>(),
+                requests,
+            )
         }
-    }
-    Ok((found, requests))
+        DbKind::Cluster => {
+            let (snaps, requests) = by_filter!(
+                aws,
+                describe_db_cluster_snapshots,
+                "db-cluster-snapshot-id",
+                db_cluster_snapshots,
+                "rds:DescribeDBClusterSnapshots",
+                ids
+            );
+            (snaps.iter().map(snap_of_cluster).collect(), requests)
+        }
+    };
+    Ok((snaps.into_iter().map(by_id).collect(), requests))
 }
 
 /// DB instances by identifier, and the requests it took: one by name, many by filter.
 async fn instances_by_id(aws: &Aws, ids: Vec<String>) -> Result<(BTreeMap<String, DbInfo>, u64)> {
     if let [id] = ids.as_slice() {
-        let found = describe_db(aws, DbKind::Instance, id).await?;
-        return Ok((
-            found.map(|d| (id.to_lowercase(), d)).into_iter().collect(),
-            1,
-        ));
+        return Ok((one(id, describe_db(aws, DbKind::Instance, id).await?), 1));
     }
-    let (mut found, mut requests) = (BTreeMap::new(), 0);
-    for chunk in ids.chunks(PAGE) {
-        let filter = Filter::builder()
-            .name("db-instance-id")
-            .set_values(Some(chunk.to_vec()))
-            .build();
-        let mut pages = aws
-            .rds
-            .describe_db_instances()
-            .filters(filter)
-            .max_records(PAGE as i32)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            requests += 1;
-            let page = page.map_err(sdk("rds:DescribeDBInstances"))?;
-            for db in page.db_instances() {
-                let info = instance_info(db);
-                found.insert(info.database.identifier.to_lowercase(), info);
-            }
-        }
-    }
-    Ok((found, requests))
+    let (instances, requests) = by_filter!(
+        aws,
+        describe_db_instances,
+        "db-instance-id",
+        db_instances,
+        "rds:DescribeDBInstances",
+        ids
+    );
+    let found = instances.iter().map(instance_info);
+    let found = found.map(|info| (info.database.identifier.to_lowercase(), info));
+    Ok((found.collect(), requests))
 }
 
 /// DB clusters by identifier, each with its writer's instance class, and the requests it
@@ -388,30 +404,16 @@ async fn clusters_by_id(aws: &Aws, ids: Vec<String>) -> Result<(BTreeMap<String,
     if let [id] = ids.as_slice() {
         let found = describe_db(aws, DbKind::Cluster, id).await?;
         let requests = 1 + u64::from(found.as_ref().is_some_and(|c| c.writer.is_some()));
-        return Ok((
-            found.map(|d| (id.to_lowercase(), d)).into_iter().collect(),
-            requests,
-        ));
+        return Ok((one(id, found), requests));
     }
-    let (mut clusters, mut requests) = (Vec::new(), 0);
-    for chunk in ids.chunks(PAGE) {
-        let filter = Filter::builder()
-            .name("db-cluster-id")
-            .set_values(Some(chunk.to_vec()))
-            .build();
-        let mut pages = aws
-            .rds
-            .describe_db_clusters()
-            .filters(filter)
-            .max_records(PAGE as i32)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            requests += 1;
-            let page = page.map_err(sdk("rds:DescribeDBClusters"))?;
-            clusters.extend(page.db_clusters().iter().cloned());
-        }
-    }
+    let (clusters, requests) = by_filter!(
+        aws,
+        describe_db_clusters,
+        "db-cluster-id",
+        db_clusters,
+        "rds:DescribeDBClusters",
+        ids
+    );
     let writers: Vec<String> = clusters
         .iter()
         .filter_map(|c| writer_of(c).map(str::to_owned))
@@ -442,6 +444,19 @@ mod tests {
     type Found = std::future::Ready<Result<(BTreeMap<String, String>, u64)>>;
     use std::sync::atomic::{AtomicU64, Ordering};
 
+    impl<T: Clone + Send + 'static> Round<T> {
+        /// [`Round::ask`], an error shown as such (errors do not compare).
+        async fn asked<F, Fut>(self: &Arc<Self>, id: &str, first: bool, f: F) -> Option<Option<T>>
+        where
+            F: Fn(Vec<String>) -> Fut + Send + 'static,
+            Fut: Future<Output = Result<(BTreeMap<String, T>, u64)>> + Send + 'static,
+        {
+            self.ask(id, first, f)
+                .await
+                .map(|found| found.unwrap_or_else(|err| panic!("a round's error: {err}")))
+        }
+    }
+
     /// A describe that answers `status` for every identifier and counts its calls.
     fn counting(
         calls: Arc<AtomicU64>,
@@ -466,7 +481,7 @@ mod tests {
                 let (round, calls, sizes) = (round.clone(), calls.clone(), sizes.clone());
                 tokio::spawn(async move {
                     round
-                        .ask(&format!("db{i}"), false, counting(calls, sizes))
+                        .asked(&format!("db{i}"), false, counting(calls, sizes))
                         .await
                 })
             })
@@ -494,15 +509,15 @@ mod tests {
         let round: Arc<Round<String>> = Arc::default();
         let start = Instant::now();
         let available = Some(Some("available".to_owned()));
-        assert_eq!(round.ask("a", true, ok).await, available);
+        assert_eq!(round.asked("a", true, ok).await, available);
         assert_eq!(start.elapsed(), Duration::ZERO, "a quiet kind asks at once");
         assert_eq!(
-            round.ask("A", false, ok).await,
+            round.asked("A", false, ok).await,
             available,
             "as AWS keeps it"
         );
         assert_eq!(start.elapsed(), ROUND_GAP_ALONE, "again: after the gap");
-        assert_eq!(round.ask("a", true, ok).await, available);
+        assert_eq!(round.asked("a", true, ok).await, available);
         assert_eq!(
             start.elapsed(),
             ROUND_GAP_ALONE,
@@ -511,7 +526,7 @@ mod tests {
         let two = |first| {
             let (round, available) = (round.clone(), available.clone());
             async move {
-                let (c, d) = tokio::join!(round.ask("c", first, ok), round.ask("d", false, ok));
+                let (c, d) = tokio::join!(round.asked("c", first, ok), round.asked("d", false, ok));
                 assert_eq!((c, d), (available.clone(), available));
             }
         };
@@ -524,7 +539,11 @@ mod tests {
             "many: the longer gap"
         );
         let missing = |_: Vec<String>| std::future::ready(Ok((BTreeMap::new(), 1)));
-        assert_eq!(round.ask("e", true, missing).await, Some(None), "not there");
+        assert_eq!(
+            round.asked("e", true, missing).await,
+            Some(None),
+            "not there"
+        );
         assert_eq!(round.counted(), (6, 6));
     }
 
@@ -542,7 +561,7 @@ mod tests {
                     while Instant::now() < end {
                         let id = format!("w{i}");
                         round
-                            .ask(&id, std::mem::replace(&mut first, false), ok)
+                            .asked(&id, std::mem::replace(&mut first, false), ok)
                             .await;
                         tokio::time::sleep(Duration::from_millis(2000 + 100 * i)).await;
                     }
@@ -557,15 +576,29 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn failed_rounds_are_tried_again_then_each_wait_asks_alone() {
+    async fn failed_rounds_are_tried_again_then_each_wait_asks_alone_and_one_alone_gets_its_error()
+    {
         let round: Arc<Round<String>> = Arc::default();
+        let calls = Arc::new(AtomicU64::new(0));
+        let counted = calls.clone();
+        let failing_counted = move |ids: Vec<String>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            failing(ids)
+        };
+        let start = Instant::now();
+        assert!(
+            matches!(round.ask("a", true, failing_counted).await, Some(Err(_))),
+            "one alone: its error, not a call to make again"
+        );
         assert_eq!(
-            round.ask("a", true, failing).await,
-            None,
-            "one alone: at once"
+            (calls.load(Ordering::SeqCst), start.elapsed()),
+            (1, Duration::ZERO)
         );
         let start = Instant::now();
-        let (x, y) = tokio::join!(round.ask("x", true, failing), round.ask("y", true, failing));
+        let (x, y) = tokio::join!(
+            round.asked("x", true, failing),
+            round.asked("y", true, failing)
+        );
         assert_eq!((x, y), (None, None));
         assert_eq!(
             start.elapsed(),
@@ -579,11 +612,11 @@ mod tests {
     async fn a_round_task_that_panics_leaves_no_wait_hanging() {
         let round: Arc<Round<String>> = Arc::default();
         let panicking = |_: Vec<String>| -> Found { panic!("a bug in a round") };
-        assert_eq!(round.ask("a", true, panicking).await, None, "asks alone");
+        assert_eq!(round.asked("a", true, panicking).await, None, "asks alone");
         tokio::task::yield_now().await;
         let available = Some(Some("available".to_owned()));
         assert_eq!(
-            round.ask("a", true, ok).await,
+            round.asked("a", true, ok).await,
             available,
             "rounds start again"
         );

@@ -15,7 +15,7 @@ use crate::base::state::{self, Headed, State};
 use crate::base::vocabulary::{DbKind, Encryption};
 use crate::flows::preflight;
 use crate::ident::Region;
-use crate::workflow::{Engine, Op, Step};
+use crate::workflow::{Op, Step};
 
 use super::ExportPlan;
 
@@ -206,14 +206,7 @@ pub(super) async fn refuse_unserved(
     let Some(region) = &plan.target_region else {
         return Ok(());
     };
-    if plan.engine.engine == Engine::StepFunctions {
-        return Err(Error::Usage {
-            message: format!(
-                "a copy into `{region}` is made by calling RDS in `{region}`, and a state machine calls AWS only in its own region (its AWS SDK integrations take no region)"
-            ),
-            hint: Some("run a cross-region export with `--engine local` (the default)".into()),
-        });
-    }
+    crate::workflow::refuse_state_machine_in(plan.engine.engine, Some(region))?;
     let through_temp_cluster = plan.kind == DbKind::Cluster
         && (source == Encryption::AwsOwnedKey
             || (source == Encryption::None && plan.encrypt_at_source));

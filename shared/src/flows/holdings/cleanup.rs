@@ -154,35 +154,17 @@ fn of_manifest(m: &Manifest, side: Side, h: &Held) -> bool {
 
 /// Refuses `cleanup --db` here when all the toolkit holds here for that name belongs to a
 /// handoff of a database of that name in another region: it is cleaned up from there.
-fn refuse_only_from_elsewhere(found: &[Held], database: &str, here: &str) -> Result<()> {
-    if found.iter().any(|h| cleanable_from(h, here)) {
+fn refuse_only_from_elsewhere(found: &[(Aws, Held)], database: &str, here: &str) -> Result<()> {
+    if found.iter().any(|(_, h)| cleanable_from(h, here)) {
         return Ok(());
     }
-    let Some((from, to)) = found.iter().find_map(crossing) else {
+    let Some((from, to)) = found.iter().find_map(|(_, h)| crossing(h)) else {
         return Ok(());
     };
     Err(Error::refused(
         format!("what rds-handoff holds here for `{database}` belongs to the handoff of a database of that name in `{from}`"),
         format!("clean it up from there: `src-agent cleanup --db {database} --region {from} --target-region {to}`"),
     ))
-}
-
-/// Each resource with the clients of its region.
-async fn with_clients(aws: &Aws, found: Vec<Held>) -> Result<Vec<(Aws, Held)>> {
-    let mut clients: Vec<Aws> = vec![aws.clone()];
-    let mut held = Vec::new();
-    for h in found {
-        let place = match clients.iter().find(|c| c.region.as_str() == h.region) {
-            Some(place) => place.clone(),
-            None => {
-                let place = aws.at(&h.region.parse()?).await?;
-                clients.push(place.clone());
-                place
-            }
-        };
-        held.push((place, h));
-    }
-    Ok(held)
 }
 
 /// `cleanup`: removes what an unfinished or abandoned run left for one database.
@@ -225,8 +207,8 @@ pub async fn run_cleanup(
             if side == Side::Source {
                 refuse_only_from_elsewhere(&found, &database, here)?;
             }
-            found.retain(|h| side == Side::Target || cleanable_from(h, here));
-            with_clients(aws, found).await?
+            found.retain(|(_, h)| side == Side::Target || cleanable_from(h, here));
+            found
         }
     };
     if held.is_empty() && recorded == 0 && !database_exists(aws, &database).await? {

@@ -21,12 +21,13 @@ use serde::Serialize;
 use crate::aws::kms::{self, ALIAS_TAG};
 use crate::aws::rds;
 use crate::aws::Aws;
-use crate::base::error::{sdk, Result};
+use crate::base::error::{sdk, Error, Result};
 use crate::base::names::ExportNames;
 use crate::base::vocabulary::{DbKind, Encryption};
 use crate::flows::encrypt::TAG_ENCRYPTED_FROM;
 use crate::flows::export::{TAG_DB, TAG_ROLE, TAG_SOURCE_REGION, TAG_TARGET, TAG_TARGET_REGION};
 use crate::flows::import::{TAG_PASSWORD_SET, TAG_SOURCE_SNAPSHOT};
+use crate::ident::Region;
 
 pub use cleanup::{run_cleanup, CleanupArgs};
 pub use status::{run_status, stage, StatusArgs};
@@ -42,7 +43,7 @@ pub struct Held {
     pub kind: &'static str,
     pub id: String,
     /// The region it is in.
-    pub region: String,
+    pub region: Region,
     /// The toolkit's `rds-handoff:role` tag (`intermediate`, `shared-copy`, …).
     pub role: Option<String>,
     pub status: String,
@@ -138,12 +139,12 @@ fn database_of(tags: &Tags) -> Option<String> {
         .cloned()
 }
 
-fn held(kind: &'static str, id: &str, status: &str, tags: Tags) -> Option<Held> {
+fn held(aws: &Aws, kind: &'static str, id: &str, status: &str, tags: Tags) -> Option<Held> {
     Some(Held {
         database: database_of(&tags)?,
         kind,
         id: id.to_owned(),
-        region: String::new(),
+        region: aws.region.clone(),
         role: tags.get(TAG_ROLE).cloned(),
         status: status.to_owned(),
         encryption: None,
@@ -163,7 +164,7 @@ pub async fn scan(aws: &Aws, side: Side, select: Select<'_>) -> Result<Vec<Held>
         .filter(|r| r.snapshot_type.as_deref().is_none_or(|t| t == "manual"))
         .filter_map(|r| {
             let encryption = r.encryption;
-            held(r.kind, &r.id, &r.status, r.tags).map(|h| Held {
+            held(aws, r.kind, &r.id, &r.status, r.tags).map(|h| Held {
                 encryption: Some(encryption),
                 ..h
             })
@@ -193,9 +194,6 @@ pub async fn scan(aws: &Aws, side: Side, select: Select<'_>) -> Result<Vec<Held>
         };
         h.shared_with = rds::shared_with(aws, kind, &h.id).await?;
     }
-    for h in &mut found {
-        h.region = aws.region.to_string();
-    }
     found.sort_by(|a, b| (&a.database, a.kind, &a.id).cmp(&(&b.database, b.kind, &b.id)));
     Ok(found)
 }
@@ -208,7 +206,7 @@ pub fn crossing(h: &Held) -> Option<(String, String)> {
     let from = h.tags.get(TAG_SOURCE_REGION)?;
     let to = match h.tags.get(TAG_TARGET_REGION) {
         Some(to) => to.clone(),
-        None if h.region != *from => h.region.clone(),
+        None if h.region.as_str() != from => h.region.to_string(),
         None => named_target_region(h).unwrap_or_default(),
     };
     (*from != to).then(|| (from.clone(), to))
@@ -253,13 +251,13 @@ pub struct Across {
     /// (`export --target-region`) made their copies and keys; repeatable. Read on its own
     /// while one of them still has an intermediate snapshot here
     #[arg(long = "target-region", value_name = "REGION")]
-    pub target_regions: Vec<crate::ident::Region>,
+    pub target_regions: Vec<Region>,
 }
 
 /// Another region named by what is found here: the target region an intermediate here
 /// names, or (`both_ways`) the database's region a shared copy here names; only from a
-/// resource named as the export names it, and only in this partition.
-fn other_region_named(aws: &Aws, h: &Held, both_ways: bool) -> Option<crate::ident::Region> {
+/// resource named as the export names it, and only where the toolkit copies to or from here.
+fn other_region_named(aws: &Aws, h: &Held, both_ways: bool) -> Option<Region> {
     let (from, to) = crossing(h)?;
     let here = aws.region.as_str();
     let other = match h.role.as_deref() {
@@ -267,8 +265,8 @@ fn other_region_named(aws: &Aws, h: &Held, both_ways: bool) -> Option<crate::ide
         Some("shared-copy") if to == here && both_ways => from,
         _ => return None,
     };
-    let other: crate::ident::Region = other.parse().ok()?;
-    let reachable = aws.partition == crate::aws::partition_of(&other);
+    let other: Region = other.parse().ok()?;
+    let reachable = crate::flows::export::refuse_unreachable(aws, &other).is_ok();
     (named_as_made(h) && reachable).then_some(other)
 }
 
@@ -277,53 +275,126 @@ fn other_region_named(aws: &Aws, h: &Held, both_ways: bool) -> Option<crate::ide
 /// [`other_region_named`]; only where the database is here when `strict`). In another region
 /// only what belongs to a handoff between the two is kept, apart from that region's own
 /// handoffs of a database of the same name. A region that cannot be read fails the scan when
-/// `strict`, and is otherwise warned of.
+/// `strict`, and is otherwise warned of. Each resource comes with the clients of its region.
 pub async fn scan_across(
     aws: &Aws,
     side: Side,
     select: Select<'_>,
-    also: &[crate::ident::Region],
+    also: &[Region],
     strict: bool,
     progress: &dyn crate::base::progress::Progress,
-) -> Result<Vec<Held>> {
-    let mut found = scan(aws, side, select).await?;
-    if side == Side::Target {
-        return Ok(found);
-    }
-    let here = aws.region.to_string();
-    let mut others: Vec<crate::ident::Region> = also.to_vec();
-    for region in found
-        .iter()
-        .filter_map(|h| other_region_named(aws, h, !strict))
-    {
-        if !others.contains(&region) {
-            others.push(region);
+) -> Result<Vec<(Aws, Held)>> {
+    if side == Side::Source {
+        for region in also {
+            if let Err(err) = crate::flows::export::refuse_unreachable(aws, region) {
+                return Err(Error::Usage {
+                    message: err.to_string(),
+                    hint: Some(format!(
+                        "drop `--target-region {region}`: no handoff from `{}` can have copied there",
+                        aws.region
+                    )),
+                });
+            }
         }
     }
-    for region in others.iter().filter(|r| r.as_str() != here) {
-        let other = region.as_str();
-        let read = async { scan(&aws.at(region).await?, side, select).await };
-        let there = match read.await {
-            Ok(there) => there,
-            Err(err) if !strict => {
-                let status = format!(
-                    "not read ({err}): the operator's policy and network must allow that region"
-                );
-                progress.event(&crate::base::progress::Event::warning(
-                    "region", other, &status,
-                ));
-                continue;
+    let here_found = scan(aws, side, select).await?;
+    // Each other region, with what named it.
+    let mut others: Vec<(Region, String)> = Vec::new();
+    if side == Side::Source {
+        let flagged = also
+            .iter()
+            .map(|r| (r.clone(), "named by `--target-region`".to_owned()));
+        let named = here_found.iter().filter_map(|h| {
+            let region = other_region_named(aws, h, !strict)?;
+            Some((region, format!("named by {} `{}` here", h.kind, h.id)))
+        });
+        for (region, why) in flagged.chain(named) {
+            if region != aws.region && !others.iter().any(|(r, _)| *r == region) {
+                others.push((region, why));
             }
-            Err(err) => return Err(err),
-        };
-        let ours = |h: &Held| {
-            crossing(h).is_some_and(|(from, to)| {
-                (from == here && to == other) || (from == other && to == here)
-            })
-        };
-        found.extend(there.into_iter().filter(ours));
+        }
+    }
+    let mut found: Vec<(Aws, Held)> = here_found.into_iter().map(|h| (aws.clone(), h)).collect();
+    for (region, why) in &others {
+        match read_other(aws, region, side, select).await {
+            Ok((there, held)) => found.extend(held.into_iter().map(|h| (there.clone(), h))),
+            Err(err) if !strict => {
+                let hint = hints(err.hint().as_deref());
+                let err = err.to_string();
+                let err = err.trim_end_matches('.');
+                let status =
+                    format!("not read, what is there is not listed; {why}: {err}. {hint}.");
+                progress.event(&crate::base::progress::Event::warning(
+                    "region",
+                    region.as_str(),
+                    &status,
+                ));
+            }
+            Err(err) => return Err(unread(err, region, why, &aws.region)),
+        }
     }
     Ok(found)
+}
+
+/// Why a region cannot be read, whatever the error says.
+const ALLOW_REGION: &str = "The operator's credentials, policy and network must allow that region, and an opt-in region must be enabled in the account";
+
+/// An error's hint, if it has one, then [`ALLOW_REGION`], without a closing period.
+fn hints(hint: Option<&str>) -> String {
+    match hint {
+        Some(hint) => format!("{}. {ALLOW_REGION}", hint.trim_end_matches('.')),
+        None => ALLOW_REGION.to_owned(),
+    }
+}
+
+/// `cleanup --db`'s error for region `other` (named by `why`) that could not be read: an AWS
+/// error as it is, naming the region, any other as a refusal; both say that nothing is
+/// removed until it can be read.
+fn unread(err: Error, other: &Region, why: &str, here: &Region) -> Error {
+    let flag = match why.contains("--target-region") {
+        true => format!(
+            ", or, if no handoff from `{here}` went there, run without `--target-region {other}`"
+        ),
+        false => String::new(),
+    };
+    let then = format!("Nothing is removed until `{other}` can be read, where a cross-region handoff from `{here}` copies its snapshot under a key of its own there. If it never can be (a region disabled, or denied to every role), remove what the handoff left here by hand (`src-agent status --region {here}` lists it){flag}");
+    let hint = hints(err.hint().as_deref());
+    match err {
+        Error::Aws {
+            action,
+            code,
+            message,
+            ..
+        } => Error::Aws {
+            action: format!("{action} in `{other}` ({why})"),
+            code,
+            message,
+            hint: Some(format!("{hint}. {then}")),
+        },
+        err => Error::refused(
+            format!("region `{other}` ({why}) could not be read: {err}"),
+            format!("{hint}. {then}"),
+        ),
+    }
+}
+
+/// What belongs, in `other`, to a handoff between this region and it, with that region's
+/// clients.
+async fn read_other(
+    aws: &Aws,
+    other: &Region,
+    side: Side,
+    select: Select<'_>,
+) -> Result<(Aws, Vec<Held>)> {
+    let there = aws.at(other).await?;
+    let mut held = scan(&there, side, select).await?;
+    let (here, other) = (aws.region.as_str(), other.as_str());
+    held.retain(|h| {
+        crossing(h).is_some_and(|(from, to)| {
+            (from == here && to == other) || (from == other && to == here)
+        })
+    });
+    Ok((there, held))
 }
 
 /// What `cleanup --db` may act on, the database being in `region`: what a handoff of it
@@ -336,7 +407,7 @@ pub fn cleanable_from(h: &Held, region: &str) -> bool {
         .get(TAG_SOURCE_REGION)
         .is_none_or(|from| from == region);
     let copy_or_key = h.role.as_deref() != Some("intermediate");
-    from_here && (h.region == region || (copy_or_key && named_as_made(h)))
+    from_here && (h.region.as_str() == region || (copy_or_key && named_as_made(h)))
 }
 
 /// Marks each restored database whose new master password is not confirmed set: RDS does
@@ -403,7 +474,7 @@ async fn keys(aws: &Aws) -> Result<Vec<Held>> {
                 continue;
             };
             let state = state.map(|s| s.as_str().to_owned()).unwrap_or_default();
-            found.extend(held("kms-key", &key.arn, &state, tags));
+            found.extend(held(aws, "kms-key", &key.arn, &state, tags));
         }
     }
     Ok(found)
@@ -418,7 +489,13 @@ async fn secrets(aws: &Aws) -> Result<Vec<Held>> {
             .iter()
             .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
             .collect();
-        found.extend(held("secret", s.name().unwrap_or_default(), "stored", tags));
+        found.extend(held(
+            aws,
+            "secret",
+            s.name().unwrap_or_default(),
+            "stored",
+            tags,
+        ));
     }
     Ok(found)
 }

@@ -123,7 +123,8 @@ pub async fn run_status(
         None => None,
     };
     let select = only.as_deref().map_or(Select::All, Select::Named);
-    let all = scan_across(aws, side, select, &across.target_regions, false, printer).await?;
+    let found = scan_across(aws, side, select, &across.target_regions, false, printer).await?;
+    let all: Vec<Held> = found.into_iter().map(|(_, h)| h).collect();
     let mut by_handoff: BTreeMap<String, Vec<&Held>> = BTreeMap::new();
     for h in &all {
         by_handoff.entry(handoff_of(h)).or_default().push(h);
@@ -149,7 +150,7 @@ pub async fn run_status(
                 .encryption
                 .map(|e| format!(", {}", e.as_str()))
                 .unwrap_or_default();
-            let place = match h.region == aws.region.as_str() {
+            let place = match h.region == aws.region {
                 true => String::new(),
                 false => format!(", in {}", h.region),
             };
