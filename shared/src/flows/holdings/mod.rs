@@ -330,7 +330,7 @@ pub async fn scan_across(
                     &status,
                 ));
             }
-            Err(err) => return Err(unread(err, region, why, &aws.region)),
+            Err(err) => return Err(unread(err, region, why, also.contains(region), &aws.region)),
         }
     }
     Ok(found)
@@ -347,11 +347,12 @@ fn hints(hint: Option<&str>) -> String {
     }
 }
 
-/// `cleanup --db`'s error for region `other` (named by `why`) that could not be read: an AWS
+/// `cleanup --db`'s error for region `other` (named by `why`, by `--target-region` when
+/// `flagged`) that could not be read: an AWS
 /// error as it is, naming the region, any other as a refusal; both say that nothing is
 /// removed until it can be read.
-fn unread(err: Error, other: &Region, why: &str, here: &Region) -> Error {
-    let flag = match why.contains("--target-region") {
+fn unread(err: Error, other: &Region, why: &str, flagged: bool, here: &Region) -> Error {
+    let flag = match flagged {
         true => format!(
             ", or, if no handoff from `{here}` went there, run without `--target-region {other}`"
         ),
